@@ -1,0 +1,67 @@
+"""Every .env key the tool knows: who provides it, and whether it is a secret.
+
+This table is the single source for three things: the error raised when a key
+is missing (it names the step or setting that provides it), which values are
+masked when shown, and ``.env.example`` (a test checks that both agree).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Key:
+    """One .env key."""
+
+    name: str
+    provider: str  # a task name ("fetch-req") or "setting" for user-set keys
+    secret: bool = False
+    help: str = ""
+
+    @property
+    def how_to_set(self) -> str:
+        """The next action that gives this key a value, for error messages."""
+        if self.provider == "setting":
+            return f"set {self.name} in the .env file (see .env.example)"
+        return f"run `invoke {self.provider}` first"
+
+
+_KEYS = [
+    # user settings
+    Key("KUBECONFIG", "setting", help="kubeconfig for kubectl; empty means kubectl's default"),
+    Key("DEX_LOGIN", "setting", help="Dex user (email address or username)"),
+    Key("DEX_PASSWORD", "setting", secret=True, help="Dex password"),
+    Key("DEX_CONNECTOR", "setting", help="Dex connector to use when Dex offers several (default local)"),
+    Key("MODEL_NAME", "setting", help="InferenceService name"),
+    Key("MODEL_NAMESPACE", "setting", help="namespace of the InferenceService"),
+    Key("MODEL_HOST", "setting", help="Host header for calls through the ingress (the isvc URL's host)"),
+    Key("HTTP_TIMEOUT", "setting", help="seconds to wait for one HTTP answer (default 30)"),
+    Key("RETRY_ATTEMPTS", "setting", help="most attempts for one call when the gateway times out (default 30)"),
+    Key("RETRY_DEADLINE", "setting", help="most seconds spent retrying one call (default 300)"),
+    Key("RETRY_WAIT_INITIAL", "setting", help="first backoff wait in seconds (default 1)"),
+    Key("RETRY_WAIT_MAX", "setting", help="longest backoff wait in seconds (default 15)"),
+    # produced by the steps
+    Key("INGRESS_HOST", "resolve-ingress", help="address of the Istio ingress gateway"),
+    Key("INGRESS_PORT", "resolve-ingress", help="its http2 port (nodePort or load-balancer port)"),
+    Key("INGRESS_KIND", "resolve-ingress", help="NodePort or LoadBalancer"),
+    Key("DEX_REQ", "fetch-req", help="the Dex auth request id (req= or state=)"),
+    Key("DEX_LOGIN_URL", "fetch-req", help="absolute URL of Dex's password form"),
+    Key("LOGIN_COOKIES", "fetch-req", secret=True, help="cookies the gateway set during login (CSRF/state)"),
+    Key("DEX_NEXT_URL", "authenticate", help="where Dex sent us after the password was accepted"),
+    Key("DEX_CALLBACK_URL", "approve", help="the gateway's OIDC callback with code and state"),
+    Key("AUTH_COOKIE", "extract-cookie", secret=True, help="Cookie header value of the session"),
+    Key("AUTH_EXPIRES", "extract-cookie", help="when the session ends (ISO 8601, UTC)"),
+    Key("NODE_PORT", "expose-nodeport", help="nodePort that reaches the predictor's port 8080"),
+    Key("NODE_PORT_SERVICE", "expose-nodeport", help="name of the NodePort Service we created"),
+    # the sandbox
+    Key("SANDBOX_DIR", "sandbox-up", help="folder of the running sandbox (pids, logs, kubeconfig)"),
+]
+
+KEYS: dict[str, Key] = {key.name: key for key in _KEYS}
+
+
+def is_secret(name: str) -> bool:
+    """True for keys whose values must be masked when shown."""
+    key = KEYS.get(name)
+    return bool(key and key.secret)

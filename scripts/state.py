@@ -1,0 +1,272 @@
+"""The .env file: the hand-off between steps and the place a person looks while debugging.
+
+Reading uses python-dotenv's parser without interpolation, so ``$``, ``#``,
+``=``, quotes and spaces in values come back exactly as written.  Writing keeps
+every line it does not own (comments, blank lines, order, unknown keys), is
+atomic (a temporary file in the same folder, then ``os.replace``), holds an
+exclusive lock on the folder so that two tasks running at once do not lose each
+other's keys, and leaves the file 0600.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from dotenv import parser as dotenv_parser
+from dotenv.parser import Binding, Reader, parse_stream
+
+from .errors import ConfigError
+from .keys import KEYS
+
+ENV_FILE_VARIABLE = "ENV_FILE"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# keys that may also come from the process environment when absent from the file,
+# so that a password never has to be written down
+ENVIRONMENT_FALLBACK = ("DEX_LOGIN", "DEX_PASSWORD")
+
+_SAFE_UNQUOTED = re.compile(r"[A-Za-z0-9_./:@,+%=-]+")
+_KEY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def default_env_path() -> Path:
+    """The .env beside tasks.py, or the file named by ``$ENV_FILE``."""
+    named = os.environ.get(ENV_FILE_VARIABLE)
+    return Path(named).expanduser() if named else PROJECT_ROOT / ".env"
+
+
+class State(Mapping[str, str]):
+    """A read-only snapshot of the .env file, with errors that say which step provides a key."""
+
+    def __init__(self, path: Path, values: Mapping[str, str], exists: bool = True) -> None:
+        self.path = path
+        self._values = dict(values)
+        self.exists = exists
+
+    def __getitem__(self, key: str) -> str:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def value(self, key: str, default: str = "") -> str:
+        """The value of ``key``; the environment is asked for credentials only."""
+        found = self._values.get(key, "")
+        if not found and key in ENVIRONMENT_FALLBACK:
+            found = os.environ.get(key, "")
+        return found or default
+
+    def require(self, key: str) -> str:
+        """The value of ``key``, or a ConfigError naming what provides it."""
+        found = self.value(key)
+        if found:
+            return found
+        spec = KEYS.get(key)
+        action = spec.how_to_set if spec else f"set {key} in the .env file"
+        if not self.exists:
+            raise ConfigError(f"{key} is needed but {self.path} does not exist: {action}")
+        state = "is empty" if key in self._values else "is not set"
+        raise ConfigError(f"{key} {state} in {self.path}: {action}")
+
+    def number(self, key: str, default: float) -> float:
+        """A numeric setting, or a UsageError that names the key."""
+        raw = self.value(key)
+        if not raw:
+            return default
+        try:
+            number = float(raw)
+        except ValueError:
+            raise ConfigError(f"{key}={raw!r} in {self.path} is not a number: fix it or delete the line") from None
+        if number < 0:
+            raise ConfigError(f"{key}={raw} in {self.path} is negative: use 0 or more")
+        return number
+
+
+class EnvFile:
+    """Reads and updates one .env file safely."""
+
+    def __init__(self, path: Path | str | None = None) -> None:
+        self.path = Path(path) if path is not None else default_env_path()
+
+    # reading -----------------------------------------------------------------
+
+    def _text(self) -> str | None:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except IsADirectoryError:
+            raise ConfigError(f"{self.path} is a folder, not a .env file: set ENV_FILE to a file") from None
+        except PermissionError:
+            raise ConfigError(f"cannot read {self.path}: permission denied (check its owner, then chmod 600 it)") from None
+        except OSError as error:
+            raise ConfigError(f"cannot read {self.path}: {error.strerror}") from None
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            line = raw[: error.start].count(b"\n") + 1
+            raise ConfigError(f"{self.path} line {line} is not UTF-8 text: fix or delete that line") from None
+
+    def _bindings(self, text: str) -> list[Binding]:
+        bindings = list(parse_stream(io.StringIO(text)))
+        for binding in bindings:
+            if binding.error:
+                line = binding.original.line + _leading_blank_lines(binding.original.string)
+                raise ConfigError(f"{self.path} line {line} is not KEY=VALUE: fix or delete that line")
+        return bindings
+
+    def read(self) -> State:
+        """The current state; a missing file is an empty state."""
+        text = self._text()
+        if text is None:
+            return State(self.path, {}, exists=False)
+        values: dict[str, str] = {}
+        for binding in self._bindings(text):
+            if binding.key is not None:
+                values[binding.key] = binding.value or ""
+        return State(self.path, values)
+
+    # writing -----------------------------------------------------------------
+
+    def update(self, changes: Mapping[str, str | None]) -> None:
+        """Set (or, for None, remove) keys in one atomic, locked rewrite."""
+        if not changes:
+            return
+        for key in changes:
+            if not _KEY_NAME.fullmatch(key):
+                raise ConfigError(f"{key!r} cannot be a .env key: use letters, digits and _")
+        with self._locked():
+            text = self._text() or ""
+            new_text = self._rewrite(text, changes)
+            self._verify(new_text, text, changes)
+            self._replace(new_text)
+
+    def _rewrite(self, text: str, changes: Mapping[str, str | None]) -> str:
+        pending = dict(changes)
+        bindings = self._bindings(text) if text else []
+        out: list[str] = []
+        for binding in bindings:
+            key = binding.key
+            if key is None or key not in changes:
+                out.append(binding.original.string)
+                continue
+            value = changes[key]
+            pending.pop(key, None)
+            if value is None:
+                out.append(_leading_whitespace(binding.original.string))
+                continue
+            out.append(_replace_value(binding.original.string, key, encode_value(value)))
+        additions = [f"{key}={encode_value(value)}\n" for key, value in pending.items() if value is not None]
+        joined = "".join(out)
+        if additions and joined and not joined.endswith(("\n", "\r")):
+            joined += "\n"
+        return joined + "".join(additions)
+
+    def _verify(self, new_text: str, old_text: str, changes: Mapping[str, str | None]) -> None:
+        """Parse what we are about to write: every key must read back exactly."""
+        expected = {binding.key: binding.value or "" for binding in self._bindings(old_text) if binding.key} if old_text else {}
+        for key, value in changes.items():
+            if value is None:
+                expected.pop(key, None)
+            else:
+                expected[key] = value
+        try:
+            written = {b.key: b.value or "" for b in parse_stream(io.StringIO(new_text)) if b.key and not b.error}
+        except Exception:  # pragma: no cover - the parser does not raise on text
+            written = {}
+        if written != expected:
+            bad = sorted(k for k in set(expected) | set(written) if expected.get(k) != written.get(k))
+            raise ConfigError(f"refusing to write {self.path}: {', '.join(bad)} would not read back exactly")
+
+    def _replace(self, text: str) -> None:
+        target = self.path.resolve() if self.path.is_symlink() else self.path
+        folder = target.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(temporary, 0o600)
+            os.replace(temporary, target)
+        except BaseException:
+            with suppress(OSError):
+                os.unlink(temporary)
+            raise
+        with suppress(OSError):
+            directory = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        folder = (self.path.resolve() if self.path.is_symlink() else self.path).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(folder, os.O_RDONLY)
+        except OSError as error:
+            raise ConfigError(f"cannot write {self.path}: {error.strerror}") from None
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        except PermissionError:
+            raise ConfigError(f"cannot write {self.path}: permission denied") from None
+        finally:
+            os.close(descriptor)
+
+
+def encode_value(value: str) -> str:
+    """A .env value that python-dotenv reads back as exactly ``value``."""
+    if _SAFE_UNQUOTED.fullmatch(value):
+        return value
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _leading_whitespace(original: str) -> str:
+    match = re.match(r"\s*", original)
+    text = match.group(0) if match else ""
+    # keep only whole blank lines, not the indentation of the removed line
+    return text[: text.rfind("\n") + 1] if "\n" in text else ""
+
+
+def _leading_blank_lines(original: str) -> int:
+    return _leading_whitespace(original).count("\n")
+
+
+def _replace_value(original: str, key: str, encoded: str) -> str:
+    """Rewrite one binding's value, keeping what stood before the key and any trailing comment."""
+    reader = Reader(io.StringIO(original))
+    reader.read_regex(dotenv_parser._multiline_whitespace)
+    reader.read_regex(dotenv_parser._export)
+    head = original[: reader.position.chars]
+    dotenv_parser.parse_key(reader)
+    reader.read_regex(dotenv_parser._whitespace)
+    value_start = reader.position.chars
+    if reader.peek(1) == "=":
+        (equal_sign,) = reader.read_regex(dotenv_parser._equal_sign)
+        value_start = reader.position.chars
+        if not (len(equal_sign) > 1 and reader.peek(1) == "#"):
+            dotenv_parser.parse_value(reader)
+    value_text = original[value_start : reader.position.chars]
+    comment = ""
+    if value_text[:1] not in ("'", '"'):
+        # an unquoted value swallows its inline comment when read: keep the comment
+        found = re.search(r"[^\S\r\n]+#.*", value_text)
+        comment = found.group(0) if found else ""
+    tail = comment + original[reader.position.chars :]
+    if not tail.endswith(("\n", "\r")):
+        tail += "\n"
+    return f"{head}{key}={encoded}{tail}"
