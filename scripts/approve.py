@@ -1,0 +1,50 @@
+"""Step 4: pass Dex's approval step, or say that there was none.
+
+Dex up to v2.35 redirects to ``/dex/approval?req=...`` after the password;
+with ``skipApprovalScreen`` a GET there redirects on to the callback.  When
+approval is forced (oauth2-proxy's ``approval_prompt=force``) Dex shows a
+"Grant Access" page instead: its form is posted back (``approval=approve``) to
+the page's own URL, which carries the ``hmac``.  Newer Dex goes straight to
+the callback: nothing to do.  Produces ``DEX_CALLBACK_URL``.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from .cookies import CookieHeader
+from .dexflow import expect_redirect, failure, page_of, path_of
+from .gateway import Gateway, is_redirect
+from .runner import StepResult, main
+from .state import State
+
+
+def _is_approval(url: str) -> bool:
+    return urlsplit(url).path.rstrip("/").endswith("/approval")
+
+
+def run(state: State) -> StepResult:
+    """Approve if Dex asks; writes DEX_CALLBACK_URL."""
+    target = state.require("DEX_NEXT_URL")
+    if not _is_approval(target):
+        return StepResult({"DEX_CALLBACK_URL": target}, "no approval step: Dex went straight to the callback", skipped=True)
+    gateway = Gateway(state)
+    cookies = CookieHeader(state.value("LOGIN_COOKIES"))
+    response = gateway.send("GET", target, cookies=cookies)
+    if is_redirect(response):
+        callback = expect_redirect("approve", gateway, response, target)
+        summary = "approval skipped by Dex"
+    else:
+        form = page_of(response).approval_form() if response.status_code == 200 else None
+        if form is None:
+            raise failure("approve", response, target)
+        post_to = gateway.url(form.action or target)
+        response = gateway.send("POST", post_to, cookies=cookies, data=form.inputs)
+        callback = expect_redirect("approve", gateway, response, post_to)
+        summary = "access granted on Dex's approval page"
+    updates = {"DEX_CALLBACK_URL": callback, "LOGIN_COOKIES": cookies.header()}
+    return StepResult(updates, f"{summary} → {path_of(callback)}")
+
+
+if __name__ == "__main__":
+    main("approve", run, __doc__.splitlines()[0])

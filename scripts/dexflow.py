@@ -1,0 +1,92 @@
+"""What the login steps share: reading the gateway's answers and naming its failures.
+
+The login is driven by what the gateway answers, never by a Kubeflow version:
+each step looks at the status, the ``Location``, and the page (see
+``dexpages``), and this module says what an answer means.  The failure signals
+are those of the table in ``shared/spec/auth-flows.md``.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+
+from .dexpages import Page, parse_page
+from .errors import GatewayError, KfDexError, LoginRestartError
+from .gateway import Gateway, is_redirect
+
+# Where the login starts: any protected path works; the root is what the manual recipe uses.
+START_PATH = "/"
+
+# Phrases that mean "this login request was used up or has expired: start again".
+_RESTART_SIGNALS = (
+    "requested resource does not exist",
+    "login session expired",
+    "user session has expired",
+    "database error",
+    "csrf",
+    "failed to exchange authorization code",
+    "unauthorized request",
+    "invalid state",
+)
+
+
+def page_of(response: requests.Response) -> Page:
+    """The parsed HTML of an answer (empty for non-HTML bodies)."""
+    content_type = response.headers.get("Content-Type", "")
+    if "html" not in content_type and not response.text.lstrip().startswith("<"):
+        return Page()
+    return parse_page(response.text)
+
+
+def next_url(gateway: Gateway, response: requests.Response) -> str:
+    """The absolute target of a redirect, refused if it leaves the ingress origin."""
+    return gateway.url(response.headers["Location"])
+
+
+def path_of(url: str) -> str:
+    """The path part of a URL, for messages (never the query: it carries codes)."""
+    return urlsplit(url).path or "/"
+
+
+def request_id(login_url: str) -> str:
+    """The Dex auth request id in a login URL: ``req=`` (v2.22) or ``state=`` (v2.29+)."""
+    query = parse_qs(urlsplit(login_url).query)
+    return (query.get("req") or query.get("state") or [""])[0]
+
+
+def describe(response: requests.Response) -> str:
+    """A short, secret-free description of what the gateway said."""
+    text = page_of(response).error_text()
+    if not text:
+        body = response.text.strip()
+        text = body.splitlines()[0][:160] if body and not body.startswith("<") else ""
+    status = f"{response.status_code} {response.reason or ''}".strip()
+    return f'{status} "{text}"' if text else status
+
+
+def is_restart_signal(response: requests.Response) -> bool:
+    """True when the answer says the login request was consumed or expired."""
+    if response.status_code < 400:
+        return False
+    lowered = (page_of(response).error_text() or response.text[:2000]).lower()
+    return any(signal in lowered for signal in _RESTART_SIGNALS)
+
+
+def failure(step: str, response: requests.Response, url: str) -> KfDexError:
+    """The error for an answer a step cannot use."""
+    said = describe(response)
+    if is_restart_signal(response):
+        return LoginRestartError(
+            f"{step}: the gateway answered {said} at {path_of(url)}: this login request was used up or expired; "
+            "start again with `invoke login` (or `invoke fetch-req`)"
+        )
+    return GatewayError(f"{step}: unexpected answer {said} from {path_of(url)}; rerun with --debug or check the gateway")
+
+
+def expect_redirect(step: str, gateway: Gateway, response: requests.Response, url: str) -> str:
+    """The redirect target of an answer that must be a redirect, else the step's failure."""
+    if is_redirect(response):
+        return next_url(gateway, response)
+    raise failure(step, response, url)

@@ -1,0 +1,97 @@
+"""Step 6: expose the model's predictor pod as a NodePort Service with kubectl.
+
+Finds the pod labelled ``serving.kserve.io/inferenceservice=<MODEL_NAME>`` in
+``MODEL_NAMESPACE``, runs ``kubectl expose pod ... --type=NodePort`` and picks
+the nodePort whose targetPort is 8080 (the model server), never a guessed port
+name.  Running it again reuses the Service, or recreates it when it no longer
+selects the current pod.  ``--delete`` removes the Service: a NodePort left
+behind is a hole in the cluster.  Produces ``NODE_PORT`` and ``NODE_PORT_SERVICE``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .errors import KubectlError
+from .kube import NotFound, kubectl, kubectl_json
+from .runner import StepResult, main
+from .state import State
+
+MODEL_PORT = 8080
+ISVC_LABEL = "serving.kserve.io/inferenceservice"
+
+
+def service_name(model: str) -> str:
+    """The Service we create for a model (a DNS-1035 label of at most 63 characters)."""
+    return f"{model[:54]}-nodeport"
+
+
+def _predictor_pod(state: State, model: str, namespace: str) -> dict[str, Any]:
+    pods = kubectl_json(state, "get", "pods", "-n", namespace, "-l", f"{ISVC_LABEL}={model}").get("items") or []
+    running = [pod for pod in pods if pod.get("status", {}).get("phase") == "Running"]
+    if not running:
+        found = f"{len(pods)} pod(s), none running" if pods else "no pod"
+        raise KubectlError(
+            f"{found} labelled {ISVC_LABEL}={model} in {namespace}: check MODEL_NAME/MODEL_NAMESPACE "
+            "and that the InferenceService is ready (a model scaled to zero has no pod)"
+        )
+    return running[0]
+
+
+def _model_node_port(service: dict[str, Any]) -> str:
+    for port in service.get("spec", {}).get("ports") or []:
+        if str(port.get("targetPort")) == str(MODEL_PORT) and port.get("nodePort"):
+            return str(port["nodePort"])
+    name = service.get("metadata", {}).get("name", "?")
+    raise KubectlError(
+        f"service {name} has no nodePort for targetPort {MODEL_PORT}: delete it with `invoke expose-nodeport --delete`"
+    )
+
+
+def _selects(service: dict[str, Any], pod: dict[str, Any]) -> bool:
+    selector = service.get("spec", {}).get("selector") or {}
+    labels = pod.get("metadata", {}).get("labels") or {}
+    return bool(selector) and all(labels.get(key) == value for key, value in selector.items())
+
+
+def _existing(state: State, name: str, namespace: str) -> dict[str, Any] | None:
+    try:
+        return kubectl_json(state, "get", "service", name, "-n", namespace)
+    except NotFound:
+        return None
+
+
+def run(state: State, delete: bool = False) -> StepResult:
+    """Expose (or with delete=True, remove) the predictor's NodePort; writes NODE_PORT, NODE_PORT_SERVICE."""
+    model = state.require("MODEL_NAME")
+    namespace = state.require("MODEL_NAMESPACE")
+    name = state.value("NODE_PORT_SERVICE") or service_name(model)
+    if delete:
+        existed = _existing(state, name, namespace) is not None
+        if existed:
+            kubectl(state, "delete", "service", name, "-n", namespace)
+        summary = f"service {namespace}/{name} deleted" if existed else f"no service {namespace}/{name} to delete"
+        return StepResult({"NODE_PORT": None, "NODE_PORT_SERVICE": None}, summary, skipped=not existed)
+    pod = _predictor_pod(state, model, namespace)
+    pod_name = pod["metadata"]["name"]
+    service = _existing(state, name, namespace)
+    action = "reused"
+    if service is not None and not _selects(service, pod):
+        kubectl(state, "delete", "service", name, "-n", namespace)
+        service, action = None, "recreated for the current pod"
+    if service is None:
+        kubectl(state, "expose", "pod", pod_name, "-n", namespace, "--type=NodePort", f"--name={name}")
+        service = kubectl_json(state, "get", "service", name, "-n", namespace)
+        action = "exposed" if action == "reused" else action
+    node_port = _model_node_port(service)
+    summary = f"{pod_name}:{MODEL_PORT} → nodePort {node_port} (service {name}, {action})"
+    return StepResult({"NODE_PORT": node_port, "NODE_PORT_SERVICE": name}, summary)
+
+
+def _options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--delete", action="store_true", help="delete the NodePort Service instead")
+
+
+if __name__ == "__main__":
+    main("expose-nodeport", run, __doc__.splitlines()[0], _options)

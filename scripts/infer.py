@@ -1,0 +1,116 @@
+"""Step 7: send a payload to the model with the session, and show what it answered.
+
+V2 bodies go to ``/v2/models/<MODEL_NAME>/infer``, V1 bodies to
+``/v1/models/<MODEL_NAME>:predict``, at ``INGRESS_HOST:NODE_PORT`` (after
+expose-nodeport) or, when ``NODE_PORT`` is unset and ``MODEL_HOST`` is set,
+through the ingress with that ``Host`` header.  Gateway timeouts and the model
+server's "not ready yet" are retried; an answer that sends us back to Dex
+means the session is gone.  Outputs are printed readably on stdout, or the raw
+JSON with ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from .dexflow import describe, page_of
+from .errors import ConfigError, ModelError, SessionError
+from .gateway import Gateway, is_redirect
+from .payloads import Payload, load
+from .runner import StepResult, main
+from .session import auth_headers
+from .state import State
+
+
+def _not_ready(response: requests.Response) -> str | None:
+    """MLServer answers 400 "Model X is not ready yet." while a model loads: retry that."""
+    if response.status_code == 400 and "not ready yet" in response.text[:500]:
+        return "400 model not ready yet"
+    return None
+
+
+def _gateway(state: State) -> tuple[Gateway, dict[str, str], str]:
+    if state.value("NODE_PORT"):
+        return Gateway(state, port_key="NODE_PORT"), {}, "nodePort"
+    host = state.value("MODEL_HOST")
+    if host:
+        return Gateway(state), {"Host": host}, "ingress"
+    raise ConfigError(
+        f"NODE_PORT is not set in {state.path}: run `invoke expose-nodeport` first, "
+        "or set MODEL_HOST to call the model through the ingress"
+    )
+
+
+def _path(payload: Payload, model: str) -> str:
+    name = quote(model, safe="")
+    return f"/v2/models/{name}/infer" if payload.protocol == "v2" else f"/v1/models/{name}:predict"
+
+
+def _refusal(response: requests.Response, model: str, namespace: str, path: str) -> Exception | None:
+    """The error for an answer that is not a prediction, or None when it is one."""
+    status = response.status_code
+    location = response.headers.get("Location", "")
+    if is_redirect(response) or (status in (401, 403) and (page_of(response).sign_in_form() or response.text.strip() == "{}")):
+        where = "to Dex" if "/dex/" in location or "/oauth2/" in location else "to a login"
+        return SessionError(f"the gateway sent the call {where}: the session is expired or not valid here; run `invoke login`")
+    if status == 403:
+        return ModelError(
+            f"{describe(response)} calling {model}: your user may not call models in {namespace or 'this namespace'}"
+        )
+    if status == 404:
+        hint = "check MODEL_NAME (and MODEL_HOST)"
+        if path.startswith("/v1/"):
+            hint += "; a V2-only server such as MLServer answers 404 to V1 calls: use a V2 payload"
+        return ModelError(f"model {model} not found ({describe(response)}): {hint}")
+    if status >= 400:
+        return ModelError(f"the model answered {describe(response)}")
+    return None
+
+
+def format_outputs(answer: dict[str, Any]) -> str:
+    """``predict = [1, 1]`` per V2 output, or ``predictions = [...]`` for V1."""
+    if "outputs" in answer:
+        lines = []
+        for index, output in enumerate(answer.get("outputs") or []):
+            name = output.get("name") or f"output-{index}"
+            lines.append(f"{name} = {json.dumps(output.get('data'))}")
+        return "\n".join(lines) or "(no outputs)"
+    if "predictions" in answer:
+        return f"predictions = {json.dumps(answer['predictions'])}"
+    return json.dumps(answer)
+
+
+def run(state: State, payload: str = "iris", json_output: bool = False) -> StepResult:
+    """Call the model; prints its outputs (nothing is written to .env)."""
+    body = load(payload)
+    model = state.require("MODEL_NAME")
+    headers = auth_headers(state)
+    gateway, extra_headers, via = _gateway(state)
+    headers.update(extra_headers)
+    path = _path(body, model)
+    response = gateway.send("POST", path, json=body.body, headers=headers, retry_when=_not_ready)
+    refusal = _refusal(response, model, state.value("MODEL_NAMESPACE"), path)
+    if refusal is not None:
+        raise refusal
+    try:
+        answer = response.json()
+    except ValueError:
+        raise ModelError(f"the model answered {response.status_code} with a body that is not JSON") from None
+    took = response.elapsed.total_seconds() * 1000
+    summary = f"{model} ({body.protocol}, {via}) {response.status_code} in {took:.0f} ms"
+    output = json.dumps(answer, indent=2) if json_output else format_outputs(answer)
+    return StepResult({}, summary, output=output)
+
+
+def _options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--payload", default="iris", help="a name from payloads/ or a path to a JSON file")
+    parser.add_argument("--json", dest="json_output", action="store_true", help="print the raw JSON answer")
+
+
+if __name__ == "__main__":
+    main("infer", run, __doc__.splitlines()[0], _options)

@@ -1,0 +1,86 @@
+"""Calling the real kubectl, with the user's kubeconfig, contexts and auth plugins.
+
+``KUBECONFIG`` from the .env (if set) is passed to kubectl in its environment;
+otherwise kubectl's own default applies.  Nothing secret is ever put in argv.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from typing import Any
+
+from .errors import KubectlError
+from .state import State
+
+KUBECTL_TIMEOUT_SECONDS = 60
+
+
+class NotFound(KubectlError):
+    """The object asked for does not exist."""
+
+
+def _environment(state: State) -> dict[str, str]:
+    env = dict(os.environ)
+    kubeconfig = state.value("KUBECONFIG")
+    if kubeconfig:
+        env["KUBECONFIG"] = kubeconfig
+    return env
+
+
+def kubectl(state: State, *args: str) -> str:
+    """Run ``kubectl ARGS`` and return its stdout, or raise a KubectlError with its reason."""
+    binary = shutil.which("kubectl")
+    if binary is None:
+        raise KubectlError("kubectl is not on PATH: install it and configure it for your cluster")
+    command = " ".join(("kubectl", *args))
+    try:
+        finished = subprocess.run(
+            [binary, "--request-timeout=30s", *args],
+            capture_output=True,
+            text=True,
+            env=_environment(state),
+            timeout=KUBECTL_TIMEOUT_SECONDS,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        raise KubectlError(
+            f"`{command}` did not finish in {KUBECTL_TIMEOUT_SECONDS}s: check that the cluster is reachable"
+        ) from None
+    if finished.returncode != 0:
+        reason = _reason(finished.stderr)
+        if "NotFound" in finished.stderr or "not found" in reason:
+            raise NotFound(f"`{command}` failed: {reason}")
+        hint = _hint(finished.stderr)
+        raise KubectlError(f"`{command}` failed: {reason}{hint}")
+    return finished.stdout
+
+
+def kubectl_json(state: State, *args: str) -> Any:
+    """Run ``kubectl ARGS -o json`` and return the parsed answer."""
+    output = kubectl(state, *args, "-o", "json")
+    try:
+        return json.loads(output)
+    except json.JSONDecodeError:
+        raise KubectlError(f"`kubectl {' '.join(args)} -o json` did not print JSON") from None
+
+
+def _reason(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    # kubectl prints noise (deprecations, caching) first and the reason last
+    errors = [line for line in lines if line.lower().startswith("error")]
+    reason = (errors or lines or ["no message"])[-1]
+    return reason.removeprefix("error: ").removeprefix("Error from server ")
+
+
+def _hint(stderr: str) -> str:
+    lowered = stderr.lower()
+    if "current-context" in lowered or "no configuration has been provided" in lowered:
+        return " (no current context: set KUBECONFIG in .env or run `kubectl config use-context`)"
+    if "connection refused" in lowered or "no such host" in lowered or "i/o timeout" in lowered:
+        return " (the cluster's API server is not reachable: check KUBECONFIG and the network)"
+    if "forbidden" in lowered:
+        return " (your kubeconfig user lacks the permission)"
+    return ""

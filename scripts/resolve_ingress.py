@@ -1,0 +1,78 @@
+"""Step 1: find the address and port of the Istio ingress gateway with kubectl.
+
+A load balancer address wins when the service has one (its ``http2`` port);
+otherwise the NodePort rule of KServe's docs applies: the hostIP of the
+``istio=ingressgateway`` pod and the ``http2`` nodePort of the service.
+Produces ``INGRESS_HOST``, ``INGRESS_PORT`` and ``INGRESS_KIND``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import KubectlError
+from .kube import NotFound, kubectl_json
+from .runner import StepResult, main
+from .state import State
+
+NAMESPACE = "istio-system"
+SERVICE = "istio-ingressgateway"
+POD_SELECTOR = "istio=ingressgateway"
+
+
+def _http2_port(service: dict[str, Any]) -> dict[str, Any]:
+    ports = service.get("spec", {}).get("ports") or []
+    for port in ports:
+        if port.get("name") == "http2":
+            return port
+    for port in ports:
+        if port.get("port") == 80:
+            return port
+    raise KubectlError(f"service {SERVICE} in {NAMESPACE} has no port named http2 (nor port 80)")
+
+
+def _load_balancer_address(service: dict[str, Any]) -> str | None:
+    for entry in service.get("status", {}).get("loadBalancer", {}).get("ingress") or []:
+        address = entry.get("ip") or entry.get("hostname")
+        if address:
+            return str(address)
+    return None
+
+
+def _node_address(state: State) -> str:
+    pods = kubectl_json(state, "get", "pods", "-n", NAMESPACE, "-l", POD_SELECTOR).get("items") or []
+    running = [pod for pod in pods if pod.get("status", {}).get("phase") == "Running"] or pods
+    for pod in running:
+        host_ip = pod.get("status", {}).get("hostIP")
+        if host_ip:
+            return str(host_ip)
+    raise KubectlError(f"no pod with label {POD_SELECTOR} in {NAMESPACE} has a hostIP: is the Istio ingress gateway running?")
+
+
+def run(state: State) -> StepResult:
+    """Resolve the ingress; writes INGRESS_HOST, INGRESS_PORT, INGRESS_KIND."""
+    try:
+        service = kubectl_json(state, "get", "service", SERVICE, "-n", NAMESPACE)
+    except NotFound:
+        raise KubectlError(
+            f"service {SERVICE} not found in {NAMESPACE}: is Istio installed, and is this the right cluster?"
+        ) from None
+    port = _http2_port(service)
+    address = _load_balancer_address(service)
+    if address:
+        host, number, kind = address, port.get("port"), "LoadBalancer"
+    else:
+        number = port.get("nodePort")
+        if not number:
+            raise KubectlError(
+                f"service {SERVICE} has neither a load balancer address nor a nodePort: "
+                "use `kubectl port-forward -n istio-system svc/istio-ingressgateway 8080:80` "
+                "and set INGRESS_HOST=127.0.0.1, INGRESS_PORT=8080 in .env"
+            )
+        host, kind = _node_address(state), "NodePort"
+    updates = {"INGRESS_HOST": host, "INGRESS_PORT": str(number), "INGRESS_KIND": kind}
+    return StepResult(updates, f"{host}:{number} ({kind})")
+
+
+if __name__ == "__main__":
+    main("resolve-ingress", run, __doc__.splitlines()[0])
