@@ -1,0 +1,135 @@
+"""The sandbox's stand-in cluster process: gateway, Kubernetes API and NodePorts on 127.0.0.1.
+
+Run as ``python -m sandbox.cluster FOLDER MODEL_PORT FLAVOR``.  When every
+listener is up it writes ``FOLDER/cluster.json`` (its ports) and
+``FOLDER/kubeconfig``; it stops on SIGTERM.  The Kubernetes API port also
+answers ``/sandbox/...`` control calls that tests use to switch flavor or
+inject faults at run time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+from dataclasses import asdict
+from pathlib import Path
+from typing import IO
+
+from .flavors import FLAVORS
+from .gateway import Gateway, Settings, World
+from .httpserve import Listener, Reply, Request
+from .kubeapi import KubeAPI
+
+KUBECONFIG_TEMPLATE = """apiVersion: v1
+kind: Config
+clusters:
+- name: kfdex-sandbox
+  cluster:
+    server: http://127.0.0.1:{port}
+contexts:
+- name: kfdex-sandbox
+  context:
+    cluster: kfdex-sandbox
+    user: kfdex-sandbox
+    namespace: kubeflow-user-example-com
+current-context: kfdex-sandbox
+users:
+- name: kfdex-sandbox
+  user: {{}}
+"""
+
+
+def free_port() -> int:
+    """A port nobody listens on right now (for a server that binds it by number)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Sidecar:
+    """What a NodePort to the predictor pod reaches: the model, behind the same auth as the gateway."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    def __call__(self, request: Request) -> Reply:
+        if self.gateway.world.authenticated(request):
+            return self.gateway.protected(request)
+        return self.gateway.unauthenticated(request)
+
+
+class Control:
+    """``/sandbox/config`` (GET, POST) and ``/sandbox/expire-sessions`` (POST); all else to the API."""
+
+    def __init__(self, world: World, api: KubeAPI) -> None:
+        self.world = world
+        self.api = api
+
+    def __call__(self, request: Request) -> Reply:
+        if not request.path.startswith("/sandbox/"):
+            return self.api(request)
+        if request.path == "/sandbox/config" and request.method == "POST":
+            changes = json.loads(request.body or b"{}")
+            with self.world.lock:
+                settings = asdict(self.world.settings)
+                unknown = set(changes) - set(settings)
+                if unknown or changes.get("flavor", self.world.settings.flavor) not in FLAVORS:
+                    return Reply.json_text(400, json.dumps({"error": f"unknown settings {sorted(unknown)} or flavor"}))
+                settings.update(changes)
+                self.world.settings = Settings(**settings)
+        elif request.path == "/sandbox/expire-sessions" and request.method == "POST":
+            return Reply.json_text(200, json.dumps({"expired": self.world.expire_sessions()}))
+        elif request.path != "/sandbox/config":
+            return Reply.json_text(404, json.dumps({"error": "no such control"}))
+        return Reply.json_text(200, json.dumps(asdict(self.world.settings)))
+
+
+def serve(folder: Path, model_port: int, flavor: str) -> None:
+    """Start every listener, write cluster.json and the kubeconfig, wait for SIGTERM."""
+    log: IO[str] = open(folder / "cluster.log", "a", encoding="utf-8")  # noqa: SIM115 - open for the process's life
+    world = World(model_port, Settings(flavor=flavor))
+    gateway = Gateway(world)
+    sidecar = Sidecar(gateway)
+    listeners: list[Listener] = []
+    lock = threading.Lock()
+
+    def open_node_port(to_model: bool) -> int:
+        if not to_model:
+            return free_port()
+        listener = Listener("nodeport", sidecar, log)
+        with lock:
+            listeners.append(listener)
+        return listener.port
+
+    gateway_listener = Listener("gateway", gateway, log)
+    api = KubeAPI(world, gateway_listener.port, open_node_port)
+    api_listener = Listener("kube-api", Control(world, api), log)
+    listeners += [gateway_listener, api_listener]
+    (folder / "kubeconfig").write_text(KUBECONFIG_TEMPLATE.format(port=api_listener.port))
+    info = {
+        "pid": os.getpid(),
+        "gateway_port": gateway_listener.port,
+        "api_port": api_listener.port,
+        "model_port": model_port,
+        "flavor": flavor,
+    }
+    temporary = folder / "cluster.json.tmp"
+    temporary.write_text(json.dumps(info))
+    os.replace(temporary, folder / "cluster.json")
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    with lock:
+        for listener in listeners:
+            listener.stop()
+    log.close()
+
+
+if __name__ == "__main__":
+    serve(Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3])

@@ -1,0 +1,189 @@
+"""Starting and stopping the sandbox: two processes, tracked by pid in the sandbox folder.
+
+``start`` creates a private folder, starts the model server (``sandbox.model``)
+and the stand-in cluster (``sandbox.cluster``), each in its own session, and
+waits until both answer.  ``stop`` ends exactly those processes (checking that
+a pid still belongs to the process we started) and removes the folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from scripts.errors import SandboxError
+
+from .cluster import free_port
+from .flavors import FLAVORS, NEWEST
+from .gateway import DEMO_LOGIN, DEMO_PASSWORD
+from .kubeapi import MODEL_NAME, MODEL_NAMESPACE
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+READY_TIMEOUT = 90.0
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """A running sandbox."""
+
+    folder: Path
+    gateway_port: int
+    api_port: int
+    model_port: int
+    flavor: str
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.folder / "kubeconfig"
+
+    @property
+    def control_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}/sandbox"
+
+    def settings(self) -> dict[str, str]:
+        """The .env keys a user would set to point the tool at this sandbox."""
+        return {
+            "KUBECONFIG": str(self.kubeconfig),
+            "DEX_LOGIN": DEMO_LOGIN,
+            "DEX_PASSWORD": DEMO_PASSWORD,
+            "MODEL_NAME": MODEL_NAME,
+            "MODEL_NAMESPACE": MODEL_NAMESPACE,
+            "SANDBOX_DIR": str(self.folder),
+        }
+
+    def configure(self, **changes: object) -> dict[str, object]:
+        """Change the running gateway (flavor, connectors, session_seconds, ...)."""
+        answer = requests.post(f"{self.control_url}/config", json=changes, timeout=10)
+        answer.raise_for_status()
+        return dict(answer.json())
+
+
+def _start_time(pid: int) -> str | None:
+    """The kernel's start time of a process (field 22 of /proc/PID/stat), to tell pid reuse."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _spawn(folder: Path, name: str, arguments: list[str]) -> int:
+    log = open(folder / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", *arguments],
+            cwd=PROJECT_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    finally:
+        log.close()
+    pids = _read_pids(folder)
+    pids[name] = {"pid": process.pid, "start": _start_time(process.pid)}
+    (folder / "pids.json").write_text(json.dumps(pids))
+    return process.pid
+
+
+def _read_pids(folder: Path) -> dict[str, dict[str, object]]:
+    try:
+        return dict(json.loads((folder / "pids.json").read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def _alive(pid: int, start: object) -> bool:
+    """True while the process runs (not a zombie) and, given ``start``, is the one we started."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[0] != "Z" and (start is None or fields[19] == start)
+
+
+def _wait_ready(folder: Path, model_port: int) -> dict[str, int]:
+    deadline = time.monotonic() + READY_TIMEOUT
+    session = requests.Session()
+    cluster: dict[str, int] | None = None
+    model_ready = False
+    while time.monotonic() < deadline:
+        for name, entry in _read_pids(folder).items():
+            if not _alive(int(entry["pid"]), entry.get("start")):  # type: ignore[arg-type]
+                tail = (folder / f"{name}.log").read_text(errors="replace").strip().splitlines()[-3:]
+                raise SandboxError(f"the sandbox's {name} process exited while starting: {' | '.join(tail)}")
+        if cluster is None and (folder / "cluster.json").exists():
+            cluster = json.loads((folder / "cluster.json").read_text())
+        if not model_ready:
+            with contextlib.suppress(requests.RequestException):
+                model_ready = session.get(f"http://127.0.0.1:{model_port}/v2/health/ready", timeout=1).status_code == 200
+        if cluster is not None and model_ready:
+            return cluster
+        time.sleep(0.2)
+    raise SandboxError(f"the sandbox did not become ready in {READY_TIMEOUT:.0f}s; logs are in {folder}")
+
+
+def start(flavor: str = NEWEST) -> Sandbox:
+    """Start a sandbox of this flavor; stops what it started if it cannot become ready."""
+    if flavor not in FLAVORS:
+        raise SandboxError(f"unknown flavor {flavor!r}: use one of {', '.join(FLAVORS)}")
+    folder = Path(tempfile.mkdtemp(prefix="kfdex-sandbox-"))
+    model_port, grpc_port = free_port(), free_port()
+    try:
+        _spawn(folder, "model", ["sandbox.model", str(folder / "models"), str(model_port), str(grpc_port)])
+        _spawn(folder, "cluster", ["sandbox.cluster", str(folder), str(model_port), flavor])
+        cluster = _wait_ready(folder, model_port)
+    except BaseException:
+        stop(folder)
+        raise
+    return Sandbox(folder, int(cluster["gateway_port"]), int(cluster["api_port"]), model_port, flavor)
+
+
+def attach(folder: Path) -> Sandbox:
+    """The sandbox running in ``folder`` (for tests and tasks that need its ports)."""
+    cluster = json.loads((folder / "cluster.json").read_text())
+    return Sandbox(
+        folder, int(cluster["gateway_port"]), int(cluster["api_port"]), int(cluster["model_port"]), str(cluster["flavor"])
+    )
+
+
+def stop(folder: Path, grace: float = 5.0) -> list[int]:
+    """Stop every process started for ``folder`` (SIGTERM, then SIGKILL) and remove it; returns the pids stopped."""
+    stopped: list[int] = []
+    entries = _read_pids(folder)
+    for entry in entries.values():
+        pid, start_time = int(entry["pid"]), entry.get("start")  # type: ignore[arg-type]
+        if _alive(pid, start_time):
+            try:
+                os.killpg(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+            stopped.append(pid)
+    deadline = time.monotonic() + grace
+    for pid in stopped:
+        while _alive(pid, None) and time.monotonic() < deadline:
+            _reap(pid)
+            time.sleep(0.05)
+        if _alive(pid, None):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        _reap(pid, block=True)
+    shutil.rmtree(folder, ignore_errors=True)
+    return stopped
+
+
+def _reap(pid: int, block: bool = False) -> None:
+    """Collect a child's exit status so it does not linger as a zombie (no-op for non-children)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0 if block else os.WNOHANG)

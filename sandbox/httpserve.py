@@ -1,0 +1,140 @@
+"""A small threaded HTTP server for the sandbox's stand-ins, bound to 127.0.0.1 on a free port.
+
+Each stand-in is an ``App``: a function from a ``Request`` to a ``Reply``.
+Keep-alive works (HTTP/1.1 with a Content-Length on every reply), so clients
+and benchmarks see connection reuse as they would against Envoy.  The access
+log holds method, path (no query), status and time: never a header or body.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import IO
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Request:
+    """What a stand-in sees of a request."""
+
+    method: str
+    target: str  # path and query as sent
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+
+    @property
+    def path(self) -> str:
+        return urlsplit(self.target).path
+
+    @property
+    def query(self) -> dict[str, str]:
+        return {key: values[0] for key, values in parse_qs(urlsplit(self.target).query, keep_blank_values=True).items()}
+
+    def form(self) -> dict[str, str]:
+        """The urlencoded body as a dict."""
+        parsed = parse_qs(self.body.decode("utf-8", "replace"), keep_blank_values=True)
+        return {key: values[0] for key, values in parsed.items()}
+
+    def cookies(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for part in self.headers.get("cookie", "").split(";"):
+            name, sep, value = part.strip().partition("=")
+            if sep:
+                found[name] = value
+        return found
+
+
+@dataclass
+class Reply:
+    """A response: status, headers (repeatable, e.g. Set-Cookie) and body."""
+
+    status: int
+    body: bytes = b""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    content_type: str = "text/plain; charset=utf-8"
+
+    @classmethod
+    def html(cls, status: int, text: str, headers: list[tuple[str, str]] | None = None) -> Reply:
+        return cls(status, text.encode(), headers or [], "text/html; charset=utf-8")
+
+    @classmethod
+    def json_text(cls, status: int, text: str) -> Reply:
+        return cls(status, text.encode(), [], "application/json")
+
+    @classmethod
+    def redirect(cls, status: int, location: str, headers: list[tuple[str, str]] | None = None) -> Reply:
+        word = "See Other" if status == 303 else "Found"
+        body = f'<a href="{location}">{word}</a>.\n'
+        return cls(status, body.encode(), [("Location", location), *(headers or [])], "text/html; charset=utf-8")
+
+
+App = Callable[[Request], Reply]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        request = Request(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+        started = time.monotonic()
+        try:
+            reply = self.server.app(request)
+        except Exception as error:  # a stand-in bug must not hang the client
+            reply = Reply(500, f"sandbox error: {type(error).__name__}: {error}".encode())
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        for name, value in reply.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(reply.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(reply.body)
+        self.server.log(
+            f"{self.server.name} {self.command} {request.path} {reply.status} {1000 * (time.monotonic() - started):.1f}ms"
+        )
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
+
+    def log_message(self, format: str, *args: object) -> None:
+        return  # our own access log is written by _serve
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, name: str, app: App, port: int, log: Callable[[str], None]) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
+        self.name = name
+        self.app = app
+        self.log = log
+
+
+class Listener:
+    """A running server: ``port`` is where it listens; ``stop()`` closes it."""
+
+    def __init__(self, name: str, app: App, log_file: IO[str] | None = None, port: int = 0) -> None:
+        self._lock = threading.Lock()
+        self._log_file = log_file
+        self.server = _Server(name, app, port, self._log)
+        self.port: int = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, name=f"serve-{name}", daemon=True)
+        self.thread.start()
+
+    def _log(self, line: str) -> None:
+        if self._log_file is None:
+            return
+        with self._lock:
+            self._log_file.write(line + "\n")
+            self._log_file.flush()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,309 @@
+"""A small Kubernetes API that the real kubectl talks to.
+
+It serves what this tool's kubectl commands need and nothing more: version
+and discovery, pods listed by label selector, services get/list/create/delete,
+and ServiceAccount tokens (``kubectl create token``).  Objects are plain JSON
+as the real API server returns them.  A NodePort service that selects the
+predictor pod opens a real port that reaches MLServer through the same auth
+check as the gateway (the pod's Istio sidecar).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from .gateway import World
+from .httpserve import Reply, Request
+
+ISTIO_NAMESPACE = "istio-system"
+MODEL_NAMESPACE = "kubeflow-user-example-com"
+MODEL_NAME = "sklearn-irisv2"
+PREDICTOR_POD = f"{MODEL_NAME}-predictor-00001-deployment-5d8f9c7b6-x2x7q"
+SERVICE_ACCOUNTS = ("default", "default-editor", "default-viewer")
+
+_RESOURCES = [
+    {
+        "name": "namespaces",
+        "singularName": "namespace",
+        "namespaced": False,
+        "kind": "Namespace",
+        "verbs": ["get", "list"],
+        "shortNames": ["ns"],
+    },
+    {"name": "pods", "singularName": "pod", "namespaced": True, "kind": "Pod", "verbs": ["get", "list"], "shortNames": ["po"]},
+    {
+        "name": "services",
+        "singularName": "service",
+        "namespaced": True,
+        "kind": "Service",
+        "verbs": ["create", "delete", "get", "list"],
+        "shortNames": ["svc"],
+    },
+    {
+        "name": "serviceaccounts",
+        "singularName": "serviceaccount",
+        "namespaced": True,
+        "kind": "ServiceAccount",
+        "verbs": ["get", "list"],
+        "shortNames": ["sa"],
+    },
+    {
+        "name": "serviceaccounts/token",
+        "singularName": "",
+        "namespaced": True,
+        "group": "authentication.k8s.io",
+        "version": "v1",
+        "kind": "TokenRequest",
+        "verbs": ["create"],
+    },
+]
+
+
+def _status(code: int, reason: str, message: str) -> Reply:
+    body = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
+    return Reply.json_text(code, json.dumps(body))
+
+
+def _ok(body: dict[str, Any], code: int = 200) -> Reply:
+    return Reply.json_text(code, json.dumps(body))
+
+
+def _meta(name: str, namespace: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": namespace,
+        "uid": str(uuid.uuid4()),
+        "resourceVersion": "1",
+        "creationTimestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "labels": labels or {},
+    }
+
+
+def _pod(name: str, namespace: str, labels: dict[str, str], containers: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": _meta(name, namespace, labels),
+        "spec": {"containers": containers, "nodeName": "sandbox-node"},
+        "status": {"phase": "Running", "hostIP": "127.0.0.1", "podIP": "127.0.0.1"},
+    }
+
+
+class KubeAPI:
+    """The Kubernetes API app; ``open_node_port(to_model)`` allocates a NodePort (listening when it reaches the model)."""
+
+    def __init__(self, world: World, gateway_port: int, open_node_port: Callable[[bool], int]) -> None:
+        self.world = world
+        self.lock = threading.Lock()
+        self.open_node_port = open_node_port
+        self.pods: dict[str, dict[str, dict[str, Any]]] = {ISTIO_NAMESPACE: {}, MODEL_NAMESPACE: {}}
+        self.services: dict[str, dict[str, dict[str, Any]]] = {ISTIO_NAMESPACE: {}, MODEL_NAMESPACE: {}}
+        gateway_pod = _pod(
+            "istio-ingressgateway-7f8b9c6d5-abcde",
+            ISTIO_NAMESPACE,
+            {"app": "istio-ingressgateway", "istio": "ingressgateway", "pod-template-hash": "7f8b9c6d5"},
+            [
+                {
+                    "name": "istio-proxy",
+                    "ports": [{"containerPort": 8080, "name": "http2"}, {"containerPort": 15021, "name": "status-port"}],
+                }
+            ],
+        )
+        self.pods[ISTIO_NAMESPACE][gateway_pod["metadata"]["name"]] = gateway_pod
+        predictor_labels = {
+            "app": f"{MODEL_NAME}-predictor-00001",
+            "component": "predictor",
+            "pod-template-hash": "5d8f9c7b6",
+            "serving.kserve.io/inferenceservice": MODEL_NAME,
+            "serving.knative.dev/revision": f"{MODEL_NAME}-predictor-00001",
+        }
+        # queue-proxy first on purpose: the model's port must be found by number, not as port-1
+        predictor = _pod(
+            PREDICTOR_POD,
+            MODEL_NAMESPACE,
+            predictor_labels,
+            [
+                {
+                    "name": "queue-proxy",
+                    "ports": [
+                        {"containerPort": 8022, "name": "http-queueadm", "protocol": "TCP"},
+                        {"containerPort": 9090, "name": "http-autometric", "protocol": "TCP"},
+                        {"containerPort": 9091, "name": "http-usermetric", "protocol": "TCP"},
+                        {"containerPort": 8012, "name": "queue-port", "protocol": "TCP"},
+                    ],
+                },
+                {"name": "kserve-container", "ports": [{"containerPort": 8080, "name": "user-port", "protocol": "TCP"}]},
+            ],
+        )
+        self.pods[MODEL_NAMESPACE][PREDICTOR_POD] = predictor
+        ingress = {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": _meta("istio-ingressgateway", ISTIO_NAMESPACE, {"istio": "ingressgateway"}),
+            "spec": {
+                "type": "NodePort",
+                "selector": {"istio": "ingressgateway"},
+                "ports": [
+                    {"name": "status-port", "port": 15021, "targetPort": 15021, "nodePort": 30521, "protocol": "TCP"},
+                    {"name": "http2", "port": 80, "targetPort": 8080, "nodePort": gateway_port, "protocol": "TCP"},
+                    {"name": "https", "port": 443, "targetPort": 8443, "nodePort": 30443, "protocol": "TCP"},
+                ],
+            },
+            "status": {"loadBalancer": {}},
+        }
+        self.services[ISTIO_NAMESPACE]["istio-ingressgateway"] = ingress
+
+    def __call__(self, request: Request) -> Reply:
+        path = request.path.rstrip("/")
+        if path == "/version":
+            return _ok({"major": "1", "minor": "32", "gitVersion": "v1.32.0", "platform": "linux/amd64"})
+        if path == "/api":
+            return _ok({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []})
+        if path == "/apis":
+            return _ok({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
+        if path == "/api/v1":
+            return _ok({"kind": "APIResourceList", "groupVersion": "v1", "resources": _RESOURCES})
+        match = re.fullmatch(r"/api/v1/namespaces/([^/]+)/([^/]+)(?:/([^/]+))?(?:/([^/]+))?", path)
+        if not match:
+            return _status(404, "NotFound", "the server could not find the requested resource")
+        namespace, resource, name, sub = match.groups()
+        if resource == "pods":
+            return self._pods(request, namespace, name)
+        if resource == "services":
+            return self._services(request, namespace, name)
+        if resource == "serviceaccounts" and sub == "token" and request.method == "POST":
+            return self._token(request, namespace, name)
+        if resource == "serviceaccounts" and name and request.method == "GET":
+            if name not in SERVICE_ACCOUNTS:
+                return _status(404, "NotFound", f'serviceaccounts "{name}" not found')
+            return _ok({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(name, namespace)})
+        return _status(404, "NotFound", "the server could not find the requested resource")
+
+    # pods --------------------------------------------------------------------------
+
+    def _pods(self, request: Request, namespace: str, name: str | None) -> Reply:
+        pods = self.pods.get(namespace, {})
+        if name:
+            if name not in pods:
+                return _status(404, "NotFound", f'pods "{name}" not found')
+            return _ok(pods[name])
+        selected = [pod for pod in pods.values() if _matches(request.query.get("labelSelector", ""), pod["metadata"]["labels"])]
+        return _ok({"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "1"}, "items": selected})
+
+    # services ---------------------------------------------------------------------
+
+    def _services(self, request: Request, namespace: str, name: str | None) -> Reply:
+        with self.lock:
+            services = self.services.setdefault(namespace, {})
+            if request.method == "GET" and name:
+                if name not in services:
+                    return _status(404, "NotFound", f'services "{name}" not found')
+                return _ok(services[name])
+            if request.method == "GET":
+                return _ok(
+                    {
+                        "apiVersion": "v1",
+                        "kind": "ServiceList",
+                        "metadata": {"resourceVersion": "1"},
+                        "items": list(services.values()),
+                    }
+                )
+            if request.method == "DELETE" and name:
+                if services.pop(name, None) is None:
+                    return _status(404, "NotFound", f'services "{name}" not found')
+                return _ok(
+                    {
+                        "kind": "Status",
+                        "apiVersion": "v1",
+                        "metadata": {},
+                        "status": "Success",
+                        "details": {"name": name, "kind": "services"},
+                    }
+                )
+            if request.method == "POST" and not name:
+                return self._create_service(namespace, services, json.loads(request.body or b"{}"))
+        return _status(405, "MethodNotAllowed", f"{request.method} is not supported here")
+
+    def _create_service(self, namespace: str, services: dict[str, dict[str, Any]], body: dict[str, Any]) -> Reply:
+        name = body.get("metadata", {}).get("name", "")
+        if not name:
+            return _status(422, "Invalid", "Service is invalid: metadata.name: Required value")
+        if name in services:
+            return _status(409, "AlreadyExists", f'services "{name}" already exists')
+        spec = body.setdefault("spec", {})
+        selected = [
+            pod
+            for pod in self.pods.get(namespace, {}).values()
+            if _selector_matches(spec.get("selector") or {}, pod["metadata"]["labels"])
+        ]
+        reaches_model = any(pod["metadata"]["name"] == PREDICTOR_POD for pod in selected)
+        for port in spec.get("ports") or []:
+            port.setdefault("protocol", "TCP")
+            port.setdefault("targetPort", port.get("port"))
+            if spec.get("type") == "NodePort":
+                wants_model = reaches_model and str(port.get("targetPort")) == "8080"
+                port["nodePort"] = self.open_node_port(wants_model)
+        spec.setdefault("clusterIP", "10.96.0.42")
+        body["metadata"].update({k: v for k, v in _meta(name, namespace).items() if k not in body["metadata"] or k == "uid"})
+        body.setdefault("status", {"loadBalancer": {}})
+        body["apiVersion"], body["kind"] = "v1", "Service"
+        services[name] = body
+        return _ok(body, 201)
+
+    # tokens ------------------------------------------------------------------------
+
+    def _token(self, request: Request, namespace: str, name: str | None) -> Reply:
+        if name not in SERVICE_ACCOUNTS:
+            return _status(404, "NotFound", f'serviceaccounts "{name}" not found')
+        body = json.loads(request.body or b"{}")
+        spec = body.get("spec", {})
+        seconds = int(spec.get("expirationSeconds") or 3600)
+        audiences = spec.get("audiences") or []
+        token = (
+            self.world.issue_token(seconds)
+            if "istio-ingressgateway.istio-system.svc.cluster.local" in audiences
+            else "not-for-the-gateway"
+        )
+        expiry = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + seconds))
+        answer = {
+            "kind": "TokenRequest",
+            "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"audiences": audiences, "expirationSeconds": seconds},
+            "status": {"token": token, "expirationTimestamp": expiry},
+        }
+        return _ok(answer, 201)
+
+
+def _matches(selector: str, labels: dict[str, str]) -> bool:
+    """Equality-based label selectors: ``a=b,c==d,e!=f,g`` (what kubectl -l sends)."""
+    for term in filter(None, (part.strip() for part in selector.split(","))):
+        if "!=" in term:
+            key, value = term.split("!=", 1)
+            if labels.get(key) == value:
+                return False
+        elif "=" in term:
+            key, value = term.replace("==", "=").split("=", 1)
+            if labels.get(key) != value:
+                return False
+        elif term not in labels:
+            return False
+    return True
+
+
+def _selector_matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return bool(selector) and all(labels.get(key) == value for key, value in selector.items())

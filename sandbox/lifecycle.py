@@ -1,0 +1,96 @@
+"""What ``invoke sandbox-up``, ``sandbox-down`` and ``demo`` do with the .env file.
+
+``up`` starts a sandbox and writes the settings that point the tool at it,
+first saving any values it replaces; ``down`` stops the sandbox's processes
+and puts those values back, removing what it wrote.  The keys the steps
+produced for another cluster are cleared on both sides.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from scripts import approve, authenticate, console, expose_nodeport, extract_cookie, fetch_req, infer, resolve_ingress
+from scripts.errors import SandboxError
+from scripts.keys import KEYS
+from scripts.runner import run_step
+from scripts.state import PROJECT_ROOT, EnvFile
+
+from . import control
+from .flavors import NEWEST
+
+# keys the steps produce: they describe one cluster, so a new sandbox starts without them
+PRODUCED = tuple(name for name, key in KEYS.items() if key.provider not in ("setting", "sandbox-up"))
+DEMO_ENV = PROJECT_ROOT / ".demo.env"
+SAVED = "previous.json"
+
+DEMO_STEPS = (
+    ("resolve-ingress", resolve_ingress.run, {}),
+    ("fetch-req", fetch_req.run, {}),
+    ("authenticate", authenticate.run, {}),
+    ("approve", approve.run, {}),
+    ("extract-cookie", extract_cookie.run, {}),
+    ("expose-nodeport", expose_nodeport.run, {}),
+    ("infer", infer.run, {"payload": "iris"}),
+)
+
+
+def up(env: EnvFile, flavor: str | None) -> control.Sandbox:
+    """Start a sandbox and point ``env`` at it."""
+    state = env.read()
+    running = state.value("SANDBOX_DIR")
+    if running and Path(running, "pids.json").exists():
+        raise SandboxError(f"a sandbox is already running for {env.path} ({running}): run `invoke sandbox-down` first")
+    sandbox = control.start(flavor or NEWEST)
+    settings = sandbox.settings()
+    replaced = {key: state[key] for key in (*settings, *PRODUCED) if key in state}
+    saved = sandbox.folder / SAVED
+    descriptor = os.open(saved, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump(replaced, handle)
+    try:
+        env.update({**settings, **{key: None for key in PRODUCED}})
+    except BaseException:
+        control.stop(sandbox.folder)
+        raise
+    console.step_ok(
+        "sandbox-up",
+        f"{sandbox.flavor} gateway on 127.0.0.1:{sandbox.gateway_port}, Kubernetes API on :{sandbox.api_port}, "
+        f"MLServer on :{sandbox.model_port}",
+    )
+    return sandbox
+
+
+def down(env: EnvFile) -> None:
+    """Stop the sandbox ``env`` points at and restore what ``up`` replaced."""
+    state = env.read()
+    folder_name = state.value("SANDBOX_DIR")
+    if not folder_name:
+        console.step_skipped("sandbox-down", f"no sandbox recorded in {env.path}: nothing to stop")
+        return
+    folder = Path(folder_name)
+    try:
+        replaced = json.loads((folder / SAVED).read_text())
+    except (OSError, ValueError):
+        replaced = {}
+    stopped = control.stop(folder)
+    written = (*control.Sandbox(folder, 0, 0, 0, "").settings(), *PRODUCED)
+    env.update({key: replaced.get(key) for key in written})
+    pids = ", ".join(str(pid) for pid in stopped) or "none were running"
+    console.step_ok("sandbox-down", f"stopped pids {pids}; .env restored")
+
+
+def demo(env: EnvFile | None, flavor: str | None) -> None:
+    """Start a sandbox, run the seven steps against it, and always stop it."""
+    if env is None:
+        DEMO_ENV.unlink(missing_ok=True)
+        env = EnvFile(DEMO_ENV)
+    console.info(f"demo: state in {env.path}")
+    up(env, flavor)
+    try:
+        for name, step, options in DEMO_STEPS:
+            run_step(name, step, env, **options)
+    finally:
+        down(env)
