@@ -1,0 +1,164 @@
+"""Invoke tasks: one per documented step, plus login, status, the sandbox and the demo.
+
+Each step task runs one script of ``scripts/`` against the .env file (the one
+beside this file, or ``$ENV_FILE``); ``login`` chains the login steps, each
+reading what the previous one wrote.  Errors end in one line and a documented
+exit code; ``invoke --debug TASK`` (or ``KFDEX_DEBUG=1``) shows the traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from invoke import Context, task
+
+from scripts import approve as approve_step
+from scripts import authenticate as authenticate_step
+from scripts import console
+from scripts import expose_nodeport as expose_nodeport_step
+from scripts import extract_cookie as extract_cookie_step
+from scripts import fetch_req as fetch_req_step
+from scripts import infer as infer_step
+from scripts import resolve_ingress as resolve_ingress_step
+from scripts.keys import KEYS, is_secret
+from scripts.runner import guarded, run_step
+from scripts.session import format_expiry, now_utc, parse_expiry
+from scripts.state import ENV_FILE_VARIABLE, EnvFile
+
+# urllib3 logs whole URLs (with one-time codes) at debug level: keep it quiet even under --debug
+logging.getLogger("urllib3").setLevel(logging.WARNING)
+
+LOGIN_STEPS = (
+    ("fetch-req", fetch_req_step.run),
+    ("authenticate", authenticate_step.run),
+    ("approve", approve_step.run),
+    ("extract-cookie", extract_cookie_step.run),
+)
+SECRETS_HELP = "print cookies and tokens unmasked"
+
+
+def _env() -> EnvFile:
+    return EnvFile()
+
+
+@task
+def resolve_ingress(c: Context) -> None:
+    """Find the Istio ingress address and port with kubectl (INGRESS_HOST, INGRESS_PORT)."""
+    with guarded():
+        run_step("resolve-ingress", resolve_ingress_step.run, _env())
+
+
+@task
+def fetch_req(c: Context) -> None:
+    """Follow the gateway's redirects to Dex's login page (DEX_REQ, DEX_LOGIN_URL)."""
+    with guarded():
+        run_step("fetch-req", fetch_req_step.run, _env())
+
+
+@task
+def authenticate(c: Context) -> None:
+    """Post DEX_LOGIN / DEX_PASSWORD to Dex's login form (DEX_NEXT_URL)."""
+    with guarded():
+        run_step("authenticate", authenticate_step.run, _env())
+
+
+@task
+def approve(c: Context) -> None:
+    """Pass Dex's approval step, or say it was skipped (DEX_CALLBACK_URL)."""
+    with guarded():
+        run_step("approve", approve_step.run, _env())
+
+
+@task(help={"show_secrets": SECRETS_HELP})
+def extract_cookie(c: Context, show_secrets: bool = False) -> None:
+    """Call the gateway's callback and keep the session cookie (AUTH_COOKIE, AUTH_EXPIRES)."""
+    console.reveal_secrets(show_secrets)
+    with guarded():
+        run_step("extract-cookie", extract_cookie_step.run, _env())
+
+
+@task(help={"delete": "delete the NodePort Service instead of creating it"})
+def expose_nodeport(c: Context, delete: bool = False) -> None:
+    """Expose the model's predictor pod as a NodePort Service (NODE_PORT)."""
+    with guarded():
+        run_step("expose-nodeport", expose_nodeport_step.run, _env(), delete=delete)
+
+
+@task(help={"payload": "a name from payloads/ (iris, iris-v1) or a path to a JSON file", "json": "print the raw JSON answer"})
+def infer(c: Context, payload: str = "iris", json: bool = False) -> None:
+    """Send a payload to the model with the session and print its outputs."""
+    with guarded():
+        run_step("infer", infer_step.run, _env(), payload=payload, json_output=json)
+
+
+@task(
+    help={
+        "force": "log in again even when the saved session is still valid",
+        "show_secrets": SECRETS_HELP,
+    }
+)
+def login(c: Context, force: bool = False, show_secrets: bool = False) -> None:
+    """Log in through Dex: resolve-ingress (if needed), fetch-req, authenticate, approve, extract-cookie."""
+    console.reveal_secrets(show_secrets)
+    env = _env()
+    with guarded():
+        state = env.read()
+        expires = parse_expiry(state.value("AUTH_EXPIRES"))
+        if not force and state.value("AUTH_COOKIE") and expires and expires > now_utc():
+            console.step_skipped("login", f"session {format_expiry(expires)}; --force logs in again")
+            return
+        if not (state.value("INGRESS_HOST") and state.value("INGRESS_PORT")):
+            run_step("resolve-ingress", resolve_ingress_step.run, env)
+        for name, step in LOGIN_STEPS:
+            run_step(name, step, env)
+
+
+@task(help={"show_secrets": SECRETS_HELP})
+def status(c: Context, show_secrets: bool = False) -> None:
+    """Show where the flow stands: every known key in .env (secrets masked)."""
+    console.reveal_secrets(show_secrets)
+    with guarded():
+        state = _env().read()
+        console.data(f"# {state.path}{'' if state.exists else ' (does not exist yet)'}")
+        for name, _key in KEYS.items():
+            value = state.value(name)
+            if not value:
+                continue
+            shown = (
+                console.mask_cookie_header(value) if name == "AUTH_COOKIE" else console.mask(value) if is_secret(name) else value
+            )
+            console.data(f"{name}={shown}")
+        expires = parse_expiry(state.value("AUTH_EXPIRES"))
+        if state.value("AUTH_COOKIE"):
+            console.data(f"# session {format_expiry(expires)}")
+
+
+@task(help={"flavor": "the Kubeflow auth generation to play: kf15, kf17, kf18, kf190, kf191 (default kf191)"})
+def sandbox_up(c: Context, flavor: str = "") -> None:
+    """Start the local stand-in cluster and point the .env at it."""
+    from sandbox import lifecycle
+
+    with guarded():
+        lifecycle.up(_env(), flavor or None)
+
+
+@task
+def sandbox_down(c: Context) -> None:
+    """Stop every sandbox process (by pid) and remove what sandbox-up wrote."""
+    from sandbox import lifecycle
+
+    with guarded():
+        lifecycle.down(_env())
+
+
+@task(help={"flavor": "the Kubeflow auth generation to play (default kf191)"})
+def demo(c: Context, flavor: str = "") -> None:
+    """Start the sandbox, run the seven steps, print the iris prediction, stop the sandbox."""
+    from sandbox import lifecycle
+
+    named = os.environ.get(ENV_FILE_VARIABLE)
+    env = EnvFile(Path(named)) if named else None
+    with guarded():
+        lifecycle.demo(env, flavor or None)
