@@ -9,19 +9,39 @@ gateway's callback), which becomes ``DEX_NEXT_URL``.  A wrong password is a
 
 from __future__ import annotations
 
+import getpass
+import sys
+
 from .cookies import CookieHeader
 from .dexflow import expect_redirect, page_of, path_of
-from .errors import CredentialsError
+from .errors import ConfigError, CredentialsError
 from .gateway import Gateway, is_redirect
 from .runner import StepResult, main
 from .state import State
 
 
+def credentials(state: State) -> tuple[str, str]:
+    """DEX_LOGIN and DEX_PASSWORD; asked for (password hidden) when missing on a terminal."""
+    login, password = state.value("DEX_LOGIN"), state.value("DEX_PASSWORD")
+    if login and password:
+        return login, password
+    if not sys.stdin.isatty():
+        missing = " and ".join(key for key, value in (("DEX_LOGIN", login), ("DEX_PASSWORD", password)) if not value)
+        raise ConfigError(f"{missing} not set: put them in {state.path} or the environment (see .env.example)")
+    try:
+        login = login or input("Dex login: ").strip()
+        password = password or getpass.getpass(f"Dex password for {login}: ")
+    except EOFError:
+        raise ConfigError("no credentials given: set DEX_LOGIN and DEX_PASSWORD") from None
+    if not (login and password):
+        raise ConfigError("no credentials given: set DEX_LOGIN and DEX_PASSWORD")
+    return login, password
+
+
 def run(state: State) -> StepResult:
     """Send the credentials; writes DEX_NEXT_URL and LOGIN_COOKIES."""
     login_url = state.require("DEX_LOGIN_URL")
-    login = state.require("DEX_LOGIN")
-    password = state.require("DEX_PASSWORD")
+    login, password = credentials(state)
     gateway = Gateway(state)
     cookies = CookieHeader(state.value("LOGIN_COOKIES"))
     response = gateway.send(

@@ -25,7 +25,8 @@ from tenacity import (
     retry_if_exception_type,
     stop_after_attempt,
     stop_after_delay,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from . import console
@@ -154,9 +155,8 @@ class Gateway:
         retrying = Retrying(
             retry=retry_if_exception_type(TransientError),
             stop=stop_after_attempt(cap) | stop_after_delay(self.policy.deadline),
-            wait=wait_exponential_jitter(
-                initial=self.policy.wait_initial, max=self.policy.wait_max, jitter=self.policy.wait_initial
-            ),
+            wait=wait_exponential(multiplier=self.policy.wait_initial, max=self.policy.wait_max)
+            + wait_random(0, self.policy.wait_initial),
             before_sleep=announce,
             sleep=self._sleep,
             reraise=True,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from typing import Any
@@ -16,6 +17,7 @@ from .errors import KubectlError
 from .state import State
 
 KUBECTL_TIMEOUT_SECONDS = 60
+_KLOG = re.compile(r"^[IWEF]\d{4} ")
 
 
 class NotFound(KubectlError):
@@ -68,8 +70,8 @@ def kubectl_json(state: State, *args: str) -> Any:
 
 
 def _reason(stderr: str) -> str:
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    # kubectl prints noise (deprecations, caching) first and the reason last
+    # kubectl prints klog noise ("E1128 15:24:41.44 ...") and warnings first, and the reason last
+    lines = [line.strip() for line in stderr.splitlines() if line.strip() and not _KLOG.match(line)]
     errors = [line for line in lines if line.lower().startswith("error")]
     reason = (errors or lines or ["no message"])[-1]
     return reason.removeprefix("error: ").removeprefix("Error from server ")
@@ -77,6 +79,8 @@ def _reason(stderr: str) -> str:
 
 def _hint(stderr: str) -> str:
     lowered = stderr.lower()
+    if "localhost:8080" in lowered:
+        return " (kubectl has no cluster configured: set KUBECONFIG in .env or run `kubectl config use-context`)"
     if "current-context" in lowered or "no configuration has been provided" in lowered:
         return " (no current context: set KUBECONFIG in .env or run `kubectl config use-context`)"
     if "connection refused" in lowered or "no such host" in lowered or "i/o timeout" in lowered:

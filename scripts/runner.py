@@ -10,6 +10,7 @@ needs from the state and returns the keys it produced.  ``run_step`` reads the
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import traceback
@@ -57,8 +58,8 @@ def run_step(name: str, step: Step, env_file: EnvFile | None = None, **options: 
 
 
 def debug_requested() -> bool:
-    """True when tracebacks were asked for (``--debug`` or ``KFDEX_DEBUG=1``)."""
-    return os.environ.get("KFDEX_DEBUG", "") not in ("", "0")
+    """True when tracebacks were asked for (``invoke --debug``, ``--debug`` or ``KFDEX_DEBUG=1``)."""
+    return os.environ.get("KFDEX_DEBUG", "") not in ("", "0") or logging.getLogger().isEnabledFor(logging.DEBUG)
 
 
 @contextmanager

@@ -1,0 +1,110 @@
+"""Shared fixtures: one sandbox for the whole run, a fresh .env per test.
+
+The sandbox (real MLServer and the stand-in cluster) starts once per session;
+each test that uses it gets a fresh .env pointing at it and may switch the
+gateway's flavor, which is reset afterwards.  Retry waits are set to zero in
+every .env the tests write, so no test sleeps for backoff.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from sandbox import control
+from sandbox.flavors import NEWEST
+from scripts.state import EnvFile
+
+ROOT = Path(__file__).resolve().parent.parent
+NO_BACKOFF = {"RETRY_WAIT_INITIAL": "0", "RETRY_WAIT_MAX": "0", "RETRY_ATTEMPTS": "5", "RETRY_DEADLINE": "30"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_kubectl_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """kubectl caches discovery under $HOME; keep the test runs' caches out of the user's."""
+    previous = os.environ.get("KUBECACHEDIR")
+    os.environ["KUBECACHEDIR"] = str(tmp_path_factory.mktemp("kubecache"))
+    yield
+    if previous is None:
+        os.environ.pop("KUBECACHEDIR", None)
+    else:
+        os.environ["KUBECACHEDIR"] = previous
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[control.Sandbox]:
+    """A running sandbox for the whole session, stopped at the end."""
+    running = control.start(NEWEST)
+    try:
+        yield running
+    finally:
+        control.stop(running.folder)
+
+
+@pytest.fixture
+def cluster(sandbox: control.Sandbox) -> Iterator[control.Sandbox]:
+    """The session's sandbox, with its gateway settings reset after the test."""
+    yield sandbox
+    sandbox.configure(
+        flavor=NEWEST,
+        connectors=["local"],
+        login_prompt="Email Address",
+        session_seconds=86400,
+        big_cookie=False,
+        users={"user@example.com": "12341234"},
+    )
+
+
+@dataclass
+class Env:
+    """A test's .env file and helpers to run tasks against it."""
+
+    file: EnvFile
+
+    @property
+    def path(self) -> Path:
+        return self.file.path
+
+    def read(self) -> dict[str, str]:
+        return dict(self.file.read())
+
+    def set(self, **values: str | None) -> None:
+        self.file.update(values)
+
+    def invoke(self, *arguments: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run ``invoke ARGS`` as a separate process against this .env."""
+        environment = dict(os.environ, ENV_FILE=str(self.path))
+        environment.pop("KFDEX_DEBUG", None)
+        invoke = Path(sys.executable).with_name("invoke")
+        return subprocess.run(
+            [str(invoke), *arguments],
+            cwd=ROOT,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Env:
+    """An empty .env in a private folder, with retry waits of zero."""
+    file = EnvFile(tmp_path / ".env")
+    file.update(NO_BACKOFF)
+    return Env(file)
+
+
+@pytest.fixture
+def sandbox_env(env: Env, cluster: control.Sandbox) -> Env:
+    """A .env pointing at the sandbox, as sandbox-up would write it."""
+    settings = cluster.settings()
+    settings.pop("SANDBOX_DIR")  # a test must never be able to stop the shared sandbox
+    env.set(**settings)
+    return env

@@ -1,0 +1,167 @@
+"""The tool as a person uses it: invoke tasks as separate processes, through real kubectl and MLServer."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sandbox.control import Sandbox
+from scripts.errors import ExitCode
+from tests.conftest import ROOT, Env
+
+TASKS = (
+    "resolve-ingress",
+    "fetch-req",
+    "authenticate",
+    "approve",
+    "extract-cookie",
+    "expose-nodeport",
+    "infer",
+    "login",
+    "sandbox-up",
+    "sandbox-down",
+    "demo",
+    "status",
+)
+
+
+def test_every_task_is_listed_with_a_summary(env: Env) -> None:
+    listed = env.invoke("--list")
+    assert listed.returncode == 0
+    for name in TASKS:
+        line = next((line for line in listed.stdout.splitlines() if line.strip().startswith(name + " ")), "")
+        assert len(line.split()) > 1, f"{name} has no summary in invoke --list"
+
+
+def test_every_option_has_help(env: Env) -> None:
+    for name in TASKS:
+        shown = env.invoke("--help", name)
+        assert shown.returncode == 0, shown.stderr
+        options = [line for line in shown.stdout.splitlines() if line.strip().startswith("-")]
+        for option in options:
+            assert len(option.split("  ")) > 1 and option.split("  ")[-1].strip(), f"{name}: {option!r} has no help"
+
+
+def test_login_then_infer(sandbox_env: Env, cluster: Sandbox) -> None:
+    cluster.configure(flavor="kf15")
+    login = sandbox_env.invoke("login")
+    assert login.returncode == 0, login.stderr
+    steps = [line.split()[1] for line in login.stderr.splitlines() if line[:1] in "✓·"]
+    assert steps == ["resolve-ingress", "fetch-req", "authenticate", "approve", "extract-cookie"]
+    assert "authservice_session=" in login.stderr
+    cookie = sandbox_env.read()["AUTH_COOKIE"]
+    assert cookie.split("=", 1)[1] not in login.stderr + login.stdout
+
+    expose = sandbox_env.invoke("expose-nodeport")
+    assert expose.returncode == 0, expose.stderr
+    infer = sandbox_env.invoke("infer", "--payload", "iris")
+    assert infer.returncode == 0, infer.stderr
+    assert infer.stdout.strip() == "predict = [1, 1]"
+    assert "sklearn-irisv2 (v2, nodePort) 200 in" in infer.stderr
+
+    again = sandbox_env.invoke("login")
+    assert again.returncode == 0 and "session valid until" in again.stderr and "--force" in again.stderr
+
+
+def test_wrong_password_is_one_line_and_a_documented_exit_code(sandbox_env: Env, cluster: Sandbox) -> None:
+    sandbox_env.set(DEX_PASSWORD="not-the-password")
+    login = sandbox_env.invoke("login")
+    assert login.returncode == ExitCode.CREDENTIALS
+    assert "Traceback" not in login.stderr
+    errors = [line for line in login.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        "error: Dex rejected the login for user@example.com: Invalid Email Address and password. "
+        "Check DEX_LOGIN and DEX_PASSWORD (not retried)"
+    ]
+    assert "not-the-password" not in login.stderr + login.stdout
+
+
+def test_debug_shows_the_traceback(sandbox_env: Env) -> None:
+    sandbox_env.set(DEX_PASSWORD="nope")
+    shown = sandbox_env.invoke("--debug", "login")
+    assert shown.returncode == ExitCode.CREDENTIALS
+    assert "Traceback" in shown.stderr and "CredentialsError" in shown.stderr
+
+
+def test_missing_credentials_name_the_keys(sandbox_env: Env) -> None:
+    sandbox_env.set(DEX_PASSWORD=None)
+    login = sandbox_env.invoke("login")
+    assert login.returncode == ExitCode.CONFIG
+    assert "error: DEX_PASSWORD not set: put them in" in login.stderr
+
+
+def test_a_step_runs_alone_as_a_script(sandbox_env: Env, cluster: Sandbox) -> None:
+    sandbox_env.set(INGRESS_HOST="127.0.0.1", INGRESS_PORT=str(cluster.gateway_port))
+    ran = subprocess.run(
+        [sys.executable, "-m", "scripts.fetch_req", "--env-file", str(sandbox_env.path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stderr.startswith("✓ fetch-req")
+    assert sandbox_env.read()["DEX_LOGIN_URL"].startswith(f"http://127.0.0.1:{cluster.gateway_port}/dex/auth/local")
+
+
+def test_a_step_without_its_input_names_the_step_to_run(env: Env) -> None:
+    ran = env.invoke("authenticate")
+    assert ran.returncode == ExitCode.CONFIG
+    assert ran.stderr.strip().splitlines()[-1] == f"error: DEX_LOGIN_URL is not set in {env.path}: run `invoke fetch-req` first"
+
+
+def _sandbox_processes() -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "sandbox.cluster" in command or "mlserver start" in command or "sandbox.model" in command:
+            found.add(int(entry.name))
+    return found
+
+
+def test_demo_prints_the_prediction_and_leaves_nothing_running(env: Env, sandbox: Sandbox) -> None:
+    before = _sandbox_processes()
+    ran = env.invoke("demo", "--flavor", "kf15")
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip().endswith("predict = [1, 1]")
+    steps = [line.split()[1] for line in ran.stderr.splitlines() if line[:1] in "✓·"]
+    assert steps == [
+        "sandbox-up",
+        "resolve-ingress",
+        "fetch-req",
+        "authenticate",
+        "approve",
+        "extract-cookie",
+        "expose-nodeport",
+        "infer",
+        "sandbox-down",
+    ]
+    assert _sandbox_processes() <= before
+    # the demo restored the .env it was given: only the test's own settings are left
+    assert set(env.read()) == {"RETRY_WAIT_INITIAL", "RETRY_WAIT_MAX", "RETRY_ATTEMPTS", "RETRY_DEADLINE"}
+
+
+def test_demo_stops_the_sandbox_when_a_step_fails(env: Env) -> None:
+    before = _sandbox_processes()
+    env.set(HTTP_TIMEOUT="soon")  # a setting sandbox-up leaves alone, and fetch-req cannot use
+    ran = env.invoke("demo", "--flavor", "kf18")
+    assert ran.returncode == ExitCode.CONFIG
+    assert "error: HTTP_TIMEOUT='soon' in" in ran.stderr and "is not a number" in ran.stderr
+    assert "✓ sandbox-down" in ran.stderr
+    assert _sandbox_processes() <= before
+    assert env.read()["HTTP_TIMEOUT"] == "soon"
+
+
+@pytest.mark.parametrize("name", ["sandbox-down"])
+def test_sandbox_down_without_a_sandbox_is_harmless(env: Env, name: str) -> None:
+    ran = env.invoke(name)
+    assert ran.returncode == 0
+    assert "nothing to stop" in ran.stderr
