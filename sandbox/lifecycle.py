@@ -84,6 +84,7 @@ def down(env: EnvFile) -> None:
 
 def demo(env: EnvFile | None, flavor: str | None) -> None:
     """Start a sandbox, run the seven steps against it, and always stop it."""
+    own_file = env is None
     if env is None:
         DEMO_ENV.unlink(missing_ok=True)
         env = EnvFile(DEMO_ENV)
@@ -94,3 +95,5 @@ def demo(env: EnvFile | None, flavor: str | None) -> None:
             run_step(name, step, env, **options)
     finally:
         down(env)
+    if own_file:
+        DEMO_ENV.unlink(missing_ok=True)  # kept only when a step failed, to look at
