@@ -95,5 +95,5 @@ def demo(env: EnvFile | None, flavor: str | None) -> None:
             run_step(name, step, env, **options)
     finally:
         down(env)
-    if own_file:
-        DEMO_ENV.unlink(missing_ok=True)  # kept only when a step failed, to look at
+        if own_file:
+            DEMO_ENV.unlink(missing_ok=True)
