@@ -17,6 +17,7 @@ from invoke import Context, task
 from scripts import approve as approve_step
 from scripts import authenticate as authenticate_step
 from scripts import console
+from scripts import create_token as create_token_step
 from scripts import expose_nodeport as expose_nodeport_step
 from scripts import extract_cookie as extract_cookie_step
 from scripts import fetch_req as fetch_req_step
@@ -86,32 +87,54 @@ def expose_nodeport(c: Context, delete: bool = False) -> None:
         run_step("expose-nodeport", expose_nodeport_step.run, _env(), delete=delete)
 
 
-@task(help={"payload": "a name from payloads/ (iris, iris-v1) or a path to a JSON file", "json": "print the raw JSON answer"})
-def infer(c: Context, payload: str = "iris", json: bool = False) -> None:
+@task(
+    help={
+        "service_account": "ServiceAccount to get a token for (default TOKEN_SERVICE_ACCOUNT, else default-editor)",
+        "duration": "token lifetime such as 24h or 90m (default TOKEN_DURATION, else 24h)",
+    }
+)
+def create_token(c: Context, service_account: str = "", duration: str = "") -> None:
+    """Get a ServiceAccount token for the gateway with kubectl (AUTH_BEARER)."""
+    with guarded():
+        run_step("create-token", create_token_step.run, _env(), service_account=service_account, duration=duration)
+
+
+@task(
+    help={
+        "payload": "a name from payloads/ (iris, iris-v1) or a path to a JSON file",
+        "json": "print the raw JSON answer",
+        "auth": "send the Dex session cookie, the ServiceAccount token, or auto (cookie while valid, else token)",
+    }
+)
+def infer(c: Context, payload: str = "iris", json: bool = False, auth: str = "auto") -> None:
     """Send a payload to the model with the session and print its outputs."""
     with guarded():
-        run_step("infer", infer_step.run, _env(), payload=payload, json_output=json)
+        run_step("infer", infer_step.run, _env(), payload=payload, json_output=json, auth=auth)
 
 
 @task(
     help={
         "force": "log in again even when the saved session is still valid",
+        "token": "get a ServiceAccount token with kubectl instead of the Dex login (no password)",
         "show_secrets": SECRETS_HELP,
     }
 )
-def login(c: Context, force: bool = False, show_secrets: bool = False) -> None:
+def login(c: Context, force: bool = False, token: bool = False, show_secrets: bool = False) -> None:
     """Log in through Dex: resolve-ingress (if needed), fetch-req, authenticate, approve, extract-cookie."""
     console.reveal_secrets(show_secrets)
     env = _env()
     with guarded():
         state = env.read()
-        expires = parse_expiry(state.value("AUTH_EXPIRES"))
-        if not force and state.value("AUTH_COOKIE") and expires and expires > now_utc():
-            console.step_skipped("login", f"session {format_expiry(expires)}; --force logs in again")
+        value_key, expiry_key = ("AUTH_BEARER", "AUTH_BEARER_EXPIRES") if token else ("AUTH_COOKIE", "AUTH_EXPIRES")
+        expires = parse_expiry(state.value(expiry_key))
+        if not force and state.value(value_key) and expires and expires > now_utc():
+            what = "token" if token else "session"
+            console.step_skipped("login", f"{what} {format_expiry(expires)}; --force logs in again")
             return
         if not (state.value("INGRESS_HOST") and state.value("INGRESS_PORT")):
             run_step("resolve-ingress", resolve_ingress_step.run, env)
-        for name, step in LOGIN_STEPS:
+        steps = (("create-token", create_token_step.run),) if token else LOGIN_STEPS
+        for name, step in steps:
             run_step(name, step, env)
 
 
@@ -130,9 +153,10 @@ def status(c: Context, show_secrets: bool = False) -> None:
                 console.mask_cookie_header(value) if name == "AUTH_COOKIE" else console.mask(value) if is_secret(name) else value
             )
             console.data(f"{name}={shown}")
-        expires = parse_expiry(state.value("AUTH_EXPIRES"))
         if state.value("AUTH_COOKIE"):
-            console.data(f"# session {format_expiry(expires)}")
+            console.data(f"# session {format_expiry(parse_expiry(state.value('AUTH_EXPIRES')))}")
+        if state.value("AUTH_BEARER"):
+            console.data(f"# token {format_expiry(parse_expiry(state.value('AUTH_BEARER_EXPIRES')))}")
 
 
 @task(help={"flavor": "the Kubeflow auth generation to play: kf15, kf17, kf18, kf190, kf191 (default kf191)"})
@@ -153,12 +177,17 @@ def sandbox_down(c: Context) -> None:
         lifecycle.down(_env())
 
 
-@task(help={"flavor": "the Kubeflow auth generation to play (default kf191)"})
-def demo(c: Context, flavor: str = "") -> None:
+@task(
+    help={
+        "flavor": "the Kubeflow auth generation to play: kf15, kf17, kf18, kf190, kf191 (default kf191)",
+        "token": "log in with a ServiceAccount token instead of the Dex login",
+    }
+)
+def demo(c: Context, flavor: str = "", token: bool = False) -> None:
     """Start the sandbox, run the seven steps, print the iris prediction, stop the sandbox."""
     from sandbox import lifecycle
 
     named = os.environ.get(ENV_FILE_VARIABLE)
     env = EnvFile(Path(named)) if named else None
     with guarded():
-        lifecycle.demo(env, flavor or None)
+        lifecycle.demo(env, flavor or None, token=token)

@@ -50,6 +50,7 @@ class Settings:
     login_prompt: str = "Email Address"
     users: dict[str, str] = field(default_factory=lambda: {DEMO_LOGIN: DEMO_PASSWORD})
     session_seconds: int = 86400
+    auth_request_seconds: int = 86400  # Dex's authRequest expiry
     big_cookie: bool = False
 
 
@@ -309,6 +310,8 @@ class Dex:
             auth = self.world.auth_requests.get(request_id)
         if auth is None:
             return Reply.html(400, _error_page("Bad Request", missing))
+        if time.time() - auth.created > self.settings.auth_request_seconds:
+            return Reply.html(400, _error_page("Bad Request", "User session has expired."))
         action = (
             f"/dex/auth/{connector}/login?back=&state={request_id}"
             if self.flavor.login_by_state

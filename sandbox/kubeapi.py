@@ -20,6 +20,7 @@ from typing import Any
 
 from .gateway import World
 from .httpserve import Reply, Request
+from .protowire import token_request_spec
 
 ISTIO_NAMESPACE = "istio-system"
 MODEL_NAMESPACE = "kubeflow-user-example-com"
@@ -269,15 +270,15 @@ class KubeAPI:
     def _token(self, request: Request, namespace: str, name: str | None) -> Reply:
         if name not in SERVICE_ACCOUNTS:
             return _status(404, "NotFound", f'serviceaccounts "{name}" not found')
-        body = json.loads(request.body or b"{}")
-        spec = body.get("spec", {})
+        if "protobuf" in request.headers.get("content-type", ""):
+            spec = token_request_spec(request.body)
+        else:
+            spec = json.loads(request.body or b"{}").get("spec", {})
         seconds = int(spec.get("expirationSeconds") or 3600)
         audiences = spec.get("audiences") or []
-        token = (
-            self.world.issue_token(seconds)
-            if "istio-ingressgateway.istio-system.svc.cluster.local" in audiences
-            else "not-for-the-gateway"
-        )
+        # a token for another audience (the API server's, by default) is never accepted by the gateway
+        for_gateway = "istio-ingressgateway.istio-system.svc.cluster.local" in audiences
+        token = self.world.issue_token(seconds) if for_gateway else f"eyJhbGciOiJSUzI1NiJ9.{uuid.uuid4().hex}.not-for-the-gateway"
         expiry = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + seconds))
         answer = {
             "kind": "TokenRequest",

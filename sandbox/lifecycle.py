@@ -12,7 +12,17 @@ import json
 import os
 from pathlib import Path
 
-from scripts import approve, authenticate, console, expose_nodeport, extract_cookie, fetch_req, infer, resolve_ingress
+from scripts import (
+    approve,
+    authenticate,
+    console,
+    create_token,
+    expose_nodeport,
+    extract_cookie,
+    fetch_req,
+    infer,
+    resolve_ingress,
+)
 from scripts.errors import SandboxError
 from scripts.keys import KEYS
 from scripts.runner import run_step
@@ -33,7 +43,13 @@ DEMO_STEPS = (
     ("approve", approve.run, {}),
     ("extract-cookie", extract_cookie.run, {}),
     ("expose-nodeport", expose_nodeport.run, {}),
-    ("infer", infer.run, {"payload": "iris"}),
+    ("infer", infer.run, {"payload": "iris", "auth": "cookie"}),
+)
+TOKEN_DEMO_STEPS = (
+    ("resolve-ingress", resolve_ingress.run, {}),
+    ("create-token", create_token.run, {}),
+    ("expose-nodeport", expose_nodeport.run, {}),
+    ("infer", infer.run, {"payload": "iris", "auth": "token"}),
 )
 
 
@@ -82,8 +98,8 @@ def down(env: EnvFile) -> None:
     console.step_ok("sandbox-down", f"stopped pids {pids}; .env restored")
 
 
-def demo(env: EnvFile | None, flavor: str | None) -> None:
-    """Start a sandbox, run the seven steps against it, and always stop it."""
+def demo(env: EnvFile | None, flavor: str | None, token: bool = False) -> None:
+    """Start a sandbox, run the seven steps (or the token login's four) against it, and always stop it."""
     own_file = env is None
     if env is None:
         DEMO_ENV.unlink(missing_ok=True)
@@ -91,7 +107,7 @@ def demo(env: EnvFile | None, flavor: str | None) -> None:
     console.info(f"demo: state in {env.path}")
     up(env, flavor)
     try:
-        for name, step, options in DEMO_STEPS:
+        for name, step, options in TOKEN_DEMO_STEPS if token else DEMO_STEPS:
             run_step(name, step, env, **options)
     finally:
         down(env)

@@ -23,7 +23,7 @@ from .errors import ConfigError, ModelError, SessionError
 from .gateway import Gateway, is_redirect
 from .payloads import Payload, load
 from .runner import StepResult, main
-from .session import auth_headers
+from .session import AUTH_METHODS, auth_headers
 from .state import State
 
 
@@ -51,12 +51,17 @@ def _path(payload: Payload, model: str) -> str:
     return f"/v2/models/{name}/infer" if payload.protocol == "v2" else f"/v1/models/{name}:predict"
 
 
-def _refusal(response: requests.Response, model: str, namespace: str, path: str) -> Exception | None:
+def _refusal(response: requests.Response, model: str, namespace: str, path: str, credential: str) -> Exception | None:
     """The error for an answer that is not a prediction, or None when it is one."""
     status = response.status_code
     location = response.headers.get("Location", "")
     if is_redirect(response) or (status in (401, 403) and (page_of(response).sign_in_form() or response.text.strip() == "{}")):
         where = "to Dex" if "/dex/" in location or "/oauth2/" in location else "to a login"
+        if credential == "token":
+            return SessionError(
+                f"the gateway sent the call {where}: it did not accept the ServiceAccount token "
+                "(expired, wrong audience, or a Kubeflow that takes no bearer tokens); use `invoke login` instead"
+            )
         return SessionError(f"the gateway sent the call {where}: the session is expired or not valid here; run `invoke login`")
     if status == 403:
         return ModelError(
@@ -85,16 +90,16 @@ def format_outputs(answer: dict[str, Any]) -> str:
     return json.dumps(answer)
 
 
-def run(state: State, payload: str = "iris", json_output: bool = False) -> StepResult:
+def run(state: State, payload: str = "iris", json_output: bool = False, auth: str = "auto") -> StepResult:
     """Call the model; prints its outputs (nothing is written to .env)."""
     body = load(payload)
     model = state.require("MODEL_NAME")
-    headers = auth_headers(state)
+    headers, credential = auth_headers(state, auth)
     gateway, extra_headers, via = _gateway(state)
     headers.update(extra_headers)
     path = _path(body, model)
     response = gateway.send("POST", path, json=body.body, headers=headers, retry_when=_not_ready)
-    refusal = _refusal(response, model, state.value("MODEL_NAMESPACE"), path)
+    refusal = _refusal(response, model, state.value("MODEL_NAMESPACE"), path, credential)
     if refusal is not None:
         raise refusal
     try:
@@ -102,7 +107,7 @@ def run(state: State, payload: str = "iris", json_output: bool = False) -> StepR
     except ValueError:
         raise ModelError(f"the model answered {response.status_code} with a body that is not JSON") from None
     took = response.elapsed.total_seconds() * 1000
-    summary = f"{model} ({body.protocol}, {via}) {response.status_code} in {took:.0f} ms"
+    summary = f"{model} ({body.protocol}, {via}, {credential}) {response.status_code} in {took:.0f} ms"
     output = json.dumps(answer, indent=2) if json_output else format_outputs(answer)
     return StepResult({}, summary, output=output)
 
@@ -110,6 +115,9 @@ def run(state: State, payload: str = "iris", json_output: bool = False) -> StepR
 def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--payload", default="iris", help="a name from payloads/ or a path to a JSON file")
     parser.add_argument("--json", dest="json_output", action="store_true", help="print the raw JSON answer")
+    parser.add_argument(
+        "--auth", default="auto", choices=AUTH_METHODS, help="send the Dex cookie, the token, or auto (cookie first)"
+    )
 
 
 if __name__ == "__main__":

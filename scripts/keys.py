@@ -36,6 +36,9 @@ _KEYS = [
     Key("MODEL_NAME", "setting", help="InferenceService name"),
     Key("MODEL_NAMESPACE", "setting", help="namespace of the InferenceService"),
     Key("MODEL_HOST", "setting", help="Host header for calls through the ingress (the isvc URL's host)"),
+    Key("TOKEN_SERVICE_ACCOUNT", "setting", help="ServiceAccount for token login (default default-editor)"),
+    Key("TOKEN_NAMESPACE", "setting", help="its namespace (default MODEL_NAMESPACE)"),
+    Key("TOKEN_DURATION", "setting", help="how long a token login lasts, as kubectl takes it (default 24h)"),
     Key("HTTP_TIMEOUT", "setting", help="seconds to wait for one HTTP answer (default 30)"),
     Key("RETRY_ATTEMPTS", "setting", help="most attempts for one call when the gateway times out (default 30)"),
     Key("RETRY_DEADLINE", "setting", help="most seconds spent retrying one call (default 300)"),
@@ -52,6 +55,8 @@ _KEYS = [
     Key("DEX_CALLBACK_URL", "approve", help="the gateway's OIDC callback with code and state"),
     Key("AUTH_COOKIE", "extract-cookie", secret=True, help="Cookie header value of the session"),
     Key("AUTH_EXPIRES", "extract-cookie", help="when the session ends (ISO 8601, UTC)"),
+    Key("AUTH_BEARER", "login --token", secret=True, help="ServiceAccount token sent as Authorization: Bearer"),
+    Key("AUTH_BEARER_EXPIRES", "login --token", help="when the token ends (ISO 8601, UTC)"),
     Key("NODE_PORT", "expose-nodeport", help="nodePort that reaches the predictor's port 8080"),
     Key("NODE_PORT_SERVICE", "expose-nodeport", help="name of the NodePort Service we created"),
     # the sandbox

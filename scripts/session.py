@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from . import console
-from .errors import SessionError
+from .errors import SessionError, UsageError
 from .state import State
 
 
@@ -52,15 +52,38 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def auth_headers(state: State) -> dict[str, str]:
-    """The headers that carry the session; SessionError when there is none or it expired."""
-    cookie = state.value("AUTH_COOKIE")
-    if not cookie:
-        raise SessionError(f"no session in {state.path}: run `invoke login` first")
-    expires = parse_expiry(state.value("AUTH_EXPIRES"))
-    if expires is not None and expires <= now_utc():
-        raise SessionError(f"the session cookie {format_expiry(expires)}: run `invoke login`")
-    return {"Cookie": cookie}
+AUTH_METHODS = ("auto", "cookie", "token")
+
+
+def _credential(state: State, value_key: str, expiry_key: str) -> tuple[str, datetime | None]:
+    return state.value(value_key), parse_expiry(state.value(expiry_key))
+
+
+def auth_headers(state: State, method: str = "auto") -> tuple[dict[str, str], str]:
+    """The headers that carry the session and which kind it is ("cookie" or "token").
+
+    ``auto`` takes the Dex session cookie while it is valid, else the token.
+    Raises SessionError when the chosen credential is missing or expired.
+    """
+    if method not in AUTH_METHODS:
+        raise UsageError(f"unknown auth method {method!r}: use one of {', '.join(AUTH_METHODS)}")
+    now = now_utc()
+    cookie, cookie_expires = _credential(state, "AUTH_COOKIE", "AUTH_EXPIRES")
+    token, token_expires = _credential(state, "AUTH_BEARER", "AUTH_BEARER_EXPIRES")
+    cookie_ok = bool(cookie) and (cookie_expires is None or cookie_expires > now)
+    token_ok = bool(token) and (token_expires is None or token_expires > now)
+    if method in ("auto", "cookie") and cookie_ok:
+        return {"Cookie": cookie}, "cookie"
+    if method in ("auto", "token") and token_ok:
+        return {"Authorization": f"Bearer {token}"}, "token"
+    if method in ("auto", "cookie") and cookie:
+        raise SessionError(f"the session cookie {format_expiry(cookie_expires)}: run `invoke login`")
+    if method in ("auto", "token") and token:
+        raise SessionError(f"the token {format_expiry(token_expires)}: run `invoke login --token`")
+    wanted = {"cookie": "`invoke login`", "token": "`invoke login --token`"}.get(
+        method, "`invoke login` (or `invoke login --token`)"
+    )
+    raise SessionError(f"no {'token' if method == 'token' else 'session'} in {state.path}: run {wanted} first")
 
 
 def describe_cookie(cookie: str, expires: datetime | None) -> str:

@@ -56,6 +56,7 @@ def cluster(sandbox: control.Sandbox) -> Iterator[control.Sandbox]:
         connectors=["local"],
         login_prompt="Email Address",
         session_seconds=86400,
+        auth_request_seconds=86400,
         big_cookie=False,
         users={"user@example.com": "12341234"},
     )

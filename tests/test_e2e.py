@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from sandbox.control import Sandbox
+from sandbox.flavors import FLAVORS
 from scripts.errors import ExitCode
 from tests.conftest import ROOT, Env
 
 TASKS = (
+    "create-token",
     "resolve-ingress",
     "fetch-req",
     "authenticate",
@@ -60,7 +62,7 @@ def test_login_then_infer(sandbox_env: Env, cluster: Sandbox) -> None:
     infer = sandbox_env.invoke("infer", "--payload", "iris")
     assert infer.returncode == 0, infer.stderr
     assert infer.stdout.strip() == "predict = [1, 1]"
-    assert "sklearn-irisv2 (v2, nodePort) 200 in" in infer.stderr
+    assert "sklearn-irisv2 (v2, nodePort, cookie) 200 in" in infer.stderr
 
     again = sandbox_env.invoke("login")
     assert again.returncode == 0 and "session valid until" in again.stderr and "--force" in again.stderr
@@ -127,26 +129,44 @@ def _sandbox_processes() -> set[int]:
     return found
 
 
-def test_demo_prints_the_prediction_and_leaves_nothing_running(env: Env, sandbox: Sandbox) -> None:
+DEMO_STEPS = [
+    "sandbox-up",
+    "resolve-ingress",
+    "fetch-req",
+    "authenticate",
+    "approve",
+    "extract-cookie",
+    "expose-nodeport",
+    "infer",
+    "sandbox-down",
+]
+TOKEN_DEMO_STEPS = ["sandbox-up", "resolve-ingress", "create-token", "expose-nodeport", "infer", "sandbox-down"]
+
+
+@pytest.mark.parametrize(("flavor", "token"), [*((flavor, False) for flavor in sorted(FLAVORS)), ("kf191", True)])
+def test_demo_prints_the_prediction_and_leaves_nothing_running(env: Env, sandbox: Sandbox, flavor: str, token: bool) -> None:
     before = _sandbox_processes()
-    ran = env.invoke("demo", "--flavor", "kf15")
+    ran = env.invoke("demo", "--flavor", flavor, *(["--token"] if token else []))
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.strip().endswith("predict = [1, 1]")
     steps = [line.split()[1] for line in ran.stderr.splitlines() if line[:1] in "✓·"]
-    assert steps == [
-        "sandbox-up",
-        "resolve-ingress",
-        "fetch-req",
-        "authenticate",
-        "approve",
-        "extract-cookie",
-        "expose-nodeport",
-        "infer",
-        "sandbox-down",
-    ]
+    assert steps == (TOKEN_DEMO_STEPS if token else DEMO_STEPS)
     assert _sandbox_processes() <= before
     # the demo restored the .env it was given: only the test's own settings are left
     assert set(env.read()) == {"RETRY_WAIT_INITIAL", "RETRY_WAIT_MAX", "RETRY_ATTEMPTS", "RETRY_DEADLINE"}
+
+
+def test_token_login_then_infer(sandbox_env: Env, cluster: Sandbox) -> None:
+    login = sandbox_env.invoke("login", "--token")
+    assert login.returncode == 0, login.stderr
+    token = sandbox_env.read()["AUTH_BEARER"]
+    assert token not in login.stderr + login.stdout
+    assert "create-token" in login.stderr and "valid until" in login.stderr
+    sandbox_env.set(MODEL_HOST="sklearn-irisv2.kubeflow-user-example-com.example.com")  # through the ingress this time
+    infer = sandbox_env.invoke("infer", "--auth", "token")
+    assert infer.returncode == 0, infer.stderr
+    assert infer.stdout.strip() == "predict = [1, 1]"
+    assert "(v2, ingress, token) 200 in" in infer.stderr
 
 
 def test_demo_stops_the_sandbox_when_a_step_fails(env: Env) -> None:

@@ -122,7 +122,7 @@ def test_v1_payload_on_a_v2_only_server_is_explained(sandbox_env: Env, cluster: 
 def test_infer_without_a_session_says_to_log_in(sandbox_env: Env, cluster: Sandbox) -> None:
     _ingress(sandbox_env, cluster)
     sandbox_env.set(NODE_PORT=str(cluster.gateway_port))
-    with pytest.raises(SessionError, match=r"no session in .*: run `invoke login` first"):
+    with pytest.raises(SessionError, match=r"no session in .*: run `invoke login` \(or `invoke login --token`\) first"):
         run_step("infer", infer.run, sandbox_env.file)
 
 
