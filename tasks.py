@@ -22,26 +22,34 @@ from scripts import expose_nodeport as expose_nodeport_step
 from scripts import extract_cookie as extract_cookie_step
 from scripts import fetch_req as fetch_req_step
 from scripts import infer as infer_step
+from scripts import login as login_flow
 from scripts import resolve_ingress as resolve_ingress_step
+from scripts.errors import UsageError
 from scripts.keys import KEYS, is_secret
 from scripts.runner import guarded, run_step
-from scripts.session import format_expiry, now_utc, parse_expiry
+from scripts.session import format_expiry, parse_expiry
 from scripts.state import ENV_FILE_VARIABLE, EnvFile
 
 # urllib3 logs whole URLs (with one-time codes) at debug level: keep it quiet even under --debug
 logging.getLogger("urllib3").setLevel(logging.WARNING)
 
-LOGIN_STEPS = (
-    ("fetch-req", fetch_req_step.run),
-    ("authenticate", authenticate_step.run),
-    ("approve", approve_step.run),
-    ("extract-cookie", extract_cookie_step.run),
-)
 SECRETS_HELP = "print cookies and tokens unmasked"
+ATTEMPTS_HELP = "most attempts per call while the gateway times out (default RETRY_ATTEMPTS, else 30)"
+DEADLINE_HELP = "most seconds spent retrying one call (default RETRY_DEADLINE, else 300)"
 
 
 def _env() -> EnvFile:
     return EnvFile()
+
+
+def _retry_overrides(attempts: int, deadline: float) -> dict[str, str]:
+    """RETRY_* values given as options for this run only (0 / -1: not given)."""
+    if attempts < 0:
+        raise UsageError(f"--attempts {attempts}: give 1 or more")
+    overrides = {"RETRY_ATTEMPTS": str(attempts)} if attempts else {}
+    if deadline >= 0:
+        overrides["RETRY_DEADLINE"] = str(deadline)
+    return overrides
 
 
 @task
@@ -104,38 +112,35 @@ def create_token(c: Context, service_account: str = "", duration: str = "") -> N
         "payload": "a name from payloads/ (iris, iris-v1) or a path to a JSON file",
         "json": "print the raw JSON answer",
         "auth": "send the Dex session cookie, the ServiceAccount token, or auto (cookie while valid, else token)",
+        "attempts": ATTEMPTS_HELP,
+        "deadline": DEADLINE_HELP,
     }
 )
-def infer(c: Context, payload: str = "iris", json: bool = False, auth: str = "auto") -> None:
+def infer(
+    c: Context, payload: str = "iris", json: bool = False, auth: str = "auto", attempts: int = 0, deadline: float = -1
+) -> None:
     """Send a payload to the model with the session and print its outputs."""
     with guarded():
-        run_step("infer", infer_step.run, _env(), payload=payload, json_output=json, auth=auth)
+        overrides = _retry_overrides(attempts, deadline)
+        run_step("infer", infer_step.run, _env(), overrides, payload=payload, json_output=json, auth=auth)
 
 
 @task(
     help={
         "force": "log in again even when the saved session is still valid",
         "token": "get a ServiceAccount token with kubectl instead of the Dex login (no password)",
+        "attempts": ATTEMPTS_HELP,
+        "deadline": DEADLINE_HELP,
         "show_secrets": SECRETS_HELP,
     }
 )
-def login(c: Context, force: bool = False, token: bool = False, show_secrets: bool = False) -> None:
+def login(
+    c: Context, force: bool = False, token: bool = False, attempts: int = 0, deadline: float = -1, show_secrets: bool = False
+) -> None:
     """Log in through Dex: resolve-ingress (if needed), fetch-req, authenticate, approve, extract-cookie."""
     console.reveal_secrets(show_secrets)
-    env = _env()
     with guarded():
-        state = env.read()
-        value_key, expiry_key = ("AUTH_BEARER", "AUTH_BEARER_EXPIRES") if token else ("AUTH_COOKIE", "AUTH_EXPIRES")
-        expires = parse_expiry(state.value(expiry_key))
-        if not force and state.value(value_key) and expires and expires > now_utc():
-            what = "token" if token else "session"
-            console.step_skipped("login", f"{what} {format_expiry(expires)}; --force logs in again")
-            return
-        if not (state.value("INGRESS_HOST") and state.value("INGRESS_PORT")):
-            run_step("resolve-ingress", resolve_ingress_step.run, env)
-        steps = (("create-token", create_token_step.run),) if token else LOGIN_STEPS
-        for name, step in steps:
-            run_step(name, step, env)
+        login_flow.login(_env(), force=force, token=token, overrides=_retry_overrides(attempts, deadline))
 
 
 @task(help={"show_secrets": SECRETS_HELP})

@@ -15,10 +15,13 @@ import signal
 import socket
 import sys
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import IO
 
+from .faults import Faulty
 from .flavors import FLAVORS
 from .gateway import Gateway, Settings, World
 from .httpserve import Listener, Reply, Request
@@ -63,17 +66,20 @@ class Sidecar:
 
 
 class Control:
-    """``/sandbox/config`` (GET, POST) and ``/sandbox/expire-sessions`` (POST); all else to the API."""
+    """``/sandbox/config`` (GET, POST); ``/sandbox/reset``, ``/expire-sessions``, ``/gateway`` (POST); all else to the API."""
 
-    def __init__(self, world: World, api: KubeAPI) -> None:
+    def __init__(self, world: World, api: KubeAPI, switch_gateway: Callable[[bool], None]) -> None:
         self.world = world
         self.api = api
+        self.switch_gateway = switch_gateway
 
     def __call__(self, request: Request) -> Reply:
         if not request.path.startswith("/sandbox/"):
             return self.api(request)
         if request.path == "/sandbox/config" and request.method == "POST":
             changes = json.loads(request.body or b"{}")
+            if "model_not_ready_seconds" in changes:
+                changes["model_not_ready_until"] = time.time() + float(changes.pop("model_not_ready_seconds"))
             with self.world.lock:
                 settings = asdict(self.world.settings)
                 unknown = set(changes) - set(settings)
@@ -83,6 +89,14 @@ class Control:
                 self.world.settings = Settings(**settings)
         elif request.path == "/sandbox/expire-sessions" and request.method == "POST":
             return Reply.json_text(200, json.dumps({"expired": self.world.expire_sessions()}))
+        elif request.path == "/sandbox/reset" and request.method == "POST":
+            with self.world.lock:
+                self.world.settings = Settings(flavor=json.loads(request.body or b"{}").get("flavor", self.world.settings.flavor))
+            self.switch_gateway(True)
+        elif request.path == "/sandbox/gateway" and request.method == "POST":
+            up = bool(json.loads(request.body or b"{}").get("up", True))
+            self.switch_gateway(up)
+            return Reply.json_text(200, json.dumps({"up": up}))
         elif request.path != "/sandbox/config":
             return Reply.json_text(404, json.dumps({"error": "no such control"}))
         return Reply.json_text(200, json.dumps(asdict(self.world.settings)))
@@ -92,8 +106,8 @@ def serve(folder: Path, model_port: int, flavor: str) -> None:
     """Start every listener, write cluster.json and the kubeconfig, wait for SIGTERM."""
     log: IO[str] = open(folder / "cluster.log", "a", encoding="utf-8")  # noqa: SIM115 - open for the process's life
     world = World(model_port, Settings(flavor=flavor))
-    gateway = Gateway(world)
-    sidecar = Sidecar(gateway)
+    gateway = Faulty(world, Gateway(world))
+    sidecar = Faulty(world, Sidecar(Gateway(world)))
     listeners: list[Listener] = []
     lock = threading.Lock()
 
@@ -106,8 +120,22 @@ def serve(folder: Path, model_port: int, flavor: str) -> None:
         return listener.port
 
     gateway_listener = Listener("gateway", gateway, log)
-    api = KubeAPI(world, gateway_listener.port, open_node_port)
-    api_listener = Listener("kube-api", Control(world, api), log)
+    gateway_port = gateway_listener.port
+
+    def switch_gateway(up: bool) -> None:
+        """Take the gateway off its port (connections refused) or put it back on the same port."""
+        nonlocal gateway_listener
+        with lock:
+            running = gateway_listener in listeners
+            if running and not up:
+                gateway_listener.stop()
+                listeners.remove(gateway_listener)
+            elif up and not running:
+                gateway_listener = Listener("gateway", gateway, log, port=gateway_port)
+                listeners.append(gateway_listener)
+
+    api = KubeAPI(world, gateway_port, open_node_port)
+    api_listener = Listener("kube-api", Control(world, api, switch_gateway), log)
     listeners += [gateway_listener, api_listener]
     (folder / "kubeconfig").write_text(KUBECONFIG_TEMPLATE.format(port=api_listener.port))
     info = {

@@ -63,9 +63,25 @@ class Sandbox:
         }
 
     def configure(self, **changes: object) -> dict[str, object]:
-        """Change the running gateway (flavor, connectors, session_seconds, ...)."""
-        answer = requests.post(f"{self.control_url}/config", json=changes, timeout=10)
-        answer.raise_for_status()
+        """Change the running gateway (flavor, connectors, session_seconds, faults, ...: see gateway.Settings)."""
+        return self._control("config", changes)
+
+    def reset(self, flavor: str = NEWEST) -> None:
+        """Every setting back to its default, faults cleared, the gateway listening."""
+        self._control("reset", {"flavor": flavor})
+
+    def expire_sessions(self) -> None:
+        """End every session now, as if its 24 hours had passed."""
+        self._control("expire-sessions", {})
+
+    def gateway_up(self, up: bool) -> None:
+        """Stop the gateway listening (connections refused), or start it again on the same port."""
+        self._control("gateway", {"up": up})
+
+    def _control(self, name: str, body: dict[str, object]) -> dict[str, object]:
+        answer = requests.post(f"{self.control_url}/{name}", json=body, timeout=10)
+        if answer.status_code != 200:
+            raise SandboxError(f"the sandbox refused {name}: {answer.text.strip()}")
         return dict(answer.json())
 
 

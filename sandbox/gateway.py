@@ -18,10 +18,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from email.utils import formatdate
+from typing import Any
 from urllib.parse import quote, urlencode
 
 import requests
 
+from .faults import envoy_reply
 from .flavors import FLAVORS, NEWEST, Flavor
 from .httpserve import Reply, Request
 
@@ -52,6 +54,10 @@ class Settings:
     session_seconds: int = 86400
     auth_request_seconds: int = 86400  # Dex's authRequest expiry
     big_cookie: bool = False
+    faults: list[dict[str, Any]] = field(default_factory=list)  # see sandbox.faults
+    approval_reuse_status: int = 500  # Dex says 500 "Database error."; through the gateway users saw 504
+    rbac_deny: bool = False  # Istio's AuthorizationPolicy refuses the model: 403 "RBAC: access denied"
+    model_not_ready_until: float = 0.0  # epoch seconds: MLServer's 400 "not ready yet" until then
 
 
 class World:
@@ -117,6 +123,9 @@ class World:
 
     def forward(self, request: Request) -> Reply:
         """Pass a call to MLServer and its answer back."""
+        if time.time() < self.settings.model_not_ready_until and "/infer" in request.path:
+            error = b'{"error": "Model sklearn-irisv2 is not ready yet."}'
+            return Reply(400, error, [], "application/json")
         headers = {"Content-Type": request.headers.get("content-type", "application/json")}
         try:
             answer = self.upstream.request(
@@ -153,6 +162,8 @@ class Gateway:
     def protected(self, request: Request) -> Reply:
         """What an authenticated caller reaches: the model, or the dashboard."""
         if request.path.startswith(("/v1/", "/v2/")):
+            if self.world.settings.rbac_deny:
+                return Reply(403, b"RBAC: access denied", [("server", "istio-envoy")])
             return self.world.forward(request)
         return Reply.html(200, "<html><title>Kubeflow Central Dashboard (sandbox)</title></html>")
 
@@ -341,6 +352,8 @@ class Dex:
         with self.world.lock:
             auth = self.world.auth_requests.get(request_id)
         if auth is None or not auth.logged_in:
+            if self.settings.approval_reuse_status == 504:
+                return envoy_reply(504)
             return Reply.html(500, _error_page("Internal Server Error", "Database error."))
         if self.flavor.approval in ("auto-hmac", "page"):
             given = request.query.get("hmac", "")

@@ -12,17 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from scripts import (
-    approve,
-    authenticate,
-    console,
-    create_token,
-    expose_nodeport,
-    extract_cookie,
-    fetch_req,
-    infer,
-    resolve_ingress,
-)
+from scripts import console, expose_nodeport, infer, login, resolve_ingress
 from scripts.errors import SandboxError
 from scripts.keys import KEYS
 from scripts.runner import run_step
@@ -35,22 +25,6 @@ from .flavors import NEWEST
 PRODUCED = tuple(name for name, key in KEYS.items() if key.provider not in ("setting", "sandbox-up"))
 DEMO_ENV = PROJECT_ROOT / ".demo.env"
 SAVED = "previous.json"
-
-DEMO_STEPS = (
-    ("resolve-ingress", resolve_ingress.run, {}),
-    ("fetch-req", fetch_req.run, {}),
-    ("authenticate", authenticate.run, {}),
-    ("approve", approve.run, {}),
-    ("extract-cookie", extract_cookie.run, {}),
-    ("expose-nodeport", expose_nodeport.run, {}),
-    ("infer", infer.run, {"payload": "iris", "auth": "cookie"}),
-)
-TOKEN_DEMO_STEPS = (
-    ("resolve-ingress", resolve_ingress.run, {}),
-    ("create-token", create_token.run, {}),
-    ("expose-nodeport", expose_nodeport.run, {}),
-    ("infer", infer.run, {"payload": "iris", "auth": "token"}),
-)
 
 
 def up(env: EnvFile, flavor: str | None) -> control.Sandbox:
@@ -99,7 +73,7 @@ def down(env: EnvFile) -> None:
 
 
 def demo(env: EnvFile | None, flavor: str | None, token: bool = False) -> None:
-    """Start a sandbox, run the seven steps (or the token login's four) against it, and always stop it."""
+    """Start a sandbox, run the seven steps (create-token instead of the Dex four with ``token``), always stop it."""
     own_file = env is None
     if env is None:
         DEMO_ENV.unlink(missing_ok=True)
@@ -107,8 +81,10 @@ def demo(env: EnvFile | None, flavor: str | None, token: bool = False) -> None:
     console.info(f"demo: state in {env.path}")
     up(env, flavor)
     try:
-        for name, step, options in TOKEN_DEMO_STEPS if token else DEMO_STEPS:
-            run_step(name, step, env, **options)
+        run_step("resolve-ingress", resolve_ingress.run, env)
+        (login.token_login if token else login.dex_login)(env)
+        run_step("expose-nodeport", expose_nodeport.run, env)
+        run_step("infer", infer.run, env, payload="iris", auth="token" if token else "cookie")
     finally:
         down(env)
         if own_file:

@@ -80,7 +80,8 @@ def failure(step: str, response: requests.Response, url: str) -> KfDexError:
     if is_restart_signal(response):
         return LoginRestartError(
             f"{step}: the gateway answered {said} at {path_of(url)}: this login request was used up or expired; "
-            "start again with `invoke login` (or `invoke fetch-req`)"
+            "start again with `invoke login` (or `invoke fetch-req`)",
+            reason=f"{step} got {said}",
         )
     return GatewayError(f"{step}: unexpected answer {said} from {path_of(url)}; rerun with --debug or check the gateway")
 

@@ -63,9 +63,17 @@ class SessionError(KfDexError):
 
 
 class LoginRestartError(KfDexError):
-    """A Dex request (req/state/code/csrf) was consumed or expired: start again."""
+    """A Dex request (req/state/code/csrf) was consumed or expired: start again.
+
+    ``reason`` is the short "what the gateway said" part, for the line ``login``
+    prints when it starts again by itself.
+    """
 
     exit_code = ExitCode.LOGIN_RESTART
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 class GatewayError(KfDexError):

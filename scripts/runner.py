@@ -38,10 +38,12 @@ class StepResult:
 Step = Callable[..., StepResult]
 
 
-def run_step(name: str, step: Step, env_file: EnvFile | None = None, **options: Any) -> StepResult:
-    """Read the state, run one step, write what it produced, print its line."""
+def run_step(
+    name: str, step: Step, env_file: EnvFile | None = None, overrides: Mapping[str, str] | None = None, **options: Any
+) -> StepResult:
+    """Read the state (with ``overrides`` from the command line), run one step, write what it produced, print its line."""
     env = env_file or EnvFile()
-    state = env.read()
+    state = env.read().with_overrides(overrides)
     try:
         result = step(state, **options)
     except KfDexError:

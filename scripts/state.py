@@ -59,6 +59,12 @@ class State(Mapping[str, str]):
     def __len__(self) -> int:
         return len(self._values)
 
+    def with_overrides(self, overrides: Mapping[str, str] | None) -> State:
+        """This state with some values replaced for one run (command-line options); nothing is written."""
+        if not overrides:
+            return self
+        return State(self.path, {**self._values, **overrides}, self.exists)
+
     def value(self, key: str, default: str = "") -> str:
         """The value of ``key``; the environment is asked for credentials only."""
         found = self._values.get(key, "")

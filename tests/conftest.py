@@ -49,17 +49,9 @@ def sandbox() -> Iterator[control.Sandbox]:
 
 @pytest.fixture
 def cluster(sandbox: control.Sandbox) -> Iterator[control.Sandbox]:
-    """The session's sandbox, with its gateway settings reset after the test."""
+    """The session's sandbox, with its gateway settings and faults reset after the test."""
     yield sandbox
-    sandbox.configure(
-        flavor=NEWEST,
-        connectors=["local"],
-        login_prompt="Email Address",
-        session_seconds=86400,
-        auth_request_seconds=86400,
-        big_cookie=False,
-        users={"user@example.com": "12341234"},
-    )
+    sandbox.reset()
 
 
 @dataclass

@@ -12,7 +12,6 @@ import re
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-import requests
 
 from sandbox.control import Sandbox
 from sandbox.flavors import FLAVORS
@@ -191,7 +190,7 @@ def test_a_bad_client_id_is_a_gateway_error_not_a_restart(ready: Env, cluster: S
 def test_an_expired_session_sends_the_user_back_to_login(ready: Env, cluster: Sandbox, flavor: str) -> None:
     cluster.configure(flavor=flavor)
     _login(ready)
-    requests.post(f"{cluster.control_url}/expire-sessions", timeout=10).raise_for_status()
+    cluster.expire_sessions()
     with pytest.raises(SessionError, match=r"session is expired or not valid here; run `invoke login`"):
         _predict(ready)
 
