@@ -164,13 +164,18 @@ def status(c: Context, show_secrets: bool = False) -> None:
             console.data(f"# token {format_expiry(parse_expiry(state.value('AUTH_BEARER_EXPIRES')))}")
 
 
-@task(help={"flavor": "the Kubeflow auth generation to play: kf15, kf17, kf18, kf190, kf191 (default kf191)"})
-def sandbox_up(c: Context, flavor: str = "") -> None:
+@task(
+    help={
+        "flavor": "the Kubeflow auth generation to play: kf15, kf17, kf18, kf190, kf191 (default kf191)",
+        "settings": "a JSON file of gateway settings and faults to start with (see README: Sandbox faults)",
+    }
+)
+def sandbox_up(c: Context, flavor: str = "", settings: str = "") -> None:
     """Start the local stand-in cluster and point the .env at it."""
     from sandbox import lifecycle
 
     with guarded():
-        lifecycle.up(_env(), flavor or None)
+        lifecycle.up(_env(), flavor or None, settings)
 
 
 @task

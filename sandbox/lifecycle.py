@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from scripts import console, expose_nodeport, infer, login, resolve_ingress
-from scripts.errors import SandboxError
+from scripts.errors import SandboxError, UsageError
 from scripts.keys import KEYS
 from scripts.runner import run_step
 from scripts.state import PROJECT_ROOT, EnvFile
@@ -27,13 +27,33 @@ DEMO_ENV = PROJECT_ROOT / ".demo.env"
 SAVED = "previous.json"
 
 
-def up(env: EnvFile, flavor: str | None) -> control.Sandbox:
-    """Start a sandbox and point ``env`` at it."""
+def read_settings(path: str) -> dict[str, object]:
+    """Gateway settings and faults from a JSON file (see sandbox/faults.py and gateway.Settings)."""
+    try:
+        settings = json.loads(Path(path).read_text())
+    except OSError as error:
+        raise UsageError(f"cannot read sandbox settings {path}: {error.strerror}") from None
+    except ValueError as error:
+        raise UsageError(f"sandbox settings {path} are not JSON: {error}") from None
+    if not isinstance(settings, dict):
+        raise UsageError(f"sandbox settings {path} must be a JSON object of gateway settings")
+    return settings
+
+
+def up(env: EnvFile, flavor: str | None, settings_file: str = "") -> control.Sandbox:
+    """Start a sandbox and point ``env`` at it; ``settings_file`` sets gateway settings and faults."""
     state = env.read()
     running = state.value("SANDBOX_DIR")
     if running and Path(running, "pids.json").exists():
         raise SandboxError(f"a sandbox is already running for {env.path} ({running}): run `invoke sandbox-down` first")
+    settings_wanted = read_settings(settings_file) if settings_file else {}
     sandbox = control.start(flavor or NEWEST)
+    if settings_wanted:
+        try:
+            sandbox.configure(**settings_wanted)
+        except BaseException:
+            control.stop(sandbox.folder)
+            raise
     settings = sandbox.settings()
     replaced = {key: state[key] for key in (*settings, *PRODUCED) if key in state}
     saved = sandbox.folder / SAVED

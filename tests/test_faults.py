@@ -1,0 +1,163 @@
+"""Gateway faults injected through the sandbox: retried where the network is at fault, explained where not."""
+
+from __future__ import annotations
+
+import re
+
+from sandbox.control import Sandbox
+from scripts.errors import ExitCode
+from tests.conftest import Env
+
+INFER_PATH = "/v2/models/sklearn-irisv2/infer"
+MODEL_HOST = "sklearn-irisv2.kubeflow-user-example-com.example.com"
+
+
+def _retry_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("retry: ")]
+
+
+def test_login_and_infer_survive_504s_and_a_reused_approval(sandbox_env: Env, cluster: Sandbox) -> None:
+    """The issue's acceptance run: 3 injected 504s on infer, the approval-reuse fault on login."""
+    cluster.configure(
+        flavor="kf15",
+        approval_reuse_status=504,
+        faults=[
+            {"path": "/dex/approval", "status": 504, "count": 1, "after": True},  # Dex used it, the answer was lost
+            {"path": INFER_PATH, "status": 504, "count": 3},
+        ],
+    )
+    login = sandbox_env.invoke("login")
+    assert login.returncode == 0, login.stderr
+    retried = [line.split(" in ")[0] for line in _retry_lines(login.stderr)]
+    assert retried == ["retry: GET /dex/approval → 504 Gateway Timeout; attempt 2 of 2"]
+    assert (
+        "warning: login: approve got 504 Gateway Timeout twice (the approval was already used); starting again from a fresh request (1 of 2)"
+        in login.stderr
+    )
+    assert login.stderr.count("✓ extract-cookie") == 1
+
+    assert sandbox_env.invoke("expose-nodeport").returncode == 0
+    infer = sandbox_env.invoke("infer", "--payload", "iris")
+    assert infer.returncode == 0, infer.stderr
+    assert infer.stdout.strip() == "predict = [1, 1]"
+    retries = _retry_lines(infer.stderr)
+    assert len(retries) == 3
+    for number, line in enumerate(retries, start=2):
+        assert re.fullmatch(rf"retry: POST {INFER_PATH} → 504 Gateway Timeout; attempt {number} of 5 in \d+\.\d+s", line)
+
+
+def test_every_retried_gateway_status(sandbox_env: Env, cluster: Sandbox) -> None:
+    cluster.configure(faults=[{"path": "/", "method": "GET", "status": status, "count": 1} for status in (502, 503, 504)])
+    login = sandbox_env.invoke("login")
+    assert login.returncode == 0, login.stderr
+    reasons = [line.split("→ ")[1].split(";")[0] for line in _retry_lines(login.stderr)]
+    assert reasons == ["502 Bad Gateway", "503 Service Unavailable", "504 Gateway Timeout"]
+
+
+def test_a_read_timeout_is_retried(sandbox_env: Env, cluster: Sandbox) -> None:
+    cluster.configure(faults=[{"path": "/", "method": "GET", "delay": 1.0, "count": 1}])
+    sandbox_env.set(HTTP_TIMEOUT="0.3")
+    login = sandbox_env.invoke("login")
+    assert login.returncode == 0, login.stderr
+    assert re.search(r"retry: GET / → no answer from http://127\.0\.0\.1:\d+ in 0\.3s; attempt 2 of 5", login.stderr)
+
+
+def test_model_not_ready_is_retried_until_it_loads(sandbox_env: Env, cluster: Sandbox) -> None:
+    sandbox_env.set(MODEL_HOST=MODEL_HOST, RETRY_ATTEMPTS="100000", RETRY_DEADLINE="30")
+    assert sandbox_env.invoke("login").returncode == 0
+    cluster.configure(model_not_ready_seconds=0.5)
+    infer = sandbox_env.invoke("infer")
+    assert infer.returncode == 0, infer.stderr
+    assert infer.stdout.strip() == "predict = [1, 1]"
+    assert "→ 400 model not ready yet; attempt 2 of 100000" in infer.stderr
+
+
+def test_giving_up_at_the_deadline_says_so(sandbox_env: Env, cluster: Sandbox) -> None:
+    sandbox_env.set(MODEL_HOST=MODEL_HOST)
+    assert sandbox_env.invoke("login").returncode == 0
+    cluster.configure(faults=[{"path": INFER_PATH, "status": 503, "count": 1_000_000}])
+    infer = sandbox_env.invoke("infer", "--attempts", "1000000", "--deadline", "1")
+    assert infer.returncode == ExitCode.GATEWAY
+    last = infer.stderr.strip().splitlines()[-1]
+    assert re.fullmatch(
+        rf"error: POST {INFER_PATH} still failing after \d+ attempt\(s\) in 1s: 503 Service Unavailable; "
+        r"try again later, or raise RETRY_ATTEMPTS / RETRY_DEADLINE",
+        last,
+    )
+
+
+def test_the_attempt_cap_from_the_command_line(sandbox_env: Env, cluster: Sandbox) -> None:
+    sandbox_env.set(MODEL_HOST=MODEL_HOST)
+    assert sandbox_env.invoke("login").returncode == 0
+    cluster.configure(faults=[{"path": INFER_PATH, "status": 502, "count": 100}])
+    infer = sandbox_env.invoke("infer", "--attempts", "2")
+    assert infer.returncode == ExitCode.GATEWAY
+    assert len(_retry_lines(infer.stderr)) == 1
+    assert "still failing after 2 attempt(s)" in infer.stderr
+
+
+def test_a_gateway_that_is_down_is_named_quickly(sandbox_env: Env, cluster: Sandbox) -> None:
+    sandbox_env.set(RETRY_ATTEMPTS="30")
+    cluster.gateway_up(False)
+    login = sandbox_env.invoke("login")
+    cluster.gateway_up(True)
+    assert login.returncode == ExitCode.GATEWAY
+    assert len(_retry_lines(login.stderr)) == 3  # four attempts, not thirty
+    assert re.search(
+        r"error: cannot connect to http://127\.0\.0\.1:\d+: connection refused after 4 attempt\(s\) in \d+s; "
+        r"check INGRESS_HOST/INGRESS_PORT \(`invoke resolve-ingress`\) and that the gateway is up",
+        login.stderr,
+    )
+    assert "Traceback" not in login.stderr
+
+
+def test_login_gives_up_after_bounded_fresh_starts(sandbox_env: Env, cluster: Sandbox) -> None:
+    cluster.configure(
+        flavor="kf15", approval_reuse_status=504, faults=[{"path": "/dex/approval", "status": 504, "count": 100, "after": True}]
+    )
+    login = sandbox_env.invoke("login")
+    assert login.returncode == ExitCode.LOGIN_RESTART
+    assert login.stderr.count("starting again from a fresh request") == 2
+    assert login.stderr.strip().splitlines()[-1].endswith("(gave up after 3 fresh requests)")
+
+
+def test_a_single_step_reports_a_used_request_and_names_the_step(sandbox_env: Env, cluster: Sandbox) -> None:
+    cluster.configure(flavor="kf17")
+    assert sandbox_env.invoke("login").returncode == 0
+    again = sandbox_env.invoke("extract-cookie")
+    assert again.returncode == ExitCode.LOGIN_RESTART
+    assert again.stderr.strip().splitlines()[-1].startswith("error: extract-cookie: the gateway answered 400")
+    assert "start again with `invoke login` (or `invoke fetch-req`)" in again.stderr
+
+
+def test_wrong_credentials_are_never_retried(sandbox_env: Env, cluster: Sandbox) -> None:
+    sandbox_env.set(DEX_PASSWORD="wrong")
+    login = sandbox_env.invoke("login")
+    assert login.returncode == ExitCode.CREDENTIALS
+    assert not _retry_lines(login.stderr)
+    assert "starting again" not in login.stderr
+
+
+def test_a_session_that_ends_early_says_to_log_in(sandbox_env: Env, cluster: Sandbox) -> None:
+    sandbox_env.set(MODEL_HOST=MODEL_HOST)
+    assert sandbox_env.invoke("login").returncode == 0
+    cluster.expire_sessions()
+    infer = sandbox_env.invoke("infer")
+    assert infer.returncode == ExitCode.SESSION
+    assert infer.stderr.strip().splitlines()[-1].endswith("the session is expired or not valid here; run `invoke login`")
+
+
+def test_sandbox_up_takes_a_settings_file(env: Env, tmp_path) -> None:
+    settings = tmp_path / "faults.json"
+    settings.write_text('{"flavor": "kf18", "faults": [{"path": "/v2/models/", "status": 503, "count": 2}]}')
+    up = env.invoke("sandbox-up", "--flavor", "kf15", "--settings", str(settings))
+    try:
+        assert up.returncode == 0, up.stderr
+        login = env.invoke("login")
+        assert login.returncode == 0, login.stderr
+        assert "· approve" in login.stderr  # kf18 from the file: no approval step
+        assert env.invoke("expose-nodeport").returncode == 0
+        infer = env.invoke("infer")
+        assert infer.returncode == 0 and len(_retry_lines(infer.stderr)) == 2
+    finally:
+        assert env.invoke("sandbox-down").returncode == 0
