@@ -8,6 +8,7 @@ log holds method, path (no query), status and time: never a header or body.
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -120,10 +121,14 @@ class _Server(ThreadingHTTPServer):
 class Listener:
     """A running server: ``port`` is where it listens; ``stop()`` closes it."""
 
-    def __init__(self, name: str, app: App, log_file: IO[str] | None = None, port: int = 0) -> None:
+    def __init__(
+        self, name: str, app: App, log_file: IO[str] | None = None, port: int = 0, tls: ssl.SSLContext | None = None
+    ) -> None:
         self._lock = threading.Lock()
         self._log_file = log_file
         self.server = _Server(name, app, port, self._log)
+        if tls is not None:  # HTTPS, as an ingress with a certificate serves it
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.port: int = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, name=f"serve-{name}", daemon=True)
         self.thread.start()

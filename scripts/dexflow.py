@@ -8,6 +8,7 @@ are those of the table in ``shared/spec/auth-flows.md``.
 
 from __future__ import annotations
 
+import json
 from urllib.parse import parse_qs, urlsplit
 
 import requests
@@ -56,12 +57,25 @@ def request_id(login_url: str) -> str:
     return (query.get("req") or query.get("state") or [""])[0]
 
 
+def _json_error(body: str) -> str | None:
+    """The message of a model server's JSON error: ``{"error": ...}`` or FastAPI's ``{"detail": ...}``."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None
+    if isinstance(parsed, dict):
+        found = parsed.get("error") or parsed.get("detail")
+        if found:
+            return found if isinstance(found, str) else json.dumps(found)[:160]
+    return None
+
+
 def describe(response: requests.Response) -> str:
     """A short, secret-free description of what the gateway said."""
     text = page_of(response).error_text()
     if not text:
         body = response.text.strip()
-        text = body.splitlines()[0][:160] if body and not body.startswith("<") else ""
+        text = _json_error(body) or (body.splitlines()[0][:160] if body and not body.startswith("<") else "")
     status = f"{response.status_code} {response.reason or ''}".strip()
     return f'{status} "{text}"' if text else status
 

@@ -53,6 +53,10 @@ def login(env: EnvFile, *, force: bool = False, token: bool = False, overrides: 
     if not force and state.value(value_key) and expires and expires > now_utc():
         console.step_skipped("login", f"{'token' if token else 'session'} {format_expiry(expires)}; --force logs in again")
         return
+    if not token:
+        # ask (or fail) before anything is sent or written; typed credentials live in memory only
+        login_name, password = authenticate.credentials(state)
+        overrides = {**(overrides or {}), "DEX_LOGIN": login_name, "DEX_PASSWORD": password}
     if not (state.value("INGRESS_HOST") and state.value("INGRESS_PORT")):
         run_step("resolve-ingress", resolve_ingress.run, env, overrides)
     (token_login if token else dex_login)(env, overrides)

@@ -59,6 +59,8 @@ class Env:
     """A test's .env file and helpers to run tasks against it."""
 
     file: EnvFile
+    extra_path: str = ""  # put first on PATH for invoke (a fake kubectl)
+    only_path: str = ""  # replace PATH for invoke (no kubectl at all)
 
     @property
     def path(self) -> Path:
@@ -74,6 +76,10 @@ class Env:
         """Run ``invoke ARGS`` as a separate process against this .env."""
         environment = dict(os.environ, ENV_FILE=str(self.path))
         environment.pop("KFDEX_DEBUG", None)
+        if self.only_path:
+            environment["PATH"] = self.only_path
+        elif self.extra_path:
+            environment["PATH"] = f"{self.extra_path}{os.pathsep}{environment.get('PATH', '')}"
         invoke = Path(sys.executable).with_name("invoke")
         return subprocess.run(
             [str(invoke), *arguments],

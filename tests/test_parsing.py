@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
+from html import escape
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scripts.cookies import CookieHeader, parse_set_cookie
 from scripts.dexpages import parse_page
@@ -138,3 +142,30 @@ def test_payload_by_path(tmp_path: Path) -> None:
 def test_expiry_is_shown_with_time_left_and_when_past() -> None:
     assert format_expiry(NOW + timedelta(hours=23, minutes=59), NOW) == "valid until 2026-11-29 14:01 UTC (in 23h 59m)"
     assert format_expiry(NOW - timedelta(minutes=5), NOW) == "expired at 2026-11-28 13:57 UTC (5m 00s ago)"
+
+
+# ---- properties of page parsing ------------------------------------------------------------
+
+
+_query_values = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=500))
+def test_parsing_any_text_never_raises(text: str) -> None:
+    page = parse_page(text)
+    assert page.password_form() is None or "password" in text
+
+
+@settings(max_examples=200, deadline=None)
+@given(state=_query_values, back=_query_values, error=_query_values)
+def test_a_password_form_reads_back_whatever_dex_escaped(state: str, back: str, error: str) -> None:
+    action = f"/dex/auth/local/login?back={quote(back, safe='')}&state={quote(state, safe='')}"
+    html = (
+        f'<form method="post" action="{escape(action)}"><input name="login" value=""><input name="password" type="password">'
+        f'<div id="login-error" class="dex-error-box">{escape(error)}</div></form>'
+    )
+    page = parse_page(html)
+    form = page.password_form()
+    assert form is not None and form.action == action
+    assert page.login_error == " ".join(error.split())

@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import multiprocessing
 import os
+import signal
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -179,3 +181,37 @@ def test_updates_round_trip_and_keep_user_lines(tmp_path_factory: pytest.TempPat
     expected = {"USER_KEY": "a b # c", **changes}
     assert dict(env.read()) == expected
     assert path.read_text().startswith("# keep me\n")
+
+
+# ---- a writer killed mid-write leaves the old or the new file, never half of one -------------
+
+_BIG = "x" * 200_000
+
+
+def _write_forever(path: str) -> None:
+    env = EnvFile(Path(path))
+    n = 0
+    while True:
+        n += 1
+        env.update({"COUNTER": str(n), "BIG": _BIG + str(n)})
+
+
+def test_a_killed_writer_never_leaves_a_half_file(tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    path.write_text("# mine\nKEEP=yes\n")
+    context = multiprocessing.get_context("fork")
+    for round_number in range(8):
+        writer = context.Process(target=_write_forever, args=(str(path),))
+        writer.start()
+        deadline = time.monotonic() + 5
+        while "COUNTER" not in path.read_text() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.01 * (round_number % 4))  # kill at different moments of the write cycle
+        os.kill(writer.pid, signal.SIGKILL)
+        writer.join()
+        values = dict(EnvFile(path).read())
+        assert values["KEEP"] == "yes"
+        assert values["BIG"] == _BIG + values["COUNTER"]  # one consistent version, whole
+        assert path.read_text().startswith("# mine\n")
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name != ".env"]
+    assert all(name.startswith(".env.") and name.endswith(".tmp") for name in leftovers)

@@ -1,0 +1,278 @@
+"""Every bad input gets one line, a documented exit code, and changes nothing: the .env stays byte for byte.
+
+Each case prepares a .env (and files) against the sandbox, runs one task as a
+process, and checks the last line of stderr, the exit code, that no traceback
+was printed and that the .env file is exactly as before.  Cases about the
+payload also check that nothing reached the model.
+"""
+
+from __future__ import annotations
+
+import re
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from sandbox.control import Sandbox
+from scripts.errors import ExitCode
+from tests.conftest import Env
+
+Setup = Callable[[Env, Sandbox, Path], list[str]]
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    setup: Setup
+    code: ExitCode
+    message: str  # a regex the "error: ..." line must match
+    sends_nothing: bool = False
+
+
+def _logged_in(env: Env, cluster: Sandbox) -> None:
+    env.set(MODEL_HOST="sklearn-irisv2.kubeflow-user-example-com.example.com")
+    assert env.invoke("login").returncode == 0
+
+
+def _payload(text: str) -> Setup:
+    def setup(env: Env, cluster: Sandbox, tmp: Path) -> list[str]:
+        _logged_in(env, cluster)
+        path = tmp / "payload.json"
+        path.write_text(text)
+        return ["infer", "--payload", str(path)]
+
+    return setup
+
+
+def _env_text(text: bytes, task: str = "fetch-req") -> Setup:
+    def setup(env: Env, cluster: Sandbox, tmp: Path) -> list[str]:
+        env.path.write_bytes(text)
+        return [task]
+
+    return setup
+
+
+def _logged_in_then(args: list[str], **values: str | None) -> Setup:
+    def setup(env: Env, cluster: Sandbox, tmp: Path) -> list[str]:
+        _logged_in(env, cluster)
+        env.set(**values)
+        return args
+
+    return setup
+
+
+def _with(args: list[str], **values: str | None) -> Setup:
+    def setup(env: Env, cluster: Sandbox, tmp: Path) -> list[str]:
+        env.set(**values)
+        return args
+
+    return setup
+
+
+def _rbac(env: Env, cluster: Sandbox, tmp: Path) -> list[str]:
+    _logged_in(env, cluster)
+    cluster.configure(rbac_deny=True)
+    return ["infer"]
+
+
+def _fake_kubectl(env: Env, cluster: Sandbox, tmp: Path) -> list[str]:
+    bin_dir = tmp / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "kubectl"
+    fake.write_text("#!/bin/sh\necho 'Error from server (NotFound): services \"istio-ingressgateway\" not found' >&2\nexit 1\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    env.extra_path = str(bin_dir)
+    return ["resolve-ingress"]
+
+
+def _no_kubectl(env: Env, cluster: Sandbox, tmp: Path) -> list[str]:
+    env.only_path = str(tmp)
+    return ["resolve-ingress"]
+
+
+def _no_context(env: Env, cluster: Sandbox, tmp: Path) -> list[str]:
+    empty = tmp / "kubeconfig"
+    empty.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n")
+    env.set(KUBECONFIG=str(empty))
+    return ["resolve-ingress"]
+
+
+def _env_is_a_folder(env: Env, cluster: Sandbox, tmp: Path) -> list[str]:
+    env.path.unlink()
+    env.path.mkdir()
+    return ["fetch-req"]
+
+
+def _no_env_file(env: Env, cluster: Sandbox, tmp: Path) -> list[str]:
+    env.path.unlink()
+    return ["infer"]
+
+
+INGRESS = {"INGRESS_HOST": "127.0.0.1"}
+CASES = [
+    Case(
+        "payload not JSON",
+        _payload('{"inputs": ['),
+        ExitCode.USAGE,
+        r"payload .*payload\.json is not JSON \(line 1, column \d+",
+        True,
+    ),
+    Case(
+        "payload name unknown",
+        _logged_in_then(["infer", "--payload", "iris-v3"]),
+        ExitCode.USAGE,
+        r"no payload 'iris-v3': give a file path or one of iris, iris-v1",
+        True,
+    ),
+    Case(
+        "V2 shape does not match data",
+        _payload('{"inputs": [{"name": "x", "shape": [2, 4], "datatype": "FP32", "data": [1, 2]}]}'),
+        ExitCode.USAGE,
+        r"input 'x': shape \[2, 4\] holds 8 elements but data has 2",
+        True,
+    ),
+    Case(
+        "V2 unknown datatype",
+        _payload('{"inputs": [{"name": "x", "shape": [1], "datatype": "FLOAT32", "data": [1]}]}'),
+        ExitCode.USAGE,
+        r"input 'x' has unknown datatype 'FLOAT32'",
+        True,
+    ),
+    Case(
+        "V1 body without instances",
+        _payload('{"signature_name": "x", "data": [[1, 2]]}'),
+        ExitCode.USAGE,
+        r"has neither 'inputs' \(V2\) nor 'instances' \(V1\)",
+        True,
+    ),
+    Case(
+        ".env missing",
+        _no_env_file,
+        ExitCode.CONFIG,
+        r"MODEL_NAME is needed but .*\.env does not exist: set MODEL_NAME in the \.env file",
+    ),
+    Case(".env is a folder", _env_is_a_folder, ExitCode.CONFIG, r"\.env is a folder, not a \.env file: set ENV_FILE to a file"),
+    Case(
+        ".env not UTF-8",
+        _env_text(b"A=1\nB=\xff\xfe\n"),
+        ExitCode.CONFIG,
+        r"\.env line 2 is not UTF-8 text: fix or delete that line",
+    ),
+    Case(
+        ".env malformed line",
+        _env_text(b"# settings\nINGRESS_HOST=127.0.0.1\nINGRESS_PORT 8080\n"),
+        ExitCode.CONFIG,
+        r"\.env line 3 is not KEY=VALUE: fix or delete that line",
+    ),
+    Case(
+        "required key empty",
+        _with(["fetch-req"], INGRESS_HOST="", INGRESS_PORT="80"),
+        ExitCode.CONFIG,
+        r"INGRESS_HOST is empty in .*: run `invoke resolve-ingress` first",
+    ),
+    Case(
+        "setting not a number",
+        _with(["fetch-req"], INGRESS_HOST="127.0.0.1", INGRESS_PORT="80", RETRY_ATTEMPTS="many"),
+        ExitCode.CONFIG,
+        r"RETRY_ATTEMPTS='many' in .* is not a number",
+    ),
+    Case(
+        "credentials missing",
+        _with(["login"], DEX_LOGIN=None, DEX_PASSWORD=None),
+        ExitCode.CONFIG,
+        r"DEX_LOGIN and DEX_PASSWORD not set: put them in .* or the environment",
+    ),
+    Case(
+        "host refusing",
+        _with(["fetch-req"], INGRESS_HOST="127.0.0.1", INGRESS_PORT="1"),
+        ExitCode.GATEWAY,
+        r"cannot connect to http://127\.0\.0\.1:1: connection refused after 4 attempt\(s\)",
+    ),
+    Case(
+        "host unknown",
+        _with(["fetch-req"], INGRESS_HOST="no-such-host.invalid", INGRESS_PORT="80"),
+        ExitCode.GATEWAY,
+        r"cannot connect to http://no-such-host\.invalid:80: name or service not known after 4 attempt\(s\)",
+    ),
+    Case(
+        "kubectl missing", _no_kubectl, ExitCode.KUBECTL, r"kubectl is not on PATH: install it and configure it for your cluster"
+    ),
+    Case("no current context", _no_context, ExitCode.KUBECTL, r"\(kubectl has no cluster configured: set KUBECONFIG in \.env"),
+    Case(
+        "ingress service not found",
+        _fake_kubectl,
+        ExitCode.KUBECTL,
+        r"service istio-ingressgateway not found in istio-system: is Istio installed, and is this the right cluster\?",
+    ),
+    Case(
+        "predictor pod not found",
+        _with(["expose-nodeport"], MODEL_NAME="no-such-model"),
+        ExitCode.KUBECTL,
+        r"no pod labelled serving\.kserve\.io/inferenceservice=no-such-model in kubeflow-user-example-com",
+    ),
+    Case(
+        "model not found",
+        _logged_in_then(["infer"], MODEL_NAME="no-such-model"),
+        ExitCode.MODEL,
+        r'model no-such-model not found \(404 Not Found "Model no-such-model not found"\): check MODEL_NAME',
+    ),
+    Case(
+        "RBAC denial",
+        _rbac,
+        ExitCode.MODEL,
+        r'403 Forbidden "RBAC: access denied" calling sklearn-irisv2: your user may not call models',
+    ),
+    Case(
+        "session cookie expired",
+        _logged_in_then(["infer"], AUTH_EXPIRES="2026-01-01T00:00:00Z"),
+        ExitCode.SESSION,
+        r"the session cookie expired at 2026-01-01 00:00 UTC .*: run `invoke login`",
+    ),
+    Case(
+        "no session at all",
+        _with(["infer"], INGRESS_HOST="127.0.0.1", NODE_PORT="1"),
+        ExitCode.SESSION,
+        r"no session in .*: run `invoke login` \(or `invoke login --token`\) first",
+    ),
+    Case("unknown auth option", _logged_in_then(["infer", "--auth", "magic"]), ExitCode.USAGE, r"unknown auth method 'magic'"),
+    Case(
+        "negative attempts option",
+        _logged_in_then(["infer", "--attempts", "-1"]),
+        ExitCode.USAGE,
+        r"--attempts -1: give 1 or more",
+    ),
+    Case(
+        "bad token duration",
+        _with(["login", "--token", "--force"], TOKEN_DURATION="a day", **INGRESS, INGRESS_PORT="80"),
+        ExitCode.USAGE,
+        r"token duration 'a day' is not a duration such as 24h",
+    ),
+    Case(
+        "CA bundle missing",
+        _with(["fetch-req"], INGRESS_HOST="127.0.0.1", INGRESS_PORT="443", INGRESS_CA_BUNDLE="/no/such/ca.pem"),
+        ExitCode.CONFIG,
+        r"INGRESS_CA_BUNDLE=/no/such/ca\.pem in .* is not a file",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_bad_input(case: Case, sandbox_env: Env, cluster: Sandbox, tmp_path: Path) -> None:
+    args = case.setup(sandbox_env, cluster, tmp_path)
+    before = sandbox_env.path.read_bytes() if sandbox_env.path.is_file() else None
+    log = cluster.folder / "cluster.log"
+    infers_before = log.read_text().count("/infer ")
+    ran = sandbox_env.invoke(*args)
+    assert ran.returncode == case.code, ran.stderr
+    assert "Traceback" not in ran.stderr
+    errors = [line for line in ran.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, ran.stderr
+    assert ran.stderr.strip().splitlines()[-1] == errors[0]
+    assert re.search(case.message, errors[0]), errors[0]
+    after = sandbox_env.path.read_bytes() if sandbox_env.path.is_file() else None
+    assert after == before
+    if case.sends_nothing:
+        assert log.read_text().count("/infer ") == infers_before

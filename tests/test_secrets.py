@@ -1,0 +1,125 @@
+"""Secrets stay secret: TLS is verified, and no output carries a password, token or full cookie."""
+
+from __future__ import annotations
+
+import secrets
+import ssl
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from sandbox.control import Sandbox
+from sandbox.httpserve import Listener, Reply, Request
+from scripts import fetch_req
+from scripts.errors import GatewayError
+from scripts.runner import run_step
+from tests.conftest import Env
+
+LOGIN_PAGE = '<form method="post" action="/dex/auth/local?req=abc"><input name="login"><input name="password"></form>'
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, made with openssl."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.fixture
+def https_gateway(certificate: tuple[Path, Path]) -> Listener:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*certificate)
+
+    def app(request: Request) -> Reply:
+        return Reply.html(200, LOGIN_PAGE)
+
+    listener = Listener("https", app, tls=context)
+    yield listener
+    listener.stop()
+
+
+def _https(env: Env, listener: Listener, **values: str) -> None:
+    env.set(INGRESS_HOST="127.0.0.1", INGRESS_PORT=str(listener.port), INGRESS_SCHEME="https", **values)
+
+
+def test_tls_is_verified_by_default_and_not_retried(
+    env: Env, https_gateway: Listener, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _https(env, https_gateway)
+    with pytest.raises(
+        GatewayError, match=r"TLS failed for https://127\.0\.0\.1:\d+ \(certificate verify failed\): set INGRESS_CA_BUNDLE"
+    ):
+        run_step("fetch-req", fetch_req.run, env.file)
+    assert "retry:" not in capsys.readouterr().err
+
+
+def test_a_private_ca_bundle_is_trusted(env: Env, https_gateway: Listener, certificate: tuple[Path, Path]) -> None:
+    _https(env, https_gateway, INGRESS_CA_BUNDLE=str(certificate[0]))
+    run_step("fetch-req", fetch_req.run, env.file)
+    assert env.read()["DEX_LOGIN_URL"] == f"https://127.0.0.1:{https_gateway.port}/dex/auth/local?req=abc"
+
+
+def test_the_insecure_switch_warns_every_time(env: Env, https_gateway: Listener, capsys: pytest.CaptureFixture[str]) -> None:
+    _https(env, https_gateway, INGRESS_INSECURE="1")
+    for _ in range(2):
+        run_step("fetch-req", fetch_req.run, env.file)
+    err = capsys.readouterr().err
+    assert err.count("warning: TLS verification is OFF for https://127.0.0.1:") == 2
+    assert "InsecureRequestWarning" not in err
+
+
+def test_no_output_of_a_full_run_holds_a_secret(sandbox_env: Env, cluster: Sandbox) -> None:
+    password = "Pw-" + secrets.token_urlsafe(16)
+    cluster.configure(flavor="kf17", users={"user@example.com": password})
+    sandbox_env.set(DEX_PASSWORD=password)
+    runs = [
+        sandbox_env.invoke("login"),
+        sandbox_env.invoke("login", "--token"),
+        sandbox_env.invoke("status"),
+        sandbox_env.invoke("expose-nodeport"),
+        sandbox_env.invoke("infer", "--auth", "cookie"),
+        sandbox_env.invoke("infer", "--auth", "token", "--json"),
+        sandbox_env.invoke("--debug", "login", "--force"),
+        sandbox_env.invoke("--debug", "extract-cookie"),  # fails (the callback was used): an error path too
+    ]
+    state = sandbox_env.read()
+    cookie_value = state["AUTH_COOKIE"].split("=", 1)[1]
+    token = state["AUTH_BEARER"]
+    assert all(run.returncode == 0 for run in runs[:-1]), [run.stderr for run in runs]
+    output = "".join(run.stdout + run.stderr for run in runs)
+    output += (cluster.folder / "cluster.log").read_text() + (cluster.folder / "model.log").read_text(errors="replace")
+    for secret in (password, cookie_value, token):
+        assert secret not in output
+        assert secret[:20] not in output
+    assert "authservice_session=" in output  # the cookie is shown, masked
+    revealed = sandbox_env.invoke("status", "--show-secrets")
+    assert cookie_value in revealed.stdout  # only when asked
+
+
+def test_the_env_file_holding_secrets_is_private(sandbox_env: Env, cluster: Sandbox) -> None:
+    assert sandbox_env.invoke("login").returncode == 0
+    assert sandbox_env.path.stat().st_mode & 0o777 == 0o600
