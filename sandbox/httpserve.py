@@ -78,6 +78,9 @@ App = Callable[[Request], Reply]
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # headers and body go out in separate writes: without TCP_NODELAY a keep-alive
+    # client waits on delayed ACKs (about 40 ms a call)
+    disable_nagle_algorithm = True
     server: _Server
 
     def _serve(self) -> None:
