@@ -110,7 +110,7 @@ def main() -> None:
         headers = {"Cookie": state["AUTH_COOKIE"]}
         url = f"http://{host}:{node_port}/v2/models/sklearn-irisv2/infer"
         plain = requests.Session()
-        gateway = Gateway(state, port_key="NODE_PORT")
+        gateway = Gateway(state, port_key="NODE_PORT", scheme="http")
         calls = 200
         rows.append(
             (

@@ -36,7 +36,8 @@ def _not_ready(response: requests.Response) -> str | None:
 
 def _gateway(state: State) -> tuple[Gateway, dict[str, str], str]:
     if state.value("NODE_PORT"):
-        return Gateway(state, port_key="NODE_PORT"), {}, "nodePort"
+        # the NodePort reaches the model server's own port 8080: plain HTTP whatever the ingress speaks
+        return Gateway(state, port_key="NODE_PORT", scheme="http"), {}, "nodePort"
     host = state.value("MODEL_HOST")
     if host:
         return Gateway(state), {"Host": host}, "ingress"

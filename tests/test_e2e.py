@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -185,3 +187,40 @@ def test_sandbox_down_without_a_sandbox_is_harmless(env: Env, name: str) -> None
     ran = env.invoke(name)
     assert ran.returncode == 0
     assert "nothing to stop" in ran.stderr
+
+
+def test_a_missing_password_is_asked_for_without_echo(sandbox_env: Env, cluster: Sandbox) -> None:
+    """On a terminal, login asks for the password with echo off, and never writes it to the .env."""
+    import pty
+    import select
+
+    sandbox_env.set(DEX_PASSWORD=None)
+    environment = dict(os.environ, ENV_FILE=str(sandbox_env.path))
+    environment.pop("DEX_PASSWORD", None)
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: invoke login on the pseudo-terminal
+        os.chdir(ROOT)
+        os.execve(str(Path(sys.executable).with_name("invoke")), ["invoke", "login"], environment)
+    seen = b""
+    answered = False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([terminal], [], [], 1)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(terminal, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+        if not answered and b"Dex password for user@example.com: " in seen:
+            os.write(terminal, b"12341234\n")
+            answered = True
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, seen.decode(errors="replace")
+    text = seen.decode(errors="replace")
+    assert answered and "✓ extract-cookie" in text
+    assert "12341234" not in text  # not echoed
+    assert "DEX_PASSWORD" not in sandbox_env.read()  # typed, used, not stored
