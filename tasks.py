@@ -42,12 +42,19 @@ def _env() -> EnvFile:
     return EnvFile()
 
 
+NOT_GIVEN = -1
+
+
 def _retry_overrides(attempts: int, deadline: float) -> dict[str, str]:
-    """RETRY_* values given as options for this run only (0 / -1: not given)."""
-    if attempts < 0:
-        raise UsageError(f"--attempts {attempts}: give 1 or more")
-    overrides = {"RETRY_ATTEMPTS": str(attempts)} if attempts else {}
-    if deadline >= 0:
+    """RETRY_* values given as options, for this run only."""
+    overrides: dict[str, str] = {}
+    if attempts != NOT_GIVEN:
+        if attempts < 1:
+            raise UsageError(f"--attempts {attempts}: give 1 or more")
+        overrides["RETRY_ATTEMPTS"] = str(attempts)
+    if deadline != NOT_GIVEN:
+        if deadline < 0:
+            raise UsageError(f"--deadline {deadline:g}: give 0 seconds or more")
         overrides["RETRY_DEADLINE"] = str(deadline)
     return overrides
 
@@ -117,7 +124,12 @@ def create_token(c: Context, service_account: str = "", duration: str = "") -> N
     }
 )
 def infer(
-    c: Context, payload: str = "iris", json: bool = False, auth: str = "auto", attempts: int = 0, deadline: float = -1
+    c: Context,
+    payload: str = "iris",
+    json: bool = False,
+    auth: str = "auto",
+    attempts: int = NOT_GIVEN,
+    deadline: float = float(NOT_GIVEN),
 ) -> None:
     """Send a payload to the model with the session and print its outputs."""
     with guarded():
@@ -135,7 +147,12 @@ def infer(
     }
 )
 def login(
-    c: Context, force: bool = False, token: bool = False, attempts: int = 0, deadline: float = -1, show_secrets: bool = False
+    c: Context,
+    force: bool = False,
+    token: bool = False,
+    attempts: int = NOT_GIVEN,
+    deadline: float = float(NOT_GIVEN),
+    show_secrets: bool = False,
 ) -> None:
     """Log in through Dex: resolve-ingress (if needed), fetch-req, authenticate, approve, extract-cookie."""
     console.reveal_secrets(show_secrets)

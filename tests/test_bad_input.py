@@ -239,10 +239,16 @@ CASES = [
     ),
     Case("unknown auth option", _logged_in_then(["infer", "--auth", "magic"]), ExitCode.USAGE, r"unknown auth method 'magic'"),
     Case(
-        "negative attempts option",
-        _logged_in_then(["infer", "--attempts", "-1"]),
+        "zero attempts option",
+        _logged_in_then(["infer", "--attempts", "0"]),
         ExitCode.USAGE,
-        r"--attempts -1: give 1 or more",
+        r"--attempts 0: give 1 or more",
+    ),
+    Case(
+        "negative deadline option",
+        _logged_in_then(["infer", "--deadline", "-2.5"]),
+        ExitCode.USAGE,
+        r"--deadline -2\.5: give 0 seconds or more",
     ),
     Case(
         "bad token duration",

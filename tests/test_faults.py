@@ -76,7 +76,7 @@ def test_giving_up_at_the_deadline_says_so(sandbox_env: Env, cluster: Sandbox) -
     sandbox_env.set(MODEL_HOST=MODEL_HOST)
     assert sandbox_env.invoke("login").returncode == 0
     cluster.configure(faults=[{"path": INFER_PATH, "status": 503, "count": 1_000_000}])
-    infer = sandbox_env.invoke("infer", "--attempts", "1000000", "--deadline", "1")
+    infer = sandbox_env.invoke("infer", "--attempts", "1000000", "--deadline", "0.8")
     assert infer.returncode == ExitCode.GATEWAY
     last = infer.stderr.strip().splitlines()[-1]
     assert re.fullmatch(
