@@ -160,6 +160,14 @@ def login(
         login_flow.login(_env(), force=force, token=token, overrides=_retry_overrides(attempts, deadline))
 
 
+@task
+def logout(c: Context) -> None:
+    """Forget the session cookie, the token and any half-done login in .env (settings stay)."""
+    with guarded():
+        forgotten = login_flow.logout(_env())
+        console.step_ok("logout", f"removed {', '.join(forgotten)}" if forgotten else "nothing to forget")
+
+
 @task(help={"show_secrets": SECRETS_HELP})
 def status(c: Context, show_secrets: bool = False) -> None:
     """Show where the flow stands: every known key in .env (secrets masked)."""

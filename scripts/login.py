@@ -5,7 +5,7 @@ Steps never call each other; this module runs them in order with
 gateway says a login request was used up or expired, the Dex login starts
 again from a fresh request, a bounded number of times, saying why on stderr.
 Wrong credentials are never retried.  A saved session or token that is still
-valid is reused unless ``force`` is given.
+valid is reused unless ``force`` is given; ``logout`` forgets them.
 """
 
 from __future__ import annotations
@@ -60,3 +60,28 @@ def login(env: EnvFile, *, force: bool = False, token: bool = False, overrides: 
     if not (state.value("INGRESS_HOST") and state.value("INGRESS_PORT")):
         run_step("resolve-ingress", resolve_ingress.run, env, overrides)
     (token_login if token else dex_login)(env, overrides)
+
+
+# what a login leaves behind: the credentials it produced and the state of a login in progress
+LOGIN_KEYS = (
+    "DEX_REQ",
+    "DEX_LOGIN_URL",
+    "LOGIN_COOKIES",
+    "DEX_NEXT_URL",
+    "DEX_CALLBACK_URL",
+    "AUTH_COOKIE",
+    "AUTH_EXPIRES",
+    "AUTH_BEARER",
+    "AUTH_BEARER_EXPIRES",
+)
+
+
+def logout(env: EnvFile) -> list[str]:
+    """Remove the session, the token and login state from the .env; returns the keys removed.
+
+    Only the local copy is forgotten: the gateway's session ends at its expiry.
+    """
+    state = env.read()
+    present = [key for key in LOGIN_KEYS if key in state]
+    env.update({key: None for key in present})
+    return present

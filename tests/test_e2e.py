@@ -25,6 +25,7 @@ TASKS = (
     "expose-nodeport",
     "infer",
     "login",
+    "logout",
     "sandbox-up",
     "sandbox-down",
     "demo",
@@ -224,3 +225,19 @@ def test_a_missing_password_is_asked_for_without_echo(sandbox_env: Env, cluster:
     assert answered and "✓ extract-cookie" in text
     assert "12341234" not in text  # not echoed
     assert "DEX_PASSWORD" not in sandbox_env.read()  # typed, used, not stored
+
+
+def test_logout_forgets_the_session_and_keeps_the_settings(sandbox_env: Env, cluster: Sandbox) -> None:
+    assert sandbox_env.invoke("login").returncode == 0
+    settings_before = {
+        k: v for k, v in sandbox_env.read().items() if k in ("DEX_LOGIN", "DEX_PASSWORD", "MODEL_NAME", "INGRESS_HOST")
+    }
+    out = sandbox_env.invoke("logout")
+    assert out.returncode == 0 and "removed" in out.stderr and "AUTH_COOKIE" in out.stderr
+    state = sandbox_env.read()
+    assert not {"AUTH_COOKIE", "AUTH_EXPIRES", "DEX_REQ", "DEX_LOGIN_URL"} & set(state)
+    assert {k: v for k, v in state.items() if k in settings_before} == settings_before
+    infer = sandbox_env.invoke("infer")
+    assert infer.returncode == ExitCode.SESSION
+    again = sandbox_env.invoke("logout")
+    assert again.returncode == 0 and "nothing to forget" in again.stderr
