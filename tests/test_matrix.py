@@ -172,11 +172,24 @@ def test_a_used_callback_restarts(ready: Env, cluster: Sandbox, flavor: str, sta
         run_step("extract-cookie", extract_cookie.run, ready.file)
 
 
+@pytest.mark.parametrize(
+    ("start", "said"),
+    [
+        ("/dex/auth?client_id=nope", r'404 Not Found "Not Found: Invalid client_id \("nope"\)\."'),
+        (
+            "/dex/auth?client_id=kubeflow-oidc-authservice&redirect_uri=%2Fevil",
+            r'400 Bad Request "Bad Request: Unregistered redirect_uri \("/evil"\)\."',
+        ),
+    ],
+    ids=["client_id", "redirect_uri"],
+)
 @pytest.mark.parametrize("flavor", ALL)
-def test_a_bad_client_id_is_a_gateway_error_not_a_restart(ready: Env, cluster: Sandbox, flavor: str) -> None:
+def test_a_misconfigured_client_is_a_gateway_error_not_a_restart(
+    ready: Env, cluster: Sandbox, flavor: str, start: str, said: str
+) -> None:
     cluster.configure(flavor=flavor)
-    with pytest.raises(GatewayError, match=r'404 Not Found "Not Found: Invalid client_id \("nope"\)\."') as raised:
-        run_step("fetch-req", fetch_req.run, ready.file, start_path="/dex/auth?client_id=nope")
+    with pytest.raises(GatewayError, match=said) as raised:
+        run_step("fetch-req", fetch_req.run, ready.file, start_path=start)
     assert not isinstance(raised.value, LoginRestartError)
 
 
