@@ -11,6 +11,7 @@ other's keys, and leaves the file 0600.
 from __future__ import annotations
 
 import fcntl
+import glob
 import io
 import os
 import re
@@ -152,44 +153,20 @@ class EnvFile:
             if not _KEY_NAME.fullmatch(key):
                 raise ConfigError(f"{key!r} cannot be a .env key: use letters, digits and _")
         with self._locked():
-            text = self._text() or ""
-            new_text = self._rewrite(text, changes)
-            self._verify(new_text, text, changes)
+            bindings = self._bindings(self._text() or "")
+            new_text = _rewrite(bindings, changes)
+            expected = {binding.key: binding.value or "" for binding in bindings if binding.key is not None}
+            for key, value in changes.items():
+                if value is None:
+                    expected.pop(key, None)
+                else:
+                    expected[key] = value
+            self._verify(new_text, expected)
             self._replace(new_text)
 
-    def _rewrite(self, text: str, changes: Mapping[str, str | None]) -> str:
-        pending = dict(changes)
-        bindings = self._bindings(text) if text else []
-        out: list[str] = []
-        for binding in bindings:
-            key = binding.key
-            if key is None or key not in changes:
-                out.append(binding.original.string)
-                continue
-            value = changes[key]
-            pending.pop(key, None)
-            if value is None:
-                out.append(_leading_whitespace(binding.original.string))
-                continue
-            out.append(_replace_value(binding.original.string, key, encode_value(value)))
-        additions = [f"{key}={encode_value(value)}\n" for key, value in pending.items() if value is not None]
-        joined = "".join(out)
-        if additions and joined and not joined.endswith(("\n", "\r")):
-            joined += "\n"
-        return joined + "".join(additions)
-
-    def _verify(self, new_text: str, old_text: str, changes: Mapping[str, str | None]) -> None:
-        """Parse what we are about to write: every key must read back exactly."""
-        expected = {binding.key: binding.value or "" for binding in self._bindings(old_text) if binding.key} if old_text else {}
-        for key, value in changes.items():
-            if value is None:
-                expected.pop(key, None)
-            else:
-                expected[key] = value
-        try:
-            written = {b.key: b.value or "" for b in parse_stream(io.StringIO(new_text)) if b.key and not b.error}
-        except Exception:  # pragma: no cover - the parser does not raise on text
-            written = {}
+    def _verify(self, new_text: str, expected: Mapping[str, str]) -> None:
+        """Parse what we are about to write: every key must read back exactly as intended."""
+        written = {b.key: b.value or "" for b in parse_stream(io.StringIO(new_text)) if b.key is not None and not b.error}
         if written != expected:
             bad = sorted(k for k in set(expected) | set(written) if expected.get(k) != written.get(k))
             raise ConfigError(f"refusing to write {self.path}: {', '.join(bad)} would not read back exactly")
@@ -198,7 +175,12 @@ class EnvFile:
         target = self.path.resolve() if self.path.is_symlink() else self.path
         folder = target.parent
         folder.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
+        prefix = f".{target.name}."
+        # temporary files exist only under the lock we hold: any found now is left by a killed writer
+        for stale in folder.glob(f"{glob.escape(prefix)}*.tmp"):
+            with suppress(OSError):
+                stale.unlink()
+        descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".tmp")
         try:
             with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
                 handle.write(text)
@@ -232,6 +214,28 @@ class EnvFile:
             raise ConfigError(f"cannot write {self.path}: permission denied") from None
         finally:
             os.close(descriptor)
+
+
+def _rewrite(bindings: list[Binding], changes: Mapping[str, str | None]) -> str:
+    """The file's text with ``changes`` applied in place; new keys are appended at the end."""
+    pending = dict(changes)
+    out: list[str] = []
+    for binding in bindings:
+        key = binding.key
+        if key is None or key not in changes:
+            out.append(binding.original.string)
+            continue
+        value = changes[key]
+        pending.pop(key, None)
+        if value is None:
+            out.append(_leading_whitespace(binding.original.string))
+            continue
+        out.append(_replace_value(binding.original.string, key, encode_value(value)))
+    additions = [f"{key}={encode_value(value)}\n" for key, value in pending.items() if value is not None]
+    joined = "".join(out)
+    if additions and joined and not joined.endswith(("\n", "\r")):
+        joined += "\n"
+    return joined + "".join(additions)
 
 
 def encode_value(value: str) -> str:
