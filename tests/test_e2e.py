@@ -118,16 +118,20 @@ def test_a_step_without_its_input_names_the_step_to_run(env: Env) -> None:
     assert ran.stderr.strip().splitlines()[-1] == f"error: DEX_LOGIN_URL is not set in {env.path}: run `invoke fetch-req` first"
 
 
-def _sandbox_processes() -> set[int]:
+def _sandbox_processes(env: Env) -> set[int]:
+    """Sandbox processes started for this test's .env (they inherit its ENV_FILE), alive or not yet reaped."""
+    marker = f"ENV_FILE={env.path}".encode()
     found = set()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            environment = (entry / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if "sandbox.cluster" in command or "mlserver start" in command or "sandbox.model" in command:
+        started_here = marker in environment
+        if started_here and ("sandbox.cluster" in command or "mlserver" in command or "sandbox.model" in command):
             found.add(int(entry.name))
     return found
 
@@ -148,13 +152,12 @@ TOKEN_DEMO_STEPS = ["sandbox-up", "resolve-ingress", "create-token", "expose-nod
 
 @pytest.mark.parametrize(("flavor", "token"), [*((flavor, False) for flavor in sorted(FLAVORS)), ("kf191", True)])
 def test_demo_prints_the_prediction_and_leaves_nothing_running(env: Env, sandbox: Sandbox, flavor: str, token: bool) -> None:
-    before = _sandbox_processes()
     ran = env.invoke("demo", "--flavor", flavor, *(["--token"] if token else []))
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.strip().endswith("predict = [1, 1]")
     steps = [line.split()[1] for line in ran.stderr.splitlines() if line[:1] in "✓·"]
     assert steps == (TOKEN_DEMO_STEPS if token else DEMO_STEPS)
-    assert _sandbox_processes() <= before
+    assert _sandbox_processes(env) == set()
     # the demo restored the .env it was given: only the test's own settings are left
     assert set(env.read()) == {"RETRY_WAIT_INITIAL", "RETRY_WAIT_MAX", "RETRY_ATTEMPTS", "RETRY_DEADLINE"}
 
@@ -173,13 +176,12 @@ def test_token_login_then_infer(sandbox_env: Env, cluster: Sandbox) -> None:
 
 
 def test_demo_stops_the_sandbox_when_a_step_fails(env: Env) -> None:
-    before = _sandbox_processes()
     env.set(HTTP_TIMEOUT="soon")  # a setting sandbox-up leaves alone, and fetch-req cannot use
     ran = env.invoke("demo", "--flavor", "kf18")
     assert ran.returncode == ExitCode.CONFIG
     assert "error: HTTP_TIMEOUT='soon' in" in ran.stderr and "is not a number" in ran.stderr
     assert "✓ sandbox-down" in ran.stderr
-    assert _sandbox_processes() <= before
+    assert _sandbox_processes(env) == set()
     assert env.read()["HTTP_TIMEOUT"] == "soon"
 
 
