@@ -74,7 +74,6 @@ class CookieHeader:
 
     def __init__(self, header: str = "") -> None:
         self._values: dict[str, str] = {}
-        self.expiry: dict[str, datetime | None] = {}
         self.last_set: list[SetCookie] = []  # what the latest answer set (not deleted)
         for part in header.split(";"):
             name, sep, value = part.strip().partition("=")
@@ -91,11 +90,9 @@ class CookieHeader:
                 continue
             if cookie.is_deletion(moment) or cookie.value == "":
                 self._values.pop(cookie.name, None)
-                self.expiry.pop(cookie.name, None)
                 kept = [k for k in kept if k.name != cookie.name]
                 continue
             self._values[cookie.name] = cookie.value
-            self.expiry[cookie.name] = cookie.expires
             kept = [k for k in kept if k.name != cookie.name] + [cookie]
         self.last_set = kept
         return kept
