@@ -31,6 +31,8 @@ from .kubeapi import MODEL_NAME, MODEL_NAMESPACE
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 90.0
+# the .env keys sandbox-up writes (and sandbox-down puts back)
+SETTING_KEYS = ("KUBECONFIG", "DEX_LOGIN", "DEX_PASSWORD", "MODEL_NAME", "MODEL_NAMESPACE", "SANDBOX_DIR")
 
 
 @dataclass(frozen=True)
@@ -53,14 +55,8 @@ class Sandbox:
 
     def settings(self) -> dict[str, str]:
         """The .env keys a user would set to point the tool at this sandbox."""
-        return {
-            "KUBECONFIG": str(self.kubeconfig),
-            "DEX_LOGIN": DEMO_LOGIN,
-            "DEX_PASSWORD": DEMO_PASSWORD,
-            "MODEL_NAME": MODEL_NAME,
-            "MODEL_NAMESPACE": MODEL_NAMESPACE,
-            "SANDBOX_DIR": str(self.folder),
-        }
+        values = (str(self.kubeconfig), DEMO_LOGIN, DEMO_PASSWORD, MODEL_NAME, MODEL_NAMESPACE, str(self.folder))
+        return dict(zip(SETTING_KEYS, values, strict=True))
 
     def configure(self, **changes: object) -> dict[str, object]:
         """Change the running gateway (flavor, connectors, session_seconds, faults, ...: see gateway.Settings)."""
@@ -85,13 +81,18 @@ class Sandbox:
         return dict(answer.json())
 
 
-def _start_time(pid: int) -> str | None:
-    """The kernel's start time of a process (field 22 of /proc/PID/stat), to tell pid reuse."""
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state first, start time at index 19)."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _start_time(pid: int) -> str | None:
+    """The kernel's start time of a process (field 22 of /proc/PID/stat), to tell pid reuse."""
+    fields = _stat(pid)
+    return fields[19] if fields else None
 
 
 def _spawn(folder: Path, name: str, arguments: list[str]) -> int:
@@ -122,11 +123,8 @@ def _read_pids(folder: Path) -> dict[str, dict[str, object]]:
 
 def _alive(pid: int, start: object) -> bool:
     """True while the process runs (not a zombie) and, given ``start``, is the one we started."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return False
-    return fields[0] != "Z" and (start is None or fields[19] == start)
+    fields = _stat(pid)
+    return fields is not None and fields[0] != "Z" and (start is None or fields[19] == start)
 
 
 def _wait_ready(folder: Path, model_port: int) -> dict[str, int]:

@@ -48,20 +48,14 @@ def up(env: EnvFile, flavor: str | None, settings_file: str = "") -> control.San
         raise SandboxError(f"a sandbox is already running for {env.path} ({running}): run `invoke sandbox-down` first")
     settings_wanted = read_settings(settings_file) if settings_file else {}
     sandbox = control.start(flavor or NEWEST)
-    if settings_wanted:
-        try:
-            sandbox.configure(**settings_wanted)
-        except BaseException:
-            control.stop(sandbox.folder)
-            raise
-    settings = sandbox.settings()
-    replaced = {key: state[key] for key in (*settings, *PRODUCED) if key in state}
-    saved = sandbox.folder / SAVED
-    descriptor = os.open(saved, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        json.dump(replaced, handle)
     try:
-        env.update({**settings, **{key: None for key in PRODUCED}})
+        if settings_wanted:
+            sandbox.configure(**settings_wanted)
+        replaced = {key: state[key] for key in (*control.SETTING_KEYS, *PRODUCED) if key in state}
+        descriptor = os.open(sandbox.folder / SAVED, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump(replaced, handle)
+        env.update({**sandbox.settings(), **{key: None for key in PRODUCED}})
     except BaseException:
         control.stop(sandbox.folder)
         raise
@@ -86,7 +80,7 @@ def down(env: EnvFile) -> None:
     except (OSError, ValueError):
         replaced = {}
     stopped = control.stop(folder)
-    written = (*control.Sandbox(folder, 0, 0, 0, "").settings(), *PRODUCED)
+    written = (*control.SETTING_KEYS, *PRODUCED)
     env.update({key: replaced.get(key) for key in written})
     pids = ", ".join(str(pid) for pid in stopped) or "none were running"
     console.step_ok("sandbox-down", f"stopped pids {pids}; .env restored")
