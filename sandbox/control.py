@@ -164,14 +164,6 @@ def start(flavor: str = NEWEST) -> Sandbox:
     return Sandbox(folder, int(cluster["gateway_port"]), int(cluster["api_port"]), model_port, flavor)
 
 
-def attach(folder: Path) -> Sandbox:
-    """The sandbox running in ``folder`` (for tests and tasks that need its ports)."""
-    cluster = json.loads((folder / "cluster.json").read_text())
-    return Sandbox(
-        folder, int(cluster["gateway_port"]), int(cluster["api_port"]), int(cluster["model_port"]), str(cluster["flavor"])
-    )
-
-
 def stop(folder: Path, grace: float = 5.0) -> list[int]:
     """Stop every process started for ``folder`` (SIGTERM, then SIGKILL) and remove it; returns the pids stopped."""
     stopped: list[int] = []

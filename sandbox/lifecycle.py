@@ -1,9 +1,10 @@
-"""What ``invoke sandbox-up``, ``sandbox-down`` and ``demo`` do with the .env file.
+"""What ``invoke sandbox-up`` and ``sandbox-down`` do with the .env file.
 
 ``up`` starts a sandbox and writes the settings that point the tool at it,
 first saving any values it replaces; ``down`` stops the sandbox's processes
 and puts those values back, removing what it wrote.  The keys the steps
-produced for another cluster are cleared on both sides.
+produced for another cluster are cleared on both sides.  Running the client's
+steps (the demo) is the task side's business: see ``sandbox.commands``.
 """
 
 from __future__ import annotations
@@ -12,18 +13,16 @@ import json
 import os
 from pathlib import Path
 
-from scripts import console, expose_nodeport, infer, login, resolve_ingress
+from scripts.environment import Environment
 from scripts.errors import SandboxError, UsageError
-from scripts.keys import KEYS
-from scripts.runner import run_step
-from scripts.state import PROJECT_ROOT, EnvFile
+from scripts.keys import produced
+from scripts.state import EnvFile
 
 from . import control
 from .flavors import NEWEST
 
 # keys the steps produce: they describe one cluster, so a new sandbox starts without them
-PRODUCED = tuple(name for name, key in KEYS.items() if key.provider not in ("setting", "sandbox-up"))
-DEMO_ENV = PROJECT_ROOT / ".demo.env"
+PRODUCED = produced()
 SAVED = "previous.json"
 
 
@@ -40,7 +39,7 @@ def read_settings(path: str) -> dict[str, object]:
     return settings
 
 
-def up(env: EnvFile, flavor: str | None, settings_file: str = "") -> control.Sandbox:
+def up(env: EnvFile, environment: Environment, flavor: str | None, settings_file: str | None = None) -> control.Sandbox:
     """Start a sandbox and point ``env`` at it; ``settings_file`` sets gateway settings and faults."""
     state = env.read()
     running = state.value("SANDBOX_DIR")
@@ -59,7 +58,7 @@ def up(env: EnvFile, flavor: str | None, settings_file: str = "") -> control.San
     except BaseException:
         control.stop(sandbox.folder)
         raise
-    console.step_ok(
+    environment.step_ok(
         "sandbox-up",
         f"{sandbox.flavor} gateway on 127.0.0.1:{sandbox.gateway_port}, Kubernetes API on :{sandbox.api_port}, "
         f"MLServer on :{sandbox.model_port}",
@@ -67,12 +66,12 @@ def up(env: EnvFile, flavor: str | None, settings_file: str = "") -> control.San
     return sandbox
 
 
-def down(env: EnvFile) -> None:
+def down(env: EnvFile, environment: Environment) -> None:
     """Stop the sandbox ``env`` points at and restore what ``up`` replaced."""
     state = env.read()
     folder_name = state.value("SANDBOX_DIR")
     if not folder_name:
-        console.step_skipped("sandbox-down", f"no sandbox recorded in {env.path}: nothing to stop")
+        environment.step_skipped("sandbox-down", f"no sandbox recorded in {env.path}: nothing to stop")
         return
     folder = Path(folder_name)
     try:
@@ -83,23 +82,4 @@ def down(env: EnvFile) -> None:
     written = (*control.SETTING_KEYS, *PRODUCED)
     env.update({key: replaced.get(key) for key in written})
     pids = ", ".join(str(pid) for pid in stopped) or "none were running"
-    console.step_ok("sandbox-down", f"stopped pids {pids}; .env restored")
-
-
-def demo(env: EnvFile | None, flavor: str | None, token: bool = False) -> None:
-    """Start a sandbox, run the seven steps (create-token instead of the Dex four with ``token``), always stop it."""
-    own_file = env is None
-    if env is None:
-        DEMO_ENV.unlink(missing_ok=True)
-        env = EnvFile(DEMO_ENV)
-    console.info(f"demo: state in {env.path}")
-    up(env, flavor)
-    try:
-        run_step("resolve-ingress", resolve_ingress.run, env)
-        (login.token_login if token else login.dex_login)(env)
-        run_step("expose-nodeport", expose_nodeport.run, env)
-        run_step("infer", infer.run, env, payload="iris", auth="token" if token else "cookie")
-    finally:
-        down(env)
-        if own_file:
-            DEMO_ENV.unlink(missing_ok=True)
+    environment.step_ok("sandbox-down", f"stopped pids {pids}; .env restored")

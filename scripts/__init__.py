@@ -4,5 +4,5 @@ The step modules (``resolve_ingress``, ``fetch_req``, ``authenticate``, ``approv
 ``extract_cookie``, ``expose_nodeport``, ``infer``) each do one thing, read the
 state they need from the .env file and return the keys they produce.  The other
 modules are what the steps share: the .env state, the HTTP session and its retry
-policy, Dex page parsing, cookies, kubectl, console output and errors.
+policy, Dex page parsing, cookies, kubectl, the injected environment and errors.
 """

@@ -20,11 +20,14 @@ from urllib.parse import urlsplit
 import requests
 
 from .cookies import CookieHeader
-from .dexflow import expect_redirect, failure, page_of, path_of
+from .dexflow import exchange, expect_redirect, failure, page_of, path_of
+from .environment import Environment
 from .errors import LoginRestartError
 from .gateway import Gateway, GatewayExhausted, is_redirect
-from .runner import StepResult, main
+from .settings import gateway_settings
+from .standalone import main
 from .state import State
+from .step import Step, StepResult
 
 APPROVAL_ATTEMPTS = 2
 
@@ -33,42 +36,53 @@ def _is_approval(url: str) -> bool:
     return urlsplit(url).path.rstrip("/").endswith("/approval")
 
 
-def _send_once(gateway: Gateway, method: str, url: str, cookies: CookieHeader, **kwargs: Any) -> requests.Response:
+def _send_once(
+    gateway: Gateway, cookies: CookieHeader, environment: Environment, method: str, url: str, **kwargs: Any
+) -> requests.Response:
     """An approval call, retried only once: a used approval looks like a gateway timeout (504)."""
     try:
-        return gateway.send(method, url, cookies=cookies, attempts=APPROVAL_ATTEMPTS, **kwargs)
+        response, _set = exchange(gateway, cookies, environment.now(), method, url, attempts=APPROVAL_ATTEMPTS, **kwargs)
+        return response
     except GatewayExhausted as error:
         if error.response is not None and error.response.status_code == 504:
             raise LoginRestartError(
-                f"approve: the gateway answered 504 Gateway Timeout at {path_of(url)}, as it does when the approval "
+                f"{STEP.name}: the gateway answered 504 Gateway Timeout at {path_of(url)}, as it does when the approval "
                 "was already used; start again with `invoke login` (or `invoke fetch-req`)",
-                reason="approve got 504 Gateway Timeout twice (the approval was already used)",
+                reason=f"{STEP.name} got 504 Gateway Timeout twice (the approval was already used)",
             ) from None
         raise
 
 
-def run(state: State) -> StepResult:
-    """Approve if Dex asks; writes DEX_CALLBACK_URL."""
+def run(state: State, environment: Environment) -> StepResult:
+    """Approve if Dex asks."""
     target = state.require("DEX_NEXT_URL")
     if not _is_approval(target):
         return StepResult({"DEX_CALLBACK_URL": target}, "no approval step: Dex went straight to the callback", skipped=True)
-    gateway = Gateway(state)
+    gateway = Gateway(gateway_settings(state), environment)
     cookies = CookieHeader(state.value("LOGIN_COOKIES"))
-    response = _send_once(gateway, "GET", target, cookies)
+    response = _send_once(gateway, cookies, environment, "GET", target)
     if is_redirect(response):
-        callback = expect_redirect("approve", gateway, response, target)
+        callback = expect_redirect(STEP.name, gateway, response, target)
         summary = "approval skipped by Dex"
     else:
         form = page_of(response).approval_form() if response.status_code == 200 else None
         if form is None:
-            raise failure("approve", response, target)
+            raise failure(STEP.name, response, target)
         post_to = gateway.url(form.action or target)
-        response = _send_once(gateway, "POST", post_to, cookies, data=form.inputs)
-        callback = expect_redirect("approve", gateway, response, post_to)
+        response = _send_once(gateway, cookies, environment, "POST", post_to, data=form.inputs)
+        callback = expect_redirect(STEP.name, gateway, response, post_to)
         summary = "access granted on Dex's approval page"
     updates = {"DEX_CALLBACK_URL": callback, "LOGIN_COOKIES": cookies.header()}
     return StepResult(updates, f"{summary} → {path_of(callback)}")
 
 
+STEP = Step(
+    "approve",
+    run,
+    "Pass Dex's approval step, or say it was skipped (DEX_CALLBACK_URL).",
+    reads=("DEX_NEXT_URL", "LOGIN_COOKIES"),
+    writes=("DEX_CALLBACK_URL", "LOGIN_COOKIES"),
+)
+
 if __name__ == "__main__":
-    main("approve", run, __doc__.splitlines()[0])
+    main(STEP)

@@ -10,22 +10,24 @@ gateway's callback), which becomes ``DEX_NEXT_URL``.  A wrong password is a
 from __future__ import annotations
 
 import getpass
-import sys
 
 from .cookies import CookieHeader
-from .dexflow import expect_redirect, page_of, path_of
+from .dexflow import exchange, expect_redirect, page_of, path_of
+from .environment import Environment
 from .errors import ConfigError, CredentialsError
 from .gateway import Gateway, is_redirect
-from .runner import StepResult, main
+from .settings import gateway_settings
+from .standalone import main
 from .state import State
+from .step import Step, StepResult
 
 
-def credentials(state: State) -> tuple[str, str]:
+def credentials(state: State, environment: Environment) -> tuple[str, str]:
     """DEX_LOGIN and DEX_PASSWORD; asked for (password hidden) when missing on a terminal."""
     login, password = state.value("DEX_LOGIN"), state.value("DEX_PASSWORD")
     if login and password:
         return login, password
-    if not sys.stdin.isatty():
+    if not environment.interactive:
         missing = " and ".join(key for key, value in (("DEX_LOGIN", login), ("DEX_PASSWORD", password)) if not value)
         raise ConfigError(f"{missing} not set: put them in {state.path} or the environment (see .env.example)")
     try:
@@ -38,16 +40,18 @@ def credentials(state: State) -> tuple[str, str]:
     return login, password
 
 
-def run(state: State) -> StepResult:
-    """Send the credentials; writes DEX_NEXT_URL and LOGIN_COOKIES."""
+def run(state: State, environment: Environment) -> StepResult:
+    """Send the credentials."""
     login_url = state.require("DEX_LOGIN_URL")
-    login, password = credentials(state)
-    gateway = Gateway(state)
+    login, password = credentials(state, environment)
+    gateway = Gateway(gateway_settings(state), environment)
     cookies = CookieHeader(state.value("LOGIN_COOKIES"))
-    response = gateway.send(
+    response, _set = exchange(
+        gateway,
+        cookies,
+        environment.now(),
         "POST",
         login_url,
-        cookies=cookies,
         data={"login": login, "password": password},
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
@@ -56,9 +60,17 @@ def run(state: State) -> StepResult:
         if page.password_form() is not None or page.login_error:
             said = page.login_error or "the login page came back"
             raise CredentialsError(f"Dex rejected the login for {login}: {said} Check DEX_LOGIN and DEX_PASSWORD (not retried)")
-    target = expect_redirect("authenticate", gateway, response, login_url)
+    target = expect_redirect(STEP.name, gateway, response, login_url)
     return StepResult({"DEX_NEXT_URL": target, "LOGIN_COOKIES": cookies.header()}, f"{login} accepted → {path_of(target)}")
 
 
+STEP = Step(
+    "authenticate",
+    run,
+    "Post DEX_LOGIN / DEX_PASSWORD to Dex's login form (DEX_NEXT_URL).",
+    reads=("DEX_LOGIN_URL", "DEX_LOGIN", "DEX_PASSWORD", "LOGIN_COOKIES"),
+    writes=("DEX_NEXT_URL", "LOGIN_COOKIES"),
+)
+
 if __name__ == "__main__":
-    main("authenticate", run, __doc__.splitlines()[0])
+    main(STEP)

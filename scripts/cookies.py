@@ -74,15 +74,14 @@ class CookieHeader:
 
     def __init__(self, header: str = "") -> None:
         self._values: dict[str, str] = {}
-        self.last_set: list[SetCookie] = []  # what the latest answer set (not deleted)
         for part in header.split(";"):
             name, sep, value = part.strip().partition("=")
             if sep and name:
                 self._values[name] = value
 
-    def apply(self, response: requests.Response, now: datetime | None = None) -> list[SetCookie]:
+    def apply(self, response: requests.Response, now: datetime) -> list[SetCookie]:
         """Take the response's ``Set-Cookie`` headers in; return the cookies it set (not deleted)."""
-        moment = now or datetime.now(timezone.utc)
+        moment = now
         kept: list[SetCookie] = []
         for header in set_cookie_headers(response):
             cookie = parse_set_cookie(header, moment)
@@ -94,7 +93,6 @@ class CookieHeader:
                 continue
             self._values[cookie.name] = cookie.value
             kept = [k for k in kept if k.name != cookie.name] + [cookie]
-        self.last_set = kept
         return kept
 
     def names(self) -> list[str]:

@@ -9,15 +9,15 @@ Kubeflow 1.7 and later accept such tokens at the gateway.
 
 from __future__ import annotations
 
-import argparse
 import re
 
-from . import console
+from .credentials import format_expiry, parse_expiry
+from .environment import Environment
 from .errors import KubectlError, UsageError
 from .kube import NotFound, kubectl_json
-from .runner import StepResult, main
-from .session import format_expiry, parse_expiry
+from .standalone import main
 from .state import State
+from .step import Option, Step, StepResult
 
 AUDIENCE = "istio-ingressgateway.istio-system.svc.cluster.local"
 DEFAULT_SERVICE_ACCOUNT = "default-editor"
@@ -25,8 +25,8 @@ DEFAULT_DURATION = "24h"
 _GO_DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+")
 
 
-def run(state: State, service_account: str = "", duration: str = "") -> StepResult:
-    """Create a token; writes AUTH_BEARER and AUTH_BEARER_EXPIRES."""
+def run(state: State, environment: Environment, service_account: str | None = None, duration: str | None = None) -> StepResult:
+    """Create a token."""
     account = service_account or state.value("TOKEN_SERVICE_ACCOUNT", DEFAULT_SERVICE_ACCOUNT)
     lasting = duration or state.value("TOKEN_DURATION", DEFAULT_DURATION)
     if not _GO_DURATION.fullmatch(lasting):
@@ -44,16 +44,25 @@ def run(state: State, service_account: str = "", duration: str = "") -> StepResu
     token, expiry = status.get("token"), status.get("expirationTimestamp", "")
     if not token:
         raise KubectlError("`kubectl create token` printed no token")
-    summary = f"ServiceAccount {namespace}/{account}: {console.mask(token)}, {format_expiry(parse_expiry(expiry))}"
+    summary = f"ServiceAccount {namespace}/{account}: {environment.mask(token)}, {format_expiry(parse_expiry(expiry), environment.now())}"
     return StepResult({"AUTH_BEARER": token, "AUTH_BEARER_EXPIRES": expiry}, summary)
 
 
-def _options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--service-account", default="", help=f"ServiceAccount (default TOKEN_SERVICE_ACCOUNT, else {DEFAULT_SERVICE_ACCOUNT})"
-    )
-    parser.add_argument("--duration", default="", help=f"token lifetime (default TOKEN_DURATION, else {DEFAULT_DURATION})")
-
+STEP = Step(
+    "create-token",
+    run,
+    "Get a ServiceAccount token for the gateway with kubectl (AUTH_BEARER).",
+    reads=("KUBECONFIG", "TOKEN_SERVICE_ACCOUNT", "TOKEN_DURATION", "TOKEN_NAMESPACE", "MODEL_NAMESPACE"),
+    writes=("AUTH_BEARER", "AUTH_BEARER_EXPIRES"),
+    options=(
+        Option(
+            "service_account",
+            f"ServiceAccount to get a token for (default TOKEN_SERVICE_ACCOUNT, else {DEFAULT_SERVICE_ACCOUNT})",
+        ),
+        Option("duration", f"token lifetime such as 24h or 90m (default TOKEN_DURATION, else {DEFAULT_DURATION})"),
+    ),
+    hint="login --token",
+)
 
 if __name__ == "__main__":
-    main("create-token", run, __doc__.splitlines()[0], _options)
+    main(STEP)

@@ -9,10 +9,13 @@ are those of the table in ``shared/spec/auth-flows.md``.
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import requests
 
+from .cookies import CookieHeader, SetCookie
 from .dexpages import Page, parse_page
 from .errors import GatewayError, KfDexError, LoginRestartError
 from .gateway import Gateway, is_redirect
@@ -39,6 +42,17 @@ def page_of(response: requests.Response) -> Page:
     if "html" not in content_type and not response.text.lstrip().startswith("<"):
         return Page()
     return parse_page(response.text)
+
+
+def exchange(
+    gateway: Gateway, cookies: CookieHeader, now: datetime, method: str, url: str, **kwargs: Any
+) -> tuple[requests.Response, list[SetCookie]]:
+    """Send with the login's cookies, then take in what the answer set: the answer and the cookies it set."""
+    headers = dict(kwargs.pop("headers", None) or {})
+    if cookies:
+        headers["Cookie"] = cookies.header()
+    response = gateway.send(method, url, headers=headers, **kwargs)
+    return response, cookies.apply(response, now)
 
 
 def next_url(gateway: Gateway, response: requests.Response) -> str:

@@ -2,7 +2,7 @@
 
 Every failure a person can act on is raised as a ``KfDexError`` subclass that
 carries a one-line message (what went wrong and what to do next).  The single
-error boundary in ``scripts.runner`` turns it into that line on stderr and the
+error boundary in ``scripts.boundary`` turns it into that line on stderr and the
 exit code below; anything else is a bug and shows a traceback.
 """
 
@@ -36,6 +36,12 @@ class KfDexError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class DeclarationError(KfDexError):
+    """A step broke its own declaration (wrote a key it does not list): a bug, exit 1."""
+
+    exit_code = ExitCode.BUG
 
 
 class UsageError(KfDexError):

@@ -10,13 +10,14 @@ behind is a hole in the cluster.  Produces ``NODE_PORT`` and ``NODE_PORT_SERVICE
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
+from .environment import Environment
 from .errors import KubectlError
 from .kube import NotFound, kubectl, kubectl_json
-from .runner import StepResult, main
+from .standalone import main
 from .state import State
+from .step import Option, Step, StepResult
 
 MODEL_PORT = 8080
 ISVC_LABEL = "serving.kserve.io/inferenceservice"
@@ -62,8 +63,8 @@ def _existing(state: State, name: str, namespace: str) -> dict[str, Any] | None:
         return None
 
 
-def run(state: State, delete: bool = False) -> StepResult:
-    """Expose (or with delete=True, remove) the predictor's NodePort; writes NODE_PORT, NODE_PORT_SERVICE."""
+def run(state: State, _environment: Environment, delete: bool = False) -> StepResult:
+    """Expose (or with delete=True, remove) the predictor's NodePort."""
     model = state.require("MODEL_NAME")
     namespace = state.require("MODEL_NAMESPACE")
     name = state.value("NODE_PORT_SERVICE") or service_name(model)
@@ -89,9 +90,14 @@ def run(state: State, delete: bool = False) -> StepResult:
     return StepResult({"NODE_PORT": node_port, "NODE_PORT_SERVICE": name}, summary)
 
 
-def _options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--delete", action="store_true", help="delete the NodePort Service instead")
-
+STEP = Step(
+    "expose-nodeport",
+    run,
+    "Expose the model's predictor pod as a NodePort Service (NODE_PORT).",
+    reads=("KUBECONFIG", "MODEL_NAME", "MODEL_NAMESPACE", "NODE_PORT_SERVICE"),
+    writes=("NODE_PORT", "NODE_PORT_SERVICE"),
+    options=(Option("delete", "delete the NodePort Service instead of creating it", kind=bool, default=False),),
+)
 
 if __name__ == "__main__":
-    main("expose-nodeport", run, __doc__.splitlines()[0], _options)
+    main(STEP)

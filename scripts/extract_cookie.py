@@ -10,25 +10,27 @@ those set here becomes ``AUTH_EXPIRES``.  ``LOGIN_COOKIES`` is removed.
 from __future__ import annotations
 
 from .cookies import CookieHeader
-from .dexflow import failure
+from .credentials import describe_cookie, iso
+from .dexflow import exchange, failure
+from .environment import Environment
 from .errors import GatewayError
 from .gateway import Gateway, is_redirect
-from .runner import StepResult, main
-from .session import describe_cookie, iso
+from .settings import gateway_settings
+from .standalone import main
 from .state import State
+from .step import Step, StepResult
 
 
-def run(state: State) -> StepResult:
-    """Exchange the code for a session; writes AUTH_COOKIE and AUTH_EXPIRES."""
+def run(state: State, environment: Environment) -> StepResult:
+    """Exchange the code for a session."""
     callback = state.require("DEX_CALLBACK_URL")
-    gateway = Gateway(state)
+    gateway = Gateway(gateway_settings(state), environment)
     cookies = CookieHeader(state.value("LOGIN_COOKIES"))
-    response = gateway.send("GET", callback, cookies=cookies)
+    response, fresh = exchange(gateway, cookies, environment.now(), "GET", callback)
     if not is_redirect(response):
-        raise failure("extract-cookie", response, callback)
-    fresh = cookies.last_set
+        raise failure(STEP.name, response, callback)
     if not fresh:
-        raise GatewayError("extract-cookie: the callback set no session cookie; start again with `invoke login`")
+        raise GatewayError(f"{STEP.name}: the callback set no session cookie; start again with `invoke login`")
     header = cookies.header()
     expiries = [cookie.expires for cookie in fresh if cookie.expires is not None]
     expires = min(expiries) if expiries else None
@@ -37,8 +39,17 @@ def run(state: State) -> StepResult:
         "AUTH_EXPIRES": iso(expires) if expires else "",
         "LOGIN_COOKIES": None,
     }
-    return StepResult(updates, describe_cookie(header, expires))
+    return StepResult(updates, describe_cookie(header, expires, environment))
 
+
+STEP = Step(
+    "extract-cookie",
+    run,
+    "Call the gateway's callback and keep the session cookie (AUTH_COOKIE, AUTH_EXPIRES).",
+    reads=("DEX_CALLBACK_URL", "LOGIN_COOKIES"),
+    writes=("AUTH_COOKIE", "AUTH_EXPIRES"),
+    clears=("LOGIN_COOKIES",),
+)
 
 if __name__ == "__main__":
-    main("extract-cookie", run, __doc__.splitlines()[0])
+    main(STEP)

@@ -13,11 +13,14 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from .cookies import CookieHeader
-from .dexflow import START_PATH, failure, next_url, page_of, path_of, request_id
+from .dexflow import START_PATH, exchange, failure, next_url, page_of, path_of, request_id
+from .environment import Environment
 from .errors import GatewayError
 from .gateway import Gateway, is_redirect
-from .runner import StepResult, main
+from .settings import gateway_settings
+from .standalone import main
 from .state import State
+from .step import Step, StepResult
 
 MAX_HOPS = 12
 # what a previous login left in .env that no longer applies once a new request starts
@@ -33,15 +36,14 @@ def _sign_in_target(status: int, body: str, rd: str | None, current: str) -> str
     return None
 
 
-def run(state: State, start_path: str = START_PATH) -> StepResult:
-    """Walk to Dex's login page; writes DEX_REQ, DEX_LOGIN_URL and LOGIN_COOKIES."""
-    gateway = Gateway(state)
+def run(state: State, environment: Environment, start_path: str = START_PATH) -> StepResult:
+    """Walk to Dex's login page."""
+    gateway = Gateway(gateway_settings(state), environment)
     connector = state.value("DEX_CONNECTOR", "local")
     cookies = CookieHeader()
     url = gateway.url(start_path)
-    method = "GET"
     for _hop in range(MAX_HOPS):
-        response = gateway.send(method, url, cookies=cookies)
+        response, _set = exchange(gateway, cookies, environment.now(), "GET", url)
         if is_redirect(response):
             url = next_url(gateway, response)
             continue
@@ -62,18 +64,27 @@ def run(state: State, start_path: str = START_PATH) -> StepResult:
         if response.status_code == 200 and links:
             if connector not in links:
                 raise GatewayError(
-                    f"fetch-req: Dex offers the connectors {', '.join(sorted(links))}, not {connector!r}: set DEX_CONNECTOR"
+                    f"{STEP.name}: Dex offers the connectors {', '.join(sorted(links))}, not {connector!r}: set DEX_CONNECTOR"
                 )
             url = gateway.url(links[connector])
             continue
         if response.status_code == 200 and url == gateway.url(start_path):
             raise GatewayError(
-                f"fetch-req: {path_of(url)} answered 200 without asking for a login: "
+                f"{STEP.name}: {path_of(url)} answered 200 without asking for a login: "
                 "this gateway is not behind Dex (nothing to log in to), or INGRESS_HOST/INGRESS_PORT point elsewhere"
             )
-        raise failure("fetch-req", response, url)
-    raise GatewayError(f"fetch-req: more than {MAX_HOPS} redirects without reaching Dex's login page; rerun with --debug")
+        raise failure(STEP.name, response, url)
+    raise GatewayError(f"{STEP.name}: more than {MAX_HOPS} redirects without reaching Dex's login page; rerun with --debug")
 
+
+STEP = Step(
+    "fetch-req",
+    run,
+    "Follow the gateway's redirects to Dex's login page (DEX_REQ, DEX_LOGIN_URL).",
+    reads=("INGRESS_HOST", "INGRESS_PORT", "DEX_CONNECTOR"),
+    writes=("DEX_REQ", "DEX_LOGIN_URL", "LOGIN_COOKIES"),
+    clears=STALE_KEYS,
+)
 
 if __name__ == "__main__":
-    main("fetch-req", run, __doc__.splitlines()[0])
+    main(STEP)

@@ -3,8 +3,10 @@
 ``Gateway`` refuses to send anything to an origin other than the one it was
 made for, so credentials and cookies cannot follow a redirect to another host.
 Redirects are never followed by ``requests``: the login steps read each one.
-TLS is verified (``INGRESS_CA_BUNDLE`` for a private CA); ``INGRESS_INSECURE``
-turns verification off and says so every time.
+It knows nothing of the .env file: ``GatewaySettings`` (built from the state
+in ``scripts.settings``) says where to go and how.  TLS is verified (a CA
+bundle for a private CA); an insecure setting turns verification off and says
+so every time.  Cookies are the caller's: ``send`` never changes its arguments.
 
 The retry policy (tenacity) covers 502/503/504, connection errors, read
 timeouts and, where the caller says so, other "not ready yet" answers.  It is
@@ -19,8 +21,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -37,25 +38,32 @@ from tenacity import (
 )
 from urllib3.exceptions import InsecureRequestWarning
 
-from . import console
-from .cookies import CookieHeader
-from .errors import ConfigError, GatewayError
-from .state import State
+from .environment import Environment
+from .errors import GatewayError
 
 RETRIED_STATUSES = frozenset({502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 UNREACHABLE_ATTEMPTS = 4  # connection refused / unknown host: a few quick tries, not the whole deadline
-_TRUE = ("1", "true", "yes", "on")
+
+# what went wrong with one attempt, as TransientError.kind
+UNREACHABLE = "unreachable"  # nothing listening, or the host does not resolve
+NO_ANSWER = "no answer"  # connect or read timeout
+ANSWER = "answer"  # an answer worth retrying (502/503/504, or the caller's retry_when)
 
 
 class TransientError(Exception):
-    """An answer worth retrying; carries a short description without secrets."""
+    """One attempt that is worth retrying: what happened (``kind``), why (``reason``), and the answer if any."""
 
-    def __init__(self, description: str, response: requests.Response | None = None, unreachable: bool = False) -> None:
+    def __init__(self, description: str, reason: str, kind: str, response: requests.Response | None = None) -> None:
         super().__init__(description)
-        self.description = description
+        self.description = description  # for the retry line: no header, query or body
+        self.reason = reason  # "connection refused", "504 Gateway Timeout"
+        self.kind = kind
         self.response = response
-        self.unreachable = unreachable
+
+    @property
+    def unreachable(self) -> bool:
+        return self.kind == UNREACHABLE
 
 
 class GatewayExhausted(GatewayError):
@@ -75,16 +83,24 @@ class RetryPolicy:
     wait_initial: float = 1.0
     wait_max: float = 15.0
 
-    @classmethod
-    def from_state(cls, state: State) -> RetryPolicy:
-        """The policy set in .env (``RETRY_*``), with defaults sized for a Knative cold start."""
-        default = cls()
-        return cls(
-            attempts=max(1, int(state.number("RETRY_ATTEMPTS", default.attempts))),
-            deadline=state.number("RETRY_DEADLINE", default.deadline),
-            wait_initial=state.number("RETRY_WAIT_INITIAL", default.wait_initial),
-            wait_max=state.number("RETRY_WAIT_MAX", default.wait_max),
-        )
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """Everything the HTTP layer needs: the origin, TLS, timeouts and the retry policy (see ``scripts.settings``)."""
+
+    base: str  # scheme://host:port
+    verify: bool | str = True  # True, a CA bundle's path, or False (INGRESS_INSECURE on https)
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @property
+    def origin(self) -> str:
+        return origin_of(self.base)
+
+    @property
+    def insecure(self) -> bool:
+        return self.verify is False
 
 
 def origin_of(url: str) -> str:
@@ -105,44 +121,25 @@ def _unreachable_too_often(retry: RetryCallState) -> bool:
 
 
 class Gateway:
-    """A requests session bound to one origin, with timeouts, TLS settings and the retry policy."""
+    """A requests session bound to one origin: sends what it is given and returns the answer, changing nothing else."""
 
-    def __init__(
-        self,
-        state: State,
-        port_key: str = "INGRESS_PORT",
-        sleep: Callable[[float], None] = time.sleep,
-        scheme: str | None = None,
-    ) -> None:
-        host = state.require("INGRESS_HOST")
-        port = state.require(port_key)
-        scheme = scheme or state.value("INGRESS_SCHEME") or ("https" if port == "443" else "http")
-        if scheme not in ("http", "https"):
-            raise ConfigError(f"INGRESS_SCHEME={scheme!r} in {state.path}: use http or https")
-        self.base = f"{scheme}://{host}:{port}"
-        self.origin = origin_of(self.base)
-        self.timeout = (10.0, state.number("HTTP_TIMEOUT", 30.0))
-        self.policy = RetryPolicy.from_state(state)
-        self._sleep = sleep
+    def __init__(self, settings: GatewaySettings, environment: Environment) -> None:
+        self.settings = settings
+        self.base = settings.base
+        self.origin = settings.origin
+        self.policy = settings.retry
+        self._environment = environment
         self.session = requests.Session()
         self.session.trust_env = False  # no .netrc credentials or proxies slipped in from the environment
-        self.insecure = False
-        if scheme == "https":
-            self.session.verify = self._verify(state)
-
-    def _verify(self, state: State) -> bool | str:
-        if state.value("INGRESS_INSECURE").lower() in _TRUE:
-            console.warn(
+        self.session.verify = settings.verify
+        if settings.insecure:
+            environment.warn(
                 f"TLS verification is OFF for {self.origin} (INGRESS_INSECURE): anyone on the way can read your credentials"
             )
-            self.insecure = True
-            return False
-        bundle = state.value("INGRESS_CA_BUNDLE")
-        if bundle:
-            if not Path(bundle).expanduser().is_file():
-                raise ConfigError(f"INGRESS_CA_BUNDLE={bundle} in {state.path} is not a file: give the PEM file of your CA")
-            return str(Path(bundle).expanduser())
-        return True
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return (self.settings.connect_timeout, self.settings.read_timeout)
 
     def url(self, target: str) -> str:
         """An absolute URL for a path or URL, refused when it leaves the ingress origin."""
@@ -154,13 +151,39 @@ class Gateway:
             )
         return absolute
 
+    def _attempt(
+        self, method: str, url: str, retry_when: Callable[[requests.Response], str | None] | None, **kwargs: Any
+    ) -> requests.Response:
+        """One try; a TransientError when it is worth another."""
+        try:
+            with warnings.catch_warnings():
+                if self.settings.insecure:  # we said so once, in our own words
+                    warnings.simplefilter("ignore", InsecureRequestWarning)
+                response = self.session.request(method, url, timeout=self.timeout, allow_redirects=False, **kwargs)
+        except requests.exceptions.SSLError as error:
+            raise GatewayError(
+                f"TLS failed for {self.origin} ({_short(error)}): set INGRESS_CA_BUNDLE to your CA's PEM file (not retried)"
+            ) from None
+        except requests.exceptions.ConnectionError as error:
+            reason = _short(error)
+            timed_out = isinstance(error, requests.exceptions.ConnectTimeout) or "timed out" in reason
+            raise TransientError(
+                f"{self.origin} not reachable ({reason})", reason, NO_ANSWER if timed_out else UNREACHABLE
+            ) from None
+        except requests.exceptions.Timeout:
+            waited = f"{self.settings.read_timeout:g}s"
+            raise TransientError(f"no answer from {self.origin} in {waited}", f"no answer in {waited}", NO_ANSWER) from None
+        said = f"{response.status_code} {response.reason}" if response.status_code in RETRIED_STATUSES else None
+        said = said or (retry_when(response) if retry_when else None)
+        if said:
+            raise TransientError(said, said, ANSWER, response)
+        return response
+
     def send(
         self,
         method: str,
         target: str,
         *,
-        cookies: CookieHeader | None = None,
-        headers: dict[str, str] | None = None,
         retry_when: Callable[[requests.Response], str | None] | None = None,
         attempts: int | None = None,
         **kwargs: Any,
@@ -168,47 +191,18 @@ class Gateway:
         """One request, retried while the network is at fault; redirects are returned, not followed.
 
         ``retry_when`` may name further answers to retry (returns a description, or None);
-        ``attempts`` lowers the attempt cap for this call.  The cookies given are sent and
-        updated from the answer.
+        ``attempts`` lowers the attempt cap for this call.  Other keyword arguments go to
+        ``requests`` (headers, data, json).
         """
         url = self.url(target)
         path = urlsplit(url).path or "/"
         cap = min(attempts or self.policy.attempts, self.policy.attempts)
 
-        def attempt() -> requests.Response:
-            sent_headers = dict(headers or {})
-            if cookies:
-                sent_headers["Cookie"] = cookies.header()
-            try:
-                with warnings.catch_warnings():
-                    if self.insecure:  # we said so once, in our own words
-                        warnings.simplefilter("ignore", InsecureRequestWarning)
-                    response = self.session.request(
-                        method, url, headers=sent_headers, timeout=self.timeout, allow_redirects=False, **kwargs
-                    )
-            except requests.exceptions.SSLError as error:
-                raise GatewayError(
-                    f"TLS failed for {self.origin} ({_short(error)}): set INGRESS_CA_BUNDLE to your CA's PEM file (not retried)"
-                ) from None
-            except requests.exceptions.ConnectionError as error:
-                reason = _short(error)
-                if isinstance(error, requests.exceptions.ConnectTimeout) or "timed out" in reason:
-                    raise TransientError(f"{self.origin} not reachable ({reason})") from None
-                raise TransientError(f"{self.origin} not reachable ({reason})", unreachable=True) from None
-            except requests.exceptions.Timeout:
-                raise TransientError(f"no answer from {self.origin} in {self.timeout[1]:g}s") from None
-            if response.status_code in RETRIED_STATUSES:
-                raise TransientError(f"{response.status_code} {response.reason}", response)
-            extra = retry_when(response) if retry_when else None
-            if extra:
-                raise TransientError(extra, response)
-            return response
-
         def announce(retry: RetryCallState) -> None:
             error = retry.outcome.exception() if retry.outcome else None
             reason = error.description if isinstance(error, TransientError) else "error"
             wait = retry.next_action.sleep if retry.next_action else 0.0
-            console.info(f"retry: {method} {path} → {reason}; attempt {retry.attempt_number + 1} of {cap} in {wait:.1f}s")
+            self._environment.info(f"retry: {method} {path} → {reason}; attempt {retry.attempt_number + 1} of {cap} in {wait:.1f}s")
 
         retrying = Retrying(
             retry=retry_if_exception_type(TransientError),
@@ -216,29 +210,24 @@ class Gateway:
             wait=wait_exponential(multiplier=self.policy.wait_initial, max=self.policy.wait_max)
             + wait_random(0, self.policy.wait_initial),
             before_sleep=announce,
-            sleep=self._sleep,
+            sleep=self._environment.sleep,
             reraise=True,
         )
         started = time.monotonic()
         try:
-            response = retrying(attempt)
+            return retrying(self._attempt, method, url, retry_when, **kwargs)
         except TransientError as error:
             tries = retrying.statistics.get("attempt_number", cap)
             spent = f"{tries} attempt(s) in {time.monotonic() - started:.0f}s"
-            if error.unreachable:
-                message = (
-                    f"cannot connect to {self.origin}: {error.description.split('(')[-1].rstrip(')')} after {spent}; "
-                    "check INGRESS_HOST/INGRESS_PORT (`invoke resolve-ingress`) and that the gateway is up"
-                )
-            else:
-                message = (
-                    f"{method} {path} still failing after {spent}: {error.description}; "
-                    "try again later, or raise RETRY_ATTEMPTS / RETRY_DEADLINE"
-                )
-            raise GatewayExhausted(message, error.response) from None
-        if cookies is not None:
-            cookies.apply(response)
-        return response
+            raise GatewayExhausted(self._gave_up(method, path, spent, error), error.response) from None
+
+    def _gave_up(self, method: str, path: str, spent: str, error: TransientError) -> str:
+        if error.unreachable:
+            return (
+                f"cannot connect to {self.origin}: {error.reason} after {spent}; "
+                "check INGRESS_HOST/INGRESS_PORT (`invoke resolve-ingress`) and that the gateway is up"
+            )
+        return f"{method} {path} still failing after {spent}: {error.description}; try again later, or raise RETRY_ATTEMPTS / RETRY_DEADLINE"
 
 
 def _short(error: BaseException) -> str:

@@ -11,20 +11,23 @@ JSON with ``--json``.
 
 from __future__ import annotations
 
-import argparse
 import json
+from json import dumps
 from typing import Any
 from urllib.parse import quote
 
 import requests
 
+from .credentials import auth_headers
 from .dexflow import describe, page_of
+from .environment import Environment
 from .errors import ConfigError, ModelError, SessionError
 from .gateway import Gateway, is_redirect
 from .payloads import Payload, load
-from .runner import StepResult, main
-from .session import AUTH_METHODS, auth_headers
+from .settings import gateway_settings
+from .standalone import main
 from .state import State
+from .step import ATTEMPTS, DEADLINE, Option, Step, StepResult
 
 
 def _not_ready(response: requests.Response) -> str | None:
@@ -34,13 +37,13 @@ def _not_ready(response: requests.Response) -> str | None:
     return None
 
 
-def _gateway(state: State) -> tuple[Gateway, dict[str, str], str]:
+def _gateway(state: State, environment: Environment) -> tuple[Gateway, dict[str, str], str]:
     if state.value("NODE_PORT"):
         # the NodePort reaches the model server's own port 8080: plain HTTP whatever the ingress speaks
-        return Gateway(state, port_key="NODE_PORT", scheme="http"), {}, "nodePort"
+        return Gateway(gateway_settings(state, port_key="NODE_PORT", scheme="http"), environment), {}, "nodePort"
     host = state.value("MODEL_HOST")
     if host:
-        return Gateway(state), {"Host": host}, "ingress"
+        return Gateway(gateway_settings(state), environment), {"Host": host}, "ingress"
     raise ConfigError(
         f"NODE_PORT is not set in {state.path}: run `invoke expose-nodeport` first, "
         "or set MODEL_HOST to call the model through the ingress"
@@ -91,12 +94,12 @@ def format_outputs(answer: dict[str, Any]) -> str:
     return json.dumps(answer)
 
 
-def run(state: State, payload: str = "iris", json_output: bool = False, auth: str = "auto") -> StepResult:
+def run(state: State, environment: Environment, payload: str = "iris", json: bool = False, auth: str = "auto") -> StepResult:
     """Call the model; prints its outputs (nothing is written to .env)."""
     body = load(payload)
     model = state.require("MODEL_NAME")
-    headers, credential = auth_headers(state, auth)
-    gateway, extra_headers, via = _gateway(state)
+    headers, credential = auth_headers(state, environment.now(), auth)
+    gateway, extra_headers, via = _gateway(state, environment)
     headers.update(extra_headers)
     path = _path(body, model)
     response = gateway.send("POST", path, json=body.body, headers=headers, retry_when=_not_ready)
@@ -109,17 +112,27 @@ def run(state: State, payload: str = "iris", json_output: bool = False, auth: st
         raise ModelError(f"the model answered {response.status_code} with a body that is not JSON") from None
     took = response.elapsed.total_seconds() * 1000
     summary = f"{model} ({body.protocol}, {via}, {credential}) {response.status_code} in {took:.0f} ms"
-    output = json.dumps(answer, indent=2) if json_output else format_outputs(answer)
+    output = dumps(answer, indent=2) if json else format_outputs(answer)
     return StepResult({}, summary, output=output)
 
 
-def _options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--payload", default="iris", help="a name from payloads/ or a path to a JSON file")
-    parser.add_argument("--json", dest="json_output", action="store_true", help="print the raw JSON answer")
-    parser.add_argument(
-        "--auth", default="auto", choices=AUTH_METHODS, help="send the Dex cookie, the token, or auto (cookie first)"
-    )
-
+STEP = Step(
+    "infer",
+    run,
+    "Send a payload to the model with the session and print its outputs.",
+    reads=("MODEL_NAME", "MODEL_NAMESPACE", "MODEL_HOST", "INGRESS_HOST", "INGRESS_PORT", "NODE_PORT", "AUTH_COOKIE", "AUTH_BEARER"),
+    options=(
+        Option("payload", "a name from payloads/ (iris, iris-v1) or a path to a JSON file", default="iris"),
+        Option("json", "print the raw JSON answer", kind=bool, default=False),
+        Option(
+            "auth",
+            "send the Dex session cookie, the ServiceAccount token, or auto (cookie while valid, else token)",
+            default="auto",
+        ),
+        ATTEMPTS,
+        DEADLINE,
+    ),
+)
 
 if __name__ == "__main__":
-    main("infer", run, __doc__.splitlines()[0], _options)
+    main(STEP)

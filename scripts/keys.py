@@ -1,8 +1,10 @@
 """Every .env key the tool knows: who provides it, and whether it is a secret.
 
-This table is the single source for three things: the error raised when a key
-is missing (it names the step or setting that provides it), which values are
-masked when shown, and ``.env.example`` (a test checks that both agree).
+This table is the single source for three things: whether a key is a user
+setting or produced state, which values are masked when shown, and
+``.env.example`` (a test checks that both agree).  Which step produces a key
+is not written here: it comes from the steps' declarations (``scripts.catalog``),
+so the error for a missing key names the step to run.
 """
 
 from __future__ import annotations
@@ -15,16 +17,20 @@ class Key:
     """One .env key."""
 
     name: str
-    provider: str  # a task name ("fetch-req") or "setting" for user-set keys
+    source: str  # "setting" (the user sets it), "step" (a step writes it) or "sandbox" (sandbox-up writes it)
     secret: bool = False
     help: str = ""
 
     @property
     def how_to_set(self) -> str:
         """The next action that gives this key a value, for error messages."""
-        if self.provider == "setting":
+        if self.source == "setting":
             return f"set {self.name} in the .env file (see .env.example)"
-        return f"run `invoke {self.provider}` first"
+        if self.source == "sandbox":
+            return "run `invoke sandbox-up` first"
+        from .catalog import how_to_produce  # the declarations import this module: look them up only when needed
+
+        return f"run `{how_to_produce(self.name)}` first"
 
 
 _KEYS = [
@@ -48,22 +54,22 @@ _KEYS = [
     Key("RETRY_WAIT_INITIAL", "setting", help="first backoff wait in seconds (default 1)"),
     Key("RETRY_WAIT_MAX", "setting", help="longest backoff wait in seconds (default 15)"),
     # produced by the steps
-    Key("INGRESS_HOST", "resolve-ingress", help="address of the Istio ingress gateway"),
-    Key("INGRESS_PORT", "resolve-ingress", help="its http2 port (nodePort or load-balancer port)"),
-    Key("INGRESS_KIND", "resolve-ingress", help="NodePort or LoadBalancer"),
-    Key("DEX_REQ", "fetch-req", help="the Dex auth request id (req= or state=)"),
-    Key("DEX_LOGIN_URL", "fetch-req", help="absolute URL of Dex's password form"),
-    Key("LOGIN_COOKIES", "fetch-req", secret=True, help="cookies the gateway set during login (CSRF/state)"),
-    Key("DEX_NEXT_URL", "authenticate", help="where Dex sent us after the password was accepted"),
-    Key("DEX_CALLBACK_URL", "approve", help="the gateway's OIDC callback with code and state"),
-    Key("AUTH_COOKIE", "extract-cookie", secret=True, help="Cookie header value of the session"),
-    Key("AUTH_EXPIRES", "extract-cookie", help="when the session ends (ISO 8601, UTC)"),
-    Key("AUTH_BEARER", "login --token", secret=True, help="ServiceAccount token sent as Authorization: Bearer"),
-    Key("AUTH_BEARER_EXPIRES", "login --token", help="when the token ends (ISO 8601, UTC)"),
-    Key("NODE_PORT", "expose-nodeport", help="nodePort that reaches the predictor's port 8080"),
-    Key("NODE_PORT_SERVICE", "expose-nodeport", help="name of the NodePort Service we created"),
+    Key("INGRESS_HOST", "step", help="address of the Istio ingress gateway"),
+    Key("INGRESS_PORT", "step", help="its http2 port (nodePort or load-balancer port)"),
+    Key("INGRESS_KIND", "step", help="NodePort or LoadBalancer"),
+    Key("DEX_REQ", "step", help="the Dex auth request id (req= or state=)"),
+    Key("DEX_LOGIN_URL", "step", help="absolute URL of Dex's password form"),
+    Key("LOGIN_COOKIES", "step", secret=True, help="cookies the gateway set during login (CSRF/state)"),
+    Key("DEX_NEXT_URL", "step", help="where Dex sent us after the password was accepted"),
+    Key("DEX_CALLBACK_URL", "step", help="the gateway's OIDC callback with code and state"),
+    Key("AUTH_COOKIE", "step", secret=True, help="Cookie header value of the session"),
+    Key("AUTH_EXPIRES", "step", help="when the session ends (ISO 8601, UTC)"),
+    Key("AUTH_BEARER", "step", secret=True, help="ServiceAccount token sent as Authorization: Bearer"),
+    Key("AUTH_BEARER_EXPIRES", "step", help="when the token ends (ISO 8601, UTC)"),
+    Key("NODE_PORT", "step", help="nodePort that reaches the predictor's port 8080"),
+    Key("NODE_PORT_SERVICE", "step", help="name of the NodePort Service we created"),
     # the sandbox
-    Key("SANDBOX_DIR", "sandbox-up", help="folder of the running sandbox (pids, logs, kubeconfig)"),
+    Key("SANDBOX_DIR", "sandbox", help="folder of the running sandbox (pids, logs, kubeconfig)"),
 ]
 
 KEYS: dict[str, Key] = {key.name: key for key in _KEYS}
@@ -73,3 +79,8 @@ def is_secret(name: str) -> bool:
     """True for keys whose values must be masked when shown."""
     key = KEYS.get(name)
     return bool(key and key.secret)
+
+
+def produced() -> tuple[str, ...]:
+    """The keys the steps write: they describe one cluster."""
+    return tuple(name for name, key in KEYS.items() if key.source == "step")

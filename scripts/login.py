@@ -1,4 +1,4 @@
-"""The login flows that ``invoke login`` and the demo run: steps chained through the .env file.
+"""The login flows that ``invoke login`` and the demo run: declared steps chained through the .env file.
 
 Steps never call each other; this module runs them in order with
 ``run_step``, so each reads what the previous one wrote.  When Dex or the
@@ -12,76 +12,85 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from . import approve, authenticate, console, create_token, extract_cookie, fetch_req, resolve_ingress
+from . import approve, authenticate, create_token, extract_cookie, fetch_req, resolve_ingress
+from .credentials import format_expiry, parse_expiry
+from .environment import Environment
 from .errors import LoginRestartError
-from .runner import run_step
-from .session import format_expiry, now_utc, parse_expiry
 from .state import EnvFile
+from .step import ATTEMPTS, DEADLINE, SHOW_SECRETS, Command, Option, run_step
 
 FRESH_STARTS = 2  # after the first try: three tries in all
-DEX_STEPS = (
-    ("fetch-req", fetch_req.run),
-    ("authenticate", authenticate.run),
-    ("approve", approve.run),
-    ("extract-cookie", extract_cookie.run),
-)
+DEX_STEPS = (fetch_req.STEP, authenticate.STEP, approve.STEP, extract_cookie.STEP)
+# what a login leaves behind: the credentials it produced and the state of a login in progress
+LOGIN_KEYS = tuple(dict.fromkeys(key for step in (*DEX_STEPS, create_token.STEP) for key in (*step.writes, *step.clears)))
 
 
-def dex_login(env: EnvFile, overrides: Mapping[str, str] | None = None) -> None:
+def dex_login(env_file: EnvFile, environment: Environment, overrides: Mapping[str, str] | None = None) -> None:
     """fetch-req → authenticate → approve → extract-cookie, started again when a request was used up."""
     for start in range(FRESH_STARTS + 1):
         try:
-            for name, step in DEX_STEPS:
-                run_step(name, step, env, overrides)
+            for step in DEX_STEPS:
+                run_step(step, env_file, environment, overrides)
             return
         except LoginRestartError as error:
             if start == FRESH_STARTS:
                 raise LoginRestartError(f"{error.message} (gave up after {start + 1} fresh requests)", error.reason) from None
-            console.warn(f"login: {error.reason}; starting again from a fresh request ({start + 1} of {FRESH_STARTS})")
+            environment.warn(f"login: {error.reason}; starting again from a fresh request ({start + 1} of {FRESH_STARTS})")
 
 
-def token_login(env: EnvFile, overrides: Mapping[str, str] | None = None) -> None:
+def token_login(env_file: EnvFile, environment: Environment, overrides: Mapping[str, str] | None = None) -> None:
     """A ServiceAccount token from kubectl instead of the Dex login."""
-    run_step("create-token", create_token.run, env, overrides)
+    run_step(create_token.STEP, env_file, environment, overrides)
 
 
-def login(env: EnvFile, *, force: bool = False, token: bool = False, overrides: Mapping[str, str] | None = None) -> None:
+def login(
+    env_file: EnvFile,
+    environment: Environment,
+    overrides: Mapping[str, str] | None = None,
+    *,
+    force: bool = False,
+    token: bool = False,
+) -> None:
     """Reuse a valid session (unless ``force``), resolve the ingress if unknown, then log in."""
-    state = env.read().with_overrides(overrides)
+    state = env_file.read().with_overrides(overrides)
     value_key, expiry_key = ("AUTH_BEARER", "AUTH_BEARER_EXPIRES") if token else ("AUTH_COOKIE", "AUTH_EXPIRES")
     expires = parse_expiry(state.value(expiry_key))
-    if not force and state.value(value_key) and expires and expires > now_utc():
-        console.step_skipped("login", f"{'token' if token else 'session'} {format_expiry(expires)}; --force logs in again")
+    now = environment.now()
+    if not force and state.value(value_key) and expires and expires > now:
+        what = "token" if token else "session"
+        environment.step_skipped(LOGIN.name, f"{what} {format_expiry(expires, now)}; --force logs in again")
         return
     if not token:
         # ask (or fail) before anything is sent or written; typed credentials live in memory only
-        login_name, password = authenticate.credentials(state)
+        login_name, password = authenticate.credentials(state, environment)
         overrides = {**(overrides or {}), "DEX_LOGIN": login_name, "DEX_PASSWORD": password}
     if not (state.value("INGRESS_HOST") and state.value("INGRESS_PORT")):
-        run_step("resolve-ingress", resolve_ingress.run, env, overrides)
-    (token_login if token else dex_login)(env, overrides)
+        run_step(resolve_ingress.STEP, env_file, environment, overrides)
+    (token_login if token else dex_login)(env_file, environment, overrides)
 
 
-# what a login leaves behind: the credentials it produced and the state of a login in progress
-LOGIN_KEYS = (
-    "DEX_REQ",
-    "DEX_LOGIN_URL",
-    "LOGIN_COOKIES",
-    "DEX_NEXT_URL",
-    "DEX_CALLBACK_URL",
-    "AUTH_COOKIE",
-    "AUTH_EXPIRES",
-    "AUTH_BEARER",
-    "AUTH_BEARER_EXPIRES",
-)
-
-
-def logout(env: EnvFile) -> list[str]:
+def logout(env_file: EnvFile, environment: Environment, _overrides: Mapping[str, str] | None = None) -> list[str]:
     """Remove the session, the token and login state from the .env; returns the keys removed.
 
     Only the local copy is forgotten: the gateway's session ends at its expiry.
     """
-    state = env.read()
+    state = env_file.read()
     present = [key for key in LOGIN_KEYS if key in state]
-    env.update({key: None for key in present})
+    env_file.update({key: None for key in present})
+    environment.step_ok(LOGOUT.name, f"removed {', '.join(present)}" if present else "nothing to forget")
     return present
+
+
+LOGIN = Command(
+    "login",
+    login,
+    f"Log in through Dex: {resolve_ingress.STEP.name} (if needed), {', '.join(step.name for step in DEX_STEPS)}.",
+    options=(
+        Option("force", "log in again even when the saved session is still valid", kind=bool, default=False),
+        Option("token", "get a ServiceAccount token with kubectl instead of the Dex login (no password)", kind=bool, default=False),
+        ATTEMPTS,
+        DEADLINE,
+        SHOW_SECRETS,
+    ),
+)
+LOGOUT = Command("logout", logout, "Forget the session cookie, the token and any half-done login in .env (settings stay).")

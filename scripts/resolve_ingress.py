@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from .environment import Environment
 from .errors import KubectlError
 from .kube import NotFound, kubectl_json
-from .runner import StepResult, main
+from .standalone import main
 from .state import State
+from .step import Step, StepResult
 
 NAMESPACE = "istio-system"
 SERVICE = "istio-ingressgateway"
@@ -49,8 +51,8 @@ def _node_address(state: State) -> str:
     raise KubectlError(f"no pod with label {POD_SELECTOR} in {NAMESPACE} has a hostIP: is the Istio ingress gateway running?")
 
 
-def run(state: State) -> StepResult:
-    """Resolve the ingress; writes INGRESS_HOST, INGRESS_PORT, INGRESS_KIND."""
+def run(state: State, _environment: Environment) -> StepResult:
+    """Resolve the ingress."""
     try:
         service = kubectl_json(state, "get", "service", SERVICE, "-n", NAMESPACE)
     except NotFound:
@@ -74,5 +76,13 @@ def run(state: State) -> StepResult:
     return StepResult(updates, f"{host}:{number} ({kind})")
 
 
+STEP = Step(
+    "resolve-ingress",
+    run,
+    "Find the Istio ingress address and port with kubectl (INGRESS_HOST, INGRESS_PORT).",
+    reads=("KUBECONFIG",),
+    writes=("INGRESS_HOST", "INGRESS_PORT", "INGRESS_KIND"),
+)
+
 if __name__ == "__main__":
-    main("resolve-ingress", run, __doc__.splitlines()[0])
+    main(STEP)

@@ -37,9 +37,9 @@ _SAFE_UNQUOTED = re.compile(r"[A-Za-z0-9_./:@,+%=-]+")
 _KEY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def default_env_path() -> Path:
+def default_env_path(variables: Mapping[str, str] | None = None) -> Path:
     """The .env beside tasks.py, or the file named by ``$ENV_FILE``."""
-    named = os.environ.get(ENV_FILE_VARIABLE)
+    named = (os.environ if variables is None else variables).get(ENV_FILE_VARIABLE)
     return Path(named).expanduser() if named else PROJECT_ROOT / ".env"
 
 
@@ -104,6 +104,11 @@ class EnvFile:
 
     def __init__(self, path: Path | str | None = None) -> None:
         self.path = Path(path) if path is not None else default_env_path()
+
+    @classmethod
+    def for_variables(cls, variables: Mapping[str, str]) -> EnvFile:
+        """The file named by ``ENV_FILE`` in ``variables``, else the .env beside tasks.py."""
+        return cls(default_env_path(variables))
 
     # reading -----------------------------------------------------------------
 

@@ -9,10 +9,7 @@ every .env the tests write, so no test sleeps for backoff.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,9 +17,7 @@ import pytest
 from sandbox import control
 from sandbox.flavors import NEWEST
 from scripts.state import EnvFile
-
-ROOT = Path(__file__).resolve().parent.parent
-NO_BACKOFF = {"RETRY_WAIT_INITIAL": "0", "RETRY_WAIT_MAX": "0", "RETRY_ATTEMPTS": "5", "RETRY_DEADLINE": "30"}
+from tests.helpers import NO_BACKOFF, Env
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -52,44 +47,6 @@ def cluster(sandbox: control.Sandbox) -> Iterator[control.Sandbox]:
     """The session's sandbox, with its gateway settings and faults reset after the test."""
     yield sandbox
     sandbox.reset()
-
-
-@dataclass
-class Env:
-    """A test's .env file and helpers to run tasks against it."""
-
-    file: EnvFile
-    extra_path: str = ""  # put first on PATH for invoke (a fake kubectl)
-    only_path: str = ""  # replace PATH for invoke (no kubectl at all)
-
-    @property
-    def path(self) -> Path:
-        return self.file.path
-
-    def read(self) -> dict[str, str]:
-        return dict(self.file.read())
-
-    def set(self, **values: str | None) -> None:
-        self.file.update(values)
-
-    def invoke(self, *arguments: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        """Run ``invoke ARGS`` as a separate process against this .env."""
-        environment = dict(os.environ, ENV_FILE=str(self.path))
-        environment.pop("KFDEX_DEBUG", None)
-        if self.only_path:
-            environment["PATH"] = self.only_path
-        elif self.extra_path:
-            environment["PATH"] = f"{self.extra_path}{os.pathsep}{environment.get('PATH', '')}"
-        invoke = Path(sys.executable).with_name("invoke")
-        return subprocess.run(
-            [str(invoke), *arguments],
-            cwd=ROOT,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-        )
 
 
 @pytest.fixture

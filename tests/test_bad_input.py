@@ -18,7 +18,7 @@ import pytest
 
 from sandbox.control import Sandbox
 from scripts.errors import ExitCode
-from tests.conftest import Env
+from tests.helpers import Env
 
 Setup = Callable[[Env, Sandbox, Path], list[str]]
 

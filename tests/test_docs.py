@@ -6,7 +6,7 @@ import re
 
 from scripts.errors import ExitCode
 from scripts.keys import KEYS
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def test_env_example_documents_every_key_and_only_those() -> None:

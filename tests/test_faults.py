@@ -6,7 +6,7 @@ import re
 
 from sandbox.control import Sandbox
 from scripts.errors import ExitCode
-from tests.conftest import Env
+from tests.helpers import Env
 
 INFER_PATH = "/v2/models/sklearn-irisv2/infer"
 MODEL_HOST = "sklearn-irisv2.kubeflow-user-example-com.example.com"
@@ -150,7 +150,7 @@ def test_a_session_that_ends_early_says_to_log_in(sandbox_env: Env, cluster: San
 def test_sandbox_up_takes_a_settings_file(env: Env, tmp_path) -> None:
     settings = tmp_path / "faults.json"
     settings.write_text('{"flavor": "kf18", "faults": [{"path": "/v2/models/", "status": 503, "count": 2}]}')
-    up = env.invoke("sandbox-up", "--flavor", "kf15", "--settings", str(settings))
+    up = env.process("sandbox-up", "--flavor", "kf15", "--settings", str(settings))
     try:
         assert up.returncode == 0, up.stderr
         login = env.invoke("login")
@@ -160,4 +160,4 @@ def test_sandbox_up_takes_a_settings_file(env: Env, tmp_path) -> None:
         infer = env.invoke("infer")
         assert infer.returncode == 0 and len(_retry_lines(infer.stderr)) == 2
     finally:
-        assert env.invoke("sandbox-down").returncode == 0
+        assert env.process("sandbox-down").returncode == 0

@@ -9,12 +9,12 @@ import pytest
 from sandbox.control import Sandbox
 from scripts import expose_nodeport, resolve_ingress
 from scripts.errors import KubectlError
-from scripts.runner import run_step
-from tests.conftest import Env
+from scripts.step import run_step
+from tests.helpers import Env, here
 
 
 def test_resolve_ingress_uses_the_http2_node_port(sandbox_env: Env, cluster: Sandbox) -> None:
-    result = run_step("resolve-ingress", resolve_ingress.run, sandbox_env.file)
+    result = run_step(resolve_ingress.STEP, sandbox_env.file, here())
     state = sandbox_env.read()
     assert (state["INGRESS_HOST"], state["INGRESS_PORT"], state["INGRESS_KIND"]) == (
         "127.0.0.1",
@@ -25,17 +25,17 @@ def test_resolve_ingress_uses_the_http2_node_port(sandbox_env: Env, cluster: San
 
 
 def test_expose_nodeport_finds_port_8080_reuses_and_deletes(sandbox_env: Env, cluster: Sandbox) -> None:
-    run_step("expose-nodeport", expose_nodeport.run, sandbox_env.file, delete=True)  # whatever other tests left
-    first = run_step("expose-nodeport", expose_nodeport.run, sandbox_env.file)
+    run_step(expose_nodeport.STEP, sandbox_env.file, here(), delete=True)  # whatever other tests left
+    first = run_step(expose_nodeport.STEP, sandbox_env.file, here())
     port = sandbox_env.read()["NODE_PORT"]
     assert "exposed" in first.summary and "8080" in first.summary
-    second = run_step("expose-nodeport", expose_nodeport.run, sandbox_env.file)
+    second = run_step(expose_nodeport.STEP, sandbox_env.file, here())
     assert sandbox_env.read()["NODE_PORT"] == port
     assert "reused" in second.summary
-    gone = run_step("expose-nodeport", expose_nodeport.run, sandbox_env.file, delete=True)
+    gone = run_step(expose_nodeport.STEP, sandbox_env.file, here(), delete=True)
     assert "deleted" in gone.summary
     assert "NODE_PORT" not in sandbox_env.read()
-    again = run_step("expose-nodeport", expose_nodeport.run, sandbox_env.file, delete=True)
+    again = run_step(expose_nodeport.STEP, sandbox_env.file, here(), delete=True)
     assert again.skipped
 
 
@@ -44,13 +44,13 @@ def test_unknown_model_is_explained(sandbox_env: Env) -> None:
     with pytest.raises(
         KubectlError, match=r"no pod labelled serving.kserve.io/inferenceservice=nope in kubeflow-user-example-com"
     ):
-        run_step("expose-nodeport", expose_nodeport.run, sandbox_env.file)
+        run_step(expose_nodeport.STEP, sandbox_env.file, here())
 
 
 def test_kubectl_missing_is_explained(sandbox_env: Env, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(KubectlError, match=r"kubectl is not on PATH: install it"):
-        run_step("resolve-ingress", resolve_ingress.run, sandbox_env.file)
+        run_step(resolve_ingress.STEP, sandbox_env.file, here())
 
 
 def test_kubeconfig_without_a_context_is_explained(sandbox_env: Env, tmp_path: Path) -> None:
@@ -61,4 +61,4 @@ def test_kubeconfig_without_a_context_is_explained(sandbox_env: Env, tmp_path: P
         KubectlError,
         match=r"failed: The connection to the server localhost:8080 was refused.* \(kubectl has no cluster configured",
     ):
-        run_step("resolve-ingress", resolve_ingress.run, sandbox_env.file)
+        run_step(resolve_ingress.STEP, sandbox_env.file, here())

@@ -17,20 +17,13 @@ from sandbox.control import Sandbox
 from sandbox.flavors import FLAVORS
 from scripts import approve, authenticate, create_token, extract_cookie, fetch_req, infer
 from scripts.errors import CredentialsError, GatewayError, LoginRestartError, SessionError
-from scripts.runner import run_step
-from tests.conftest import ROOT, Env
+from scripts.step import run_step
+from tests.helpers import ROOT, Env, here, login_steps
 
 ALL = sorted(FLAVORS)
 WITH_APPROVAL = [name for name in ALL if FLAVORS[name].approval != "none"]
 WITH_HMAC = [name for name in ALL if FLAVORS[name].approval in ("auto-hmac", "page")]
 OAUTH2 = [name for name in ALL if FLAVORS[name].proxy == "oauth2-proxy"]
-LOGIN = (
-    ("fetch-req", fetch_req.run),
-    ("authenticate", authenticate.run),
-    ("approve", approve.run),
-    ("extract-cookie", extract_cookie.run),
-)
-
 
 @pytest.fixture
 def ready(sandbox_env: Env, cluster: Sandbox) -> Env:
@@ -43,21 +36,14 @@ def ready(sandbox_env: Env, cluster: Sandbox) -> Env:
     return sandbox_env
 
 
-def _login(env: Env, until: str = "extract-cookie") -> None:
-    for name, step in LOGIN:
-        run_step(name, step, env.file)
-        if name == until:
-            return
-
-
 def _predict(env: Env, auth: str = "auto") -> str | None:
-    return run_step("infer", infer.run, env.file, payload="iris", auth=auth).output
+    return run_step(infer.STEP, env.file, here(), payload="iris", auth=auth).output
 
 
 @pytest.mark.parametrize("flavor", ALL)
 def test_login_gives_a_cookie_the_model_accepts(ready: Env, cluster: Sandbox, flavor: str) -> None:
     cluster.configure(flavor=flavor)
-    _login(ready)
+    login_steps(ready)
     cookie = ready.read()["AUTH_COOKIE"]
     assert cookie.startswith(FLAVORS[flavor].session_cookie + "=")
     assert "csrf" not in cookie
@@ -67,7 +53,7 @@ def test_login_gives_a_cookie_the_model_accepts(ready: Env, cluster: Sandbox, fl
 @pytest.mark.parametrize("flavor", ALL)
 def test_token_login(ready: Env, cluster: Sandbox, flavor: str) -> None:
     cluster.configure(flavor=flavor)
-    run_step("create-token", create_token.run, ready.file)
+    run_step(create_token.STEP, ready.file, here())
     assert ready.read()["AUTH_BEARER"].startswith("eyJ")
     if FLAVORS[flavor].accepts_bearer:
         assert _predict(ready, auth="token") == "predict = [1, 1]"
@@ -83,25 +69,25 @@ def test_wrong_password_fails_with_the_invalid_credentials_message(
 ) -> None:
     cluster.configure(flavor=flavor, login_prompt=prompt)
     ready.set(DEX_PASSWORD="wrong-password")
-    run_step("fetch-req", fetch_req.run, ready.file)
+    run_step(fetch_req.STEP, ready.file, here())
     with pytest.raises(CredentialsError, match=rf"Invalid {prompt} and password\."):
-        run_step("authenticate", authenticate.run, ready.file)
+        run_step(authenticate.STEP, ready.file, here())
 
 
 @pytest.mark.parametrize("flavor", ALL)
 def test_connector_choice_page_follows_dex_connector(ready: Env, cluster: Sandbox, flavor: str) -> None:
     cluster.configure(flavor=flavor, connectors=["ldap", "local"])
-    _login(ready)
+    login_steps(ready)
     assert _predict(ready) == "predict = [1, 1]"
     ready.set(DEX_CONNECTOR="github")
     with pytest.raises(GatewayError, match=r"Dex offers the connectors ldap, local, not 'github': set DEX_CONNECTOR"):
-        run_step("fetch-req", fetch_req.run, ready.file)
+        run_step(fetch_req.STEP, ready.file, here())
 
 
 @pytest.mark.parametrize("flavor", OAUTH2)
 def test_a_split_session_cookie_is_sent_whole(ready: Env, cluster: Sandbox, flavor: str) -> None:
     cluster.configure(flavor=flavor, big_cookie=True)
-    _login(ready)
+    login_steps(ready)
     names = [part.split("=")[0] for part in ready.read()["AUTH_COOKIE"].split("; ")]
     assert names == ["oauth2_proxy_kubeflow_0", "oauth2_proxy_kubeflow_1"]
     assert _predict(ready) == "predict = [1, 1]"
@@ -109,7 +95,7 @@ def test_a_split_session_cookie_is_sent_whole(ready: Env, cluster: Sandbox, flav
 
 def test_oauth2_proxy_api_paths_answer_401_and_still_lead_to_dex(ready: Env, cluster: Sandbox) -> None:
     cluster.configure(flavor="kf191")
-    run_step("fetch-req", fetch_req.run, ready.file, start_path="/apis/v1beta1/pipelines")
+    run_step(fetch_req.STEP, ready.file, here(), start_path="/apis/v1beta1/pipelines")
     assert "/dex/auth/local/login?back=&state=" in ready.read()["DEX_LOGIN_URL"]
 
 
@@ -119,40 +105,40 @@ def test_oauth2_proxy_api_paths_answer_401_and_still_lead_to_dex(ready: Env, clu
 @pytest.mark.parametrize("flavor", ALL)
 def test_posting_to_a_used_login_request_restarts(ready: Env, cluster: Sandbox, flavor: str) -> None:
     cluster.configure(flavor=flavor)
-    _login(ready)
+    login_steps(ready)
     words = "Login session expired" if not FLAVORS[flavor].login_by_state else "Requested resource does not exist"
     with pytest.raises(
         LoginRestartError, match=rf"authenticate: the gateway answered 400 .*{words}.*start again with `invoke login`"
     ):
-        run_step("authenticate", authenticate.run, ready.file)
+        run_step(authenticate.STEP, ready.file, here())
 
 
 @pytest.mark.parametrize("flavor", ALL)
 def test_an_expired_auth_request_restarts(ready: Env, cluster: Sandbox, flavor: str) -> None:
     cluster.configure(flavor=flavor)
-    run_step("fetch-req", fetch_req.run, ready.file)
+    run_step(fetch_req.STEP, ready.file, here())
     cluster.configure(auth_request_seconds=0)  # the request is now older than Dex keeps them
     with pytest.raises(LoginRestartError, match=r"User session has expired"):
-        run_step("authenticate", authenticate.run, ready.file)
+        run_step(authenticate.STEP, ready.file, here())
 
 
 @pytest.mark.parametrize("flavor", WITH_APPROVAL)
 def test_a_used_approval_restarts(ready: Env, cluster: Sandbox, flavor: str) -> None:
     cluster.configure(flavor=flavor)
-    _login(ready, until="approve")
+    login_steps(ready, until="approve")
     with pytest.raises(LoginRestartError, match=r"approve: the gateway answered 500 .*Database error"):
-        run_step("approve", approve.run, ready.file)
+        run_step(approve.STEP, ready.file, here())
 
 
 @pytest.mark.parametrize("flavor", WITH_HMAC)
 def test_an_approval_with_a_bad_hmac_restarts(ready: Env, cluster: Sandbox, flavor: str) -> None:
     cluster.configure(flavor=flavor)
-    _login(ready, until="authenticate")
+    login_steps(ready, until="authenticate")
     parts = urlsplit(ready.read()["DEX_NEXT_URL"])
     query = "&".join(p if not p.startswith("hmac=") else "hmac=forged" for p in parts.query.split("&"))
     ready.set(DEX_NEXT_URL=urlunsplit(parts._replace(query=query)))
     with pytest.raises(LoginRestartError, match=r"401 .*Unauthorized request"):
-        run_step("approve", approve.run, ready.file)
+        run_step(approve.STEP, ready.file, here())
 
 
 @pytest.mark.parametrize(
@@ -167,9 +153,9 @@ def test_an_approval_with_a_bad_hmac_restarts(ready: Env, cluster: Sandbox, flav
 )
 def test_a_used_callback_restarts(ready: Env, cluster: Sandbox, flavor: str, status: int, words: str) -> None:
     cluster.configure(flavor=flavor)
-    _login(ready)
+    login_steps(ready)
     with pytest.raises(LoginRestartError, match=rf"extract-cookie: the gateway answered {status} .*{words}"):
-        run_step("extract-cookie", extract_cookie.run, ready.file)
+        run_step(extract_cookie.STEP, ready.file, here())
 
 
 @pytest.mark.parametrize(
@@ -189,14 +175,14 @@ def test_a_misconfigured_client_is_a_gateway_error_not_a_restart(
 ) -> None:
     cluster.configure(flavor=flavor)
     with pytest.raises(GatewayError, match=said) as raised:
-        run_step("fetch-req", fetch_req.run, ready.file, start_path=start)
+        run_step(fetch_req.STEP, ready.file, here(), start_path=start)
     assert not isinstance(raised.value, LoginRestartError)
 
 
 @pytest.mark.parametrize("flavor", ALL)
 def test_an_expired_session_sends_the_user_back_to_login(ready: Env, cluster: Sandbox, flavor: str) -> None:
     cluster.configure(flavor=flavor)
-    _login(ready)
+    login_steps(ready)
     cluster.expire_sessions()
     with pytest.raises(SessionError, match=r"session is expired or not valid here; run `invoke login`"):
         _predict(ready)

@@ -13,10 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scripts.cookies import CookieHeader, parse_set_cookie
+from scripts.credentials import format_expiry
 from scripts.dexpages import parse_page
 from scripts.errors import UsageError
 from scripts.payloads import check, load
-from scripts.session import format_expiry
 
 NOW = datetime(2026, 11, 28, 14, 2, tzinfo=timezone.utc)
 

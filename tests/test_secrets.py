@@ -13,8 +13,8 @@ from sandbox.control import Sandbox
 from sandbox.httpserve import Listener, Reply, Request
 from scripts import fetch_req
 from scripts.errors import GatewayError
-from scripts.runner import run_step
-from tests.conftest import Env
+from scripts.step import run_step
+from tests.helpers import Env, here
 
 LOGIN_PAGE = '<form method="post" action="/dex/auth/local?req=abc"><input name="login"><input name="password"></form>'
 
@@ -73,20 +73,20 @@ def test_tls_is_verified_by_default_and_not_retried(
     with pytest.raises(
         GatewayError, match=r"TLS failed for https://127\.0\.0\.1:\d+ \(certificate verify failed\): set INGRESS_CA_BUNDLE"
     ):
-        run_step("fetch-req", fetch_req.run, env.file)
+        run_step(fetch_req.STEP, env.file, here())
     assert "retry:" not in capsys.readouterr().err
 
 
 def test_a_private_ca_bundle_is_trusted(env: Env, https_gateway: Listener, certificate: tuple[Path, Path]) -> None:
     _https(env, https_gateway, INGRESS_CA_BUNDLE=str(certificate[0]))
-    run_step("fetch-req", fetch_req.run, env.file)
+    run_step(fetch_req.STEP, env.file, here())
     assert env.read()["DEX_LOGIN_URL"] == f"https://127.0.0.1:{https_gateway.port}/dex/auth/local?req=abc"
 
 
 def test_the_insecure_switch_warns_every_time(env: Env, https_gateway: Listener, capsys: pytest.CaptureFixture[str]) -> None:
     _https(env, https_gateway, INGRESS_INSECURE="1")
     for _ in range(2):
-        run_step("fetch-req", fetch_req.run, env.file)
+        run_step(fetch_req.STEP, env.file, here())
     err = capsys.readouterr().err
     assert err.count("warning: TLS verification is OFF for https://127.0.0.1:") == 2
     assert "InsecureRequestWarning" not in err

@@ -10,48 +10,39 @@ import pytest
 from sandbox.control import Sandbox
 from sandbox.httpserve import Listener, Reply, Request
 from scripts import approve, authenticate, expose_nodeport, extract_cookie, fetch_req, infer
+from scripts.credentials import parse_expiry
 from scripts.errors import CredentialsError, GatewayError, ModelError, SessionError
 from scripts.gateway import Gateway
-from scripts.runner import run_step
-from scripts.session import parse_expiry
+from scripts.settings import gateway_settings
 from scripts.state import EnvFile
-from tests.conftest import Env
+from scripts.step import run_step
+from tests.helpers import Env, here, login_steps
 
 
 def _ingress(env: Env, cluster: Sandbox) -> None:
     env.set(INGRESS_HOST="127.0.0.1", INGRESS_PORT=str(cluster.gateway_port))
 
 
-def _login(env: Env) -> None:
-    for name, step in (
-        ("fetch-req", fetch_req.run),
-        ("authenticate", authenticate.run),
-        ("approve", approve.run),
-        ("extract-cookie", extract_cookie.run),
-    ):
-        run_step(name, step, env.file)
-
-
 def test_kf15_steps_one_by_one(sandbox_env: Env, cluster: Sandbox) -> None:
     cluster.configure(flavor="kf15")
     _ingress(sandbox_env, cluster)
 
-    run_step("fetch-req", fetch_req.run, sandbox_env.file)
+    run_step(fetch_req.STEP, sandbox_env.file, here())
     state = sandbox_env.read()
     assert state["DEX_LOGIN_URL"] == f"http://127.0.0.1:{cluster.gateway_port}/dex/auth/local?req={state['DEX_REQ']}"
     assert len(state["DEX_REQ"]) >= 20
     assert state["LOGIN_COOKIES"] == ""  # kf15 keeps its state server-side
 
-    run_step("authenticate", authenticate.run, sandbox_env.file)
+    run_step(authenticate.STEP, sandbox_env.file, here())
     state = sandbox_env.read()
     assert state["DEX_NEXT_URL"].endswith(f"/dex/approval?req={state['DEX_REQ']}")
 
-    result = run_step("approve", approve.run, sandbox_env.file)
+    result = run_step(approve.STEP, sandbox_env.file, here())
     state = sandbox_env.read()
     assert "/login/oidc?code=" in state["DEX_CALLBACK_URL"]
     assert result.summary.startswith("approval skipped by Dex")
 
-    run_step("extract-cookie", extract_cookie.run, sandbox_env.file)
+    run_step(extract_cookie.STEP, sandbox_env.file, here())
     state = sandbox_env.read()
     assert state["AUTH_COOKIE"].startswith("authservice_session=")
     assert "LOGIN_COOKIES" not in state
@@ -63,7 +54,7 @@ def test_kf15_steps_one_by_one(sandbox_env: Env, cluster: Sandbox) -> None:
 def test_fetch_req_carries_the_state_cookie_and_unescapes_the_form_action(sandbox_env: Env, cluster: Sandbox) -> None:
     cluster.configure(flavor="kf17")
     _ingress(sandbox_env, cluster)
-    run_step("fetch-req", fetch_req.run, sandbox_env.file)
+    run_step(fetch_req.STEP, sandbox_env.file, here())
     state = sandbox_env.read()
     assert state["LOGIN_COOKIES"].startswith("oidc_state_csrf=")
     assert "/dex/auth/local/login?back=&state=" in state["DEX_LOGIN_URL"]
@@ -73,22 +64,22 @@ def test_fetch_req_carries_the_state_cookie_and_unescapes_the_form_action(sandbo
 def test_wrong_password_is_a_credentials_error_and_changes_nothing(sandbox_env: Env, cluster: Sandbox) -> None:
     cluster.configure(flavor="kf15")
     _ingress(sandbox_env, cluster)
-    run_step("fetch-req", fetch_req.run, sandbox_env.file)
+    run_step(fetch_req.STEP, sandbox_env.file, here())
     sandbox_env.set(DEX_PASSWORD="wrong")
     before = sandbox_env.path.read_bytes()
     with pytest.raises(
         CredentialsError, match=r"Dex rejected the login for user@example.com: Invalid Email Address and password"
     ):
-        run_step("authenticate", authenticate.run, sandbox_env.file)
+        run_step(authenticate.STEP, sandbox_env.file, here())
     assert sandbox_env.path.read_bytes() == before
 
 
 def test_approve_says_when_there_is_nothing_to_do(sandbox_env: Env, cluster: Sandbox) -> None:
     cluster.configure(flavor="kf18")
     _ingress(sandbox_env, cluster)
-    run_step("fetch-req", fetch_req.run, sandbox_env.file)
-    run_step("authenticate", authenticate.run, sandbox_env.file)
-    result = run_step("approve", approve.run, sandbox_env.file)
+    run_step(fetch_req.STEP, sandbox_env.file, here())
+    run_step(authenticate.STEP, sandbox_env.file, here())
+    result = run_step(approve.STEP, sandbox_env.file, here())
     assert result.skipped
     state = sandbox_env.read()
     assert state["DEX_CALLBACK_URL"] == state["DEX_NEXT_URL"]
@@ -96,41 +87,41 @@ def test_approve_says_when_there_is_nothing_to_do(sandbox_env: Env, cluster: San
 
 def test_infer_prints_the_prediction(sandbox_env: Env, cluster: Sandbox) -> None:
     _ingress(sandbox_env, cluster)
-    _login(sandbox_env)
-    run_step("expose-nodeport", expose_nodeport.run, sandbox_env.file)
-    result = run_step("infer", infer.run, sandbox_env.file, payload="iris")
+    login_steps(sandbox_env)
+    run_step(expose_nodeport.STEP, sandbox_env.file, here())
+    result = run_step(infer.STEP, sandbox_env.file, here(), payload="iris")
     assert result.output == "predict = [1, 1]"
 
 
 def test_infer_through_the_ingress_with_a_host_header(sandbox_env: Env, cluster: Sandbox) -> None:
     _ingress(sandbox_env, cluster)
-    _login(sandbox_env)
+    login_steps(sandbox_env)
     sandbox_env.set(MODEL_HOST="sklearn-irisv2.kubeflow-user-example-com.example.com")
-    result = run_step("infer", infer.run, sandbox_env.file, payload="iris", json_output=True)
+    result = run_step(infer.STEP, sandbox_env.file, here(), payload="iris", json=True)
     assert '"model_name": "sklearn-irisv2"' in (result.output or "")
     assert "ingress" in result.summary
 
 
 def test_v1_payload_on_a_v2_only_server_is_explained(sandbox_env: Env, cluster: Sandbox) -> None:
     _ingress(sandbox_env, cluster)
-    _login(sandbox_env)
-    run_step("expose-nodeport", expose_nodeport.run, sandbox_env.file)
+    login_steps(sandbox_env)
+    run_step(expose_nodeport.STEP, sandbox_env.file, here())
     with pytest.raises(ModelError, match=r"not found .*V2-only server"):
-        run_step("infer", infer.run, sandbox_env.file, payload="iris-v1")
+        run_step(infer.STEP, sandbox_env.file, here(), payload="iris-v1")
 
 
 def test_infer_without_a_session_says_to_log_in(sandbox_env: Env, cluster: Sandbox) -> None:
     _ingress(sandbox_env, cluster)
     sandbox_env.set(NODE_PORT=str(cluster.gateway_port))
     with pytest.raises(SessionError, match=r"no session in .*: run `invoke login` \(or `invoke login --token`\) first"):
-        run_step("infer", infer.run, sandbox_env.file)
+        run_step(infer.STEP, sandbox_env.file, here())
 
 
 def test_expired_session_is_caught_before_sending(sandbox_env: Env, cluster: Sandbox) -> None:
     _ingress(sandbox_env, cluster)
     sandbox_env.set(NODE_PORT="1", AUTH_COOKIE="authservice_session=x", AUTH_EXPIRES="2020-01-01T00:00:00Z")
     with pytest.raises(SessionError, match=r"expired at 2020-01-01 00:00 UTC .*run `invoke login`"):
-        run_step("infer", infer.run, sandbox_env.file)
+        run_step(infer.STEP, sandbox_env.file, here())
 
 
 @pytest.mark.parametrize("flavor", ["kf15", "kf191"])
@@ -139,7 +130,7 @@ def test_a_session_the_gateway_does_not_know_sends_us_back_to_login(sandbox_env:
     _ingress(sandbox_env, cluster)
     sandbox_env.set(MODEL_HOST="x", AUTH_COOKIE="authservice_session=forged; oauth2_proxy_kubeflow=forged")
     with pytest.raises(SessionError, match=r"session is expired or not valid here; run `invoke login`"):
-        run_step("infer", infer.run, sandbox_env.file)
+        run_step(infer.STEP, sandbox_env.file, here())
 
 
 def _serve(app: Callable[[Request], Reply]) -> Listener:
@@ -154,7 +145,7 @@ def test_a_redirect_to_another_host_is_refused(env: Env) -> None:
             GatewayError,
             match=r"redirected to http://login.example.org:80, not http://127.0.0.1:\d+: refusing to send credentials",
         ):
-            run_step("fetch-req", fetch_req.run, env.file)
+            run_step(fetch_req.STEP, env.file, here())
     finally:
         listener.stop()
 
@@ -164,7 +155,7 @@ def test_an_unprotected_gateway_is_named(env: Env) -> None:
     try:
         env.set(INGRESS_HOST="127.0.0.1", INGRESS_PORT=str(listener.port))
         with pytest.raises(GatewayError, match=r"answered 200 without asking for a login"):
-            run_step("fetch-req", fetch_req.run, env.file)
+            run_step(fetch_req.STEP, env.file, here())
     finally:
         listener.stop()
 
@@ -175,7 +166,7 @@ def test_gateway_timeouts_are_retried_without_sleeping(env: Env, capsys: pytest.
     waits: list[float] = []
     try:
         env.set(INGRESS_HOST="127.0.0.1", INGRESS_PORT=str(listener.port), RETRY_WAIT_INITIAL="2", RETRY_WAIT_MAX="8")
-        gateway = Gateway(EnvFile(env.path).read(), sleep=waits.append)
+        gateway = Gateway(gateway_settings(EnvFile(env.path).read()), here(sleep=waits.append))
         response = gateway.send("GET", "/v2/models/x/ready?secret=1")
     finally:
         listener.stop()
@@ -191,7 +182,7 @@ def test_retries_stop_at_the_attempt_cap(env: Env) -> None:
     listener = _serve(lambda request: Reply(502, b"bad gateway"))
     try:
         env.set(INGRESS_HOST="127.0.0.1", INGRESS_PORT=str(listener.port), RETRY_ATTEMPTS="3")
-        gateway = Gateway(EnvFile(env.path).read(), sleep=lambda seconds: None)
+        gateway = Gateway(gateway_settings(EnvFile(env.path).read()), here(sleep=lambda seconds: None))
         with pytest.raises(GatewayError, match=r"GET / still failing after 3 attempt\(s\) in \d+s: 502 Bad Gateway"):
             gateway.send("GET", "/")
     finally:

@@ -1,29 +1,25 @@
-"""The session a login produced: how it is sent, when it ends, and how that is shown.
+"""The credentials a login produced (session cookie or ServiceAccount token): how they are sent, when they end, how that is shown.
 
 ``AUTH_COOKIE`` (a ``Cookie:`` header value) and ``AUTH_EXPIRES`` (ISO 8601,
-UTC) are written by extract-cookie and read by infer and status.
+UTC) are written by extract-cookie; ``AUTH_BEARER`` and ``AUTH_BEARER_EXPIRES``
+by create-token; infer and status read them.  The time is always given by the
+caller (the environment's clock).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from . import console
+from .environment import Environment
 from .errors import SessionError, UsageError
 from .state import State
 
 
-def now_utc() -> datetime:
-    """The current time, timezone-aware."""
-    return datetime.now(timezone.utc)
-
-
-def format_expiry(expires: datetime | None, now: datetime | None = None) -> str:
+def format_expiry(expires: datetime | None, now: datetime) -> str:
     """``valid until 2026-11-29 14:02 UTC (in 23h 59m)``, or ``expired ... ago``."""
     if expires is None:
         return "no expiry given by the gateway"
-    moment = now or now_utc()
-    left = int((expires - moment).total_seconds())
+    left = int((expires - now).total_seconds())
     stamp = expires.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     if left <= 0:
         return f"expired at {stamp} ({_duration(-left)} ago)"
@@ -59,7 +55,7 @@ def _credential(state: State, value_key: str, expiry_key: str) -> tuple[str, dat
     return state.value(value_key), parse_expiry(state.value(expiry_key))
 
 
-def auth_headers(state: State, method: str = "auto") -> tuple[dict[str, str], str]:
+def auth_headers(state: State, now: datetime, method: str = "auto") -> tuple[dict[str, str], str]:
     """The headers that carry the session and which kind it is ("cookie" or "token").
 
     ``auto`` takes the Dex session cookie while it is valid, else the token.
@@ -67,7 +63,6 @@ def auth_headers(state: State, method: str = "auto") -> tuple[dict[str, str], st
     """
     if method not in AUTH_METHODS:
         raise UsageError(f"unknown auth method {method!r}: use one of {', '.join(AUTH_METHODS)}")
-    now = now_utc()
     cookie, cookie_expires = _credential(state, "AUTH_COOKIE", "AUTH_EXPIRES")
     token, token_expires = _credential(state, "AUTH_BEARER", "AUTH_BEARER_EXPIRES")
     cookie_ok = bool(cookie) and (cookie_expires is None or cookie_expires > now)
@@ -77,15 +72,15 @@ def auth_headers(state: State, method: str = "auto") -> tuple[dict[str, str], st
     if method in ("auto", "token") and token_ok:
         return {"Authorization": f"Bearer {token}"}, "token"
     if method in ("auto", "cookie") and cookie:
-        raise SessionError(f"the session cookie {format_expiry(cookie_expires)}: run `invoke login`")
+        raise SessionError(f"the session cookie {format_expiry(cookie_expires, now)}: run `invoke login`")
     if method in ("auto", "token") and token:
-        raise SessionError(f"the token {format_expiry(token_expires)}: run `invoke login --token`")
+        raise SessionError(f"the token {format_expiry(token_expires, now)}: run `invoke login --token`")
     wanted = {"cookie": "`invoke login`", "token": "`invoke login --token`"}.get(
         method, "`invoke login` (or `invoke login --token`)"
     )
     raise SessionError(f"no {'token' if method == 'token' else 'session'} in {state.path}: run {wanted} first")
 
 
-def describe_cookie(cookie: str, expires: datetime | None) -> str:
+def describe_cookie(cookie: str, expires: datetime | None, environment: Environment) -> str:
     """``authservice_session=MTY…tfZ, valid until ...`` with values masked."""
-    return f"{console.mask_cookie_header(cookie)}, {format_expiry(expires)}"
+    return f"{environment.mask_cookie_header(cookie)}, {format_expiry(expires, environment.now())}"

@@ -1,0 +1,76 @@
+"""The Invoke ``Collection`` made from the declarations: one task per declared command.
+
+Each task's signature, ``--help`` text and option kinds come from the
+declaration; options not given are ``None``.  The task body builds the
+``Environment`` (from the Invoke config key ``kfdex.environment`` when a test
+or program put one there, else from the process), finds the .env file, and
+runs the command inside the one error boundary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from invoke import Collection, Context, Task
+
+from .boundary import guarded
+from .environment import Environment
+from .state import EnvFile
+from .step import SHOW_SECRETS, Declaration, Option
+
+
+def _options(declaration: Declaration) -> tuple[Option, ...]:
+    return declaration.options if SHOW_SECRETS in declaration.options else (*declaration.options, SHOW_SECRETS)
+
+
+class DeclaredTask(Task):  # type: ignore[type-arg]
+    """An Invoke task whose option kinds and help come from a declaration, not from its defaults."""
+
+    def __init__(self, body: Callable[..., None], declaration: Declaration) -> None:
+        self.declared = {option.name: option for option in _options(declaration)}
+        super().__init__(body, name=declaration.name)
+
+    def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
+        opts = super().arg_opts(name, default, taken_names)
+        option = self.declared[name]
+        opts["help"] = option.help
+        if option.kind is not bool:
+            opts["kind"] = option.kind
+        return opts
+
+
+def environment_of(c: Context, show_secrets: bool) -> Environment:
+    """The environment a test or program configured, else the process's; ``--show-secrets`` applied."""
+    configured = c.config.get("kfdex", {}).get("environment")
+    environment = configured if isinstance(configured, Environment) else Environment.from_process()
+    return dataclasses.replace(environment, show_secrets=show_secrets or environment.show_secrets)
+
+
+def task_for(declaration: Declaration) -> DeclaredTask:
+    """The Invoke task of one declaration."""
+    options = _options(declaration)
+
+    def body(c: Context, **given: Any) -> None:
+        environment = environment_of(c, bool(given.pop(SHOW_SECRETS.name, False)))
+        with guarded(environment):
+            declaration.execute(EnvFile.for_variables(environment.variables), environment, given)
+
+    parameters = [inspect.Parameter("c", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    parameters += [
+        inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=option.default) for option in options
+    ]
+    body.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    body.__doc__ = declaration.summary
+    body.__name__ = declaration.name.replace("-", "_")
+    return DeclaredTask(body, declaration)
+
+
+def build_collection(declarations: Iterable[Declaration]) -> Collection:
+    """A fresh Collection with one task per declaration."""
+    collection = Collection()
+    for declaration in declarations:
+        collection.add_task(task_for(declaration))
+    return collection

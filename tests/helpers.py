@@ -1,0 +1,121 @@
+"""What the tests share: the test's .env, running tasks in-process or as a real process, and a quiet environment.
+
+``Env.invoke`` runs a task in this process through Invoke's ``Program.run``
+with an injected environment (in-memory streams, the test's .env); it answers
+like ``subprocess.run`` so that tests read the same either way.
+``Env.process`` starts ``invoke`` as a separate process: the end-to-end path
+through real kubectl and MLServer that every task keeps at least one test of.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from unittest import mock
+
+from invoke import Program
+
+from sandbox.commands import COMMANDS as SANDBOX_COMMANDS
+from scripts.catalog import COMMANDS
+from scripts.cli import build_collection
+from scripts.environment import Environment
+from scripts.state import EnvFile
+
+ROOT = Path(__file__).resolve().parent.parent
+NO_BACKOFF = {"RETRY_WAIT_INITIAL": "0", "RETRY_WAIT_MAX": "0", "RETRY_ATTEMPTS": "5", "RETRY_DEADLINE": "30"}
+TASK_NAMES = tuple(command.name for command in (*COMMANDS, *SANDBOX_COMMANDS))
+
+
+def here(**changes: object) -> Environment:
+    """The test's own streams (pytest captures them), no terminal, the process environment."""
+    environment = Environment(sys.stdout, sys.stderr, interactive=False, variables=os.environ)
+    for name, value in changes.items():
+        setattr(environment, name, value)
+    return environment
+
+
+@contextmanager
+def _restored_logging() -> Iterator[None]:
+    """``invoke --debug`` turns the root logger to DEBUG for the process: put it back afterwards."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+        root.handlers[:] = handlers
+
+
+@dataclass
+class Env:
+    """A test's .env file and helpers to run tasks against it."""
+
+    file: EnvFile
+    extra_path: str = ""  # put first on PATH (a fake kubectl)
+    only_path: str = ""  # replace PATH (no kubectl at all)
+
+    @property
+    def path(self) -> Path:
+        return self.file.path
+
+    def read(self) -> dict[str, str]:
+        return dict(self.file.read())
+
+    def set(self, **values: str | None) -> None:
+        self.file.update(values)
+
+    def _variables(self) -> dict[str, str]:
+        variables = dict(os.environ, ENV_FILE=str(self.path))
+        variables.pop("KFDEX_DEBUG", None)
+        if self.only_path:
+            variables["PATH"] = self.only_path
+        elif self.extra_path:
+            variables["PATH"] = f"{self.extra_path}{os.pathsep}{variables.get('PATH', '')}"
+        return variables
+
+    def invoke(self, *arguments: str) -> subprocess.CompletedProcess[str]:
+        """Run ``invoke ARGS`` in this process (Program.run) against this .env, with in-memory streams."""
+        variables = self._variables()
+        stdout, stderr = io.StringIO(), io.StringIO()
+        collection = build_collection((*COMMANDS, *SANDBOX_COMMANDS))
+        collection.configure({"kfdex": {"environment": Environment(stdout, stderr, variables=variables)}})
+        code = 0
+        with mock.patch.dict(os.environ, variables, clear=True), _restored_logging(), mock.patch.object(
+            sys, "stdout", stdout
+        ), mock.patch.object(sys, "stderr", stderr):
+            try:
+                Program(namespace=collection, binary="invoke").run(["invoke", *arguments])
+            except SystemExit as leaving:
+                code = leaving.code if isinstance(leaving.code, int) else 1
+        return subprocess.CompletedProcess(["invoke", *arguments], code, stdout.getvalue(), stderr.getvalue())
+
+    def process(self, *arguments: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run ``invoke ARGS`` as a separate process against this .env."""
+        invoke = Path(sys.executable).with_name("invoke")
+        return subprocess.run(
+            [str(invoke), *arguments],
+            cwd=ROOT,
+            env=self._variables(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+def login_steps(env: Env, until: str = "") -> None:
+    """The Dex login's declared steps run one by one against ``env`` (stopping after ``until``)."""
+    from scripts.login import DEX_STEPS
+    from scripts.step import run_step
+
+    for step in DEX_STEPS:
+        run_step(step, env.file, here())
+        if step.name == until:
+            return

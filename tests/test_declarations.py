@@ -1,0 +1,89 @@
+"""Steps are declared once: tasks, script entries, hints and help come from the declarations, and are held to them."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+from invoke import Program
+
+from scripts.catalog import COMMANDS, STEPS, how_to_produce
+from scripts.cli import build_collection
+from scripts.environment import Environment
+from scripts.errors import DeclarationError, ExitCode
+from scripts.keys import KEYS
+from scripts.step import Step, StepResult, run_step
+from tests.helpers import ROOT, Env, here
+
+
+def _writes_too_much(_state: object, _environment: Environment) -> StepResult:
+    return StepResult({"DEX_REQ": "x", "AUTH_COOKIE": "stolen=1"}, "done")
+
+
+ROGUE = Step("rogue", _writes_too_much, "A step that writes a key it did not declare.", writes=("DEX_REQ",))
+
+
+def test_a_step_that_writes_an_undeclared_key_is_refused(env: Env) -> None:
+    before = env.path.read_bytes()
+    with pytest.raises(DeclarationError, match=r"step rogue wrote AUTH_COOKIE, which its declaration does not list"):
+        run_step(ROGUE, env.file, here())
+    assert env.path.read_bytes() == before
+
+
+def test_the_refusal_is_a_bug_with_exit_code_1(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    collection = build_collection([ROGUE])
+    collection.configure({"kfdex": {"environment": here(variables={"ENV_FILE": str(env.path)})}})
+    with pytest.raises(SystemExit) as leaving:
+        Program(namespace=collection, binary="invoke").run(["invoke", "rogue"])
+    assert leaving.value.code == ExitCode.BUG == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: step rogue wrote AUTH_COOKIE, which its declaration does not list"
+    ]
+
+
+@pytest.mark.parametrize("step", STEPS, ids=[step.name for step in STEPS])
+def test_every_key_a_step_reads_or_writes_is_known(step: Step) -> None:
+    assert set(step.reads) | set(step.writes) | set(step.clears) <= set(KEYS)
+
+
+def test_the_hint_for_a_missing_key_comes_from_the_declaration_that_writes_it() -> None:
+    first_writer: dict[str, Step] = {}
+    for step in STEPS:
+        for key in step.writes:
+            first_writer.setdefault(key, step)
+    for key, step in first_writer.items():
+        assert how_to_produce(key) == step.how_to_run
+    assert how_to_produce("DEX_CALLBACK_URL") == "invoke approve"
+    assert how_to_produce("AUTH_BEARER") == "invoke login --token"
+
+
+def test_task_names_are_unique_and_each_step_module_declares_itself() -> None:
+    names = [command.name for command in COMMANDS]
+    assert len(names) == len(set(names))
+    for step in STEPS:
+        module = importlib.import_module(f"scripts.{step.name.replace('-', '_')}")
+        assert module.STEP is step
+
+
+def test_valued_options_show_a_placeholder_in_help(env: Env) -> None:
+    shown = env.invoke("--help", "infer")
+    assert "--payload=STRING" in shown.stdout and "--attempts=INT" in shown.stdout
+    assert "--json" in shown.stdout and "--json=" not in shown.stdout
+
+
+def test_a_step_script_takes_its_declared_options() -> None:
+    shown = subprocess.run(
+        [sys.executable, "-m", "scripts.expose_nodeport", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert shown.returncode == 0
+    assert "--delete" in shown.stdout and "delete the NodePort Service instead of creating it" in shown.stdout
+
+
+def test_a_failed_step_prints_one_line(env: Env) -> None:
+    ran = env.invoke("authenticate")
+    assert ran.returncode == ExitCode.CONFIG
+    assert ran.stderr.strip().splitlines() == [
+        f"error: DEX_LOGIN_URL is not set in {env.path}: run `invoke fetch-req` first"
+    ]
