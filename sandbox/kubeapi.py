@@ -104,6 +104,14 @@ def _pod(name: str, namespace: str, labels: dict[str, str], containers: list[dic
     }
 
 
+# what kubectl asks first: the server's version and the API groups it serves
+_DISCOVERY: dict[str, dict[str, object]] = {
+    "/version": {"major": "1", "minor": "32", "gitVersion": "v1.32.0", "platform": "linux/amd64"},
+    "/api": {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []},
+    "/apis": {"kind": "APIGroupList", "apiVersion": "v1", "groups": []},
+    "/api/v1": {"kind": "APIResourceList", "groupVersion": "v1", "resources": _RESOURCES},
+}
+
 class KubeAPI:
     """The Kubernetes API app; ``open_node_port(to_model)`` allocates a NodePort (listening when it reaches the model)."""
 
@@ -170,14 +178,8 @@ class KubeAPI:
 
     def __call__(self, request: Request) -> Reply:
         path = request.path.rstrip("/")
-        if path == "/version":
-            return _ok({"major": "1", "minor": "32", "gitVersion": "v1.32.0", "platform": "linux/amd64"})
-        if path == "/api":
-            return _ok({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []})
-        if path == "/apis":
-            return _ok({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
-        if path == "/api/v1":
-            return _ok({"kind": "APIResourceList", "groupVersion": "v1", "resources": _RESOURCES})
+        if path in _DISCOVERY:
+            return _ok(_DISCOVERY[path])
         match = re.fullmatch(r"/api/v1/namespaces/([^/]+)/([^/]+)(?:/([^/]+))?(?:/([^/]+))?", path)
         if not match:
             return _status(404, "NotFound", "the server could not find the requested resource")
@@ -186,9 +188,14 @@ class KubeAPI:
             return self._pods(request, namespace, name)
         if resource == "services":
             return self._services(request, namespace, name)
-        if resource == "serviceaccounts" and sub == "token" and request.method == "POST":
+        if resource == "serviceaccounts":
+            return self._service_accounts(request, namespace, name, sub)
+        return _status(404, "NotFound", "the server could not find the requested resource")
+
+    def _service_accounts(self, request: Request, namespace: str, name: str | None, sub: str | None) -> Reply:
+        if sub == "token" and request.method == "POST":
             return self._token(request, namespace, name)
-        if resource == "serviceaccounts" and name and request.method == "GET":
+        if name and request.method == "GET":
             if name not in SERVICE_ACCOUNTS:
                 return _status(404, "NotFound", f'serviceaccounts "{name}" not found')
             return _ok({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(name, namespace)})

@@ -32,14 +32,14 @@ class Case:
     sends_nothing: bool = False
 
 
-def _logged_in(env: Env, cluster: Sandbox) -> None:
+def _logged_in(env: Env) -> None:
     env.set(MODEL_HOST="sklearn-irisv2.kubeflow-user-example-com.example.com")
     assert env.invoke("login").returncode == 0
 
 
 def _payload(text: str) -> Setup:
-    def setup(env: Env, cluster: Sandbox, tmp: Path) -> list[str]:
-        _logged_in(env, cluster)
+    def setup(env: Env, _cluster: Sandbox, tmp: Path) -> list[str]:
+        _logged_in(env)
         path = tmp / "payload.json"
         path.write_text(text)
         return ["infer", "--payload", str(path)]
@@ -48,7 +48,7 @@ def _payload(text: str) -> Setup:
 
 
 def _env_text(text: bytes, task: str = "fetch-req") -> Setup:
-    def setup(env: Env, cluster: Sandbox, tmp: Path) -> list[str]:
+    def setup(env: Env, _cluster: Sandbox, _tmp: Path) -> list[str]:
         env.path.write_bytes(text)
         return [task]
 
@@ -56,8 +56,8 @@ def _env_text(text: bytes, task: str = "fetch-req") -> Setup:
 
 
 def _logged_in_then(args: list[str], **values: str | None) -> Setup:
-    def setup(env: Env, cluster: Sandbox, tmp: Path) -> list[str]:
-        _logged_in(env, cluster)
+    def setup(env: Env, _cluster: Sandbox, _tmp: Path) -> list[str]:
+        _logged_in(env)
         env.set(**values)
         return args
 
@@ -65,20 +65,20 @@ def _logged_in_then(args: list[str], **values: str | None) -> Setup:
 
 
 def _with(args: list[str], **values: str | None) -> Setup:
-    def setup(env: Env, cluster: Sandbox, tmp: Path) -> list[str]:
+    def setup(env: Env, _cluster: Sandbox, _tmp: Path) -> list[str]:
         env.set(**values)
         return args
 
     return setup
 
 
-def _rbac(env: Env, cluster: Sandbox, tmp: Path) -> list[str]:
-    _logged_in(env, cluster)
+def _rbac(env: Env, cluster: Sandbox, _tmp: Path) -> list[str]:
+    _logged_in(env)
     cluster.configure(rbac_deny=True)
     return ["infer"]
 
 
-def _fake_kubectl(env: Env, cluster: Sandbox, tmp: Path) -> list[str]:
+def _fake_kubectl(env: Env, _cluster: Sandbox, tmp: Path) -> list[str]:
     bin_dir = tmp / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "kubectl"
@@ -88,25 +88,25 @@ def _fake_kubectl(env: Env, cluster: Sandbox, tmp: Path) -> list[str]:
     return ["resolve-ingress"]
 
 
-def _no_kubectl(env: Env, cluster: Sandbox, tmp: Path) -> list[str]:
+def _no_kubectl(env: Env, _cluster: Sandbox, tmp: Path) -> list[str]:
     env.only_path = str(tmp)
     return ["resolve-ingress"]
 
 
-def _no_context(env: Env, cluster: Sandbox, tmp: Path) -> list[str]:
+def _no_context(env: Env, _cluster: Sandbox, tmp: Path) -> list[str]:
     empty = tmp / "kubeconfig"
     empty.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n")
     env.set(KUBECONFIG=str(empty))
     return ["resolve-ingress"]
 
 
-def _env_is_a_folder(env: Env, cluster: Sandbox, tmp: Path) -> list[str]:
+def _env_is_a_folder(env: Env, _cluster: Sandbox, _tmp: Path) -> list[str]:
     env.path.unlink()
     env.path.mkdir()
     return ["fetch-req"]
 
 
-def _no_env_file(env: Env, cluster: Sandbox, tmp: Path) -> list[str]:
+def _no_env_file(env: Env, _cluster: Sandbox, _tmp: Path) -> list[str]:
     env.path.unlink()
     return ["infer"]
 

@@ -60,7 +60,8 @@ def test_login_then_infer(sandbox_env: Env, cluster: Sandbox) -> None:
     assert again.returncode == 0 and "session valid until" in again.stderr and "--force" in again.stderr
 
 
-def test_wrong_password_is_one_line_and_a_documented_exit_code(sandbox_env: Env, cluster: Sandbox) -> None:
+@pytest.mark.usefixtures("cluster")
+def test_wrong_password_is_one_line_and_a_documented_exit_code(sandbox_env: Env) -> None:
     sandbox_env.set(DEX_PASSWORD="not-the-password")
     login = sandbox_env.process("login")
     assert login.returncode == ExitCode.CREDENTIALS
@@ -150,7 +151,8 @@ TOKEN_DEMO_STEPS = ["sandbox-up", "resolve-ingress", "create-token", "expose-nod
 
 
 @pytest.mark.parametrize(("flavor", "token"), [("kf15", False), ("kf191", True)])
-def test_demo_prints_the_prediction_and_leaves_nothing_running(env: Env, sandbox: Sandbox, flavor: str, token: bool) -> None:
+@pytest.mark.usefixtures("sandbox")
+def test_demo_prints_the_prediction_and_leaves_nothing_running(env: Env, flavor: str, token: bool) -> None:
     ran = env.process("demo", "--flavor", flavor, *(["--token"] if token else []))
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.strip().endswith("predict = [1, 1]")
@@ -161,7 +163,8 @@ def test_demo_prints_the_prediction_and_leaves_nothing_running(env: Env, sandbox
     assert set(env.read()) == {"RETRY_WAIT_INITIAL", "RETRY_WAIT_MAX", "RETRY_ATTEMPTS", "RETRY_DEADLINE"}
 
 
-def test_token_login_then_infer(sandbox_env: Env, cluster: Sandbox) -> None:
+@pytest.mark.usefixtures("cluster")
+def test_token_login_then_infer(sandbox_env: Env) -> None:
     login = sandbox_env.process("login", "--token")
     assert login.returncode == 0, login.stderr
     token = sandbox_env.read()["AUTH_BEARER"]
@@ -191,7 +194,8 @@ def test_sandbox_down_without_a_sandbox_is_harmless(env: Env, name: str) -> None
     assert "nothing to stop" in ran.stderr
 
 
-def test_a_missing_password_is_asked_for_without_echo(sandbox_env: Env, cluster: Sandbox) -> None:
+@pytest.mark.usefixtures("cluster")
+def test_a_missing_password_is_asked_for_without_echo(sandbox_env: Env) -> None:
     """On a terminal, login asks for the password with echo off, and never writes it to the .env."""
     import pty
     import select
@@ -228,7 +232,8 @@ def test_a_missing_password_is_asked_for_without_echo(sandbox_env: Env, cluster:
     assert "DEX_PASSWORD" not in sandbox_env.read()  # typed, used, not stored
 
 
-def test_logout_forgets_the_session_and_keeps_the_settings(sandbox_env: Env, cluster: Sandbox) -> None:
+@pytest.mark.usefixtures("cluster")
+def test_logout_forgets_the_session_and_keeps_the_settings(sandbox_env: Env) -> None:
     assert sandbox_env.process("login").returncode == 0
     settings_before = {
         k: v for k, v in sandbox_env.read().items() if k in ("DEX_LOGIN", "DEX_PASSWORD", "MODEL_NAME", "INGRESS_HOST")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from sandbox.control import Sandbox
 from scripts.errors import ExitCode
 from tests.helpers import Env
@@ -130,7 +132,8 @@ def test_a_single_step_reports_a_used_request_and_names_the_step(sandbox_env: En
     assert "start again with `invoke login` (or `invoke fetch-req`)" in again.stderr
 
 
-def test_wrong_credentials_are_never_retried(sandbox_env: Env, cluster: Sandbox) -> None:
+@pytest.mark.usefixtures("cluster")
+def test_wrong_credentials_are_never_retried(sandbox_env: Env) -> None:
     sandbox_env.set(DEX_PASSWORD="wrong")
     login = sandbox_env.invoke("login")
     assert login.returncode == ExitCode.CREDENTIALS

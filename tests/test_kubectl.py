@@ -24,7 +24,8 @@ def test_resolve_ingress_uses_the_http2_node_port(sandbox_env: Env, cluster: San
     assert result.summary == f"127.0.0.1:{cluster.gateway_port} (NodePort)"
 
 
-def test_expose_nodeport_finds_port_8080_reuses_and_deletes(sandbox_env: Env, cluster: Sandbox) -> None:
+@pytest.mark.usefixtures("cluster")
+def test_expose_nodeport_finds_port_8080_reuses_and_deletes(sandbox_env: Env) -> None:
     run_step(expose_nodeport.STEP, sandbox_env.file, here(), delete=True)  # whatever other tests left
     first = run_step(expose_nodeport.STEP, sandbox_env.file, here())
     port = sandbox_env.read()["NODE_PORT"]

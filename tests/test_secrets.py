@@ -54,7 +54,7 @@ def https_gateway(certificate: tuple[Path, Path]) -> Listener:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(*certificate)
 
-    def app(request: Request) -> Reply:
+    def app(_request: Request) -> Reply:
         return Reply.html(200, LOGIN_PAGE)
 
     listener = Listener("https", app, tls=context)
@@ -120,6 +120,7 @@ def test_no_output_of_a_full_run_holds_a_secret(sandbox_env: Env, cluster: Sandb
     assert cookie_value in revealed.stdout  # only when asked
 
 
-def test_the_env_file_holding_secrets_is_private(sandbox_env: Env, cluster: Sandbox) -> None:
+@pytest.mark.usefixtures("cluster")
+def test_the_env_file_holding_secrets_is_private(sandbox_env: Env) -> None:
     assert sandbox_env.invoke("login").returncode == 0
     assert sandbox_env.path.stat().st_mode & 0o777 == 0o600

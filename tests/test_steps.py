@@ -138,7 +138,7 @@ def _serve(app: Callable[[Request], Reply]) -> Listener:
 
 
 def test_a_redirect_to_another_host_is_refused(env: Env) -> None:
-    listener = _serve(lambda request: Reply.redirect(302, "http://login.example.org/dex/auth"))
+    listener = _serve(lambda _request: Reply.redirect(302, "http://login.example.org/dex/auth"))
     try:
         env.set(INGRESS_HOST="127.0.0.1", INGRESS_PORT=str(listener.port))
         with pytest.raises(
@@ -151,7 +151,7 @@ def test_a_redirect_to_another_host_is_refused(env: Env) -> None:
 
 
 def test_an_unprotected_gateway_is_named(env: Env) -> None:
-    listener = _serve(lambda request: Reply.html(200, "<html>hello</html>"))
+    listener = _serve(lambda _request: Reply.html(200, "<html>hello</html>"))
     try:
         env.set(INGRESS_HOST="127.0.0.1", INGRESS_PORT=str(listener.port))
         with pytest.raises(GatewayError, match=r"answered 200 without asking for a login"):
@@ -162,7 +162,7 @@ def test_an_unprotected_gateway_is_named(env: Env) -> None:
 
 def test_gateway_timeouts_are_retried_without_sleeping(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
     answers = iter([Reply(504, b"upstream request timeout"), Reply(503, b"no healthy upstream"), Reply(200, b"ok")])
-    listener = _serve(lambda request: next(answers))
+    listener = _serve(lambda _request: next(answers))
     waits: list[float] = []
     try:
         env.set(INGRESS_HOST="127.0.0.1", INGRESS_PORT=str(listener.port), RETRY_WAIT_INITIAL="2", RETRY_WAIT_MAX="8")
@@ -179,10 +179,10 @@ def test_gateway_timeouts_are_retried_without_sleeping(env: Env, capsys: pytest.
 
 
 def test_retries_stop_at_the_attempt_cap(env: Env) -> None:
-    listener = _serve(lambda request: Reply(502, b"bad gateway"))
+    listener = _serve(lambda _request: Reply(502, b"bad gateway"))
     try:
         env.set(INGRESS_HOST="127.0.0.1", INGRESS_PORT=str(listener.port), RETRY_ATTEMPTS="3")
-        gateway = Gateway(gateway_settings(EnvFile(env.path).read()), here(sleep=lambda seconds: None))
+        gateway = Gateway(gateway_settings(EnvFile(env.path).read()), here(sleep=lambda _seconds: None))
         with pytest.raises(GatewayError, match=r"GET / still failing after 3 attempt\(s\) in \d+s: 502 Bad Gateway"):
             gateway.send("GET", "/")
     finally:
