@@ -23,7 +23,7 @@ from typing import IO
 
 from .faults import Faulty
 from .flavors import FLAVORS
-from .gateway import Gateway, Settings, World
+from .gateway import Settings, StandInGateway, World
 from .httpserve import Listener, Reply, Request
 from .kubeapi import KubeAPI
 
@@ -56,7 +56,7 @@ def free_port() -> int:
 class Sidecar:
     """What a NodePort to the predictor pod reaches: the model, behind the same auth as the gateway."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: StandInGateway) -> None:
         self.gateway = gateway
 
     def __call__(self, request: Request) -> Reply:
@@ -106,8 +106,8 @@ def serve(folder: Path, model_port: int, flavor: str) -> None:
     """Start every listener, write cluster.json and the kubeconfig, wait for SIGTERM."""
     log: IO[str] = open(folder / "cluster.log", "a", encoding="utf-8")  # noqa: SIM115 - open for the process's life
     world = World(model_port, Settings(flavor=flavor))
-    gateway = Faulty(world, Gateway(world))
-    sidecar = Faulty(world, Sidecar(Gateway(world)))
+    gateway = Faulty(world, StandInGateway(world))
+    sidecar = Faulty(world, Sidecar(StandInGateway(world)))
     listeners: list[Listener] = []
     lock = threading.Lock()
 

@@ -140,7 +140,7 @@ class World:
         return Reply(answer.status_code, answer.content, [], answer.headers.get("Content-Type", "application/json"))
 
 
-class Gateway:
+class StandInGateway:
     """The ingress gateway app: auth in front, MLServer behind."""
 
     def __init__(self, world: World) -> None:
