@@ -94,3 +94,4 @@ LOGIN = Command(
     ),
 )
 LOGOUT = Command("logout", logout, "Forget the session cookie, the token and any half-done login in .env (settings stay).")
+COMMANDS = (LOGIN, LOGOUT)

@@ -32,3 +32,4 @@ def status(env_file: EnvFile, environment: Environment, _overrides: Mapping[str,
 
 
 STATUS = Command("status", status, "Show where the flow stands: every known key in .env (secrets masked).", options=(SHOW_SECRETS,))
+COMMANDS = (STATUS,)

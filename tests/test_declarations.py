@@ -49,14 +49,19 @@ def test_every_key_a_step_reads_or_writes_is_known(step: Step) -> None:
 
 
 def test_the_hint_for_a_missing_key_comes_from_the_declaration_that_writes_it() -> None:
-    first_writer: dict[str, Step] = {}
     for step in STEPS:
-        for key in step.writes:
-            first_writer.setdefault(key, step)
-    for key, step in first_writer.items():
-        assert how_to_produce(key) == step.how_to_run
+        for key in set(step.writes) - set(step.reads):
+            assert how_to_produce(key) == step.how_to_run, key
+    assert how_to_produce("LOGIN_COOKIES") == "invoke fetch-req"  # authenticate and approve carry it on
     assert how_to_produce("DEX_CALLBACK_URL") == "invoke approve"
     assert how_to_produce("AUTH_BEARER") == "invoke login --token"
+
+
+def test_steps_are_listed_in_the_order_their_keys_flow() -> None:
+    names = [step.name for step in STEPS]
+    chain = ["resolve-ingress", "fetch-req", "authenticate", "approve", "extract-cookie", "infer"]
+    assert [name for name in names if name in chain] == chain
+    assert names.index("expose-nodeport") < names.index("infer") and names.index("create-token") < names.index("infer")
 
 
 def test_task_names_are_unique_and_each_step_module_declares_itself() -> None:
