@@ -17,7 +17,7 @@ import pytest
 from sandbox import control
 from sandbox.flavors import NEWEST
 from scripts.state import EnvFile
-from tests.helpers import NO_BACKOFF, Env
+from tests.helpers import NO_BACKOFF, Env, Stub
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -64,3 +64,11 @@ def sandbox_env(env: Env, cluster: control.Sandbox) -> Env:
     settings.pop("SANDBOX_DIR")  # a test must never be able to stop the shared sandbox
     env.set(**settings)
     return env
+
+
+@pytest.fixture(scope="session")
+def stub() -> Iterator[Stub]:
+    """A small HTTP server for tests that script the gateway's answers themselves."""
+    server = Stub()
+    yield server
+    server.listener.stop()

@@ -119,3 +119,23 @@ def login_steps(env: Env, until: str = "") -> None:
         run_step(step, env.file, here())
         if step.name == until:
             return
+
+
+class Stub:
+    """One listener for the whole run whose answers each test sets: stopping a listener costs half a second."""
+
+    def __init__(self) -> None:
+        from sandbox.httpserve import Listener
+
+        self._app: object = None
+        self.listener = Listener("stub", lambda request: self._app(request))  # type: ignore[operator]
+
+    @property
+    def port(self) -> int:
+        return self.listener.port
+
+    def answer(self, app: object, env: Env | None = None) -> None:
+        """Answer every request with ``app``; point ``env``'s ingress at this listener."""
+        self._app = app
+        if env is not None:
+            env.set(INGRESS_HOST="127.0.0.1", INGRESS_PORT=str(self.port))

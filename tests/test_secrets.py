@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import ssl
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -49,8 +50,9 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return cert, key
 
 
-@pytest.fixture
-def https_gateway(certificate: tuple[Path, Path]) -> Listener:
+@pytest.fixture(scope="module")
+def https_gateway(certificate: tuple[Path, Path]) -> Iterator[Listener]:
+    """One HTTPS listener for the module (stopping one costs half a second)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(*certificate)
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from sandbox.control import Sandbox
-from sandbox.httpserve import Listener, Reply, Request
+from sandbox.httpserve import Reply
 from scripts import approve, authenticate, expose_nodeport, extract_cookie, fetch_req, infer
 from scripts.credentials import parse_expiry
 from scripts.errors import CredentialsError, GatewayError, ModelError, SessionError
@@ -16,7 +15,7 @@ from scripts.gateway import Gateway
 from scripts.settings import gateway_settings
 from scripts.state import EnvFile
 from scripts.step import run_step
-from tests.helpers import Env, here, login_steps
+from tests.helpers import Env, Stub, here, login_steps
 
 
 def _ingress(env: Env, cluster: Sandbox) -> None:
@@ -133,43 +132,28 @@ def test_a_session_the_gateway_does_not_know_sends_us_back_to_login(sandbox_env:
         run_step(infer.STEP, sandbox_env.file, here())
 
 
-def _serve(app: Callable[[Request], Reply]) -> Listener:
-    return Listener("test", app)
+def test_a_redirect_to_another_host_is_refused(env: Env, stub: Stub) -> None:
+    stub.answer(lambda _request: Reply.redirect(302, "http://login.example.org/dex/auth"), env)
+    with pytest.raises(
+        GatewayError,
+        match=r"redirected to http://login.example.org:80, not http://127.0.0.1:\d+: refusing to send credentials",
+    ):
+        run_step(fetch_req.STEP, env.file, here())
 
 
-def test_a_redirect_to_another_host_is_refused(env: Env) -> None:
-    listener = _serve(lambda _request: Reply.redirect(302, "http://login.example.org/dex/auth"))
-    try:
-        env.set(INGRESS_HOST="127.0.0.1", INGRESS_PORT=str(listener.port))
-        with pytest.raises(
-            GatewayError,
-            match=r"redirected to http://login.example.org:80, not http://127.0.0.1:\d+: refusing to send credentials",
-        ):
-            run_step(fetch_req.STEP, env.file, here())
-    finally:
-        listener.stop()
+def test_an_unprotected_gateway_is_named(env: Env, stub: Stub) -> None:
+    stub.answer(lambda _request: Reply.html(200, "<html>hello</html>"), env)
+    with pytest.raises(GatewayError, match=r"answered 200 without asking for a login"):
+        run_step(fetch_req.STEP, env.file, here())
 
 
-def test_an_unprotected_gateway_is_named(env: Env) -> None:
-    listener = _serve(lambda _request: Reply.html(200, "<html>hello</html>"))
-    try:
-        env.set(INGRESS_HOST="127.0.0.1", INGRESS_PORT=str(listener.port))
-        with pytest.raises(GatewayError, match=r"answered 200 without asking for a login"):
-            run_step(fetch_req.STEP, env.file, here())
-    finally:
-        listener.stop()
-
-
-def test_gateway_timeouts_are_retried_without_sleeping(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+def test_gateway_timeouts_are_retried_without_sleeping(env: Env, stub: Stub, capsys: pytest.CaptureFixture[str]) -> None:
     answers = iter([Reply(504, b"upstream request timeout"), Reply(503, b"no healthy upstream"), Reply(200, b"ok")])
-    listener = _serve(lambda _request: next(answers))
+    stub.answer(lambda _request: next(answers), env)
     waits: list[float] = []
-    try:
-        env.set(INGRESS_HOST="127.0.0.1", INGRESS_PORT=str(listener.port), RETRY_WAIT_INITIAL="2", RETRY_WAIT_MAX="8")
-        gateway = Gateway(gateway_settings(EnvFile(env.path).read()), here(sleep=waits.append))
-        response = gateway.send("GET", "/v2/models/x/ready?secret=1")
-    finally:
-        listener.stop()
+    env.set(RETRY_WAIT_INITIAL="2", RETRY_WAIT_MAX="8")
+    gateway = Gateway(gateway_settings(EnvFile(env.path).read()), here(sleep=waits.append))
+    response = gateway.send("GET", "/v2/models/x/ready?secret=1")
     assert response.status_code == 200
     assert len(waits) == 2 and all(wait > 0 for wait in waits)
     lines = capsys.readouterr().err.splitlines()
@@ -178,12 +162,9 @@ def test_gateway_timeouts_are_retried_without_sleeping(env: Env, capsys: pytest.
     assert "secret" not in "".join(lines)
 
 
-def test_retries_stop_at_the_attempt_cap(env: Env) -> None:
-    listener = _serve(lambda _request: Reply(502, b"bad gateway"))
-    try:
-        env.set(INGRESS_HOST="127.0.0.1", INGRESS_PORT=str(listener.port), RETRY_ATTEMPTS="3")
-        gateway = Gateway(gateway_settings(EnvFile(env.path).read()), here(sleep=lambda _seconds: None))
-        with pytest.raises(GatewayError, match=r"GET / still failing after 3 attempt\(s\) in \d+s: 502 Bad Gateway"):
-            gateway.send("GET", "/")
-    finally:
-        listener.stop()
+def test_retries_stop_at_the_attempt_cap(env: Env, stub: Stub) -> None:
+    stub.answer(lambda _request: Reply(502, b"bad gateway"), env)
+    env.set(RETRY_ATTEMPTS="3")
+    gateway = Gateway(gateway_settings(EnvFile(env.path).read()), here(sleep=lambda _seconds: None))
+    with pytest.raises(GatewayError, match=r"GET / still failing after 3 attempt\(s\) in \d+s: 502 Bad Gateway"):
+        gateway.send("GET", "/")
