@@ -5,7 +5,7 @@ with ``skipApprovalScreen`` a GET there redirects on to the callback.  When
 approval is forced (oauth2-proxy's ``approval_prompt=force``) Dex shows a
 "Grant Access" page instead: its form is posted back (``approval=approve``) to
 the page's own URL, which carries the ``hmac``.  Newer Dex goes straight to
-the callback: nothing to do.  Produces ``DEX_CALLBACK_URL``.
+the callback: nothing to do.
 
 An approval can be used once.  Through the gateway a second use has been seen
 as ``504 Gateway Timeout`` rather than Dex's 500, so a 504 here is retried
@@ -79,7 +79,7 @@ def run(state: State, environment: Environment) -> StepResult:
 STEP = Step(
     "approve",
     run,
-    "Pass Dex's approval step, or say it was skipped (DEX_CALLBACK_URL).",
+    "Pass Dex's approval step, or say it was skipped.",
     reads=("DEX_NEXT_URL", "LOGIN_COOKIES"),
     writes=("DEX_CALLBACK_URL", "LOGIN_COOKIES"),
 )

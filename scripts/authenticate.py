@@ -67,7 +67,7 @@ def run(state: State, environment: Environment) -> StepResult:
 STEP = Step(
     "authenticate",
     run,
-    "Post DEX_LOGIN / DEX_PASSWORD to Dex's login form (DEX_NEXT_URL).",
+    "Post DEX_LOGIN / DEX_PASSWORD to Dex's login form.",
     reads=("DEX_LOGIN_URL", "DEX_LOGIN", "DEX_PASSWORD", "LOGIN_COOKIES"),
     writes=("DEX_NEXT_URL", "LOGIN_COOKIES"),
 )

@@ -63,7 +63,7 @@ def task_for(declaration: Declaration) -> DeclaredTask:
         inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=option.default) for option in options
     ]
     body.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-    body.__doc__ = declaration.summary
+    body.__doc__ = declaration.help
     body.__name__ = declaration.name.replace("-", "_")
     return DeclaredTask(body, declaration)
 

@@ -51,7 +51,7 @@ def run(state: State, environment: Environment, service_account: str | None = No
 STEP = Step(
     "create-token",
     run,
-    "Get a ServiceAccount token for the gateway with kubectl (AUTH_BEARER).",
+    "Get a ServiceAccount token for the gateway with kubectl.",
     reads=("KUBECONFIG", "TOKEN_SERVICE_ACCOUNT", "TOKEN_DURATION", "TOKEN_NAMESPACE", "MODEL_NAMESPACE"),
     writes=("AUTH_BEARER", "AUTH_BEARER_EXPIRES"),
     options=(

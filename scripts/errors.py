@@ -39,7 +39,7 @@ class KfDexError(Exception):
 
 
 class DeclarationError(KfDexError):
-    """A step broke its own declaration (wrote a key it does not list): a bug, exit 1."""
+    """The code broke a declaration (a step wrote a key it does not list, or read an unknown key): a bug, exit 1."""
 
     exit_code = ExitCode.BUG
 

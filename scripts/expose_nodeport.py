@@ -5,7 +5,7 @@ Finds the pod labelled ``serving.kserve.io/inferenceservice=<MODEL_NAME>`` in
 the nodePort whose targetPort is 8080 (the model server), never a guessed port
 name.  Running it again reuses the Service, or recreates it when it no longer
 selects the current pod.  ``--delete`` removes the Service: a NodePort left
-behind is a hole in the cluster.  Produces ``NODE_PORT`` and ``NODE_PORT_SERVICE``.
+behind is a hole in the cluster.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def run(state: State, _environment: Environment, delete: bool = False) -> StepRe
 STEP = Step(
     "expose-nodeport",
     run,
-    "Expose the model's predictor pod as a NodePort Service (NODE_PORT).",
+    "Expose the model's predictor pod as a NodePort Service.",
     reads=("KUBECONFIG", "MODEL_NAME", "MODEL_NAMESPACE", "NODE_PORT_SERVICE"),
     writes=("NODE_PORT", "NODE_PORT_SERVICE"),
     options=(Option("delete", "delete the NodePort Service instead of creating it", kind=bool, default=False),),

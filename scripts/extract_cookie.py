@@ -45,7 +45,7 @@ def run(state: State, environment: Environment) -> StepResult:
 STEP = Step(
     "extract-cookie",
     run,
-    "Call the gateway's callback and keep the session cookie (AUTH_COOKIE, AUTH_EXPIRES).",
+    "Call the gateway's callback and keep the session cookie.",
     reads=("DEX_CALLBACK_URL", "LOGIN_COOKIES"),
     writes=("AUTH_COOKIE", "AUTH_EXPIRES"),
     clears=("LOGIN_COOKIES",),

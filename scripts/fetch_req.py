@@ -4,8 +4,8 @@ The walk is driven by each answer: a redirect is followed (within the ingress
 origin), oauth2-proxy's sign-in page (403 HTML, or 401 ``{}``) leads to
 ``/oauth2/start``, Dex's connector choice leads to ``DEX_CONNECTOR`` (default
 ``local``), and the walk ends at the page with the ``login``/``password`` form.
-Produces ``DEX_REQ``, ``DEX_LOGIN_URL`` and the cookies set on the way
-(``LOGIN_COOKIES``); clears what later steps of an older login left.
+It keeps the cookies set on the way and clears what later steps of an older
+login left; the keys are listed in its declaration (``STEP``).
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def run(state: State, environment: Environment, start_path: str = START_PATH) ->
 STEP = Step(
     "fetch-req",
     run,
-    "Follow the gateway's redirects to Dex's login page (DEX_REQ, DEX_LOGIN_URL).",
+    "Follow the gateway's redirects to Dex's login page.",
     reads=("INGRESS_HOST", "INGRESS_PORT", "DEX_CONNECTOR"),
     writes=("DEX_REQ", "DEX_LOGIN_URL", "LOGIN_COOKIES"),
     clears=STALE_KEYS,

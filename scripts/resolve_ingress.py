@@ -3,7 +3,6 @@
 A load balancer address wins when the service has one (its ``http2`` port);
 otherwise the NodePort rule of KServe's docs applies: the hostIP of the
 ``istio=ingressgateway`` pod and the ``http2`` nodePort of the service.
-Produces ``INGRESS_HOST``, ``INGRESS_PORT`` and ``INGRESS_KIND``.
 """
 
 from __future__ import annotations
@@ -79,7 +78,7 @@ def run(state: State, _environment: Environment) -> StepResult:
 STEP = Step(
     "resolve-ingress",
     run,
-    "Find the Istio ingress address and port with kubectl (INGRESS_HOST, INGRESS_PORT).",
+    "Find the Istio ingress address and port with kubectl.",
     reads=("KUBECONFIG",),
     writes=("INGRESS_HOST", "INGRESS_PORT", "INGRESS_KIND"),
 )

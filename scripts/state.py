@@ -23,7 +23,7 @@ from pathlib import Path
 from dotenv import parser as dotenv_parser
 from dotenv.parser import Binding, Reader, parse_stream
 
-from .errors import ConfigError
+from .errors import ConfigError, DeclarationError
 from .keys import KEYS
 
 ENV_FILE_VARIABLE = "ENV_FILE"
@@ -67,7 +67,12 @@ class State(Mapping[str, str]):
         return State(self.path, {**self._values, **overrides}, self.exists)
 
     def value(self, key: str, default: str = "") -> str:
-        """The value of ``key``; the environment is asked for credentials only."""
+        """The value of ``key``; the environment is asked for credentials only.
+
+        A name missing from ``scripts.keys`` is a bug (a typo would otherwise read as an empty value).
+        """
+        if key not in KEYS:
+            raise DeclarationError(f"{key} is not a .env key this tool knows: add it to scripts/keys.py or fix the name")
         found = self._values.get(key, "")
         if not found and key in ENVIRONMENT_FALLBACK:
             found = os.environ.get(key, "")

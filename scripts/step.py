@@ -61,12 +61,17 @@ class Step:
 
     name: str  # the task name: fetch-req
     run: Callable[..., StepResult]  # run(state, environment, **options)
-    summary: str  # one line for `invoke --list`
+    summary: str  # what it does, in one line; `invoke --list` adds the keys it writes
     reads: tuple[str, ...] = ()
     writes: tuple[str, ...] = ()  # keys it sets (and may remove)
     clears: tuple[str, ...] = ()  # keys of other steps it only removes
     options: tuple[Option, ...] = ()
     hint: str = ""  # how a person gets the keys it writes, when not `invoke <name>`
+
+    @property
+    def help(self) -> str:
+        """The ``invoke --list`` line: the summary and the keys it writes."""
+        return f"{self.summary.rstrip('.')} ({', '.join(self.writes)})." if self.writes else self.summary
 
     @property
     def how_to_run(self) -> str:
@@ -87,6 +92,11 @@ class Command:
     action: Callable[..., None]  # action(env_file, environment, overrides, **options)
     summary: str
     options: tuple[Option, ...] = ()
+
+    @property
+    def help(self) -> str:
+        """The ``invoke --list`` line."""
+        return self.summary
 
     def execute(self, env_file: EnvFile, environment: Environment, given: Mapping[str, Any]) -> None:
         """Run as a command: options checked and split, then the action."""

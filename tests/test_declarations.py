@@ -92,3 +92,10 @@ def test_a_failed_step_prints_one_line(env: Env) -> None:
     assert ran.stderr.strip().splitlines() == [
         f"error: DEX_LOGIN_URL is not set in {env.path}: run `invoke fetch-req` first"
     ]
+
+
+def test_reading_an_unknown_key_is_a_bug_not_an_empty_value(env: Env) -> None:
+    state = env.file.read()
+    assert state.value("RETRY_ATTEMPTS") == "5"
+    with pytest.raises(DeclarationError, match=r"TYPO is not a \.env key this tool knows"):
+        state.value("TYPO")

@@ -17,7 +17,7 @@ from sandbox.control import Sandbox
 from sandbox.flavors import FLAVORS
 from scripts import approve, authenticate, create_token, extract_cookie, fetch_req, infer
 from scripts.errors import CredentialsError, GatewayError, LoginRestartError, SessionError
-from scripts.step import run_step
+from scripts.step import Step, run_step
 from tests.helpers import ROOT, Env, here, login_steps
 
 ALL = sorted(FLAVORS)
@@ -38,6 +38,12 @@ def ready(sandbox_env: Env, cluster: Sandbox) -> Env:
 
 def _predict(env: Env, auth: str = "auto") -> str | None:
     return run_step(infer.STEP, env.file, here(), payload="iris", auth=auth).output
+
+
+def _restarts(env: Env, step: Step, match: str) -> None:
+    """``step`` fails with a LoginRestartError whose message matches ``match``."""
+    with pytest.raises(LoginRestartError, match=match):
+        run_step(step, env.file, here())
 
 
 @pytest.mark.parametrize("flavor", ALL)
@@ -107,10 +113,7 @@ def test_posting_to_a_used_login_request_restarts(ready: Env, cluster: Sandbox, 
     cluster.configure(flavor=flavor)
     login_steps(ready)
     words = "Login session expired" if not FLAVORS[flavor].login_by_state else "Requested resource does not exist"
-    with pytest.raises(
-        LoginRestartError, match=rf"authenticate: the gateway answered 400 .*{words}.*start again with `invoke login`"
-    ):
-        run_step(authenticate.STEP, ready.file, here())
+    _restarts(ready, authenticate.STEP, rf"authenticate: the gateway answered 400 .*{words}.*start again with `invoke login`")
 
 
 @pytest.mark.parametrize("flavor", ALL)
@@ -118,16 +121,14 @@ def test_an_expired_auth_request_restarts(ready: Env, cluster: Sandbox, flavor: 
     cluster.configure(flavor=flavor)
     run_step(fetch_req.STEP, ready.file, here())
     cluster.configure(auth_request_seconds=0)  # the request is now older than Dex keeps them
-    with pytest.raises(LoginRestartError, match=r"User session has expired"):
-        run_step(authenticate.STEP, ready.file, here())
+    _restarts(ready, authenticate.STEP, r"User session has expired")
 
 
 @pytest.mark.parametrize("flavor", WITH_APPROVAL)
 def test_a_used_approval_restarts(ready: Env, cluster: Sandbox, flavor: str) -> None:
     cluster.configure(flavor=flavor)
     login_steps(ready, until="approve")
-    with pytest.raises(LoginRestartError, match=r"approve: the gateway answered 500 .*Database error"):
-        run_step(approve.STEP, ready.file, here())
+    _restarts(ready, approve.STEP, r"approve: the gateway answered 500 .*Database error")
 
 
 @pytest.mark.parametrize("flavor", WITH_HMAC)
@@ -137,8 +138,7 @@ def test_an_approval_with_a_bad_hmac_restarts(ready: Env, cluster: Sandbox, flav
     parts = urlsplit(ready.read()["DEX_NEXT_URL"])
     query = "&".join(p if not p.startswith("hmac=") else "hmac=forged" for p in parts.query.split("&"))
     ready.set(DEX_NEXT_URL=urlunsplit(parts._replace(query=query)))
-    with pytest.raises(LoginRestartError, match=r"401 .*Unauthorized request"):
-        run_step(approve.STEP, ready.file, here())
+    _restarts(ready, approve.STEP, r"401 .*Unauthorized request")
 
 
 @pytest.mark.parametrize(
@@ -154,8 +154,7 @@ def test_an_approval_with_a_bad_hmac_restarts(ready: Env, cluster: Sandbox, flav
 def test_a_used_callback_restarts(ready: Env, cluster: Sandbox, flavor: str, status: int, words: str) -> None:
     cluster.configure(flavor=flavor)
     login_steps(ready)
-    with pytest.raises(LoginRestartError, match=rf"extract-cookie: the gateway answered {status} .*{words}"):
-        run_step(extract_cookie.STEP, ready.file, here())
+    _restarts(ready, extract_cookie.STEP, rf"extract-cookie: the gateway answered {status} .*{words}")
 
 
 @pytest.mark.parametrize(
