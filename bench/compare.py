@@ -35,7 +35,9 @@ import requests  # noqa: E402
 
 from sandbox import control  # noqa: E402
 from sandbox.gateway import DEMO_LOGIN, DEMO_PASSWORD  # noqa: E402
+from scripts.environment import Environment  # noqa: E402
 from scripts.gateway import Gateway  # noqa: E402
+from scripts.settings import gateway_settings  # noqa: E402
 from scripts.state import EnvFile  # noqa: E402
 
 
@@ -110,7 +112,7 @@ def main() -> None:
         headers = {"Cookie": state["AUTH_COOKIE"]}
         url = f"http://{host}:{node_port}/v2/models/sklearn-irisv2/infer"
         plain = requests.Session()
-        gateway = Gateway(state, port_key="NODE_PORT", scheme="http")
+        gateway = Gateway(gateway_settings(state, port_key="NODE_PORT", scheme="http"), Environment.from_process())
         calls = 200
         rows.append(
             (
