@@ -22,7 +22,8 @@ import requests
 from .cookies import CookieHeader
 from .dexflow import expect_redirect, failure, page_of, path_of
 from .errors import LoginRestartError
-from .gateway import Gateway, GatewayExhausted, is_redirect
+from .gateway import Gateway, GatewayExhausted
+from .redirects import is_redirect
 from .runner import StepResult, main
 from .state import State
 
@@ -62,7 +63,7 @@ def run(state: State) -> StepResult:
         form = page_of(response).approval_form() if response.status_code == 200 else None
         if form is None:
             raise failure("approve", response, target)
-        post_to = gateway.url(form.action or target)
+        post_to = gateway.url(form.target(target))
         response = _send_once(gateway, "POST", post_to, cookies, data=form.inputs)
         callback = expect_redirect("approve", gateway, response, post_to)
         summary = "access granted on Dex's approval page"

@@ -15,7 +15,8 @@ import sys
 from .cookies import CookieHeader
 from .dexflow import expect_redirect, page_of, path_of
 from .errors import ConfigError, CredentialsError
-from .gateway import Gateway, is_redirect
+from .gateway import Gateway
+from .redirects import is_redirect
 from .runner import StepResult, main
 from .state import State
 

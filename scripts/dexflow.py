@@ -15,7 +15,8 @@ import requests
 
 from .dexpages import Page, parse_page
 from .errors import GatewayError, KfDexError, LoginRestartError
-from .gateway import Gateway, is_redirect
+from .gateway import Gateway
+from .redirects import is_redirect, location_of
 
 # Where the login starts: any protected path works; the root is what the manual recipe uses.
 START_PATH = "/"
@@ -43,7 +44,7 @@ def page_of(response: requests.Response) -> Page:
 
 def next_url(gateway: Gateway, response: requests.Response) -> str:
     """The absolute target of a redirect, refused if it leaves the ingress origin."""
-    return gateway.url(response.headers["Location"])
+    return gateway.url(location_of(response))
 
 
 def path_of(url: str) -> str:

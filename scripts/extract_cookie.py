@@ -12,7 +12,8 @@ from __future__ import annotations
 from .cookies import CookieHeader
 from .dexflow import failure
 from .errors import GatewayError
-from .gateway import Gateway, is_redirect
+from .gateway import Gateway
+from .redirects import is_redirect
 from .runner import StepResult, main
 from .session import describe_cookie, iso
 from .state import State

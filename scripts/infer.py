@@ -20,8 +20,9 @@ import requests
 
 from .dexflow import describe, page_of
 from .errors import ConfigError, ModelError, SessionError
-from .gateway import Gateway, is_redirect
+from .gateway import Gateway
 from .payloads import Payload, load
+from .redirects import is_redirect, location_of
 from .runner import StepResult, main
 from .session import AUTH_METHODS, auth_headers
 from .state import State
@@ -55,7 +56,7 @@ def _path(payload: Payload, model: str) -> str:
 def _refusal(response: requests.Response, model: str, namespace: str, path: str, credential: str) -> Exception | None:
     """The error for an answer that is not a prediction, or None when it is one."""
     status = response.status_code
-    location = response.headers.get("Location", "")
+    location = location_of(response) if is_redirect(response) else ""
     if is_redirect(response) or (status in (401, 403) and (page_of(response).sign_in_form() or response.text.strip() == "{}")):
         where = "to Dex" if "/dex/" in location or "/oauth2/" in location else "to a login"
         if credential == "token":
