@@ -116,7 +116,7 @@ def create_token(c: Context, service_account: str = "", duration: str = "") -> N
 
 @task(
     help={
-        "payload": "a name from payloads/ (iris, iris-v1) or a path to a JSON file",
+        "payload": "a name from payloads/ (iris, iris-v1), a JSON file, - for standard input, or inline JSON",
         "json": "print the raw JSON answer",
         "auth": "send the Dex session cookie, the ServiceAccount token, or auto (cookie while valid, else token)",
         "attempts": ATTEMPTS_HELP,

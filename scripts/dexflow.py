@@ -71,12 +71,27 @@ def _json_error(body: str) -> str | None:
     return None
 
 
+def _plain_error(body: str) -> str:
+    """The line of a plain-text error body that says what went wrong.
+
+    A Python traceback (MLServer answers 500 with one) says it on its last
+    line (``ValueError: X has 3 features, ...``); other bodies on their first.
+    """
+    if not body or body.startswith("<"):
+        return ""
+    lines = body.splitlines()
+    if lines[0].startswith("Traceback (most recent call last)"):
+        said = [line for line in lines if line.strip() and not line[0].isspace()]
+        return said[-1][:200]
+    return lines[0][:160]
+
+
 def describe(response: requests.Response) -> str:
     """A short, secret-free description of what the gateway said."""
     text = page_of(response).error_text()
     if not text:
         body = response.text.strip()
-        text = _json_error(body) or (body.splitlines()[0][:160] if body and not body.startswith("<") else "")
+        text = _json_error(body) or _plain_error(body)
     status = f"{response.status_code} {response.reason or ''}".strip()
     return f'{status} "{text}"' if text else status
 

@@ -115,7 +115,7 @@ def run(state: State, payload: str = "iris", json_output: bool = False, auth: st
 
 
 def _options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--payload", default="iris", help="a name from payloads/ or a path to a JSON file")
+    parser.add_argument("--payload", default="iris", help="a name from payloads/, a path to a JSON file, - for standard input, or the JSON itself")
     parser.add_argument("--json", dest="json_output", action="store_true", help="print the raw JSON answer")
     parser.add_argument(
         "--auth", default="auto", choices=AUTH_METHODS, help="send the Dex cookie, the token, or auto (cookie first)"

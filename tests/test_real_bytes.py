@@ -255,3 +255,23 @@ def test_what_the_client_reads_from_a_real_page(name: str) -> None:
     if "restart" in expected:
         assert is_restart_signal(response) is expected["restart"]
         assert describe(response) == f'{response.status_code} "{expected["error"]}"'
+
+
+# ---- the model server's own errors ------------------------------------------------------------------
+
+MLSERVER_TRACEBACK = """Traceback (most recent call last):
+  File "/venv/lib/python3.11/site-packages/mlserver/rest/endpoints.py", line 101, in infer
+    inference_response = await self._data_plane.infer(
+  File "/venv/lib/python3.11/site-packages/sklearn/linear_model/_base.py", line 389, in decision_function
+ValueError: X has 3 features, but LogisticRegression is expecting 4 features as input.
+"""
+
+
+def test_a_traceback_is_described_by_its_last_line() -> None:
+    response = answer(500, MLSERVER_TRACEBACK.encode(), [("content-type", "text/plain; charset=utf-8")])
+    assert describe(response) == '500 "ValueError: X has 3 features, but LogisticRegression is expecting 4 features as input."'
+
+
+def test_a_plain_error_is_described_by_its_first_line() -> None:
+    response = answer(503, b"no healthy upstream\nmore", [("content-type", "text/plain")])
+    assert describe(response) == '503 "no healthy upstream"'
