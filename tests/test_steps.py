@@ -147,7 +147,7 @@ def _serve(app: Callable[[Request], Reply]) -> Listener:
 
 
 def test_a_redirect_to_another_host_is_refused(env: Env) -> None:
-    listener = _serve(lambda request: Reply.redirect(302, "http://login.example.org/dex/auth"))
+    listener = _serve(lambda request: Reply.redirect(request.method, 302, "http://login.example.org/dex/auth"))
     try:
         env.set(INGRESS_HOST="127.0.0.1", INGRESS_PORT=str(listener.port))
         with pytest.raises(
