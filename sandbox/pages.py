@@ -225,10 +225,10 @@ def approval_page(dex_version: str, request_path: str, client: str, scopes: Sequ
 PROXY_PREFIX = "/oauth2"
 PROVIDER_NAME = "Dex"
 _LOGOS = {  # the sandbox's own marks, standing where the configured logo is
-    "default": '<svg width="96" height="96" viewBox="0 0 96 96" xmlns="http://www.w3.org/2000/svg" role="img">'
-    '<title>OAuth2 Proxy (sandbox)</title><circle cx="48" cy="48" r="40" fill="#1957ba"/></svg>',
-    "kubeflow": '<svg width="96" height="96" viewBox="0 0 96 96" xmlns="http://www.w3.org/2000/svg" role="img">'
-    '<title>Kubeflow (sandbox)</title><rect x="12" y="12" width="72" height="72" rx="12" fill="#4279f4"/></svg>',
+    "default": '<svg width="96" height="96" viewBox="0 0 96 96" xmlns="http://www.w3.org/2000/svg" role="img" aria-label="OAuth2 Proxy (sandbox)">'
+    '<circle cx="48" cy="48" r="40" fill="#1957ba"/></svg>',
+    "kubeflow": '<svg width="96" height="96" viewBox="0 0 96 96" xmlns="http://www.w3.org/2000/svg" role="img" aria-label="Kubeflow (sandbox)">'
+    '<rect x="12" y="12" width="72" height="72" rx="12" fill="#4279f4"/></svg>',
 }
 
 
