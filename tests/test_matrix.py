@@ -24,12 +24,6 @@ ALL = sorted(FLAVORS)
 WITH_APPROVAL = [name for name in ALL if FLAVORS[name].approval != "none"]
 WITH_HMAC = [name for name in ALL if FLAVORS[name].approval in ("auto-hmac", "page")]
 OAUTH2 = [name for name in ALL if FLAVORS[name].proxy == "oauth2-proxy"]
-# oauth2-proxy's real error page puts its message in <div class="content"> inside a "More Info" card whose
-# header is a <p>: scripts/dexpages.py reads "Forbidden: More Info" and misses the CSRF restart signal.
-# The client's parser is being reworked elsewhere; strict, so this fails once the client reads the card.
-OAUTH2_ERROR_PAGE_GAP = pytest.mark.xfail(
-    strict=True, reason="client does not read oauth2-proxy's error message (div.content); see scripts/dexpages.py"
-)
 LOGIN = (
     ("fetch-req", fetch_req.run),
     ("authenticate", authenticate.run),
@@ -167,8 +161,8 @@ def test_an_approval_with_a_bad_hmac_restarts(ready: Env, cluster: Sandbox, flav
         ("kf15", 500, "Failed to exchange authorization code with token"),
         ("kf17", 400, "CSRF check failed"),
         ("kf18", 400, "CSRF check failed"),
-        pytest.param("kf190", 403, "Unable to find a valid CSRF token", marks=OAUTH2_ERROR_PAGE_GAP),
-        pytest.param("kf191", 403, "Unable to find a valid CSRF token", marks=OAUTH2_ERROR_PAGE_GAP),
+        ("kf190", 403, "Unable to find a valid CSRF token"),
+        ("kf191", 403, "Unable to find a valid CSRF token"),
     ],
 )
 def test_a_used_callback_restarts(ready: Env, cluster: Sandbox, flavor: str, status: int, words: str) -> None:
