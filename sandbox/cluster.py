@@ -119,7 +119,7 @@ def serve(folder: Path, model_port: int, flavor: str) -> None:
             listeners.append(listener)
         return listener.port
 
-    gateway_listener = Listener("gateway", gateway, log)
+    gateway_listener = Listener("gateway", gateway, log, envoy=True)
     gateway_port = gateway_listener.port
 
     def switch_gateway(up: bool) -> None:
@@ -131,7 +131,7 @@ def serve(folder: Path, model_port: int, flavor: str) -> None:
                 gateway_listener.stop()
                 listeners.remove(gateway_listener)
             elif up and not running:
-                gateway_listener = Listener("gateway", gateway, log, port=gateway_port)
+                gateway_listener = Listener("gateway", gateway, log, port=gateway_port, envoy=True)
                 listeners.append(gateway_listener)
 
     api = KubeAPI(world, gateway_port, open_node_port)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+GO_TWENTY_MINUTES = 20 * 60 * 10**9  # int(20 * time.Minute) in Go: nanoseconds
+
 
 @dataclass(frozen=True)
 class Flavor:
@@ -25,85 +27,103 @@ class Flavor:
     unauthenticated: str  # "redirect" (authservice, kf190) or "sign-in" (kf191: 403 page / 401 {})
     accepts_token_header: bool  # kf15: X-Auth-Token: <session>
     accepts_bearer: bool  # Authorization: Bearer <ServiceAccount token or session>
+    dex_version: str  # the Dex release whose page templates the sandbox's pages follow (shared/real-pages)
+    oauth2_proxy_version: str | None = None  # the oauth2-proxy release whose pages it follows
+    oauth2_proxy_footer: str = ""  # oauth2-proxy's --footer: "" shows "Secured with OAuth2 Proxy version ...", "-" none
+    oauth2_proxy_logo: str = "default"  # --custom-sign-in-logo: "default" (oauth2-proxy's) or "kubeflow"
+    # oidc-authservice's state cookie MaxAge as its code sets it: e236439 sets int(20 * time.Minute), a Go
+    # duration in nanoseconds, so the cookie says Max-Age=1200000000000; 0 when no state cookie is set
+    state_cookie_max_age: int = 0
 
 
 FLAVORS: dict[str, Flavor] = {
     flavor.name: flavor
     for flavor in (
         Flavor(
-            "kf15",
-            "1.3 – 1.6",
-            "v2.22",
-            "authservice-old",
-            "/login/oidc",
-            "authservice_session",
-            None,
-            False,
-            200,
-            "auto",
-            "redirect",
-            True,
-            False,
+            name="kf15",
+            kubeflow="1.3 – 1.6",
+            dex="v2.22",
+            proxy="authservice-old",
+            callback_path="/login/oidc",
+            session_cookie="authservice_session",
+            csrf_cookie=None,
+            login_by_state=False,
+            wrong_password_status=200,
+            approval="auto",
+            unauthenticated="redirect",
+            accepts_token_header=True,
+            accepts_bearer=False,
+            dex_version="v2.22.0",
         ),
         Flavor(
-            "kf17",
-            "1.7",
-            "v2.31",
-            "authservice",
-            "/authservice/oidc/callback",
-            "authservice_session",
-            "oidc_state_csrf",
-            True,
-            200,
-            "auto-hmac",
-            "redirect",
-            False,
-            True,
+            name="kf17",
+            kubeflow="1.7",
+            dex="v2.31",
+            proxy="authservice",
+            callback_path="/authservice/oidc/callback",
+            session_cookie="authservice_session",
+            csrf_cookie="oidc_state_csrf",
+            login_by_state=True,
+            wrong_password_status=200,
+            approval="auto-hmac",
+            unauthenticated="redirect",
+            accepts_token_header=False,
+            accepts_bearer=True,
+            dex_version="v2.31.0",  # Kubeflow 1.7 ships v2.31.2: the same templates
+            state_cookie_max_age=GO_TWENTY_MINUTES,
         ),
         Flavor(
-            "kf18",
-            "1.8",
-            "v2.36",
-            "authservice",
-            "/authservice/oidc/callback",
-            "authservice_session",
-            "oidc_state_csrf",
-            True,
-            401,
-            "none",
-            "redirect",
-            False,
-            True,
+            name="kf18",
+            kubeflow="1.8",
+            dex="v2.36",
+            proxy="authservice",
+            callback_path="/authservice/oidc/callback",
+            session_cookie="authservice_session",
+            csrf_cookie="oidc_state_csrf",
+            login_by_state=True,
+            wrong_password_status=401,
+            approval="none",
+            unauthenticated="redirect",
+            accepts_token_header=False,
+            accepts_bearer=True,
+            dex_version="v2.36.0",
+            state_cookie_max_age=GO_TWENTY_MINUTES,
         ),
         Flavor(
-            "kf190",
-            "1.9.0",
-            "v2.39",
-            "oauth2-proxy",
-            "/oauth2/callback",
-            "oauth2_proxy_kubeflow",
-            "oauth2_proxy_kubeflow_csrf",
-            True,
-            401,
-            "page",
-            "redirect",
-            False,
-            True,
+            name="kf190",
+            kubeflow="1.9.0",
+            dex="v2.39",
+            proxy="oauth2-proxy",
+            callback_path="/oauth2/callback",
+            session_cookie="oauth2_proxy_kubeflow",
+            csrf_cookie="oauth2_proxy_kubeflow_csrf",
+            login_by_state=True,
+            wrong_password_status=401,
+            approval="page",
+            unauthenticated="redirect",
+            accepts_token_header=False,
+            accepts_bearer=True,
+            dex_version="v2.39.1",
+            oauth2_proxy_version="v7.6.0",  # Kubeflow 1.9.0 keeps the default footer and logo
         ),
         Flavor(
-            "kf191",
-            "1.9.1, 1.10",
-            "v2.39 / v2.41",
-            "oauth2-proxy",
-            "/oauth2/callback",
-            "oauth2_proxy_kubeflow",
-            "oauth2_proxy_kubeflow_csrf",
-            True,
-            401,
-            "none",
-            "sign-in",
-            False,
-            True,
+            name="kf191",
+            kubeflow="1.9.1, 1.10",
+            dex="v2.39 / v2.41",
+            proxy="oauth2-proxy",
+            callback_path="/oauth2/callback",
+            session_cookie="oauth2_proxy_kubeflow",
+            csrf_cookie="oauth2_proxy_kubeflow_csrf",
+            login_by_state=True,
+            wrong_password_status=401,
+            approval="none",
+            unauthenticated="sign-in",
+            accepts_token_header=False,
+            accepts_bearer=True,
+            dex_version="v2.41.1",
+            oauth2_proxy_version="v7.7.1",
+            oauth2_proxy_footer="-",  # Kubeflow 1.10 sets banner and footer to "-" and its own logo
+            oauth2_proxy_logo="kubeflow",
         ),
     )
 }

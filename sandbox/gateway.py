@@ -5,6 +5,8 @@ answers: the redirects, Dex's password, connector and approval pages, the
 callback and its cookies, and the failure signals of the spec's table.
 Authenticated ``/v1`` and ``/v2`` calls are forwarded to the real MLServer;
 unauthenticated ones get what the flavor answers a browser without a session.
+Pages come from ``sandbox.pages`` (the real releases' structure); redirects
+and cookies are written as the real Go components write them.
 """
 
 from __future__ import annotations
@@ -12,17 +14,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import html
 import secrets
 import threading
 import time
 from dataclasses import dataclass, field
 from email.utils import formatdate
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import requests
 
+from . import pages
 from .faults import envoy_reply
 from .flavors import FLAVORS, NEWEST, Flavor
 from .httpserve import Reply, Request
@@ -31,6 +34,9 @@ CLIENT_ID = "kubeflow-oidc-authservice"
 DEMO_LOGIN = "user@example.com"
 DEMO_PASSWORD = "12341234"
 COOKIE_CHUNK = 4000
+CLIENT_NAME = "Dex Login Application"  # Kubeflow's Dex staticClients name for the client id
+CONNECTOR_NAMES = {"local": "Email", "ldap": "LDAP"}  # Dex's display names; others are title-cased
+GO_EPOCH_PLUS_ONE = "Thu, 01 Jan 1970 00:00:01 GMT"  # gorilla/sessions' Expires for MaxAge < 0
 
 
 @dataclass
@@ -39,6 +45,7 @@ class AuthRequest:
 
     client_state: str
     redirect_uri: str
+    scopes: list[str] = field(default_factory=list)
     logged_in: bool = False
     created: float = field(default_factory=time.time)
 
@@ -152,7 +159,7 @@ class StandInGateway:
         if path == "/dex" or path.startswith("/dex/"):
             return Dex(self.world).handle(request)
         if flavor.proxy == "oauth2-proxy" and path == "/oauth2/start":
-            return self._oauth2_start(request.query.get("rd") or "/")
+            return self._oauth2_start(request, request.query.get("rd") or "/")
         if path == flavor.callback_path:
             return self._callback(request)
         if self.world.authenticated(request):
@@ -173,10 +180,10 @@ class StandInGateway:
         flavor = self.world.flavor
         if flavor.proxy == "oauth2-proxy":
             if flavor.unauthenticated == "redirect":
-                return self._oauth2_start(request.target)
+                return self._oauth2_start(request, request.target)
             if request.path.startswith(("/api/", "/apis/", "/ml_metadata")):
                 return Reply.json_text(401, "{}")
-            return Reply.html(403, _sign_in_page(request.target))
+            return Reply.html(403, pages.sign_in_page(flavor, request.target))
         client_state = secrets.token_urlsafe(12)
         with self.world.lock:
             self.world.client_states[client_state] = request.target
@@ -189,10 +196,15 @@ class StandInGateway:
                 "state": client_state,
             }
         )
-        headers = [("Set-Cookie", f"{flavor.csrf_cookie}={client_state}; Path=/")] if flavor.csrf_cookie else []
-        return Reply.redirect(302, f"/dex/auth?{query}", headers)
+        headers = []
+        if flavor.csrf_cookie:
+            cookie = f"{flavor.csrf_cookie}={client_state}; Path=/"
+            if flavor.state_cookie_max_age:
+                cookie += f"; Expires={_gorilla_expires(flavor.state_cookie_max_age)}; Max-Age={flavor.state_cookie_max_age}"
+            headers.append(("Set-Cookie", cookie))
+        return Reply.redirect(request.method, 302, f"/dex/auth?{query}", headers)
 
-    def _oauth2_start(self, rd: str) -> Reply:
+    def _oauth2_start(self, request: Request, rd: str) -> Reply:
         flavor = self.world.flavor
         nonce = secrets.token_urlsafe(16)
         csrf = secrets.token_urlsafe(32)
@@ -211,7 +223,7 @@ class StandInGateway:
         }
         query.update({"approval_prompt": "force"} if flavor.approval == "page" else {"prompt": "none"})
         cookie = f"{flavor.csrf_cookie}={csrf}; Path=/; Expires={_http_date(15 * 60)}; HttpOnly"
-        return Reply.redirect(302, f"/dex/auth?{urlencode(query)}", [("Set-Cookie", cookie)])
+        return Reply.redirect(request.method, 302, f"/dex/auth?{urlencode(query)}", [("Set-Cookie", cookie)])
 
     # the callback -------------------------------------------------------------------
 
@@ -224,9 +236,8 @@ class StandInGateway:
                 nonce, _, _rd = state.partition(":")
                 held = self.world.csrf.get(cookies.get(flavor.csrf_cookie or "", ""))
                 if held is None or held[0] != nonce or held[1] < time.time():
-                    return Reply.html(
-                        403, _error_page("Forbidden", "Login Failed: Unable to find a valid CSRF token. Please try again.")
-                    )
+                    message = "Login Failed: Unable to find a valid CSRF token. Please try again."
+                    return Reply.html(403, pages.proxy_error_page(flavor, 403, "Forbidden", message))
             elif flavor.proxy == "authservice" and (
                 cookies.get(flavor.csrf_cookie or "") != state or state not in self.world.client_states
             ):
@@ -244,7 +255,7 @@ class StandInGateway:
             seconds = self.world.settings.session_seconds
             value = secrets.token_urlsafe(48 if not self.world.settings.big_cookie else 3300)
             self.world.sessions[value] = time.time() + seconds
-        return Reply.redirect(302, original, self._session_cookies(value, seconds))
+        return Reply.redirect(request.method, 302, original, self._session_cookies(value, seconds))
 
     def _session_cookies(self, value: str, seconds: int) -> list[tuple[str, str]]:
         flavor = self.world.flavor
@@ -260,7 +271,7 @@ class StandInGateway:
         else:
             headers = [("Set-Cookie", f"{name}={value}; {attributes}")]
         if flavor.csrf_cookie:
-            headers.append(("Set-Cookie", f"{flavor.csrf_cookie}=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0"))
+            headers.append(("Set-Cookie", f"{flavor.csrf_cookie}=; Path=/; Expires={GO_EPOCH_PLUS_ONE}; Max-Age=0"))
         return headers
 
 
@@ -282,66 +293,84 @@ class Dex:
             return self._login(request, parts[3], request.query.get("state", ""), "Requested resource does not exist.")
         if parts[1:3] == ["dex", "approval"]:
             return self._approval(request)
-        return Reply.html(404, _error_page("Not Found", "Not Found"))
+        return self._error(request, 404, "Not Found")
+
+    def _error(self, request: Request, status: int, message: str) -> Reply:
+        """Dex's error page: http.StatusText(status) and the handler's message."""
+        return Reply.html(status, pages.dex_error_page(request.path, HTTPStatus(status).phrase, message))
 
     def _auth(self, request: Request) -> Reply:
         query = request.query
         if query.get("client_id") != CLIENT_ID:
-            return Reply.html(404, _error_page("Not Found", f'Invalid client_id ("{query.get("client_id", "")}").'))
+            return self._error(request, 404, f'Invalid client_id ("{query.get("client_id", "")}").')
         if query.get("redirect_uri") != self.flavor.callback_path:
-            return Reply.html(400, _error_page("Bad Request", f'Unregistered redirect_uri ("{query.get("redirect_uri", "")}").'))
+            return self._error(request, 400, f'Unregistered redirect_uri ("{query.get("redirect_uri", "")}").')
         connectors = self.settings.connectors
         chosen = query.get("connector_id")
         new_id = None if self.flavor.login_by_state else self._new_request(query)
         suffix = f"req={new_id}" if new_id else urlencode(query)
         if len(connectors) > 1 and not chosen:
-            links = "".join(
-                f'<li><a href="/dex/auth/{c}?{html.escape(suffix)}" class="dex-btn"><span>Log in with {c.title()}</span></a></li>'
-                for c in connectors
+            links = sorted(
+                (pages.ConnectorLink(c, CONNECTOR_NAMES.get(c, c.title()), f"/dex/auth/{c}?{suffix}") for c in connectors),
+                key=lambda link: link.name,
             )
-            return Reply.html(200, _page("Log in to dex", f'<ul class="dex-connectors">{links}</ul>'))
-        return Reply.redirect(302, f"/dex/auth/{chosen or connectors[0]}?{suffix}")
+            return Reply.html(200, pages.connector_page(request.path, links))
+        return Reply.redirect(request.method, 302, f"/dex/auth/{chosen or connectors[0]}?{suffix}")
 
     def _new_request(self, query: dict[str, str]) -> str:
         request_id = secrets.token_hex(13)
         with self.world.lock:
-            self.world.auth_requests[request_id] = AuthRequest(query.get("state", ""), query.get("redirect_uri", ""))
+            self.world.auth_requests[request_id] = AuthRequest(
+                query.get("state", ""), query.get("redirect_uri", ""), query.get("scope", "").split()
+            )
         return request_id
 
     def _connector(self, request: Request, connector: str) -> Reply:
         if connector not in self.settings.connectors or connector != "local":
-            return Reply.html(404, _error_page("Not Found", "Connector ID does not match a valid Connector"))
+            return self._error(request, 404, "Connector ID does not match a valid Connector")
         if not self.flavor.login_by_state:
             return self._login(request, connector, request.query.get("req", ""), "Login session expired.")
         request_id = self._new_request(request.query)
-        return Reply.redirect(302, f"/dex/auth/{connector}/login?back=&state={request_id}")
+        # with a choice of connectors, the password page links back to it (the query without connector_id)
+        choice = {key: value for key, value in request.query.items() if key != "connector_id"}
+        back = f"/dex/auth?{urlencode(choice)}" if len(self.settings.connectors) > 1 else ""
+        return Reply.redirect(
+            request.method, 302, f"/dex/auth/{connector}/login?{urlencode({'back': back, 'state': request_id})}"
+        )
 
     def _login(self, request: Request, connector: str, request_id: str, missing: str) -> Reply:
         with self.world.lock:
             auth = self.world.auth_requests.get(request_id)
         if auth is None:
-            return Reply.html(400, _error_page("Bad Request", missing))
+            return self._error(request, 400, missing)
         if time.time() - auth.created > self.settings.auth_request_seconds:
-            return Reply.html(400, _error_page("Bad Request", "User session has expired."))
-        action = (
-            f"/dex/auth/{connector}/login?back=&state={request_id}"
-            if self.flavor.login_by_state
-            else f"/dex/auth/{connector}?req={request_id}"
-        )
+            return self._error(request, 400, "User session has expired.")
+
+        def page(username: str = "", invalid: bool = False) -> str:
+            return pages.password_page(
+                self.flavor.dex_version,
+                request.path,
+                request.target,  # Dex's PostURL: the request URI as received
+                self.settings.login_prompt,
+                username=username,
+                invalid=invalid,
+                connectors=len(self.settings.connectors),
+                back=request.query.get("back", ""),
+            )
+
         if request.method != "POST":
-            return Reply.html(200, _password_page(action, self.settings.login_prompt))
+            return Reply.html(200, page())
         form = request.form()
         login, password = form.get("login", ""), form.get("password", "")
         expected = self.settings.users.get(login)
         if expected is None or not hmac.compare_digest(expected, password):
-            error = f"Invalid {self.settings.login_prompt} and password."
-            return Reply.html(self.flavor.wrong_password_status, _password_page(action, self.settings.login_prompt, login, error))
+            return Reply.html(self.flavor.wrong_password_status, page(login, invalid=True))
         with self.world.lock:
             auth.logged_in = True
         if self.flavor.approval == "none":
-            return Reply.redirect(303, self._finish(request_id))
+            return Reply.redirect(request.method, 303, self._finish(request_id))
         signature = f"&hmac={self._hmac(request_id)}" if self.flavor.approval in ("auto-hmac", "page") else ""
-        return Reply.redirect(303, f"/dex/approval?req={request_id}{signature}")
+        return Reply.redirect(request.method, 303, f"/dex/approval?req={request_id}{signature}")
 
     def _hmac(self, request_id: str) -> str:
         digest = hmac.new(self.world.key, request_id.encode(), hashlib.sha256).digest()
@@ -354,20 +383,22 @@ class Dex:
         if auth is None or not auth.logged_in:
             if self.settings.approval_reuse_status == 504:
                 return envoy_reply(504)
-            return Reply.html(500, _error_page("Internal Server Error", "Database error."))
+            return self._error(request, 500, "Database error.")
         if self.flavor.approval in ("auto-hmac", "page"):
             given = request.query.get("hmac", "")
             if not given or not hmac.compare_digest(given, self._hmac(request_id)):
-                return Reply.html(401, _error_page("Unauthorized", "Unauthorized request"))
+                return self._error(request, 401, "Unauthorized request")
         if self.flavor.approval != "page":
-            return Reply.redirect(303, self._finish(request_id))
+            return Reply.redirect(request.method, 303, self._finish(request_id))
         if request.method != "POST":
-            return Reply.html(200, _approval_page(request_id))
+            scopes = pages.scope_descriptions(self.flavor.dex_version, auth.scopes)
+            return Reply.html(200, pages.approval_page(self.flavor.dex_version, request.path, CLIENT_NAME, scopes, request_id))
         if request.form().get("approval") != "approve":
             with self.world.lock:
                 self.world.auth_requests.pop(request_id, None)
-            return Reply.redirect(303, f"{auth.redirect_uri}?error=access_denied&state={quote(auth.client_state, safe='')}")
-        return Reply.redirect(303, self._finish(request_id))
+            location = f"{auth.redirect_uri}?error=access_denied&state={quote(auth.client_state, safe='')}"
+            return Reply.redirect(request.method, 303, location)
+        return Reply.redirect(request.method, 303, self._finish(request_id))
 
     def _finish(self, request_id: str) -> str:
         """Consume the auth request; the callback URL with a fresh code."""
@@ -382,44 +413,11 @@ def _http_date(seconds_from_now: int) -> str:
     return formatdate(time.time() + seconds_from_now, usegmt=True)
 
 
-def _page(title: str, body: str) -> str:
-    return f'<!DOCTYPE html><html><head><title>dex</title></head><body><div class="theme-panel"><h2 class="theme-heading">{html.escape(title)}</h2>{body}</div></body></html>'
+def _gorilla_expires(max_age: int) -> str:
+    """The Expires gorilla/sessions writes for MaxAge: now + time.Duration(max_age) * time.Second.
 
-
-def _error_page(status_text: str, message: str) -> str:
-    return _page(status_text, f"<p>{html.escape(message)}</p>")
-
-
-def _password_page(action: str, prompt: str, login: str = "", error: str | None = None) -> str:
-    error_box = f'<div id="login-error" class="dex-error-box">{html.escape(error)}</div>' if error else ""
-    form = (
-        f'<form method="post" action="{html.escape(action)}">'
-        f'<div class="theme-form-row"><label for="userid">{html.escape(prompt)}</label>'
-        f'<input tabindex="1" required id="login" name="login" type="text" placeholder="email address" value="{html.escape(login)}" autofocus/></div>'
-        '<div class="theme-form-row"><label for="password">Password</label>'
-        '<input tabindex="2" required id="password" name="password" type="password" placeholder="password"/></div>'
-        f'{error_box}<button tabindex="3" id="submit-login" type="submit" class="dex-btn theme-btn--primary">Login</button></form>'
-    )
-    return _page("Log in to Your Account", form)
-
-
-def _approval_page(request_id: str) -> str:
-    forms = (
-        f'<form method="post"><input type="hidden" name="req" value="{html.escape(request_id)}"/>'
-        '<input type="hidden" name="approval" value="approve"><button type="submit" class="dex-btn theme-btn--success">'
-        '<span class="dex-btn-text">Grant Access</span></button></form>'
-        f'<form method="post"><input type="hidden" name="req" value="{html.escape(request_id)}"/>'
-        '<input type="hidden" name="approval" value="rejected"><button type="submit" class="dex-btn theme-btn-provider">'
-        '<span class="dex-btn-text">Cancel</span></button></form>'
-    )
-    return _page("Grant Access", f"<p>kubeflow-oidc-authservice would like to:</p>{forms}")
-
-
-def _sign_in_page(rd: str) -> str:
-    return (
-        '<!DOCTYPE html><html><head><title>Sign In</title></head><body><section class="hero">'
-        '<form method="GET" action="/oauth2/start">'
-        f'<input type="hidden" name="rd" value="{html.escape(rd)}">'
-        '<button type="submit" class="button block is-primary">Sign in with Dex</button></form>'
-        "</section></body></html>"
-    )
+    The product is int64 nanoseconds and wraps as Go's arithmetic does: for
+    authservice's 1200000000000 that lands about 30.5 years ahead.
+    """
+    nanoseconds = (max_age * 10**9 + 2**63) % 2**64 - 2**63
+    return formatdate(time.time() + nanoseconds / 10**9, usegmt=True)

@@ -4,6 +4,11 @@ Each stand-in is an ``App``: a function from a ``Request`` to a ``Reply``.
 Keep-alive works (HTTP/1.1 with a Content-Length on every reply), so clients
 and benchmarks see connection reuse as they would against Envoy.  The access
 log holds method, path (no query), status and time: never a header or body.
+
+A listener started with ``envoy=True`` writes its headers as Istio's ingress
+gateway (Envoy) does: every name in lower case, ``server: istio-envoy``.
+Redirects are written as Go's ``http.Redirect`` writes them, since Dex,
+oidc-authservice and oauth2-proxy are Go programs.
 """
 
 from __future__ import annotations
@@ -56,7 +61,7 @@ class Reply:
     status: int
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
-    content_type: str = "text/plain; charset=utf-8"
+    content_type: str | None = "text/plain; charset=utf-8"  # None: no Content-Type header
 
     @classmethod
     def html(cls, status: int, text: str, headers: list[tuple[str, str]] | None = None) -> Reply:
@@ -67,10 +72,31 @@ class Reply:
         return cls(status, text.encode(), [], "application/json")
 
     @classmethod
-    def redirect(cls, status: int, location: str, headers: list[tuple[str, str]] | None = None) -> Reply:
-        word = "See Other" if status == 303 else "Found"
-        body = f'<a href="{location}">{word}</a>.\n'
-        return cls(status, body.encode(), [("Location", location), *(headers or [])], "text/html; charset=utf-8")
+    def redirect(cls, method: str, status: int, location: str, headers: list[tuple[str, str]] | None = None) -> Reply:
+        """A redirect as Go's ``net/http.Redirect`` answers the request ``method``.
+
+        GET gets ``<a href="URL">Found</a>.`` and two newlines (``See Other`` for
+        303) as text/html; HEAD the content type without a body; any other method
+        (a POST of credentials) neither body nor content type.
+        """
+        extra = [("Location", _hex_escape_non_ascii(location)), *(headers or [])]
+        if method == "GET":
+            body = f'<a href="{_go_html_escape(location)}">{_STATUS_TEXT.get(status, "Found")}</a>.\n\n'
+            return cls(status, body.encode(), extra, "text/html; charset=utf-8")
+        return cls(status, b"", extra, "text/html; charset=utf-8" if method == "HEAD" else None)
+
+
+_STATUS_TEXT = {301: "Moved Permanently", 302: "Found", 303: "See Other", 307: "Temporary Redirect", 308: "Permanent Redirect"}
+
+
+def _go_html_escape(text: str) -> str:
+    """net/http's htmlEscape (not html/template's): & < > " ' only."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&#34;").replace("'", "&#39;")
+
+
+def _hex_escape_non_ascii(text: str) -> str:
+    """net/http's hexEscapeNonASCII for the Location header: bytes >= 0x80 as %XX."""
+    return "".join(f"%{byte:02x}" if byte >= 0x80 else chr(byte) for byte in text.encode())
 
 
 App = Callable[[Request], Reply]
@@ -92,11 +118,18 @@ class _Handler(BaseHTTPRequestHandler):
             reply = self.server.app(request)
         except Exception as error:  # a stand-in bug must not hang the client
             reply = Reply(500, f"sandbox error: {type(error).__name__}: {error}".encode())
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        for name, value in reply.headers:
+        envoy = self.server.envoy
+        headers = [("Content-Type", reply.content_type)] if reply.content_type else []
+        headers += [*reply.headers, ("Content-Length", str(len(reply.body)))]
+        if envoy:  # Envoy's HTTP/1 codec writes every name in lower case, and names itself the server
+            self.log_request(reply.status)
+            self.send_response_only(reply.status)
+            headers = [(name.lower(), value) for name, value in headers if name.lower() not in ("server", "date")]
+            headers += [("date", self.date_time_string()), ("server", "istio-envoy")]
+        else:
+            self.send_response(reply.status)
+        for name, value in headers:
             self.send_header(name, value)
-        self.send_header("Content-Length", str(len(reply.body)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(reply.body)
@@ -114,22 +147,32 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, name: str, app: App, port: int, log: Callable[[str], None]) -> None:
+    def __init__(self, name: str, app: App, port: int, log: Callable[[str], None], envoy: bool = False) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.name = name
+        self.envoy = envoy
         self.app = app
         self.log = log
 
 
 class Listener:
-    """A running server: ``port`` is where it listens; ``stop()`` closes it."""
+    """A running server: ``port`` is where it listens; ``stop()`` closes it.
+
+    ``envoy=True``: answer with Envoy's lower-case header names (the ingress gateway).
+    """
 
     def __init__(
-        self, name: str, app: App, log_file: IO[str] | None = None, port: int = 0, tls: ssl.SSLContext | None = None
+        self,
+        name: str,
+        app: App,
+        log_file: IO[str] | None = None,
+        port: int = 0,
+        tls: ssl.SSLContext | None = None,
+        envoy: bool = False,
     ) -> None:
         self._lock = threading.Lock()
         self._log_file = log_file
-        self.server = _Server(name, app, port, self._log)
+        self.server = _Server(name, app, port, self._log, envoy)
         if tls is not None:  # HTTPS, as an ingress with a certificate serves it
             self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.port: int = self.server.server_address[1]

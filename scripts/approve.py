@@ -23,7 +23,8 @@ from .cookies import CookieHeader
 from .dexflow import exchange, expect_redirect, failure, page_of, path_of
 from .environment import Environment
 from .errors import LoginRestartError
-from .gateway import Gateway, GatewayExhausted, is_redirect
+from .gateway import Gateway, GatewayExhausted
+from .redirects import is_redirect
 from .settings import gateway_settings
 from .standalone import main
 from .state import State
@@ -68,7 +69,7 @@ def run(state: State, environment: Environment) -> StepResult:
         form = page_of(response).approval_form() if response.status_code == 200 else None
         if form is None:
             raise failure(STEP.name, response, target)
-        post_to = gateway.url(form.action or target)
+        post_to = gateway.url(form.target(target))
         response = _send_once(gateway, cookies, environment, "POST", post_to, data=form.inputs)
         callback = expect_redirect(STEP.name, gateway, response, post_to)
         summary = "access granted on Dex's approval page"

@@ -15,7 +15,8 @@ from .cookies import CookieHeader
 from .dexflow import exchange, expect_redirect, page_of, path_of
 from .environment import Environment
 from .errors import ConfigError, CredentialsError
-from .gateway import Gateway, is_redirect
+from .gateway import Gateway
+from .redirects import is_redirect
 from .settings import gateway_settings
 from .standalone import main
 from .state import State

@@ -18,7 +18,8 @@ import requests
 from .cookies import CookieHeader, SetCookie
 from .dexpages import Page, parse_page
 from .errors import GatewayError, KfDexError, LoginRestartError
-from .gateway import Gateway, is_redirect
+from .gateway import Gateway
+from .redirects import is_redirect, location_of
 
 # Where the login starts: any protected path works; the root is what the manual recipe uses.
 START_PATH = "/"
@@ -57,7 +58,7 @@ def exchange(
 
 def next_url(gateway: Gateway, response: requests.Response) -> str:
     """The absolute target of a redirect, refused if it leaves the ingress origin."""
-    return gateway.url(response.headers["Location"])
+    return gateway.url(location_of(response))
 
 
 def path_of(url: str) -> str:
@@ -84,12 +85,27 @@ def _json_error(body: str) -> str | None:
     return None
 
 
+def _plain_error(body: str) -> str:
+    """The line of a plain-text error body that says what went wrong.
+
+    A Python traceback (MLServer answers 500 with one) says it on its last
+    line (``ValueError: X has 3 features, ...``); other bodies on their first.
+    """
+    if not body or body.startswith("<"):
+        return ""
+    lines = body.splitlines()
+    if lines[0].startswith("Traceback (most recent call last)"):
+        said = [line for line in lines if line.strip() and not line[0].isspace()]
+        return said[-1][:200]
+    return lines[0][:160]
+
+
 def describe(response: requests.Response) -> str:
     """A short, secret-free description of what the gateway said."""
     text = page_of(response).error_text()
     if not text:
         body = response.text.strip()
-        text = _json_error(body) or (body.splitlines()[0][:160] if body and not body.startswith("<") else "")
+        text = _json_error(body) or _plain_error(body)
     status = f"{response.status_code} {response.reason or ''}".strip()
     return f'{status} "{text}"' if text else status
 

@@ -1,8 +1,9 @@
 """Reading the HTML pages Dex and oauth2-proxy answer with.
 
-Only the structure documented in ``shared/spec/auth-flows.md`` is relied on:
-forms (action, method, inputs), links, the ``login-error`` box, and the error
-page's heading and paragraph.  Attribute values are unescaped by the parser,
+Only the structure the real templates have is relied on (see
+``docs/real-components.md``): forms (action, method, inputs), links, Dex's
+``login-error`` box and error page (heading and paragraph), and oauth2-proxy's
+sign-in alert and error page (heading and ``content`` detail).  Attribute values are unescaped by the parser,
 so ``back=&amp;state=`` in a form action comes out as ``back=&state=``.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 
 @dataclass
@@ -22,6 +23,10 @@ class Form:
     method: str
     inputs: dict[str, str] = field(default_factory=dict)
 
+    def target(self, page_url: str) -> str:
+        """Where a browser sends this form: the action resolved against the page's URL (itself when absent)."""
+        return urljoin(page_url, self.action) if self.action else page_url
+
 
 @dataclass
 class Page:
@@ -29,9 +34,12 @@ class Page:
 
     forms: list[Form] = field(default_factory=list)
     links: list[tuple[str, str]] = field(default_factory=list)  # (href, text)
-    login_error: str | None = None
-    heading: str | None = None
-    paragraphs: list[str] = field(default_factory=list)
+    login_error: str | None = None  # Dex: <div id="login-error">
+    alert: str | None = None  # oauth2-proxy's sign-in page: <div class="alert">
+    heading: str | None = None  # the first <h1>/<h2>
+    paragraphs: list[str] = field(default_factory=list)  # <p> outside forms, headers and footers
+    notes: list[str] = field(default_factory=list)  # oauth2-proxy's error details: <div class="content">
+    status_box: str | None = None  # oauth2-proxy's error page: <div class="status-code">
     title: str | None = None
 
     def password_form(self) -> Form | None:
@@ -59,24 +67,41 @@ class Page:
         return found
 
     def error_text(self) -> str | None:
-        """The message of a Dex error page (heading + paragraph), if this is one."""
-        if self.login_error:
-            return self.login_error
-        if self.heading and self.paragraphs:
-            return f"{self.heading}: {self.paragraphs[0]}"
-        return self.paragraphs[0] if self.paragraphs else self.heading
+        """What the page tells a person went wrong; None on a page that reports no error.
+
+        Dex: the login-error box, or an error page's status heading and message.
+        oauth2-proxy: the sign-in page's alert, or the error page's heading and first detail.
+        """
+        if self.login_error or self.alert:
+            return self.login_error or self.alert
+        details = [note for note in self.notes if not note.startswith("Request ID:")]
+        message = details[0] if details else self.paragraphs[0] if self.paragraphs else None
+        if message is None:
+            return self.heading if self.status_box else None
+        return f"{self.heading}: {message}" if self.heading else message
+
+
+# elements whose text is never a message: scripts, styles, inline logos, page headers and footers
+_SKIPPED = frozenset({"script", "style", "svg", "header", "footer"})
 
 
 class _PageParser(HTMLParser):
+    """Collects forms, links and the few texts a login page shows; tolerant of any markup."""
+
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.page = Page()
         self._form: Form | None = None
+        self._skipping: list[str] = []  # open elements of _SKIPPED
         self._capture: str | None = None  # which text we are collecting
+        self._capture_tag = ""
+        self._capture_depth = 0  # nesting of _capture_tag inside the captured element
         self._text: list[str] = []
         self._link: str | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIPPED:
+            self._skipping.append(tag)
         attributes = {name: value or "" for name, value in attrs}
         if tag == "form":
             self._form = Form(attributes.get("action") or None, (attributes.get("method") or "get").lower())
@@ -85,41 +110,66 @@ class _PageParser(HTMLParser):
             name = attributes.get("name")
             if name:
                 self._form.inputs[name] = attributes.get("value", "")
-        elif tag == "a" and "href" in attributes:
-            self._start_capture("a")
-            self._link = attributes["href"]
-        elif tag == "div" and attributes.get("id") == "login-error":
-            self._start_capture("login-error")
-        elif tag in ("h1", "h2"):
-            self._start_capture("heading")
-        elif tag == "p":
-            self._start_capture("p")
-        elif tag == "title":
-            self._start_capture("title")
+        if self._capture is not None:
+            self._capture_depth += tag == self._capture_tag
+            return
+        what = self._what_to_capture(tag, attributes)
+        if what is not None:
+            self._capture, self._capture_tag, self._capture_depth, self._text = what, tag, 0, []
+            self._link = attributes.get("href") if what == "link" else None
 
-    def _start_capture(self, what: str) -> None:
-        self._capture = what
-        self._text = []
+    def _what_to_capture(self, tag: str, attributes: dict[str, str]) -> str | None:
+        classes = attributes.get("class", "").split()
+        if tag == "a" and "href" in attributes:
+            return "link"
+        if self._skipping:
+            return None
+        if tag == "div":
+            if attributes.get("id") == "login-error":
+                return "login-error"
+            if "alert" in classes:
+                return "alert"
+            if "status-code" in classes:
+                return "status"
+            return "note" if classes == ["content"] else None
+        if tag in ("h1", "h2") and self.page.heading is None:
+            return "heading"
+        if tag == "p" and self._form is None:
+            return "paragraph"
+        if tag == "title" and self.page.title is None:
+            return "title"
+        return None
 
     def handle_endtag(self, tag: str) -> None:
+        if self._skipping and self._skipping[-1] == tag:
+            self._skipping.pop()
         if tag == "form":
             self._form = None
+        if self._capture is None or tag != self._capture_tag:
             return
-        ends = {"a": "a", "div": "login-error", "h1": "heading", "h2": "heading", "p": "p", "title": "title"}
-        if self._capture is None or ends.get(tag) != self._capture:
+        if self._capture_depth:
+            self._capture_depth -= 1
             return
-        text = " ".join("".join(self._text).split())
-        if self._capture == "a" and self._link is not None:
+        self._finish_capture(" ".join("".join(self._text).split()))
+
+    def _finish_capture(self, text: str) -> None:
+        what, self._capture = self._capture, None
+        if what == "link" and self._link is not None:
             self.page.links.append((self._link, text))
-        elif self._capture == "login-error":
+        elif what == "login-error":
             self.page.login_error = text
-        elif self._capture == "heading" and self.page.heading is None:
+        elif what == "alert":
+            self.page.alert = text.lstrip("×").strip() or None
+        elif what == "status":
+            self.page.status_box = text
+        elif what == "note" and text:
+            self.page.notes.append(text)
+        elif what == "heading":
             self.page.heading = text
-        elif self._capture == "p" and text:
+        elif what == "paragraph" and text:
             self.page.paragraphs.append(text)
-        elif self._capture == "title":
+        elif what == "title":
             self.page.title = text
-        self._capture = None
 
     def handle_data(self, data: str) -> None:
         if self._capture is not None:

@@ -14,7 +14,8 @@ from .credentials import describe_cookie, iso
 from .dexflow import exchange, failure
 from .environment import Environment
 from .errors import GatewayError
-from .gateway import Gateway, is_redirect
+from .gateway import Gateway
+from .redirects import is_redirect
 from .settings import gateway_settings
 from .standalone import main
 from .state import State

@@ -16,7 +16,8 @@ from .cookies import CookieHeader
 from .dexflow import START_PATH, exchange, failure, next_url, page_of, path_of, request_id
 from .environment import Environment
 from .errors import GatewayError
-from .gateway import Gateway, is_redirect
+from .gateway import Gateway
+from .redirects import is_redirect
 from .settings import gateway_settings
 from .standalone import main
 from .state import State
@@ -50,7 +51,7 @@ def run(state: State, environment: Environment, start_path: str = START_PATH) ->
         page = page_of(response)
         form = page.password_form()
         if response.status_code == 200 and form is not None:
-            login_url = gateway.url(form.action or url)
+            login_url = gateway.url(form.target(url))
             req = request_id(login_url) or request_id(url)
             updates: dict[str, str | None] = {"DEX_REQ": req, "DEX_LOGIN_URL": login_url, "LOGIN_COOKIES": cookies.header()}
             updates.update({key: None for key in STALE_KEYS})

@@ -42,7 +42,6 @@ from .environment import Environment
 from .errors import GatewayError
 
 RETRIED_STATUSES = frozenset({502, 503, 504})
-REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 UNREACHABLE_ATTEMPTS = 4  # connection refused / unknown host: a few quick tries, not the whole deadline
 
 # what went wrong with one attempt, as TransientError.kind
@@ -108,11 +107,6 @@ def origin_of(url: str) -> str:
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
-
-
-def is_redirect(response: requests.Response) -> bool:
-    """True for a 3xx answer that carries a Location."""
-    return response.status_code in REDIRECT_STATUSES and "Location" in response.headers
 
 
 def _unreachable_too_often(retry: RetryCallState) -> bool:

@@ -22,8 +22,9 @@ from .credentials import auth_headers
 from .dexflow import describe, page_of
 from .environment import Environment
 from .errors import ConfigError, ModelError, SessionError
-from .gateway import Gateway, is_redirect
+from .gateway import Gateway
 from .payloads import Payload, load
+from .redirects import is_redirect, location_of
 from .settings import gateway_settings
 from .standalone import main
 from .state import State
@@ -58,7 +59,7 @@ def _path(payload: Payload, model: str) -> str:
 def _refusal(response: requests.Response, model: str, namespace: str, path: str, credential: str) -> Exception | None:
     """The error for an answer that is not a prediction, or None when it is one."""
     status = response.status_code
-    location = response.headers.get("Location", "")
+    location = location_of(response) if is_redirect(response) else ""
     if is_redirect(response) or (status in (401, 403) and (page_of(response).sign_in_form() or response.text.strip() == "{}")):
         where = "to Dex" if "/dex/" in location or "/oauth2/" in location else "to a login"
         if credential == "token":
@@ -122,7 +123,7 @@ STEP = Step(
     "Send a payload to the model with the session and print its outputs.",
     reads=("MODEL_NAME", "MODEL_NAMESPACE", "MODEL_HOST", "INGRESS_HOST", "INGRESS_PORT", "NODE_PORT", "AUTH_COOKIE", "AUTH_BEARER"),
     options=(
-        Option("payload", "a name from payloads/ (iris, iris-v1) or a path to a JSON file", default="iris"),
+        Option("payload", "a name from payloads/ (iris, iris-v1), a JSON file, - for standard input, or inline JSON", default="iris"),
         Option("json", "print the raw JSON answer", kind=bool, default=False),
         Option(
             "auth",

@@ -1,4 +1,4 @@
-"""Request bodies for infer: found by name in ``payloads/`` or by path, and checked before sending.
+"""Request bodies for infer: by name from ``payloads/``, by path, from stdin or inline, and checked before sending.
 
 A body with ``inputs`` is a V2 (Open Inference Protocol) request; one with
 ``instances`` is a V1 request.  Checks catch what the model server would
@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from .errors import UsageError
 from .state import PROJECT_ROOT
@@ -49,18 +50,32 @@ def find(name_or_path: str) -> Path:
     raise UsageError(f"no payload {name_or_path!r}: give a file path or one of {', '.join(known_names()) or '(none)'}")
 
 
-def load(name_or_path: str) -> Payload:
-    """Read and check a payload; UsageError says what is wrong with it."""
-    path = find(name_or_path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise UsageError(f"cannot read payload {path}: {getattr(error, 'strerror', None) or error}") from None
+def load(source: str, stdin: TextIO | None = None) -> Payload:
+    """Read and check a payload; UsageError says what is wrong with it.
+
+    ``source`` is a name from ``payloads/``, a file path, ``-`` for standard
+    input, or the JSON itself when it starts with ``{``.
+    """
+    if source == "-":
+        where, name = "<stdin>", "stdin"
+        try:
+            text = (stdin or sys.stdin).read()
+        except (OSError, UnicodeDecodeError) as error:
+            raise UsageError(f"cannot read the payload from standard input: {error}") from None
+    elif source.lstrip().startswith("{"):
+        text, where, name = source, "(inline)", "inline"
+    else:
+        path = find(source)
+        where, name = str(path), path.stem
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise UsageError(f"cannot read payload {path}: {getattr(error, 'strerror', None) or error}") from None
     try:
         body = json.loads(text)
     except json.JSONDecodeError as error:
-        raise UsageError(f"payload {path} is not JSON (line {error.lineno}, column {error.colno}: {error.msg})") from None
-    return Payload(path.stem, body, check(body, str(path)))
+        raise UsageError(f"payload {where} is not JSON (line {error.lineno}, column {error.colno}: {error.msg})") from None
+    return Payload(name, body, check(body, where))
 
 
 def check(body: Any, where: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import datetime, timedelta, timezone
 from html import escape
@@ -169,3 +170,27 @@ def test_a_password_form_reads_back_whatever_dex_escaped(state: str, back: str, 
     form = page.password_form()
     assert form is not None and form.action == action
     assert page.login_error == " ".join(error.split())
+
+
+def test_payload_from_standard_input() -> None:
+    payload = load("-", io.StringIO(json.dumps({"instances": [[1, 2, 3, 4]]})))
+    assert (payload.name, payload.protocol) == ("stdin", "v1")
+
+
+def test_payload_given_inline() -> None:
+    payload = load(' {"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}]}')
+    assert (payload.name, payload.protocol) == ("inline", "v2")
+
+
+@pytest.mark.parametrize(
+    ("source", "stdin", "message"),
+    [
+        ("-", "{", r"payload <stdin> is not JSON \(line 1"),
+        ("-", "", r"payload <stdin> is not JSON"),
+        ('{"inputs": [}', "", r"payload \(inline\) is not JSON"),
+        ('{"inputs": []}', "", r"payload \(inline\): 'inputs' must be a non-empty list"),
+    ],
+)
+def test_bad_payloads_from_stdin_or_inline_are_explained(source: str, stdin: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        load(source, io.StringIO(stdin))

@@ -133,7 +133,7 @@ def test_a_session_the_gateway_does_not_know_sends_us_back_to_login(sandbox_env:
 
 
 def test_a_redirect_to_another_host_is_refused(env: Env, stub: Stub) -> None:
-    stub.answer(lambda _request: Reply.redirect(302, "http://login.example.org/dex/auth"), env)
+    stub.answer(lambda request: Reply.redirect(request.method, 302, "http://login.example.org/dex/auth"), env)
     with pytest.raises(
         GatewayError,
         match=r"redirected to http://login.example.org:80, not http://127.0.0.1:\d+: refusing to send credentials",
