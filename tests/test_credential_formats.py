@@ -1,0 +1,62 @@
+"""The credential written for other tools: every format, masked unless asked."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+import pytest
+
+from scripts.credential_formats import FORMATS, Credential, render
+
+COOKIE = Credential("cookie", "authservice_session=MTY0secretvalue", "http://127.0.0.1:31380", "2026-11-30T07:00:00Z", "user@example.com")
+TOKEN = Credential("token", "eyJhbGciOiJSUzI1NiJ9.secretpayload.sig", "https://kf.example.com:443", "", "")
+
+
+def masked(value: str) -> str:
+    return f"{value[:3]}…"
+
+
+def shown(value: str) -> str:
+    return value
+
+
+def test_header_lines() -> None:
+    assert render(COOKIE, "header", shown) == "Cookie: authservice_session=MTY0secretvalue"
+    assert render(TOKEN, "header", shown) == "Authorization: Bearer eyJhbGciOiJSUzI1NiJ9.secretpayload.sig"
+
+
+def test_curl_arguments_split_back_into_one_header_option() -> None:
+    assert shlex.split(render(COOKIE, "curl", shown)) == ["-H", "Cookie: authservice_session=MTY0secretvalue"]
+
+
+def test_json_object() -> None:
+    assert json.loads(render(TOKEN, "json", shown)) == {
+        "kind": "token",
+        "header": "Authorization",
+        "value": "eyJhbGciOiJSUzI1NiJ9.secretpayload.sig",
+        "origin": "https://kf.example.com:443",
+        "expires": None,
+        "login": None,
+    }
+
+
+def test_env_exports_use_the_env_keys() -> None:
+    assert render(COOKIE, "env", shown).splitlines() == [
+        "export AUTH_COOKIE=authservice_session=MTY0secretvalue",
+        "export AUTH_EXPIRES=2026-11-30T07:00:00Z",
+        "export AUTH_ORIGIN=http://127.0.0.1:31380",
+    ]
+
+
+def test_python_snippet_compiles_and_names_kfp() -> None:
+    for credential in (COOKIE, TOKEN):
+        snippet = render(credential, "python", shown)
+        compile(snippet, "<snippet>", "exec")
+        assert ("cookies=" if credential.kind == "cookie" else "existing_token=") in snippet
+
+
+@pytest.mark.parametrize("form", FORMATS)
+@pytest.mark.parametrize("credential", [COOKIE, TOKEN])
+def test_no_format_shows_a_secret_when_masked(form: str, credential: Credential) -> None:
+    assert "secret" not in render(credential, form, masked)
