@@ -1,21 +1,19 @@
-"""Invoke tasks: one per declared step, plus login, logout, status, the sandbox and the demo.
+"""Invoke tasks: one per declared step, plus login, logout, status, credential, the sandbox and the demo.
 
-Nothing is declared here: each task comes from a declaration (``scripts.catalog``
-for the client, ``sandbox.commands`` for the sandbox), built into a Collection
-by ``scripts.cli``.  Steps read and write the .env file beside this file (or
-``$ENV_FILE``).  Errors end in one line and a documented exit code;
-``invoke --debug TASK`` (or ``KFDEX_DEBUG=1``) shows the traceback.
+Nothing is declared here: each task comes from a declaration found by
+``scripts.catalog`` and built into a Collection by ``scripts.cli`` (the
+installed ``kfdex`` command runs the same Collection).  In this checkout the
+state is the .env file beside this file (or ``$ENV_FILE``).  Errors end in one
+line and a documented exit code; ``invoke --debug TASK`` (or ``KFDEX_DEBUG=1``)
+shows the traceback.
 """
 
 from __future__ import annotations
 
-import logging
+from pathlib import Path
 
-from sandbox.commands import COMMANDS as SANDBOX_COMMANDS
 from scripts.catalog import COMMANDS
 from scripts.cli import build_collection
 
-# urllib3 logs whole URLs (with one-time codes) at debug level: keep it quiet even under --debug
-logging.getLogger("urllib3").setLevel(logging.WARNING)
-
-ns = build_collection((*COMMANDS, *SANDBOX_COMMANDS))
+ns = build_collection(COMMANDS)
+ns.configure({"kfdex": {"env_folder": str(Path(__file__).resolve().parent)}})

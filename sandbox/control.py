@@ -22,17 +22,20 @@ from pathlib import Path
 
 import requests
 
-from scripts.errors import SandboxError
-
 from .cluster import free_port
 from .flavors import FLAVORS, NEWEST
 from .gateway import DEMO_LOGIN, DEMO_PASSWORD
 from .kubeapi import MODEL_NAME, MODEL_NAMESPACE
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# the folder that holds the top package: the checkout, or site-packages when installed as kfdex.sandbox
+IMPORT_ROOT = Path(__file__).resolve().parents[len(__package__.split("."))]
 READY_TIMEOUT = 90.0
 # the .env keys sandbox-up writes (and sandbox-down puts back)
 SETTING_KEYS = ("KUBECONFIG", "DEX_LOGIN", "DEX_PASSWORD", "MODEL_NAME", "MODEL_NAMESPACE", "SANDBOX_DIR")
+
+
+class SandboxFailure(Exception):
+    """The sandbox could not start, stop or take a setting; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ class Sandbox:
     def _control(self, name: str, body: dict[str, object]) -> dict[str, object]:
         answer = requests.post(f"{self.control_url}/{name}", json=body, timeout=10)
         if answer.status_code != 200:
-            raise SandboxError(f"the sandbox refused {name}: {answer.text.strip()}")
+            raise SandboxFailure(f"the sandbox refused {name}: {answer.text.strip()}")
         return dict(answer.json())
 
 
@@ -100,7 +103,7 @@ def _spawn(folder: Path, name: str, arguments: list[str]) -> int:
     try:
         process = subprocess.Popen(
             [sys.executable, "-m", *arguments],
-            cwd=PROJECT_ROOT,
+            cwd=IMPORT_ROOT,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -136,7 +139,7 @@ def _wait_ready(folder: Path, model_port: int) -> dict[str, int]:
         for name, entry in _read_pids(folder).items():
             if not _alive(int(entry["pid"]), entry.get("start")):  # type: ignore[arg-type]
                 tail = (folder / f"{name}.log").read_text(errors="replace").strip().splitlines()[-3:]
-                raise SandboxError(f"the sandbox's {name} process exited while starting: {' | '.join(tail)}")
+                raise SandboxFailure(f"the sandbox's {name} process exited while starting: {' | '.join(tail)}")
         if cluster is None and (folder / "cluster.json").exists():
             cluster = json.loads((folder / "cluster.json").read_text())
         if not model_ready:
@@ -145,18 +148,18 @@ def _wait_ready(folder: Path, model_port: int) -> dict[str, int]:
         if cluster is not None and model_ready:
             return cluster
         time.sleep(0.2)
-    raise SandboxError(f"the sandbox did not become ready in {READY_TIMEOUT:.0f}s; logs are in {folder}")
+    raise SandboxFailure(f"the sandbox did not become ready in {READY_TIMEOUT:.0f}s; logs are in {folder}")
 
 
 def start(flavor: str = NEWEST) -> Sandbox:
     """Start a sandbox of this flavor; stops what it started if it cannot become ready."""
     if flavor not in FLAVORS:
-        raise SandboxError(f"unknown flavor {flavor!r}: use one of {', '.join(FLAVORS)}")
+        raise SandboxFailure(f"unknown flavor {flavor!r}: use one of {', '.join(FLAVORS)}")
     folder = Path(tempfile.mkdtemp(prefix="kfdex-sandbox-"))
     model_port, grpc_port = free_port(), free_port()
     try:
-        _spawn(folder, "model", ["sandbox.model", str(folder / "models"), str(model_port), str(grpc_port)])
-        _spawn(folder, "cluster", ["sandbox.cluster", str(folder), str(model_port), flavor])
+        _spawn(folder, "model", [f"{__package__}.model", str(folder / "models"), str(model_port), str(grpc_port)])
+        _spawn(folder, "cluster", [f"{__package__}.cluster", str(folder), str(model_port), flavor])
         cluster = _wait_ready(folder, model_port)
     except BaseException:
         stop(folder)

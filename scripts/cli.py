@@ -1,4 +1,4 @@
-"""The Invoke ``Collection`` made from the declarations: one task per declared command.
+"""The Invoke ``Collection`` made from the declarations, and the ``kfdex`` program that runs it.
 
 Each task's signature, ``--help`` text and option kinds come from the
 declaration; options not given are ``None``.  The task body builds the
@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import logging
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from invoke import Collection, Context, Task
@@ -49,14 +51,22 @@ def environment_of(c: Context, show_secrets: bool) -> Environment:
     return dataclasses.replace(environment, show_secrets=show_secrets or environment.show_secrets)
 
 
+def env_folder(c: Context) -> Path | None:
+    """Where .env lives when ENV_FILE names none: beside tasks.py for ``invoke`` in a checkout, else the current folder."""
+    folder = c.config.get("kfdex", {}).get("env_folder")
+    return Path(folder) if folder else None
+
+
 def task_for(declaration: Declaration) -> DeclaredTask:
     """The Invoke task of one declaration."""
     options = _options(declaration)
 
     def body(c: Context, **given: Any) -> None:
+        # urllib3 logs whole URLs (with one-time codes) at debug level: keep it quiet even under --debug
+        logging.getLogger("urllib3").setLevel(logging.WARNING)
         environment = environment_of(c, bool(given.pop(SHOW_SECRETS.name, False)))
         with guarded(environment):
-            declaration.execute(EnvFile.for_variables(environment.variables), environment, given)
+            declaration.execute(EnvFile.for_variables(environment.variables, env_folder(c)), environment, given)
 
     parameters = [inspect.Parameter("c", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
     parameters += [
@@ -74,3 +84,23 @@ def build_collection(declarations: Iterable[Declaration]) -> Collection:
     for declaration in declarations:
         collection.add_task(task_for(declaration))
     return collection
+
+
+def version() -> str:
+    """The installed distribution's version (``0+checkout`` when run from a checkout that was not installed)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed_version
+
+    try:
+        return installed_version("kfdex")
+    except PackageNotFoundError:
+        return "0+checkout"
+
+
+def main() -> None:
+    """The installed ``kfdex`` command: the same tasks as ``invoke`` in a checkout, with ./.env as the state."""
+    from invoke import Program
+
+    from .catalog import COMMANDS
+
+    Program(namespace=build_collection(COMMANDS), name="kfdex", binary="kfdex", version=version()).run()

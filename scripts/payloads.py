@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .errors import UsageError
-from .state import PROJECT_ROOT
 
-PAYLOAD_DIR = PROJECT_ROOT / "payloads"
+# beside this package: payloads/ in a checkout, kfdex/payloads when installed
+PAYLOAD_DIR = Path(__file__).resolve().parent.parent / "payloads"
 V2_DATATYPES = frozenset(
     {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64", "BYTES"}
 )

@@ -10,13 +10,15 @@ from invoke import Exit
 
 from .boundary import guarded
 from .environment import Environment
-from .state import EnvFile
+from .state import EnvFile, checkout_folder
 from .step import SHOW_SECRETS, Step, run_step, split_options
 
 
 def _parser(step: Step) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"python -m scripts.{step.name.replace('-', '_')}", description=step.summary)
-    parser.add_argument("--env-file", type=Path, help="the .env file (default: $ENV_FILE, else .env beside tasks.py)")
+    parser = argparse.ArgumentParser(prog=f"python -m {__package__}.{step.name.replace('-', '_')}", description=step.summary)
+    parser.add_argument(
+        "--env-file", type=Path, help="the .env file (default: $ENV_FILE, else .env beside tasks.py in a checkout, else ./.env)"
+    )
     parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
     for option in (*step.options, SHOW_SECRETS):
         if option.kind is bool:
@@ -35,7 +37,8 @@ def main(step: Step, argv: list[str] | None = None) -> None:
     try:
         with guarded(environment, debug):
             overrides, arguments = split_options(step.options, given)
-            run_step(step, EnvFile(path) if path else EnvFile.for_variables(environment.variables), environment, overrides, **arguments)
+            env_file = EnvFile(path, environment.variables) if path else EnvFile.for_variables(environment.variables, checkout_folder())
+            run_step(step, env_file, environment, overrides, **arguments)
     except Exit as leaving:
         sys.exit(leaving.code)
     sys.exit(0)

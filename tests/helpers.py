@@ -22,7 +22,6 @@ from unittest import mock
 
 from invoke import Program
 
-from sandbox.commands import COMMANDS as SANDBOX_COMMANDS
 from scripts.catalog import COMMANDS
 from scripts.cli import build_collection
 from scripts.environment import Environment
@@ -30,7 +29,7 @@ from scripts.state import EnvFile
 
 ROOT = Path(__file__).resolve().parent.parent
 NO_BACKOFF = {"RETRY_WAIT_INITIAL": "0", "RETRY_WAIT_MAX": "0", "RETRY_ATTEMPTS": "5", "RETRY_DEADLINE": "30"}
-TASK_NAMES = tuple(command.name for command in (*COMMANDS, *SANDBOX_COMMANDS))
+TASK_NAMES = tuple(command.name for command in COMMANDS)
 
 
 def here(**changes: object) -> Environment:
@@ -84,7 +83,7 @@ class Env:
         """Run ``invoke ARGS`` in this process (Program.run) against this .env, with in-memory streams."""
         variables = self._variables()
         stdout, stderr = io.StringIO(), io.StringIO()
-        collection = build_collection((*COMMANDS, *SANDBOX_COMMANDS))
+        collection = build_collection(COMMANDS)
         collection.configure({"kfdex": {"environment": Environment(stdout, stderr, variables=variables)}})
         code = 0
         with mock.patch.dict(os.environ, variables, clear=True), _restored_logging(), mock.patch.object(
