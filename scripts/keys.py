@@ -20,6 +20,10 @@ class Key:
     source: str  # "setting" (the user sets it), "step" (a step writes it) or "sandbox" (sandbox-up writes it)
     secret: bool = False
     help: str = ""
+    # a non-empty process environment variable of this name wins over the .env file; not for the
+    # state of a login in progress, nor for KUBECONFIG (kubectl reads the environment's by itself,
+    # so one written in .env, as sandbox-up does, is the tool's own choice)
+    from_environment: bool = True
 
     @property
     def how_to_set(self) -> str:
@@ -35,7 +39,7 @@ class Key:
 
 _KEYS = [
     # user settings
-    Key("KUBECONFIG", "setting", help="kubeconfig for kubectl; empty means kubectl's default"),
+    Key("KUBECONFIG", "setting", help="kubeconfig for kubectl; empty means kubectl's default", from_environment=False),
     Key("DEX_LOGIN", "setting", help="Dex user (email address or username)"),
     Key("DEX_PASSWORD", "setting", secret=True, help="Dex password"),
     Key("DEX_CONNECTOR", "setting", help="Dex connector to use when Dex offers several (default local)"),
@@ -57,19 +61,23 @@ _KEYS = [
     Key("INGRESS_HOST", "step", help="address of the Istio ingress gateway"),
     Key("INGRESS_PORT", "step", help="its http2 port (nodePort or load-balancer port)"),
     Key("INGRESS_KIND", "step", help="NodePort or LoadBalancer"),
-    Key("DEX_REQ", "step", help="the Dex auth request id (req= or state=)"),
-    Key("DEX_LOGIN_URL", "step", help="absolute URL of Dex's password form"),
-    Key("LOGIN_COOKIES", "step", secret=True, help="cookies the gateway set during login (CSRF/state)"),
-    Key("DEX_NEXT_URL", "step", help="where Dex sent us after the password was accepted"),
-    Key("DEX_CALLBACK_URL", "step", help="the gateway's OIDC callback with code and state"),
+    Key("DEX_REQ", "step", help="the Dex auth request id (req= or state=)", from_environment=False),
+    Key("DEX_LOGIN_URL", "step", help="absolute URL of Dex's password form", from_environment=False),
+    Key("LOGIN_COOKIES", "step", secret=True, help="cookies the gateway set during login (CSRF/state)", from_environment=False),
+    Key("DEX_NEXT_URL", "step", help="where Dex sent us after the password was accepted", from_environment=False),
+    Key("DEX_CALLBACK_URL", "step", help="the gateway's OIDC callback with code and state", from_environment=False),
     Key("AUTH_COOKIE", "step", secret=True, help="Cookie header value of the session"),
     Key("AUTH_EXPIRES", "step", help="when the session ends (ISO 8601, UTC)"),
+    Key("AUTH_ORIGIN", "step", help="the ingress (scheme://host:port) the session belongs to: it is sent nowhere else"),
+    Key("AUTH_LOGIN", "step", help="the Dex login the session belongs to"),
     Key("AUTH_BEARER", "step", secret=True, help="ServiceAccount token sent as Authorization: Bearer"),
     Key("AUTH_BEARER_EXPIRES", "step", help="when the token ends (ISO 8601, UTC)"),
+    Key("AUTH_BEARER_ORIGIN", "step", help="the ingress (scheme://host:port) the token is for: it is sent nowhere else"),
+    Key("AUTH_BEARER_SUBJECT", "step", help="the ServiceAccount the token belongs to (namespace/name)"),
     Key("NODE_PORT", "step", help="nodePort that reaches the predictor's port 8080"),
     Key("NODE_PORT_SERVICE", "step", help="name of the NodePort Service we created"),
     # the sandbox
-    Key("SANDBOX_DIR", "sandbox", help="folder of the running sandbox (pids, logs, kubeconfig)"),
+    Key("SANDBOX_DIR", "sandbox", help="folder of the running sandbox (pids, logs, kubeconfig)", from_environment=False),
 ]
 
 KEYS: dict[str, Key] = {key.name: key for key in _KEYS}

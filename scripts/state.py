@@ -27,29 +27,50 @@ from .errors import ConfigError, DeclarationError
 from .keys import KEYS
 
 ENV_FILE_VARIABLE = "ENV_FILE"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-# keys that may also come from the process environment when absent from the file,
-# so that a password never has to be written down
-ENVIRONMENT_FALLBACK = ("DEX_LOGIN", "DEX_PASSWORD")
+ENV_EXAMPLE = ".env.example"
 
 _SAFE_UNQUOTED = re.compile(r"[A-Za-z0-9_./:@,+%=-]+")
 _KEY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def default_env_path(variables: Mapping[str, str] | None = None) -> Path:
-    """The .env beside tasks.py, or the file named by ``$ENV_FILE``."""
+def checkout_folder() -> Path | None:
+    """The checkout this code runs from (the folder of tasks.py), or None when installed as a package."""
+    folder = Path(__file__).resolve().parent.parent
+    return folder if (folder / "tasks.py").is_file() and __package__ == "scripts" else None
+
+
+def default_env_path(variables: Mapping[str, str] | None = None, folder: Path | None = None) -> Path:
+    """The file ``$ENV_FILE`` names, else ``.env`` in ``folder`` (beside tasks.py in a checkout), else in the current folder."""
     named = (os.environ if variables is None else variables).get(ENV_FILE_VARIABLE)
-    return Path(named).expanduser() if named else PROJECT_ROOT / ".env"
+    return Path(named).expanduser() if named else (folder or Path.cwd()) / ".env"
+
+
+def from_environment(variables: Mapping[str, str]) -> dict[str, str]:
+    """The tool's keys set (non-empty) in the process environment, for those that may come from there."""
+    return {name: variables[name] for name, key in KEYS.items() if key.from_environment and variables.get(name)}
 
 
 class State(Mapping[str, str]):
-    """A read-only snapshot of the .env file, with errors that say which step provides a key."""
+    """What one command sees: the .env file's values under the environment's and the command line's.
 
-    def __init__(self, path: Path, values: Mapping[str, str], exists: bool = True) -> None:
+    As a mapping it holds the file's own values (what a step may rewrite); ``value``
+    answers with the precedence the README states: a command-line option, then a
+    (non-empty) process environment variable, then the .env file, then the default.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        values: Mapping[str, str],
+        exists: bool = True,
+        environment: Mapping[str, str] | None = None,
+        overrides: Mapping[str, str] | None = None,
+    ) -> None:
         self.path = path
         self._values = dict(values)
         self.exists = exists
+        self._environment = dict(environment or {})
+        self._overrides = dict(overrides or {})
 
     def __getitem__(self, key: str) -> str:
         return self._values[key]
@@ -64,56 +85,75 @@ class State(Mapping[str, str]):
         """This state with some values replaced for one run (command-line options); nothing is written."""
         if not overrides:
             return self
-        return State(self.path, {**self._values, **overrides}, self.exists)
+        return State(self.path, self._values, self.exists, self._environment, {**self._overrides, **overrides})
+
+    def source(self, key: str) -> str:
+        """Where ``value(key)`` comes from: "option", "environment", "file", or "" when unset."""
+        for name, layer in (("option", self._overrides), ("environment", self._environment), ("file", self._values)):
+            if layer.get(key):
+                return name
+        return ""
 
     def value(self, key: str, default: str = "") -> str:
-        """The value of ``key``; the environment is asked for credentials only.
+        """The value of ``key``: option > environment > .env > ``default``.
 
         A name missing from ``scripts.keys`` is a bug (a typo would otherwise read as an empty value).
         """
         if key not in KEYS:
             raise DeclarationError(f"{key} is not a .env key this tool knows: add it to scripts/keys.py or fix the name")
-        found = self._values.get(key, "")
-        if not found and key in ENVIRONMENT_FALLBACK:
-            found = os.environ.get(key, "")
-        return found or default
+        return self._overrides.get(key) or self._environment.get(key) or self._values.get(key) or default
 
     def require(self, key: str) -> str:
         """The value of ``key``, or a ConfigError naming what provides it."""
         found = self.value(key)
         if found:
             return found
-        spec = KEYS.get(key)
-        action = spec.how_to_set if spec else f"set {key} in the .env file"
+        spec = KEYS[key]
+        if not self.exists and not self._environment and spec.source == "setting":
+            example = self.path.parent / ENV_EXAMPLE
+            start = (
+                f"`cp {ENV_EXAMPLE} {self.path.name}` and fill it in"
+                if example.is_file()
+                else f"create {self.path} with at least DEX_LOGIN, MODEL_NAME and MODEL_NAMESPACE"
+            )
+            raise ConfigError(
+                f"{key} is needed, but there is no {self.path} and none of the tool's settings are in the environment: "
+                f"{start} (or set {key} in the environment)"
+            )
         if not self.exists:
-            raise ConfigError(f"{key} is needed but {self.path} does not exist: {action}")
+            raise ConfigError(f"{key} is needed but {self.path} does not exist: {spec.how_to_set}")
         state = "is empty" if key in self._values else "is not set"
-        raise ConfigError(f"{key} {state} in {self.path}: {action}")
+        raise ConfigError(f"{key} {state} in {self.path}: {spec.how_to_set}")
 
     def number(self, key: str, default: float) -> float:
-        """A numeric setting, or a UsageError that names the key."""
+        """A numeric setting, or a ConfigError that names the key."""
         raw = self.value(key)
         if not raw:
             return default
+        where = "in the environment" if self.source(key) == "environment" else f"in {self.path}"
         try:
             number = float(raw)
         except ValueError:
-            raise ConfigError(f"{key}={raw!r} in {self.path} is not a number: fix it or delete the line") from None
+            raise ConfigError(f"{key}={raw!r} {where} is not a number: fix it or delete it") from None
         if number < 0:
-            raise ConfigError(f"{key}={raw} in {self.path} is negative: use 0 or more")
+            raise ConfigError(f"{key}={raw} {where} is negative: use 0 or more")
         return number
 
 
 class EnvFile:
     """Reads and updates one .env file safely."""
 
-    def __init__(self, path: Path | str | None = None) -> None:
-        self.path = Path(path) if path is not None else default_env_path()
+    def __init__(self, path: Path | str | None = None, variables: Mapping[str, str] | None = None) -> None:
+        self.path = Path(path) if path is not None else default_env_path(variables)
+        self.environment = from_environment(variables or {})  # what the process environment sets over the file
 
     @classmethod
-    def for_variables(cls, variables: Mapping[str, str]) -> EnvFile:
-        """The file named by ``ENV_FILE`` in ``variables``, else the .env beside tasks.py."""
-        return cls(default_env_path(variables))
+    def for_variables(cls, variables: Mapping[str, str], folder: Path | None = None) -> EnvFile:
+        """The file named by ``ENV_FILE`` in ``variables``, else ``.env`` in ``folder`` or the current folder.
+
+        Its states carry the tool's keys that ``variables`` (the process environment) set.
+        """
+        return cls(default_env_path(variables, folder), variables)
 
     # reading -----------------------------------------------------------------
 
@@ -146,12 +186,12 @@ class EnvFile:
         """The current state; a missing file is an empty state."""
         text = self._text()
         if text is None:
-            return State(self.path, {}, exists=False)
+            return State(self.path, {}, exists=False, environment=self.environment)
         values: dict[str, str] = {}
         for binding in self._bindings(text):
             if binding.key is not None:
                 values[binding.key] = binding.value or ""
-        return State(self.path, values)
+        return State(self.path, values, environment=self.environment)
 
     # writing -----------------------------------------------------------------
 

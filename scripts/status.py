@@ -1,8 +1,13 @@
-"""``invoke status``: where the flow stands, every known key in .env with secrets masked, on stdout."""
+"""``invoke status``: where the flow stands, every known key with secrets masked, on stdout.
+
+Values set in the process environment (which win over .env) are marked so.
+One-time codes in the login URLs are masked like secrets.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from .credentials import format_expiry, parse_expiry
 from .environment import Environment
@@ -10,10 +15,23 @@ from .keys import KEYS, is_secret
 from .state import EnvFile
 from .step import SHOW_SECRETS, Command
 
+# URLs whose query carries one-time codes (Dex's req/state, the gateway's code and state)
+_URLS_WITH_CODES = ("DEX_LOGIN_URL", "DEX_NEXT_URL", "DEX_CALLBACK_URL")
+
+
+def _masked_query(environment: Environment, url: str) -> str:
+    """The URL with every query value masked (names kept), unless secrets are shown."""
+    parts = urlsplit(url)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    query = "&".join(f"{name}={environment.mask(value)}" for name, value in pairs)
+    return urlunsplit(parts._replace(query=query)) if pairs and not environment.show_secrets else url
+
 
 def _shown(environment: Environment, name: str, value: str) -> str:
     if name == "AUTH_COOKIE":
         return environment.mask_cookie_header(value)
+    if name in _URLS_WITH_CODES:
+        return _masked_query(environment, value)
     return environment.mask(value) if is_secret(name) else value
 
 
@@ -24,7 +42,8 @@ def status(env_file: EnvFile, environment: Environment, _overrides: Mapping[str,
     for name in KEYS:
         value = state.value(name)
         if value:
-            environment.data(f"{name}={_shown(environment, name, value)}")
+            came_from = "  # from the environment" if state.source(name) == "environment" else ""
+            environment.data(f"{name}={_shown(environment, name, value)}{came_from}")
     now = environment.now()
     for label, value_key, expiry_key in (("session", "AUTH_COOKIE", "AUTH_EXPIRES"), ("token", "AUTH_BEARER", "AUTH_BEARER_EXPIRES")):
         if state.value(value_key):

@@ -105,12 +105,24 @@ def test_update_refuses_a_malformed_file_and_leaves_it_alone(tmp_path: Path) -> 
     assert path.read_text() == original
 
 
-def test_credentials_fall_back_to_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DEX_PASSWORD", "from-env")
-    monkeypatch.setenv("MODEL_NAME", "not-used")
-    state = EnvFile(tmp_path / ".env").read()
-    assert state.value("DEX_PASSWORD") == "from-env"
-    assert state.value("MODEL_NAME") == ""
+def test_option_beats_environment_beats_file_beats_default(tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    EnvFile(path).update({"MODEL_NAME": "from-file", "MODEL_NAMESPACE": "ns-file", "HTTP_TIMEOUT": "5"})
+    variables = {"MODEL_NAME": "from-env", "DEX_PASSWORD": "pw-env", "HTTP_TIMEOUT": "", "LOGIN_COOKIES": "x=1"}
+    state = EnvFile(path, variables).read().with_overrides({"MODEL_NAMESPACE": "ns-option"})
+    assert state.value("MODEL_NAME") == "from-env" and state.source("MODEL_NAME") == "environment"
+    assert state.value("MODEL_NAMESPACE") == "ns-option" and state.source("MODEL_NAMESPACE") == "option"
+    assert state.value("DEX_PASSWORD") == "pw-env"
+    assert state.value("HTTP_TIMEOUT") == "5" and state.source("HTTP_TIMEOUT") == "file"  # an empty variable is not set
+    assert state.value("LOGIN_COOKIES") == ""  # a login in progress never comes from the environment
+    assert state.value("DEX_CONNECTOR", "local") == "local" and state.source("DEX_CONNECTOR") == ""
+    assert state["MODEL_NAME"] == "from-file"  # the file's own values are what a step rewrites
+
+
+def test_kubeconfig_in_the_file_wins_over_the_environment(tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    EnvFile(path).update({"KUBECONFIG": "/sandbox/kubeconfig"})
+    assert EnvFile(path, {"KUBECONFIG": "/home/me/.kube/config"}).read().value("KUBECONFIG") == "/sandbox/kubeconfig"
 
 
 def test_values_are_read_without_interpolation(tmp_path: Path) -> None:
