@@ -15,6 +15,7 @@ from .credentials import format_expiry, parse_expiry
 from .environment import Environment
 from .errors import KubectlError, UsageError
 from .kube import NotFound, kubectl_json
+from .settings import ingress_origin
 from .standalone import main
 from .state import State
 from .step import Option, Step, StepResult
@@ -32,6 +33,7 @@ def run(state: State, environment: Environment, service_account: str | None = No
     if not _GO_DURATION.fullmatch(lasting):
         raise UsageError(f"token duration {lasting!r} is not a duration such as 24h, 90m or 1h30m")
     namespace = state.value("TOKEN_NAMESPACE") or state.require("MODEL_NAMESPACE")
+    origin = ingress_origin(state)  # the gateway the token is for: known before a token is made
     try:
         answer = kubectl_json(
             state, "-n", namespace, "create", "token", account, f"--audience={AUDIENCE}", f"--duration={lasting}"
@@ -45,15 +47,21 @@ def run(state: State, environment: Environment, service_account: str | None = No
     if not token:
         raise KubectlError("`kubectl create token` printed no token")
     summary = f"ServiceAccount {namespace}/{account}: {environment.mask(token)}, {format_expiry(parse_expiry(expiry), environment.now())}"
-    return StepResult({"AUTH_BEARER": token, "AUTH_BEARER_EXPIRES": expiry}, summary)
+    updates = {
+        "AUTH_BEARER": token,
+        "AUTH_BEARER_EXPIRES": expiry,
+        "AUTH_BEARER_ORIGIN": origin,  # the token is sent nowhere else
+        "AUTH_BEARER_SUBJECT": f"{namespace}/{account}",
+    }
+    return StepResult(updates, summary)
 
 
 STEP = Step(
     "create-token",
     run,
     "Get a ServiceAccount token for the gateway with kubectl.",
-    reads=("KUBECONFIG", "TOKEN_SERVICE_ACCOUNT", "TOKEN_DURATION", "TOKEN_NAMESPACE", "MODEL_NAMESPACE"),
-    writes=("AUTH_BEARER", "AUTH_BEARER_EXPIRES"),
+    reads=("KUBECONFIG", "TOKEN_SERVICE_ACCOUNT", "TOKEN_DURATION", "TOKEN_NAMESPACE", "MODEL_NAMESPACE", "INGRESS_HOST", "INGRESS_PORT"),
+    writes=("AUTH_BEARER", "AUTH_BEARER_EXPIRES", "AUTH_BEARER_ORIGIN", "AUTH_BEARER_SUBJECT"),
     options=(
         Option(
             "service_account",

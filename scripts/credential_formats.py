@@ -10,41 +10,15 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+
+from .credentials import Credential, choose
+from .environment import Environment
+from .errors import UsageError
+from .state import EnvFile
+from .step import SHOW_SECRETS, Command, Option
 
 FORMATS = ("header", "curl", "json", "env", "python")
-
-
-@dataclass(frozen=True)
-class Credential:
-    """A session cookie or a bearer token, where it may be sent, and until when."""
-
-    kind: str  # "cookie" or "token"
-    value: str  # the Cookie header value, or the bare token
-    origin: str  # scheme://host:port of the ingress it belongs to ("" when not recorded)
-    expires: str  # ISO 8601 UTC, "" when the gateway gave none
-    login: str  # the Dex login or ServiceAccount it was issued to ("" when not recorded)
-
-    @property
-    def header_name(self) -> str:
-        return "Cookie" if self.kind == "cookie" else "Authorization"
-
-    def header_value(self, shown: Callable[[str], str]) -> str:
-        return shown(self.value) if self.kind == "cookie" else f"Bearer {shown(self.value)}"
-
-    @property
-    def value_key(self) -> str:
-        """The .env key that holds it."""
-        return "AUTH_COOKIE" if self.kind == "cookie" else "AUTH_BEARER"
-
-    @property
-    def expiry_key(self) -> str:
-        return "AUTH_EXPIRES" if self.kind == "cookie" else "AUTH_BEARER_EXPIRES"
-
-    @property
-    def origin_key(self) -> str:
-        return "AUTH_ORIGIN" if self.kind == "cookie" else "AUTH_BEARER_ORIGIN"
 
 
 def render(credential: Credential, form: str, shown: Callable[[str], str]) -> str:
@@ -68,7 +42,7 @@ def _json(credential: Credential, shown: Callable[[str], str]) -> str:
             "value": shown(credential.value),
             "origin": credential.origin,
             "expires": credential.expires or None,
-            "login": credential.login or None,
+            "owner": credential.owner or None,
         },
         indent=2,
     )
@@ -76,9 +50,9 @@ def _json(credential: Credential, shown: Callable[[str], str]) -> str:
 
 def _env(credential: Credential, shown: Callable[[str], str]) -> str:
     pairs = [
-        (credential.value_key, shown(credential.value)),
-        (credential.expiry_key, credential.expires),
-        (credential.origin_key, credential.origin),
+        (credential.keys.value, shown(credential.value)),
+        (credential.keys.expires, credential.expires),
+        (credential.keys.origin, credential.origin),
     ]
     return "\n".join(f"export {key}={shlex.quote(value)}" for key, value in pairs if value)
 
@@ -112,3 +86,27 @@ _RENDERERS: dict[str, Callable[[Credential, Callable[[str], str]], str]] = {
     "env": _env,
     "python": _python,
 }
+
+
+def credential(
+    env_file: EnvFile, environment: Environment, _overrides: Mapping[str, str], format: str = "header", auth: str = "auto"
+) -> None:
+    """Print the credential ``auth`` chooses in ``format``; an expired or missing one is refused (exit 5)."""
+    if format not in FORMATS:
+        raise UsageError(f"--format {format}: use one of {', '.join(FORMATS)}")
+    chosen = choose(env_file.read(), environment.now(), auth)
+    shown = environment.mask_cookie_header if chosen.kind == "cookie" else environment.mask
+    environment.data(render(chosen, format, shown))
+
+
+CREDENTIAL = Command(
+    "credential",
+    credential,
+    "Print the saved session or token for another tool: header, curl, json, env or python (masked unless --show-secrets).",
+    options=(
+        Option("format", f"how to write it: {', '.join(FORMATS)} (default header)", default="header"),
+        Option("auth", "the Dex session cookie, the ServiceAccount token, or auto (cookie while valid, else token)", default="auto"),
+        SHOW_SECRETS,
+    ),
+)
+COMMANDS = (CREDENTIAL,)

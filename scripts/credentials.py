@@ -1,14 +1,19 @@
 """The credentials a login produced (session cookie or ServiceAccount token): how they are sent, when they end, how that is shown.
 
-``AUTH_COOKIE`` (a ``Cookie:`` header value) and ``AUTH_EXPIRES`` (ISO 8601,
-UTC) are written by extract-cookie; ``AUTH_BEARER`` and ``AUTH_BEARER_EXPIRES``
-by create-token; infer and status read them.  The time is always given by the
-caller (the environment's clock).
+``AUTH_COOKIE`` (a ``Cookie:`` header value), ``AUTH_EXPIRES`` (ISO 8601, UTC),
+``AUTH_ORIGIN`` (the ingress it came from) and ``AUTH_LOGIN`` are written by
+extract-cookie; ``AUTH_BEARER`` and its ``_EXPIRES``, ``_ORIGIN`` and
+``_SUBJECT`` by create-token.  A credential is sent only to the ingress it came
+from, or to a NodePort on that same host (``ensure_bound``).  The time is always
+given by the caller (the environment's clock).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from urllib.parse import urlsplit
 
 from .environment import Environment
 from .errors import SessionError, UsageError
@@ -51,34 +56,118 @@ def iso(moment: datetime) -> str:
 AUTH_METHODS = ("auto", "cookie", "token")
 
 
-def _credential(state: State, value_key: str, expiry_key: str) -> tuple[str, datetime | None]:
-    return state.value(value_key), parse_expiry(state.value(expiry_key))
+@dataclass(frozen=True)
+class Credential:
+    """A session cookie or a bearer token, the ingress it belongs to, and until when."""
+
+    kind: str  # "cookie" or "token"
+    value: str  # the Cookie header value, or the bare token
+    expires: str  # ISO 8601 UTC, "" when the gateway gave none
+    origin: str  # scheme://host:port of the ingress it came from ("" when not recorded)
+    owner: str  # the Dex login or ServiceAccount it was issued to ("" when not recorded)
+
+    @property
+    def keys(self) -> CredentialKeys:
+        return COOKIE_KEYS if self.kind == "cookie" else TOKEN_KEYS
+
+    @property
+    def noun(self) -> str:
+        return credential_noun(self.keys)
+
+    @property
+    def header_name(self) -> str:
+        return "Cookie" if self.kind == "cookie" else "Authorization"
+
+    def header_value(self, shown: Callable[[str], str] = str) -> str:
+        """The header's value, with the secret passed through ``shown`` (masking, or as is)."""
+        return shown(self.value) if self.kind == "cookie" else f"Bearer {shown(self.value)}"
+
+    def headers(self) -> dict[str, str]:
+        """The header that carries it on a request."""
+        return {self.header_name: self.header_value()}
+
+    def expiry(self) -> datetime | None:
+        return parse_expiry(self.expires)
 
 
-def auth_headers(state: State, now: datetime, method: str = "auto") -> tuple[dict[str, str], str]:
-    """The headers that carry the session and which kind it is ("cookie" or "token").
+@dataclass(frozen=True)
+class CredentialKeys:
+    """The .env keys that hold one kind of credential."""
 
-    ``auto`` takes the Dex session cookie while it is valid, else the token.
+    kind: str
+    value: str
+    expires: str
+    origin: str
+    owner: str
+    login_hint: str  # the command that gets a fresh one
+
+
+COOKIE_KEYS = CredentialKeys("cookie", "AUTH_COOKIE", "AUTH_EXPIRES", "AUTH_ORIGIN", "AUTH_LOGIN", "`invoke login`")
+TOKEN_KEYS = CredentialKeys("token", "AUTH_BEARER", "AUTH_BEARER_EXPIRES", "AUTH_BEARER_ORIGIN", "AUTH_BEARER_SUBJECT", "`invoke login --token`")
+
+
+def credential_noun(keys: CredentialKeys) -> str:
+    """``session cookie`` or ``token``."""
+    return "session cookie" if keys.kind == "cookie" else "token"
+
+
+def saved(state: State, keys: CredentialKeys) -> Credential | None:
+    """The credential of this kind in the state, valid or not; None when there is none."""
+    value = state.value(keys.value)
+    if not value:
+        return None
+    return Credential(keys.kind, value, state.value(keys.expires), state.value(keys.origin), state.value(keys.owner))
+
+
+def is_valid(credential: Credential | None, now: datetime) -> bool:
+    """True for a credential whose expiry (if any) is still ahead."""
+    if credential is None:
+        return False
+    expires = credential.expiry()
+    return expires is None or expires > now
+
+
+def choose(state: State, now: datetime, method: str = "auto") -> Credential:
+    """The credential to send: ``auto`` takes the Dex session cookie while it is valid, else the token.
+
     Raises SessionError when the chosen credential is missing or expired.
     """
     if method not in AUTH_METHODS:
         raise UsageError(f"unknown auth method {method!r}: use one of {', '.join(AUTH_METHODS)}")
-    cookie, cookie_expires = _credential(state, "AUTH_COOKIE", "AUTH_EXPIRES")
-    token, token_expires = _credential(state, "AUTH_BEARER", "AUTH_BEARER_EXPIRES")
-    cookie_ok = bool(cookie) and (cookie_expires is None or cookie_expires > now)
-    token_ok = bool(token) and (token_expires is None or token_expires > now)
-    if method in ("auto", "cookie") and cookie_ok:
-        return {"Cookie": cookie}, "cookie"
-    if method in ("auto", "token") and token_ok:
-        return {"Authorization": f"Bearer {token}"}, "token"
-    if method in ("auto", "cookie") and cookie:
-        raise SessionError(f"the session cookie {format_expiry(cookie_expires, now)}: run `invoke login`")
-    if method in ("auto", "token") and token:
-        raise SessionError(f"the token {format_expiry(token_expires, now)}: run `invoke login --token`")
-    wanted = {"cookie": "`invoke login`", "token": "`invoke login --token`"}.get(
-        method, "`invoke login` (or `invoke login --token`)"
-    )
+    candidates = [keys for keys in (COOKIE_KEYS, TOKEN_KEYS) if method in ("auto", keys.kind)]
+    found = [(keys, saved(state, keys)) for keys in candidates]
+    for _keys, credential in found:
+        if credential is not None and is_valid(credential, now):
+            return credential
+    for keys, credential in found:
+        if credential is not None:
+            raise SessionError(f"the {credential.noun} {format_expiry(credential.expiry(), now)}: run {keys.login_hint}")
+    wanted = " (or ".join(keys.login_hint for keys in candidates) + (")" if len(candidates) > 1 else "")
     raise SessionError(f"no {'token' if method == 'token' else 'session'} in {state.path}: run {wanted} first")
+
+
+def same_cluster(credential_origin: str, destination: str, ingress_origin: str) -> bool:
+    """True when a credential from ``credential_origin`` may go to ``destination``.
+
+    It must come from the ingress the state points at now, and go there or to a
+    NodePort on that same host (the model's, as expose-nodeport makes it).
+    """
+    if not credential_origin or credential_origin != ingress_origin:
+        return False
+    return destination == ingress_origin or urlsplit(destination).hostname == urlsplit(ingress_origin).hostname
+
+
+def ensure_bound(credential: Credential, destination: str, ingress_origin: str) -> None:
+    """A SessionError, sending nothing, when ``credential`` does not belong where it is about to go."""
+    if same_cluster(credential.origin, destination, ingress_origin):
+        return
+    hint = credential.keys.login_hint
+    if not credential.origin:
+        raise SessionError(
+            f"the {credential.noun} in the state does not say which ingress it belongs to "
+            f"({credential.keys.origin} is not set): run {hint} to get one bound to {ingress_origin}"
+        )
+    raise SessionError(f"the {credential.noun} in the state belongs to {credential.origin}, not {destination}: run {hint}")
 
 
 def describe_cookie(cookie: str, expires: datetime | None, environment: Environment) -> str:

@@ -38,6 +38,8 @@ def run(state: State, environment: Environment) -> StepResult:
     updates = {
         "AUTH_COOKIE": header,
         "AUTH_EXPIRES": iso(expires) if expires else "",
+        "AUTH_ORIGIN": gateway.origin,  # the session is sent nowhere else
+        "AUTH_LOGIN": state.value("DEX_LOGIN"),
         "LOGIN_COOKIES": None,
     }
     return StepResult(updates, describe_cookie(header, expires, environment))
@@ -47,8 +49,8 @@ STEP = Step(
     "extract-cookie",
     run,
     "Call the gateway's callback and keep the session cookie.",
-    reads=("DEX_CALLBACK_URL", "LOGIN_COOKIES"),
-    writes=("AUTH_COOKIE", "AUTH_EXPIRES"),
+    reads=("DEX_CALLBACK_URL", "LOGIN_COOKIES", "DEX_LOGIN"),
+    writes=("AUTH_COOKIE", "AUTH_EXPIRES", "AUTH_ORIGIN", "AUTH_LOGIN"),
     clears=("LOGIN_COOKIES",),
 )
 

@@ -18,14 +18,14 @@ from urllib.parse import quote
 
 import requests
 
-from .credentials import auth_headers
+from .credentials import choose, ensure_bound
 from .dexflow import describe, page_of
 from .environment import Environment
 from .errors import ConfigError, ModelError, SessionError
 from .gateway import Gateway
 from .payloads import Payload, load
 from .redirects import is_redirect, location_of
-from .settings import gateway_settings
+from .settings import gateway_settings, ingress_origin
 from .standalone import main
 from .state import State
 from .step import ATTEMPTS, DEADLINE, Option, Step, StepResult
@@ -99,12 +99,13 @@ def run(state: State, environment: Environment, payload: str = "iris", json: boo
     """Call the model; prints its outputs (nothing is written to .env)."""
     body = load(payload)
     model = state.require("MODEL_NAME")
-    headers, credential = auth_headers(state, environment.now(), auth)
+    credential = choose(state, environment.now(), auth)
     gateway, extra_headers, via = _gateway(state, environment)
-    headers.update(extra_headers)
+    ensure_bound(credential, gateway.origin, ingress_origin(state))
+    headers = {**credential.headers(), **extra_headers}
     path = _path(body, model)
     response = gateway.send("POST", path, json=body.body, headers=headers, retry_when=_not_ready)
-    refusal = _refusal(response, model, state.value("MODEL_NAMESPACE"), path, credential)
+    refusal = _refusal(response, model, state.value("MODEL_NAMESPACE"), path, credential.kind)
     if refusal is not None:
         raise refusal
     try:
@@ -112,7 +113,7 @@ def run(state: State, environment: Environment, payload: str = "iris", json: boo
     except ValueError:
         raise ModelError(f"the model answered {response.status_code} with a body that is not JSON") from None
     took = response.elapsed.total_seconds() * 1000
-    summary = f"{model} ({body.protocol}, {via}, {credential}) {response.status_code} in {took:.0f} ms"
+    summary = f"{model} ({body.protocol}, {via}, {credential.kind}) {response.status_code} in {took:.0f} ms"
     output = dumps(answer, indent=2) if json else format_outputs(answer)
     return StepResult({}, summary, output=output)
 
@@ -121,7 +122,10 @@ STEP = Step(
     "infer",
     run,
     "Send a payload to the model with the session and print its outputs.",
-    reads=("MODEL_NAME", "MODEL_NAMESPACE", "MODEL_HOST", "INGRESS_HOST", "INGRESS_PORT", "NODE_PORT", "AUTH_COOKIE", "AUTH_BEARER"),
+    reads=(
+        "MODEL_NAME", "MODEL_NAMESPACE", "MODEL_HOST", "INGRESS_HOST", "INGRESS_PORT", "NODE_PORT",
+        "AUTH_COOKIE", "AUTH_ORIGIN", "AUTH_BEARER", "AUTH_BEARER_ORIGIN",
+    ),
     options=(
         Option("payload", "a name from payloads/ (iris, iris-v1), a JSON file, - for standard input, or inline JSON", default="iris"),
         Option("json", "print the raw JSON answer", kind=bool, default=False),

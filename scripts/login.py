@@ -11,12 +11,14 @@ valid is reused unless ``force`` is given; ``logout`` forgets them.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 from . import approve, authenticate, create_token, extract_cookie, fetch_req, resolve_ingress
-from .credentials import format_expiry, parse_expiry
+from .credentials import COOKIE_KEYS, TOKEN_KEYS, Credential, CredentialKeys, format_expiry, is_valid, saved
 from .environment import Environment
 from .errors import LoginRestartError
-from .state import EnvFile
+from .settings import ingress_origin
+from .state import EnvFile, State
 from .step import ATTEMPTS, DEADLINE, SHOW_SECRETS, Command, Option, run_step
 
 FRESH_STARTS = 2  # after the first try: three tries in all
@@ -43,6 +45,17 @@ def token_login(env_file: EnvFile, environment: Environment, overrides: Mapping[
     run_step(create_token.STEP, env_file, environment, overrides)
 
 
+def _reusable(state: State, keys: CredentialKeys, now: datetime) -> Credential | None:
+    """The saved credential when it can serve this login as it is: known expiry ahead, same ingress, same user."""
+    found = saved(state, keys)
+    if found is None or found.expiry() is None or not is_valid(found, now):
+        return None
+    if not (state.value("INGRESS_HOST") and state.value("INGRESS_PORT")) or found.origin != ingress_origin(state):
+        return None
+    wanted_owner = state.value("DEX_LOGIN") if keys is COOKIE_KEYS else ""
+    return found if not wanted_owner or found.owner == wanted_owner else None
+
+
 def login(
     env_file: EnvFile,
     environment: Environment,
@@ -53,12 +66,10 @@ def login(
 ) -> None:
     """Reuse a valid session (unless ``force``), resolve the ingress if unknown, then log in."""
     state = env_file.read().with_overrides(overrides)
-    value_key, expiry_key = ("AUTH_BEARER", "AUTH_BEARER_EXPIRES") if token else ("AUTH_COOKIE", "AUTH_EXPIRES")
-    expires = parse_expiry(state.value(expiry_key))
-    now = environment.now()
-    if not force and state.value(value_key) and expires and expires > now:
-        what = "token" if token else "session"
-        environment.step_skipped(LOGIN.name, f"{what} {format_expiry(expires, now)}; --force logs in again")
+    reusable = None if force else _reusable(state, TOKEN_KEYS if token else COOKIE_KEYS, environment.now())
+    if reusable is not None:
+        said = format_expiry(reusable.expiry(), environment.now())
+        environment.step_skipped(LOGIN.name, f"{reusable.noun} {said}, for {reusable.origin}; --force logs in again")
         return
     if not token:
         # ask (or fail) before anything is sent or written; typed credentials live in memory only

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from .credentials import COOKIE_KEYS, TOKEN_KEYS, credential_noun
 from .environment import Environment
 from .errors import KubectlError
 from .kube import NotFound, kubectl_json
+from .settings import ingress_origin
 from .standalone import main
 from .state import State
 from .step import Step, StepResult
@@ -71,8 +73,13 @@ def run(state: State, _environment: Environment) -> StepResult:
                 "and set INGRESS_HOST=127.0.0.1, INGRESS_PORT=8080 in .env"
             )
         host, kind = _node_address(state), "NodePort"
-    updates = {"INGRESS_HOST": host, "INGRESS_PORT": str(number), "INGRESS_KIND": kind}
-    return StepResult(updates, f"{host}:{number} ({kind})")
+    updates: dict[str, str | None] = {"INGRESS_HOST": host, "INGRESS_PORT": str(number), "INGRESS_KIND": kind}
+    origin = ingress_origin(state.with_overrides({"INGRESS_HOST": host, "INGRESS_PORT": str(number)}))
+    stale = [keys for keys in (COOKIE_KEYS, TOKEN_KEYS) if state.value(keys.value) and state.value(keys.origin) != origin]
+    for keys in stale:  # a credential of another ingress is of no use here, and must not be sent here
+        updates.update(dict.fromkeys((keys.value, keys.expires, keys.origin, keys.owner)))
+    forgotten = f"; forgot the {' and '.join(credential_noun(keys) for keys in stale)} of another ingress" if stale else ""
+    return StepResult(updates, f"{host}:{number} ({kind}){forgotten}")
 
 
 STEP = Step(
@@ -81,6 +88,7 @@ STEP = Step(
     "Find the Istio ingress address and port with kubectl.",
     reads=("KUBECONFIG",),
     writes=("INGRESS_HOST", "INGRESS_PORT", "INGRESS_KIND"),
+    clears=tuple(key for keys in (COOKIE_KEYS, TOKEN_KEYS) for key in (keys.value, keys.expires, keys.origin, keys.owner)),
 )
 
 if __name__ == "__main__":

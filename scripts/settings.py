@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import ConfigError
-from .gateway import GatewaySettings, RetryPolicy
+from .gateway import GatewaySettings, RetryPolicy, origin_of
 from .state import State
 
 _TRUE = ("1", "true", "yes", "on")
@@ -38,15 +38,26 @@ def _verify(state: State) -> bool | str:
     return True
 
 
-def gateway_settings(state: State, port_key: str = "INGRESS_PORT", scheme: str | None = None) -> GatewaySettings:
-    """How to reach INGRESS_HOST at the port in ``port_key``; ``scheme`` forces http or https."""
+def _base(state: State, port_key: str = "INGRESS_PORT", scheme: str | None = None) -> tuple[str, str]:
+    """``scheme://host:port`` of INGRESS_HOST at the port in ``port_key``, and the scheme."""
     host = state.require("INGRESS_HOST")
     port = state.require(port_key)
     scheme = scheme or state.value("INGRESS_SCHEME") or ("https" if port == "443" else "http")
     if scheme not in ("http", "https"):
         raise ConfigError(f"INGRESS_SCHEME={scheme!r} in {state.path}: use http or https")
+    return f"{scheme}://{host}:{port}", scheme
+
+
+def ingress_origin(state: State) -> str:
+    """The origin (``scheme://host:port``) of the ingress the state points at: where credentials belong."""
+    return origin_of(_base(state)[0])
+
+
+def gateway_settings(state: State, port_key: str = "INGRESS_PORT", scheme: str | None = None) -> GatewaySettings:
+    """How to reach INGRESS_HOST at the port in ``port_key``; ``scheme`` forces http or https."""
+    base, scheme = _base(state, port_key, scheme)
     return GatewaySettings(
-        base=f"{scheme}://{host}:{port}",
+        base=base,
         verify=_verify(state) if scheme == "https" else True,
         read_timeout=state.number("HTTP_TIMEOUT", 30.0),
         retry=retry_policy(state),

@@ -7,10 +7,11 @@ import shlex
 
 import pytest
 
-from scripts.credential_formats import FORMATS, Credential, render
+from scripts.credential_formats import FORMATS, render
+from scripts.credentials import Credential
 
-COOKIE = Credential("cookie", "authservice_session=MTY0secretvalue", "http://127.0.0.1:31380", "2026-11-30T07:00:00Z", "user@example.com")
-TOKEN = Credential("token", "eyJhbGciOiJSUzI1NiJ9.secretpayload.sig", "https://kf.example.com:443", "", "")
+COOKIE = Credential("cookie", "authservice_session=MTY0secretvalue", "2026-11-30T07:00:00Z", "http://127.0.0.1:31380", "user@example.com")
+TOKEN = Credential("token", "eyJhbGciOiJSUzI1NiJ9.secretpayload.sig", "", "https://kf.example.com:443", "")
 
 
 def masked(value: str) -> str:
@@ -37,7 +38,7 @@ def test_json_object() -> None:
         "value": "eyJhbGciOiJSUzI1NiJ9.secretpayload.sig",
         "origin": "https://kf.example.com:443",
         "expires": None,
-        "login": None,
+        "owner": None,
     }
 
 

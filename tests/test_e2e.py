@@ -57,7 +57,7 @@ def test_login_then_infer(sandbox_env: Env, cluster: Sandbox) -> None:
     assert "sklearn-irisv2 (v2, nodePort, cookie) 200 in" in infer.stderr
 
     again = sandbox_env.process("login")
-    assert again.returncode == 0 and "session valid until" in again.stderr and "--force" in again.stderr
+    assert again.returncode == 0 and "session cookie valid until" in again.stderr and "--force" in again.stderr
 
 
 @pytest.mark.usefixtures("cluster")

@@ -127,7 +127,11 @@ def test_expired_session_is_caught_before_sending(sandbox_env: Env, cluster: San
 def test_a_session_the_gateway_does_not_know_sends_us_back_to_login(sandbox_env: Env, cluster: Sandbox, flavor: str) -> None:
     cluster.configure(flavor=flavor)
     _ingress(sandbox_env, cluster)
-    sandbox_env.set(MODEL_HOST="x", AUTH_COOKIE="authservice_session=forged; oauth2_proxy_kubeflow=forged")
+    sandbox_env.set(
+        MODEL_HOST="x",
+        AUTH_COOKIE="authservice_session=forged; oauth2_proxy_kubeflow=forged",
+        AUTH_ORIGIN=f"http://127.0.0.1:{cluster.gateway_port}",
+    )
     with pytest.raises(SessionError, match=r"session is expired or not valid here; run `invoke login`"):
         run_step(infer.STEP, sandbox_env.file, here())
 
