@@ -155,3 +155,47 @@ def test_what_counts_as_a_refused_session() -> None:
     assert session_refused(403, "", b"<html>Sign in with Dex<form>")
     assert not session_refused(403, "", b"RBAC: access denied")
     assert not session_refused(503, "", b"no healthy upstream")
+
+
+def _locust_processes() -> list[int]:
+    """Pids of processes running this checkout's locustfile."""
+    from scripts.locust_run import LOCUSTFILE
+
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if str(LOCUSTFILE).encode() in (proc / "cmdline").read_bytes():
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_locust_workers_get_the_credential_from_the_master(cluster: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    from scripts.locust_run import require_locust, run_local
+
+    require_locust()  # locust itself is never imported here: it would monkey-patch this process with gevent
+
+    token = token_for(cluster)
+    monkeypatch.setenv("AUTH_BEARER", token)  # must not reach the worker through its environment
+    target = gateway_target(cluster, {"Authorization": f"Bearer {token}"})
+    before = seen_by_gateway(cluster, 200)
+    report = run_local(target, workers=1, users=2, spawn_rate=20, run_time="2s", timeout=60)
+    # the worker had no credential but the master's message: the gateway answers 200 only with a valid token
+    assert report.requests > 0
+    assert report.statuses == {"200": report.requests} and report.errors == {}
+    assert seen_by_gateway(cluster, 200) - before == report.requests
+    assert not report.session_expired
+    assert _locust_processes() == []
+
+
+def test_locust_missing_says_which_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from scripts import locust_run
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(UsageError, match=r"\[load\]") as raised:
+        locust_run.require_locust()
+    assert raised.value.exit_code == 2
