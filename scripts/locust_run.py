@@ -192,6 +192,70 @@ def _wait(process: LocustProcess, deadline: float) -> None:
         time.sleep(0.1)
 
 
+def _finish(master: LocustProcess, folder: Path, timeout: float) -> LoadReport:
+    """Wait for the master to end (Ctrl-C stops it, and it still reports), then read its figures."""
+    interrupted = False
+    try:
+        _wait(master, time.monotonic() + timeout)
+    except KeyboardInterrupt:
+        interrupted = True
+        master.stop()
+    report_file = folder / "report.json"
+    if not report_file.exists():
+        tail = " | ".join(master.log.read_text(errors="replace").strip().splitlines()[-3:])
+        raise GatewayError(f"Locust's master ended without figures: {tail}")
+    report = read_report(report_file)
+    report.interrupted = interrupted
+    return report
+
+
+def run_master(
+    target: LoadTarget,
+    *,
+    expect_workers: int,
+    users: int,
+    spawn_rate: float,
+    run_time: str,
+    local_workers: int = 0,
+    bind_host: str = "127.0.0.1",
+    port: int | None = None,
+    html: Path | None = None,
+    csv: str | None = None,
+    timeout: float = 3600.0,
+) -> LoadReport:
+    """A headless master waiting for ``expect_workers`` workers (``local_workers`` of them started here).
+
+    Every process started here is stopped by pid before returning.  For workers
+    on other machines, bind the master to an address they reach (``bind_host``).
+    """
+    require_locust()
+    if expect_workers < 1 or users < 1 or spawn_rate <= 0 or local_workers > expect_workers:
+        raise UsageError("--workers/--expect-workers, --users and --spawn-rate must be positive")
+    with tempfile.TemporaryDirectory(prefix="kfdex-locust-") as temporary:
+        folder = Path(temporary)
+        port = port or (free_port() if local_workers == expect_workers else DEFAULT_MASTER_PORT)
+        started: list[LocustProcess] = []
+        try:
+            master = start_master(
+                target,
+                expect_workers=expect_workers,
+                users=users,
+                spawn_rate=spawn_rate,
+                run_time=run_time,
+                folder=folder,
+                bind_host=bind_host,
+                port=port,
+                html=html,
+                csv=csv,
+            )
+            started.append(master)
+            started += [start_worker("127.0.0.1", folder=folder, port=port, index=index) for index in range(local_workers)]
+            return _finish(master, folder, timeout)
+        finally:
+            for process in reversed(started):
+                process.stop()
+
+
 def run_local(
     target: LoadTarget,
     *,
@@ -204,41 +268,30 @@ def run_local(
     port: int | None = None,
     timeout: float = 3600.0,
 ) -> LoadReport:
-    """A master and ``workers`` local workers on 127.0.0.1; every process stopped by pid before returning."""
+    """One machine: a master and ``workers`` local workers on 127.0.0.1."""
+    return run_master(
+        target,
+        expect_workers=workers,
+        users=users,
+        spawn_rate=spawn_rate,
+        run_time=run_time,
+        local_workers=workers,
+        port=port,
+        html=html,
+        csv=csv,
+        timeout=timeout,
+    )
+
+
+def run_worker(master_host: str, *, port: int = DEFAULT_MASTER_PORT, timeout: float = 86400.0) -> int:
+    """Many machines: one worker that serves the master at ``master_host`` until it ends; returns its exit code."""
     require_locust()
-    if workers < 1 or users < 1 or spawn_rate <= 0:
-        raise UsageError("--workers, --users and --spawn-rate must be positive")
     with tempfile.TemporaryDirectory(prefix="kfdex-locust-") as temporary:
-        folder = Path(temporary)
-        port = port or free_port()
-        started: list[LocustProcess] = []
+        worker = start_worker(master_host, folder=Path(temporary), port=port)
         try:
-            master = start_master(
-                target,
-                expect_workers=workers,
-                users=users,
-                spawn_rate=spawn_rate,
-                run_time=run_time,
-                folder=folder,
-                port=port,
-                html=html,
-                csv=csv,
-            )
-            started.append(master)
-            started += [start_worker("127.0.0.1", folder=folder, port=port, index=index) for index in range(workers)]
-            interrupted = False
-            try:
-                _wait(master, time.monotonic() + timeout)
-            except KeyboardInterrupt:
-                interrupted = True
-                master.stop()
-            report_file = folder / "report.json"
-            if not report_file.exists():
-                tail = " | ".join(master.log.read_text(errors="replace").strip().splitlines()[-3:])
-                raise GatewayError(f"Locust's master ended without figures: {tail}")
-            report = read_report(report_file)
-            report.interrupted = interrupted
-            return report
+            _wait(worker, time.monotonic() + timeout)
+        except KeyboardInterrupt:
+            pass
         finally:
-            for process in reversed(started):
-                process.stop()
+            worker.stop()
+        return int(worker.process.returncode or 0)

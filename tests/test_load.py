@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import threading
@@ -15,6 +16,7 @@ from sandbox.kubeapi import MODEL_NAME, MODEL_NAMESPACE
 from scripts import loadreport
 from scripts.errors import UsageError
 from scripts.loadgen import LoadTarget, Progress, run_load, session_refused
+from scripts.loadprogress import live_progress
 from tests.conftest import ROOT, Env
 
 PATH = f"/v2/models/{MODEL_NAME}/infer"
@@ -199,3 +201,33 @@ def test_locust_missing_says_which_extra(monkeypatch: pytest.MonkeyPatch) -> Non
     with pytest.raises(UsageError, match=r"\[load\]") as raised:
         locust_run.require_locust()
     assert raised.value.exit_code == 2
+
+
+def test_locust_run_ends_when_the_gateway_asks_for_a_login(cluster: Sandbox) -> None:
+    from scripts.locust_run import require_locust, run_local
+
+    require_locust()
+    target = gateway_target(cluster, {"Authorization": "Bearer not-a-valid-token"})
+    report = run_local(target, workers=1, users=2, spawn_rate=20, run_time="30s", timeout=60)
+    assert report.session_expired  # the worker reported the refusal; the master ended the run long before 30 s
+    assert report.duration_s < 10
+    assert set(report.errors) <= {"401", "403"} and report.errors and report.statuses.get("200", 0) == 0
+    assert _locust_processes() == []
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_draws_on_a_terminal_only() -> None:
+    with live_progress(stream=io.StringIO()) as callback:
+        assert callback is None  # not a terminal: nothing drawn
+    with live_progress(enabled=False, stream=_Terminal()) as callback:
+        assert callback is None
+    screen = _Terminal()
+    with live_progress(stream=screen) as callback:
+        assert callback is not None
+        for done in (0, 50, 100):
+            callback(Progress(done, 3, done / 100, 100, None))
+    assert "req/s" in screen.getvalue() and "errors 3" in screen.getvalue()
