@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import signal
 import threading
 import time
 from pathlib import Path
@@ -134,6 +135,16 @@ def test_stop_returns_the_partial_report(sandbox: Sandbox) -> None:
 
     report = run_load(model_target(sandbox), concurrency=2, duration=10, progress=stop_after_some, stop=stop)
     assert report.interrupted and report.requests >= 10 and report.duration_s < 5
+
+
+def test_ctrl_c_stops_and_still_reports(sandbox: Sandbox) -> None:
+    def interrupt_after_some(progress: Progress) -> None:
+        if progress.done >= 10:
+            signal.raise_signal(signal.SIGINT)  # as the terminal's Ctrl-C does
+
+    report = run_load(model_target(sandbox), concurrency=2, duration=10, progress=interrupt_after_some)
+    assert report.interrupted and report.requests >= 10 and report.duration_s < 5
+    assert loadreport.summary(report)["requests"] == report.requests
 
 
 def test_html_report_is_self_contained(sandbox: Sandbox, tmp_path: Path) -> None:
