@@ -1,0 +1,176 @@
+"""Benchmark: kfdex's load engine and its Locust runner against wrk and a curl loop, on the same endpoint in one run.
+
+Starts a sandbox (kf191), mints a ServiceAccount token for the gateway and
+opens the predictor's NodePort through the sandbox's Kubernetes API, then
+measures requests per second for the iris V2 call with that token:
+
+- on the NodePort: wrk (``-t2 -c4``), ``scripts.loadgen.run_load``
+  (concurrency 4), a curl-per-request loop, and Locust with 2 local workers;
+- through the gateway (ingress): wrk and ``run_load``.
+
+wrk and the engine alternate for ``--rounds`` rounds and the medians are
+reported, so that a busy neighbour on the machine hurts both alike.  Prints a
+Markdown table with each row's ratio to wrk on the same endpoint.  A row whose
+tool is missing (wrk, curl, Locust) is skipped with a note.  Run:
+``python bench/run.py [--rounds 3] [--requests 5000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import requests  # noqa: E402
+
+from sandbox import control  # noqa: E402
+from sandbox.kubeapi import MODEL_NAME, MODEL_NAMESPACE  # noqa: E402
+from scripts.loadgen import LoadTarget, run_load  # noqa: E402
+
+PATH = f"/v2/models/{MODEL_NAME}/infer"
+BODY = (ROOT / "payloads" / "iris.json").read_bytes()
+AUDIENCE = "istio-ingressgateway.istio-system.svc.cluster.local"
+
+
+def token_and_node_port(sandbox: control.Sandbox) -> tuple[str, int]:
+    """A gateway token (as `kubectl create token`) and a NodePort to the predictor (as `kubectl expose`)."""
+    api = f"http://127.0.0.1:{sandbox.api_port}/api/v1/namespaces/{MODEL_NAMESPACE}"
+    token = requests.post(
+        f"{api}/serviceaccounts/default-editor/token",
+        json={"spec": {"audiences": [AUDIENCE], "expirationSeconds": 3600}},
+        timeout=10,
+    ).json()["status"]["token"]
+    pod = next(p for p in requests.get(f"{api}/pods", timeout=10).json()["items"] if p["metadata"]["name"].startswith(MODEL_NAME))
+    service = {
+        "metadata": {"name": "bench-nodeport"},
+        "spec": {"type": "NodePort", "selector": pod["metadata"]["labels"], "ports": [{"port": 8080, "targetPort": 8080}]},
+    }
+    created = requests.post(f"{api}/services", json=service, timeout=10).json()
+    return token, int(created["spec"]["ports"][0]["nodePort"])
+
+
+def wrk(url: str, headers: dict[str, str], seconds: int, folder: Path) -> float:
+    script = folder / "post.lua"
+    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(BODY.decode())}"]
+    lines += [f"wrk.headers[{json.dumps(name)}] = {json.dumps(value)}" for name, value in headers.items()]
+    script.write_text("\n".join(lines) + "\n")
+    script.chmod(0o600)
+    out = subprocess.run(["wrk", "-t2", "-c4", f"-d{seconds}s", "-s", str(script), url], capture_output=True, text=True, check=True).stdout
+    if "Non-2xx" in out:
+        raise SystemExit(f"wrk saw errors:\n{out}")
+    return float(next(line for line in out.splitlines() if line.startswith("Requests/sec")).split()[1])
+
+
+def engine(url: str, headers: dict[str, str], count: int) -> float:
+    report = run_load(LoadTarget(url, "POST", headers, BODY), concurrency=4, requests=count)
+    if report.errors:
+        raise SystemExit(f"the engine saw errors: {report.errors}")
+    return report.requests / report.duration_s
+
+
+def curl_loop(url: str, headers: dict[str, str], count: int, folder: Path) -> float:
+    header_file = folder / "headers"  # -H @file: the token stays out of argv
+    header_file.write_text("".join(f"{name}: {value}\n" for name, value in headers.items()))
+    header_file.chmod(0o600)
+    body_file = folder / "body.json"
+    body_file.write_bytes(BODY)
+    started = time.perf_counter()
+    for _ in range(count):
+        code = subprocess.run(
+            ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", f"@{header_file}", "--data-binary", f"@{body_file}", url],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        if code != "200":
+            raise SystemExit(f"curl got {code}")
+    return count / (time.perf_counter() - started)
+
+
+def locust(url: str, headers: dict[str, str], seconds: int) -> float:
+    from scripts.locust_run import run_local
+
+    report = run_local(LoadTarget(url, "POST", headers, BODY), workers=2, users=4, spawn_rate=100, run_time=f"{seconds}s")
+    if report.errors:
+        raise SystemExit(f"locust saw errors: {report.errors}")
+    return report.requests / report.duration_s
+
+
+def median_of(rounds: int, measure: Callable[[], float]) -> float:
+    return statistics.median(measure() for _ in range(rounds))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of wrk and the engine (median reported)")
+    parser.add_argument("--requests", type=int, default=5000, help="requests per engine round")
+    parser.add_argument("--seconds", type=int, default=8, help="length of a wrk or Locust round")
+    parser.add_argument("--curl", type=int, default=300, help="requests in the curl loop")
+    options = parser.parse_args()
+
+    has_wrk, has_curl = shutil.which("wrk") is not None, shutil.which("curl") is not None
+    import importlib.util
+
+    has_locust = importlib.util.find_spec("locust") is not None
+    sandbox = control.start("kf191")
+    rows: list[tuple[str, str, float | None, str]] = []
+    try:
+        token, node_port = token_and_node_port(sandbox)
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+        endpoints = {
+            "NodePort": f"http://127.0.0.1:{node_port}{PATH}",
+            "gateway": f"http://127.0.0.1:{sandbox.gateway_port}{PATH}",
+        }
+        with tempfile.TemporaryDirectory(prefix="kfdex-bench-") as temporary:
+            folder = Path(temporary)
+            for where, url in endpoints.items():
+                engine(url, headers, 500)  # warm both servers' code paths
+                wrk_runs, engine_runs = [], []
+                for _ in range(options.rounds):
+                    if has_wrk:
+                        wrk_runs.append(wrk(url, headers, options.seconds, folder))
+                    engine_runs.append(engine(url, headers, options.requests))
+                baseline = statistics.median(wrk_runs) if wrk_runs else None
+                rows.append((where, "wrk -t2 -c4", baseline, "" if has_wrk else "skipped: wrk not installed"))
+                rows.append((where, f"kfdex load --concurrency 4 --requests {options.requests}", statistics.median(engine_runs), ""))
+                if where != "NodePort":
+                    continue
+                if has_curl:
+                    rows.append((where, f"curl per request ({options.curl} calls)", curl_loop(url, headers, options.curl, folder), ""))
+                else:
+                    rows.append((where, "curl per request", None, "skipped: curl not installed"))
+                if has_locust:
+                    rows.append((where, "kfdex locust --workers 2 --users 4", locust(url, headers, options.seconds), ""))
+                else:
+                    rows.append((where, "kfdex locust --workers 2", None, "skipped: pip install '.[load]'"))
+    finally:
+        control.stop(sandbox.folder)
+
+    cpus = os.cpu_count()
+    print(f"\n{cpus} CPUs, {options.rounds} rounds, median req/s; ratio against wrk on the same endpoint\n")
+    print("| endpoint | client | req/s | / wrk | note |")
+    print("|---|---|---:|---:|---|")
+    baselines = {where: rate for where, client, rate, _ in rows if client.startswith("wrk")}
+    for where, client, rate, note in rows:
+        base = baselines.get(where)
+        ratio = f"{rate / base:.0%}" if rate and base else "–"
+        print(f"| {where} | {client} | {f'{rate:.0f}' if rate else '–'} | {ratio} | {note} |")
+    engine_rate = next((rate for where, client, rate, _ in rows if where == "NodePort" and client.startswith("kfdex load")), None)
+    curl_rate = next((rate for where, client, rate, _ in rows if client.startswith("curl") and rate), None)
+    if engine_rate and curl_rate:
+        print(f"\nkfdex load / curl loop on the NodePort: {engine_rate / curl_rate:.1f}×")
+
+
+if __name__ == "__main__":
+    main()
