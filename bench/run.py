@@ -4,7 +4,7 @@ Starts a sandbox (kf191), mints a ServiceAccount token for the gateway and
 opens the predictor's NodePort through the sandbox's Kubernetes API, then
 measures requests per second for the iris V2 call with that token:
 
-- on the NodePort: wrk (``-t2 -c4``), ``scripts.loadgen.run_load``
+- on the NodePort: wrk (``-t2 -c4``), ``scripts.load.engine.run_load``
   (concurrency 4), a curl-per-request loop, and Locust with 2 local workers;
 - through the gateway (ingress): wrk and ``run_load``.
 
@@ -36,7 +36,7 @@ import requests  # noqa: E402
 
 from sandbox import control  # noqa: E402
 from sandbox.kubeapi import MODEL_NAME, MODEL_NAMESPACE  # noqa: E402
-from scripts.loadgen import LoadTarget, run_load  # noqa: E402
+from scripts.load.engine import LoadTarget, run_load  # noqa: E402
 
 PATH = f"/v2/models/{MODEL_NAME}/infer"
 BODY = (ROOT / "payloads" / "iris.json").read_bytes()
@@ -99,7 +99,7 @@ def curl_loop(url: str, headers: dict[str, str], count: int, folder: Path) -> fl
 
 
 def locust(url: str, headers: dict[str, str], seconds: int) -> float:
-    from scripts.locust_run import run_local
+    from scripts.load.locust_run import run_local
 
     report = run_local(LoadTarget(url, "POST", headers, BODY), workers=2, users=4, spawn_rate=100, run_time=f"{seconds}s")
     if report.errors:

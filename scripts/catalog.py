@@ -16,7 +16,8 @@ from .step import Command, Declaration, Step
 
 
 def _modules() -> list[object]:
-    names = sorted(info.name for info in pkgutil.iter_modules([str(Path(__file__).parent)]))
+    # declarations live in this package's own modules; subpackages (scripts/load) hold libraries only
+    names = sorted(info.name for info in pkgutil.iter_modules([str(Path(__file__).parent)]) if not info.ispkg)
     return [importlib.import_module(f".{name}", __package__) for name in names if name != "__main__"]
 
 

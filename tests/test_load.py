@@ -15,11 +15,11 @@ import requests
 
 from sandbox.control import Sandbox
 from sandbox.kubeapi import MODEL_NAME, MODEL_NAMESPACE
-from scripts import loadreport
 from scripts.errors import UsageError
-from scripts.loadgen import LoadTarget, Progress, run_load, session_refused
-from scripts.loadprogress import live_progress
-from tests.conftest import ROOT, Env
+from scripts.load import report as loadreport
+from scripts.load.engine import LoadTarget, Progress, run_load, session_refused
+from scripts.load.progress import live_progress
+from tests.helpers import ROOT, Env
 
 PATH = f"/v2/models/{MODEL_NAME}/infer"
 BODY = (ROOT / "payloads" / "iris.json").read_bytes()
@@ -182,7 +182,7 @@ def test_what_counts_as_a_refused_session() -> None:
 
 def _locust_processes() -> list[int]:
     """Pids of processes running this checkout's locustfile."""
-    from scripts.locust_run import LOCUSTFILE
+    from scripts.load.locust_run import LOCUSTFILE
 
     found = []
     for proc in Path("/proc").iterdir():
@@ -196,7 +196,7 @@ def _locust_processes() -> list[int]:
 
 
 def test_locust_workers_get_the_credential_from_the_master(cluster: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
-    from scripts.locust_run import require_locust, run_local
+    from scripts.load.locust_run import require_locust, run_local
 
     require_locust()  # locust itself is never imported here: it would monkey-patch this process with gevent
 
@@ -216,16 +216,16 @@ def test_locust_workers_get_the_credential_from_the_master(cluster: Sandbox, mon
 def test_locust_missing_says_which_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
 
-    from scripts import locust_run
+    from scripts.load import locust_run
 
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda *_: None)
     with pytest.raises(UsageError, match=r"\[load\]") as raised:
         locust_run.require_locust()
     assert raised.value.exit_code == 2
 
 
 def test_locust_run_ends_when_the_gateway_asks_for_a_login(cluster: Sandbox) -> None:
-    from scripts.locust_run import require_locust, run_local
+    from scripts.load.locust_run import require_locust, run_local
 
     require_locust()
     target = gateway_target(cluster, {"Authorization": "Bearer not-a-valid-token"})

@@ -16,8 +16,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import UsageError
-from .loadgen import LoadReport
+from ..errors import UsageError
+from .engine import LoadReport
 
 if TYPE_CHECKING:
     from hdrh.histogram import HdrHistogram

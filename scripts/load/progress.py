@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
-from .loadgen import Progress
+from .engine import Progress
 
 
 @contextmanager

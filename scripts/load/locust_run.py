@@ -1,7 +1,7 @@
 """``kfdex locust``: run the load on Locust (headless master and workers as child processes) and read its figures back.
 
 One machine: ``run_local`` starts a master and K workers on 127.0.0.1, each
-with ``python -m locust -f scripts/locustfile.py``, waits for the master to
+with ``python -m locust -f scripts/load/locustfile.py``, waits for the master to
 finish, stops every process it started by pid, and turns the figures the
 master wrote into the same ``LoadReport`` as ``kfdex load``.  Many machines:
 ``start_master`` on one (``--expect-workers K``), ``start_worker`` on the
@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .errors import GatewayError, UsageError
-from .loadgen import LoadReport, LoadTarget
+from ..errors import GatewayError, UsageError
+from .engine import LoadReport, LoadTarget
 
 LOCUSTFILE = Path(__file__).resolve().with_name("locustfile.py")
 TARGET_ENV = "KFDEX_LOAD_TARGET"

@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from .errors import UsageError
+from ..errors import UsageError
 
 CONNECTION_ERROR = "connection-error"
 TIMEOUT = "timeout"

@@ -2,7 +2,7 @@
 
 It imports nothing of the project (Locust loads it by path, installed or not).
 The master reads what to send from environment variables that
-``scripts.locust_run`` sets (never argv: they hold the credential):
+``scripts.load.locust_run`` sets (never argv: they hold the credential):
 ``KFDEX_LOAD_TARGET`` (JSON: ``path``, ``method``, ``headers``, ``body`` in
 base64) and ``KFDEX_LOCUST_REPORT`` (where it writes the final figures).  It
 sends the target to every worker over Locust's own message channel, when the
@@ -49,7 +49,7 @@ def _use(target: dict[str, Any]) -> None:
 
 
 def _refused(status: int, location: str, body: bytes) -> bool:
-    """The same test as scripts.loadgen.session_refused (kept here: this file imports nothing of the project)."""
+    """The same test as scripts.load.engine.session_refused (kept here: this file imports nothing of the project)."""
     if 300 <= status < 400:
         return "/dex/" in location or "/oauth2/" in location
     if status == 401:
@@ -65,7 +65,7 @@ def _on_init(environment: Any, **_: Any) -> None:
     runner = environment.runner
     _runner["runner"] = runner
     if isinstance(runner, WorkerRunner):
-        runner.register_message(TARGET_MESSAGE, lambda environment, msg, **_: _use(msg.data))
+        runner.register_message(TARGET_MESSAGE, lambda msg, **_: _use(msg.data))
         return
     target = json.loads(os.environ.get(TARGET_ENV) or "{}")
     if not target:
@@ -81,14 +81,14 @@ def _on_init(environment: Any, **_: Any) -> None:
 
 
 @events.report_to_master.add_listener
-def _on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
+def _on_report_to_master(data: dict[str, Any], **_: Any) -> None:
     data["kfdex_statuses"] = dict(_statuses)
     data["kfdex_session_expired"] = _expired["seen"]
     _statuses.clear()
 
 
 @events.worker_report.add_listener
-def _on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
+def _on_worker_report(data: dict[str, Any], **_: Any) -> None:
     _statuses.update(data.get("kfdex_statuses") or {})
     if data.get("kfdex_session_expired") and not _expired["seen"]:
         _expired["seen"] = True
@@ -98,7 +98,7 @@ def _on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
 
 
 @events.test_start.add_listener
-def _on_test_start(environment: Any, **_: Any) -> None:
+def _on_test_start(**_: Any) -> None:
     _started["at"] = _started["at"] or time.time()
 
 
