@@ -12,17 +12,18 @@ JSON with ``--json``.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from json import dumps
 from typing import Any
 from urllib.parse import quote
 
 import requests
 
-from .credentials import choose, ensure_bound
+from .credentials import Credential, choose, ensure_bound
 from .dexflow import describe, page_of
 from .environment import Environment
-from .errors import ConfigError, ModelError, SessionError
-from .gateway import Gateway
+from .errors import ConfigError, ModelError, SessionError, UsageError
+from .gateway import Gateway, GatewaySettings
 from .payloads import Payload, load
 from .redirects import is_redirect, location_of
 from .settings import gateway_settings, ingress_origin
@@ -38,17 +39,53 @@ def _not_ready(response: requests.Response) -> str | None:
     return None
 
 
-def _gateway(state: State, environment: Environment) -> tuple[Gateway, dict[str, str], str]:
-    if state.value("NODE_PORT"):
+ROUTES = ("nodeport", "ingress")
+
+
+@dataclass(frozen=True)
+class ModelCall:
+    """One call to the model, ready to send: where, with which headers and body, carrying which credential."""
+
+    settings: GatewaySettings
+    path: str
+    headers: dict[str, str]  # the credential, Host when through the ingress, Content-Type
+    payload: Payload
+    credential: Credential
+    via: str  # "nodePort" or "ingress"
+    model: str
+
+    @property
+    def url(self) -> str:
+        return self.settings.base + self.path
+
+
+def _route(state: State, via: str | None) -> tuple[GatewaySettings, dict[str, str], str]:
+    """The NodePort (when set, or asked for) or the ingress with MODEL_HOST as the Host header."""
+    if via not in (None, *ROUTES):
+        raise UsageError(f"--via {via}: use {' or '.join(ROUTES)}")
+    if via == "nodeport" or (via is None and state.value("NODE_PORT")):
         # the NodePort reaches the model server's own port 8080: plain HTTP whatever the ingress speaks
-        return Gateway(gateway_settings(state, port_key="NODE_PORT", scheme="http"), environment), {}, "nodePort"
+        return gateway_settings(state, port_key="NODE_PORT", scheme="http"), {}, "nodePort"
     host = state.value("MODEL_HOST")
     if host:
-        return Gateway(gateway_settings(state), environment), {"Host": host}, "ingress"
+        return gateway_settings(state), {"Host": host}, "ingress"
+    if via == "ingress":
+        raise ConfigError(f"MODEL_HOST is not set in {state.path}: set it to the host of the InferenceService's URL")
     raise ConfigError(
         f"NODE_PORT is not set in {state.path}: run `invoke expose-nodeport` first, "
         "or set MODEL_HOST to call the model through the ingress"
     )
+
+
+def prepare(state: State, environment: Environment, payload: str, auth: str = "auto", via: str | None = None) -> ModelCall:
+    """Check the payload, choose the credential and the route, and refuse to send it anywhere it does not belong."""
+    body = load(payload)
+    model = state.require("MODEL_NAME")
+    credential = choose(state, environment.now(), auth)
+    settings, extra_headers, route = _route(state, via)
+    ensure_bound(credential, settings.origin, ingress_origin(state))
+    headers = {**credential.headers(), **extra_headers, "Content-Type": "application/json"}
+    return ModelCall(settings, _path(body, model), headers, body, credential, route, model)
 
 
 def _path(payload: Payload, model: str) -> str:
@@ -97,15 +134,11 @@ def format_outputs(answer: dict[str, Any]) -> str:
 
 def run(state: State, environment: Environment, payload: str = "iris", json: bool = False, auth: str = "auto") -> StepResult:
     """Call the model; prints its outputs (nothing is written to .env)."""
-    body = load(payload)
-    model = state.require("MODEL_NAME")
-    credential = choose(state, environment.now(), auth)
-    gateway, extra_headers, via = _gateway(state, environment)
-    ensure_bound(credential, gateway.origin, ingress_origin(state))
-    headers = {**credential.headers(), **extra_headers}
-    path = _path(body, model)
-    response = gateway.send("POST", path, json=body.body, headers=headers, retry_when=_not_ready)
-    refusal = _refusal(response, model, state.value("MODEL_NAMESPACE"), path, credential.kind)
+    call = prepare(state, environment, payload, auth)
+    gateway = Gateway(call.settings, environment)
+    response = gateway.send("POST", call.path, json=call.payload.body, headers=call.headers, retry_when=_not_ready)
+    model, body, via, credential = call.model, call.payload, call.via, call.credential
+    refusal = _refusal(response, model, state.value("MODEL_NAMESPACE"), call.path, credential.kind)
     if refusal is not None:
         raise refusal
     try:

@@ -1,0 +1,173 @@
+"""``load`` and ``locust``: the model under load through the auth path, with the session infer would send.
+
+Both build the request exactly as ``infer`` does (``infer.prepare``: payload,
+route, credential bound to its ingress) and report the same figures: a table
+on stdout, or one JSON object with ``--json``.  Nothing is retried: every
+failure is counted.  A session the gateway stops accepting ends the run with
+the partial report and exit 5.  ``load`` runs in this process (the engine in
+``scripts/load``); ``locust`` runs Locust's master and workers as processes
+(the ``load`` extra).  A Locust worker on another machine needs no .env: the
+master hands it the request, credential included, over Locust's own channel.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .environment import Environment
+from .errors import SessionError, UsageError
+from .state import EnvFile
+from .step import Command, Option
+
+if TYPE_CHECKING:
+    from .load.engine import LoadReport, LoadTarget
+
+PAYLOAD = Option("payload", "a name from payloads/ (iris, iris-v1), a JSON file, - for standard input, or inline JSON", default="iris")
+AUTH = Option("auth", "the Dex session cookie, the ServiceAccount token, or auto (cookie while valid, else token)", default="auto")
+VIA = Option("via", "nodeport or ingress (default: the NodePort when NODE_PORT is set, else the ingress with MODEL_HOST)")
+JSON = Option("json", "print the summary as one JSON object on stdout", kind=bool, default=False)
+DEFAULT_REQUESTS = 1000
+
+
+def _target(env_file: EnvFile, environment: Environment, payload: str, auth: str, via: str | None) -> LoadTarget:
+    from .infer import prepare
+    from .load.engine import LoadTarget
+
+    call = prepare(env_file.read(), environment, payload, auth, via)
+    return LoadTarget(
+        call.url,
+        "POST",
+        call.headers,
+        json.dumps(call.payload.body).encode(),
+        timeout=call.settings.read_timeout,
+        verify=call.settings.verify,
+    )
+
+
+def _report(environment: Environment, report: LoadReport, as_json: bool, html: str | None) -> None:
+    """Print the figures, write the HTML report if asked, and end as the run ended."""
+    from .load import report as figures
+
+    environment.data(figures.to_json(report) if as_json else figures.table(report))
+    if html:
+        written = figures.write_html(report, Path(html))
+        environment.info(f"report written to {written}")
+    if report.session_expired:
+        raise SessionError(f"the gateway stopped accepting the session during the run ({report.note}): run `invoke login`")
+    if report.interrupted:
+        raise KeyboardInterrupt
+
+
+def load(
+    env_file: EnvFile,
+    environment: Environment,
+    _overrides: Mapping[str, str],
+    payload: str = "iris",
+    auth: str = "auto",
+    via: str | None = None,
+    concurrency: int = 4,
+    requests: int | None = None,
+    duration: float | None = None,
+    warmup: int = 0,
+    json: bool = False,
+    html: str | None = None,
+) -> None:
+    """Send the payload ``requests`` times (or for ``duration`` seconds) from ``concurrency`` workers and report."""
+    if requests is not None and duration is not None:
+        raise UsageError("give --requests or --duration, not both")
+    from .load.engine import run_load
+    from .load.progress import live_progress
+
+    target = _target(env_file, environment, payload, auth, via)
+    bound = {"duration": duration} if duration is not None else {"requests": requests or DEFAULT_REQUESTS}
+    with live_progress(stream=environment.stderr) as progress:
+        report = run_load(target, concurrency=concurrency, warmup=warmup, progress=progress, **bound)
+    _report(environment, report, json, html)
+
+
+def locust(
+    env_file: EnvFile,
+    environment: Environment,
+    _overrides: Mapping[str, str],
+    payload: str = "iris",
+    auth: str = "auto",
+    via: str | None = None,
+    workers: int = 2,
+    users: int = 8,
+    spawn_rate: float = 8.0,
+    run_time: str = "30s",
+    master: bool = False,
+    expect_workers: int | None = None,
+    worker: bool = False,
+    master_host: str | None = None,
+    master_port: int | None = None,
+    bind_host: str = "0.0.0.0",
+    json: bool = False,
+    html: str | None = None,
+    csv: str | None = None,
+) -> None:
+    """Locust: a local master and workers, or one side of a master/worker pair across machines."""
+    from .load import locust_run
+
+    locust_run.require_locust()
+    if worker:
+        if master or not master_host:
+            raise UsageError("--worker needs --master-host HOST (and no --master)")
+        environment.info(f"locust worker: serving the master at {master_host}")
+        locust_run.run_worker(master_host, port=master_port or locust_run.DEFAULT_MASTER_PORT)
+        return
+    target = _target(env_file, environment, payload, auth, via)
+    shape = {"users": users, "spawn_rate": spawn_rate, "run_time": run_time, "csv": csv, "port": master_port}
+    html_path = Path(html) if html else None
+    if master:
+        waiting = expect_workers or workers
+        environment.info(f"locust master: waiting for {waiting} worker(s) on port {master_port or locust_run.DEFAULT_MASTER_PORT}")
+        report = locust_run.run_master(target, expect_workers=waiting, bind_host=bind_host, html=html_path, **shape)
+    else:
+        report = locust_run.run_local(target, workers=workers, html=html_path, **shape)
+    _report(environment, report, json, None)
+
+
+LOAD = Command(
+    "load",
+    load,
+    "Send the payload under load through the auth path and report throughput and latency percentiles.",
+    options=(
+        PAYLOAD,
+        AUTH,
+        VIA,
+        Option("concurrency", "workers sending at once, each over its own keep-alive connection (default 4)", kind=int, default=4),
+        Option("requests", f"how many requests to send (default {DEFAULT_REQUESTS} when --duration is not given)", kind=int),
+        Option("duration", "send for this many seconds instead of a number of requests", kind=float),
+        Option("warmup", "requests sent first and not counted (cold starts stay out of the figures)", kind=int, default=0),
+        JSON,
+        Option("html", "also write a self-contained HTML report with charts to this file (the load extra)"),
+    ),
+)
+LOCUST = Command(
+    "locust",
+    locust,
+    "Run the same load on Locust: local workers, or a master and workers on many machines (the load extra).",
+    options=(
+        PAYLOAD,
+        AUTH,
+        VIA,
+        Option("workers", "local worker processes (default 2)", kind=int, default=2),
+        Option("users", "simulated users in all (default 8)", kind=int, default=8),
+        Option("spawn_rate", "users started per second (default 8)", kind=float, default=8.0),
+        Option("run_time", "how long to run, as Locust takes it: 30s, 5m, 1h (default 30s)", default="30s"),
+        Option("master", "be the master for workers on other machines", kind=bool, default=False),
+        Option("expect_workers", "with --master: how many workers to wait for (default --workers)", kind=int),
+        Option("worker", "be a worker for the master at --master-host (needs no .env)", kind=bool, default=False),
+        Option("master_host", "with --worker: the master's address"),
+        Option("master_port", "the master's port (default 5557)", kind=int),
+        Option("bind_host", "with --master: the address workers reach it on (default 0.0.0.0, every interface)", default="0.0.0.0"),
+        JSON,
+        Option("html", "Locust's own HTML report, written to this file"),
+        Option("csv", "Locust's CSV files, written with this prefix"),
+    ),
+)
+COMMANDS = (LOAD, LOCUST)
