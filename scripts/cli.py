@@ -46,9 +46,12 @@ class DeclaredTask(Task):  # type: ignore[type-arg]
 
 def environment_of(c: Context, show_secrets: bool) -> Environment:
     """The environment a test or program configured, else the process's; ``--show-secrets`` applied."""
-    configured = c.config.get("kfdex", {}).get("environment")
+    settings = c.config.get("kfdex", {})
+    configured = settings.get("environment")
     environment = configured if isinstance(configured, Environment) else Environment.from_process()
-    return dataclasses.replace(environment, show_secrets=show_secrets or environment.show_secrets)
+    return dataclasses.replace(
+        environment, show_secrets=show_secrets or environment.show_secrets, program=settings.get("program", environment.program)
+    )
 
 
 def env_folder(c: Context) -> Path | None:
@@ -99,8 +102,17 @@ def version() -> str:
 
 def main() -> None:
     """The installed ``kfdex`` command: the same tasks as ``invoke`` in a checkout, with ./.env as the state."""
+    import os
+    import sys
+
     from invoke import Program
 
     from .catalog import COMMANDS
 
-    Program(namespace=build_collection(COMMANDS), name="kfdex", binary="kfdex", version=version()).run()
+    collection = build_collection(COMMANDS)
+    collection.configure({"kfdex": {"program": "kfdex"}})
+    try:
+        Program(namespace=collection, name="kfdex", binary="kfdex", version=version()).run()
+    except BrokenPipeError:  # `kfdex --list | head`: the reader left, which is no error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)

@@ -37,6 +37,7 @@ class Environment:
     clock: Callable[[], datetime] = utc_now
     sleep: Callable[[float], None] = time.sleep
     variables: Mapping[str, str] = field(default_factory=dict)  # the process environment (ENV_FILE, KFDEX_DEBUG)
+    program: str = "invoke"  # how the person runs tasks: `invoke login` in a checkout, `kfdex login` installed
 
     @classmethod
     def from_process(cls, show_secrets: bool = False) -> Environment:
@@ -68,6 +69,9 @@ class Environment:
     # lines -------------------------------------------------------------------
 
     def _line(self, stream: TextIO, text: str) -> None:
+        # messages name the next command as `invoke TASK`: say it the way this person runs the tool
+        if self.program != "invoke":
+            text = text.replace("`invoke ", f"`{self.program} ")
         print(text, file=stream, flush=True)
 
     def step_ok(self, step: str, detail: str) -> None:
