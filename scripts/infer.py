@@ -22,10 +22,10 @@ from .credentials import auth_headers
 from .dexflow import describe, page_of
 from .environment import Environment
 from .errors import ConfigError, ModelError, SessionError
-from .gateway import Gateway
+from .gateway import Gateway, Sent
 from .payloads import Payload, load
 from .redirects import is_redirect, location_of
-from .settings import gateway_settings
+from .settings import gateway_settings, host
 from .standalone import main
 from .state import State
 from .step import ATTEMPTS, DEADLINE, Option, Step, StepResult
@@ -42,9 +42,8 @@ def _gateway(state: State, environment: Environment) -> tuple[Gateway, dict[str,
     if state.value("NODE_PORT"):
         # the NodePort reaches the model server's own port 8080: plain HTTP whatever the ingress speaks
         return Gateway(gateway_settings(state, port_key="NODE_PORT", scheme="http"), environment), {}, "nodePort"
-    host = state.value("MODEL_HOST")
-    if host:
-        return Gateway(gateway_settings(state), environment), {"Host": host}, "ingress"
+    if state.value("MODEL_HOST"):
+        return Gateway(gateway_settings(state), environment), {"Host": host(state, "MODEL_HOST")}, "ingress"
     raise ConfigError(
         f"NODE_PORT is not set in {state.path}: run `invoke expose-nodeport` first, "
         "or set MODEL_HOST to call the model through the ingress"
@@ -82,6 +81,14 @@ def _refusal(response: requests.Response, model: str, namespace: str, path: str,
     return None
 
 
+def took(sent: Sent) -> str:
+    """``200 in 18 ms``, and after retries the whole time too: ``200 in 18 ms, 9.2 s with 5 retries``."""
+    line = f"{sent.response.status_code} in {sent.response.elapsed.total_seconds() * 1000:.0f} ms"
+    if sent.retries:
+        line += f", {sent.seconds:.1f} s with {sent.retries} {'retry' if sent.retries == 1 else 'retries'}"
+    return line
+
+
 def format_outputs(answer: dict[str, Any]) -> str:
     """``predict = [1, 1]`` per V2 output, or ``predictions = [...]`` for V1."""
     if "outputs" in answer:
@@ -103,7 +110,8 @@ def run(state: State, environment: Environment, payload: str = "iris", json: boo
     gateway, extra_headers, via = _gateway(state, environment)
     headers.update(extra_headers)
     path = _path(body, model)
-    response = gateway.send("POST", path, json=body.body, headers=headers, retry_when=_not_ready)
+    sent = gateway.call("POST", path, json=body.body, headers=headers, retry_when=_not_ready)
+    response = sent.response
     refusal = _refusal(response, model, state.value("MODEL_NAMESPACE"), path, credential)
     if refusal is not None:
         raise refusal
@@ -111,8 +119,7 @@ def run(state: State, environment: Environment, payload: str = "iris", json: boo
         answer = response.json()
     except ValueError:
         raise ModelError(f"the model answered {response.status_code} with a body that is not JSON") from None
-    took = response.elapsed.total_seconds() * 1000
-    summary = f"{model} ({body.protocol}, {via}, {credential}) {response.status_code} in {took:.0f} ms"
+    summary = f"{model} ({body.protocol}, {via}, {credential}) {took(sent)}"
     output = dumps(answer, indent=2) if json else format_outputs(answer)
     return StepResult({}, summary, output=output)
 
