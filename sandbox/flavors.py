@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from scripts.errors import UsageError
+
 GO_TWENTY_MINUTES = 20 * 60 * 10**9  # int(20 * time.Minute) in Go: nanoseconds
 
 
@@ -128,3 +130,15 @@ FLAVORS: dict[str, Flavor] = {
     )
 }
 NEWEST = "kf191"
+
+
+def check_flavor(name: str | None) -> str:
+    """The flavor to play (``NEWEST`` when none is named), or a UsageError (exit 2) naming the ones there are.
+
+    Call it before anything starts or is written: ``flavor = check_flavor(flavor)``.
+    """
+    if name is None or name == "":
+        return NEWEST
+    if name not in FLAVORS:
+        raise UsageError(f"--flavor {name!r} is not a flavor: use one of {', '.join(FLAVORS)}")
+    return name

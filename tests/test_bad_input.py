@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.control import Sandbox
-from scripts.errors import ExitCode
+from scripts.errors import ExitCode, UsageError
 from tests.helpers import Env
 
 Setup = Callable[[Env, Sandbox, Path], list[str]]
@@ -333,3 +333,13 @@ def test_bad_input(case: Case, sandbox_env: Env, cluster: Sandbox, tmp_path: Pat
     assert after == before
     if case.sends_nothing:
         assert _sent(log) == sent_before
+
+
+def test_an_unknown_flavor_is_a_usage_error() -> None:
+    from sandbox.flavors import NEWEST, check_flavor
+
+    assert check_flavor(None) == NEWEST and check_flavor("kf15") == "kf15"
+    with pytest.raises(UsageError) as refused:
+        check_flavor("kf99")
+    assert refused.value.exit_code == ExitCode.USAGE
+    assert refused.value.message == "--flavor 'kf99' is not a flavor: use one of kf15, kf17, kf18, kf190, kf191"
