@@ -153,8 +153,9 @@ def test_gateway_timeouts_are_retried_without_sleeping(env: Env, stub: Stub, cap
     waits: list[float] = []
     env.set(RETRY_WAIT_INITIAL="2", RETRY_WAIT_MAX="8")
     gateway = Gateway(gateway_settings(EnvFile(env.path).read()), here(sleep=waits.append))
-    response = gateway.send("GET", "/v2/models/x/ready?secret=1")
-    assert response.status_code == 200
+    sent = gateway.call("GET", "/v2/models/x/ready?secret=1")
+    assert sent.response.status_code == 200
+    assert sent.retries == 2 and sent.seconds >= sent.response.elapsed.total_seconds()
     assert len(waits) == 2 and all(wait > 0 for wait in waits)
     lines = capsys.readouterr().err.splitlines()
     assert lines[0].startswith("retry: GET /v2/models/x/ready → 504 Gateway Timeout; attempt 2 of 5 in ")
