@@ -15,7 +15,7 @@ from .errors import UsageError
 from .gateway import GatewaySettings, RetryPolicy
 from .keys import KEYS
 from .state import State
-from .values import COUNT, PORT, SECONDS, TIMEOUT, Number, host_problem, shown, url_host
+from .values import COUNT, PORT, SECONDS, TIMEOUT, Number, host_problem, is_kubernetes_name, shown, url_host
 
 _TRUE = ("1", "true", "yes", "on")
 DEFAULT_HTTP_TIMEOUT = 30.0
@@ -77,6 +77,22 @@ def host(state: State, key: str, port_key: str = "") -> str:
     if problem:
         fix = f", or run `{_producer(key)}` again" if KEYS[key].source == "step" else ""
         raise UsageError(f"{label(state, key, raw)} {problem}{fix}")
+    return raw
+
+
+def kube_name(state: State, key: str, default: str | None = None) -> str:
+    """A Kubernetes name (``MODEL_NAME``, ``MODEL_NAMESPACE``, ``TOKEN_*``); required when there is no default."""
+    raw = state.require(key) if default is None else state.value(key)
+    if raw and not is_kubernetes_name(raw):
+        raise UsageError(f"{label(state, key, raw)} is not a Kubernetes name: use lower-case letters, digits, - and .")
+    return raw or default
+
+
+def kubeconfig(state: State) -> str:
+    """``KUBECONFIG`` for kubectl's environment ("" for kubectl's default)."""
+    raw = state.value("KUBECONFIG")
+    if "\x00" in raw:
+        raise UsageError(f"{label(state, 'KUBECONFIG', raw)} holds a NUL character: give the path of your kubeconfig file")
     return raw
 
 

@@ -22,6 +22,7 @@ from .keys import is_secret
 
 SHOWN_LENGTH = 40  # characters of a value quoted in a message
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
+_KUBERNETES_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
 def shown(value: str, key: str = "") -> str:
@@ -129,3 +130,8 @@ def host_problem(text: str, port_key: str = "") -> str | None:
     if slash and is_host(host):
         return f"has a path: give the host alone ({host})"
     return "is not a host name or IP address"
+
+
+def is_kubernetes_name(text: str) -> bool:
+    """True for a Kubernetes object name (DNS-1123: lower-case letters, digits, - and ., at most 253)."""
+    return len(text) <= 253 and _KUBERNETES_NAME.fullmatch(text) is not None
