@@ -99,3 +99,10 @@ def test_reading_an_unknown_key_is_a_bug_not_an_empty_value(env: Env) -> None:
     assert state.value("RETRY_ATTEMPTS") == "5"
     with pytest.raises(DeclarationError, match=r"TYPO is not a \.env key this tool knows"):
         state.value("TYPO")
+
+
+def test_the_start_again_hint_names_the_declared_tasks() -> None:
+    from scripts import fetch_req, login
+    from scripts.dexflow import start_again
+
+    assert start_again() == f"start again with `invoke {login.LOGIN.name}` (or `{fetch_req.STEP.how_to_run}`)"
