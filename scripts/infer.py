@@ -130,8 +130,8 @@ STEP = Step(
     "Send a payload to the model with the session and print its outputs.",
     reads=("MODEL_NAME", "MODEL_NAMESPACE", "MODEL_HOST", "INGRESS_HOST", "INGRESS_PORT", "NODE_PORT", "AUTH_COOKIE", "AUTH_BEARER"),
     options=(
-        Option("payload", "a name from payloads/ (iris, iris-v1), a JSON file, - for standard input, or inline JSON", default="iris"),
-        Option("json", "print the raw JSON answer", kind=bool, default=False),
+        Option("payload", "a name from payloads/ (iris, iris-v1), a JSON file, - for standard input, or inline JSON", default="iris", short="p"),
+        Option("json", "print the raw JSON answer", kind=bool, default=False, short="j"),
         Option(
             "auth",
             "send the Dex session cookie, the ServiceAccount token, or auto (cookie while valid, else token)",

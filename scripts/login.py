@@ -86,8 +86,8 @@ LOGIN = Command(
     login,
     f"Log in through Dex: {resolve_ingress.STEP.name} (if needed), {', '.join(step.name for step in DEX_STEPS)}.",
     options=(
-        Option("force", "log in again even when the saved session is still valid", kind=bool, default=False),
-        Option("token", "get a ServiceAccount token with kubectl instead of the Dex login (no password)", kind=bool, default=False),
+        Option("force", "log in again even when the saved session is still valid", kind=bool, default=False, short="f"),
+        Option("token", "get a ServiceAccount token with kubectl instead of the Dex login (no password)", kind=bool, default=False, short="t"),
         ATTEMPTS,
         DEADLINE,
         SHOW_SECRETS,

@@ -33,6 +33,7 @@ class Option:
     default: Any = None
     setting: str = ""  # a .env setting this option overrides for one run (RETRY_ATTEMPTS)
     number: Number | None = None  # what a numeric value must be: checked the same way as its setting
+    short: str = ""  # a one-letter flag; a letter means one thing in every task (tests/test_declarations.py)
 
     @property
     def flag(self) -> str:
@@ -113,6 +114,7 @@ ATTEMPTS = Option(
     kind=int,
     setting="RETRY_ATTEMPTS",
     number=COUNT,
+    short="a",
 )
 DEADLINE = Option(
     "deadline",
@@ -120,8 +122,9 @@ DEADLINE = Option(
     kind=float,
     setting="RETRY_DEADLINE",
     number=SECONDS,
+    short="d",
 )
-SHOW_SECRETS = Option("show_secrets", "print cookies and tokens unmasked", kind=bool, default=False)
+SHOW_SECRETS = Option("show_secrets", "print cookies and tokens unmasked", kind=bool, default=False, short="s")
 
 
 def split_options(options: tuple[Option, ...], given: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
