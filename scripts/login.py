@@ -14,9 +14,13 @@ from collections.abc import Mapping
 
 from . import approve, authenticate, create_token, extract_cookie, fetch_req, resolve_ingress
 from .credentials import format_expiry, parse_expiry
+from .dexflow import START_PATH
 from .environment import Environment
 from .errors import LoginRestartError
-from .state import EnvFile
+from .gateway import Gateway
+from .kube import kubectl
+from .settings import gateway_settings
+from .state import EnvFile, State
 from .step import ATTEMPTS, DEADLINE, SHOW_SECRETS, Command, Option, run_step
 
 FRESH_STARTS = 2  # after the first try: three tries in all
@@ -43,6 +47,14 @@ def token_login(env_file: EnvFile, environment: Environment, overrides: Mapping[
     run_step(create_token.STEP, env_file, environment, overrides)
 
 
+def before_asking(state: State, environment: Environment) -> None:
+    """Before a person types a password, what can fail without it: the ingress answers one GET, or kubectl has a cluster."""
+    if state.value("INGRESS_HOST") and state.value("INGRESS_PORT"):
+        Gateway(gateway_settings(state), environment).send("GET", START_PATH, attempts=1)
+    else:
+        kubectl(state, "config", "current-context")  # resolve-ingress will need it
+
+
 def login(
     env_file: EnvFile,
     environment: Environment,
@@ -62,6 +74,8 @@ def login(
         return
     if not token:
         # ask (or fail) before anything is sent or written; typed credentials live in memory only
+        if environment.interactive and not (state.value("DEX_LOGIN") and state.value("DEX_PASSWORD")):
+            before_asking(state, environment)
         login_name, password = authenticate.credentials(state, environment)
         overrides = {**(overrides or {}), "DEX_LOGIN": login_name, "DEX_PASSWORD": password}
     if not (state.value("INGRESS_HOST") and state.value("INGRESS_PORT")):
