@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import requests
 
 from .cookies import CookieHeader
-from .dexflow import exchange, expect_redirect, failure, page_of, path_of
+from .dexflow import exchange, expect_redirect, failure, page_of, path_of, start_again
 from .environment import Environment
 from .errors import LoginRestartError
 from .gateway import Gateway, GatewayExhausted
@@ -48,7 +48,7 @@ def _send_once(
         if error.response is not None and error.response.status_code == 504:
             raise LoginRestartError(
                 f"{STEP.name}: the gateway answered 504 Gateway Timeout at {path_of(url)}, as it does when the approval "
-                "was already used; start again with `invoke login` (or `invoke fetch-req`)",
+                f"was already used; {start_again()}",
                 reason=f"{STEP.name} got 504 Gateway Timeout twice (the approval was already used)",
             ) from None
         raise

@@ -33,12 +33,14 @@ class DeclaredTask(Task):  # type: ignore[type-arg]
 
     def __init__(self, body: Callable[..., None], declaration: Declaration) -> None:
         self.declared = {option.name: option for option in _options(declaration)}
-        super().__init__(body, name=declaration.name)
+        super().__init__(body, name=declaration.name, auto_shortflags=False)  # only declared letters
 
     def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
         opts = super().arg_opts(name, default, taken_names)
         option = self.declared[name]
         opts["help"] = option.help
+        if option.short:
+            opts["names"] = [*opts["names"], option.short]
         if option.kind is not bool:
             opts["kind"] = option.kind
         return opts

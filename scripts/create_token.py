@@ -15,7 +15,7 @@ from .credentials import format_expiry, parse_expiry
 from .environment import Environment
 from .errors import KubectlError, UsageError
 from .kube import NotFound, kubectl_json
-from .settings import ingress_origin
+from .settings import ingress_origin, kube_name
 from .standalone import main
 from .state import State
 from .step import Option, Step, StepResult
@@ -28,11 +28,11 @@ _GO_DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+")
 
 def run(state: State, environment: Environment, service_account: str | None = None, duration: str | None = None) -> StepResult:
     """Create a token."""
-    account = service_account or state.value("TOKEN_SERVICE_ACCOUNT", DEFAULT_SERVICE_ACCOUNT)
+    account = service_account or kube_name(state, "TOKEN_SERVICE_ACCOUNT", DEFAULT_SERVICE_ACCOUNT)
     lasting = duration or state.value("TOKEN_DURATION", DEFAULT_DURATION)
     if not _GO_DURATION.fullmatch(lasting):
         raise UsageError(f"token duration {lasting!r} is not a duration such as 24h, 90m or 1h30m")
-    namespace = state.value("TOKEN_NAMESPACE") or state.require("MODEL_NAMESPACE")
+    namespace = kube_name(state, "TOKEN_NAMESPACE", "") or kube_name(state, "MODEL_NAMESPACE")
     origin = ingress_origin(state)  # the gateway the token is for: known before a token is made
     try:
         answer = kubectl_json(

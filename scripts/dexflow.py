@@ -118,13 +118,20 @@ def is_restart_signal(response: requests.Response) -> bool:
     return any(signal in lowered for signal in _RESTART_SIGNALS)
 
 
+def start_again() -> str:
+    """``start again with `invoke login` (or `invoke fetch-req`)``, the names taken from the declarations."""
+    from .catalog import how_to_produce  # the steps import this module: look the declarations up when needed
+    from .login import LOGIN
+
+    return f"start again with `invoke {LOGIN.name}` (or `{how_to_produce('DEX_REQ')}`)"
+
+
 def failure(step: str, response: requests.Response, url: str) -> KfDexError:
     """The error for an answer a step cannot use."""
     said = describe(response)
     if is_restart_signal(response):
         return LoginRestartError(
-            f"{step}: the gateway answered {said} at {path_of(url)}: this login request was used up or expired; "
-            "start again with `invoke login` (or `invoke fetch-req`)",
+            f"{step}: the gateway answered {said} at {path_of(url)}: this login request was used up or expired; {start_again()}",
             reason=f"{step} got {said}",
         )
     return GatewayError(f"{step}: unexpected answer {said} from {path_of(url)}; rerun with --debug or check the gateway")

@@ -15,6 +15,7 @@ from typing import Any
 from .environment import Environment
 from .errors import KubectlError
 from .kube import NotFound, kubectl, kubectl_json
+from .settings import kube_name
 from .standalone import main
 from .state import State
 from .step import Option, Step, StepResult
@@ -65,8 +66,8 @@ def _existing(state: State, name: str, namespace: str) -> dict[str, Any] | None:
 
 def run(state: State, _environment: Environment, delete: bool = False) -> StepResult:
     """Expose (or with delete=True, remove) the predictor's NodePort."""
-    model = state.require("MODEL_NAME")
-    namespace = state.require("MODEL_NAMESPACE")
+    model = kube_name(state, "MODEL_NAME")
+    namespace = kube_name(state, "MODEL_NAMESPACE")
     name = state.value("NODE_PORT_SERVICE") or service_name(model)
     if delete:
         existed = _existing(state, name, namespace) is not None

@@ -92,6 +92,7 @@ class GatewaySettings:
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    address: str = "INGRESS_HOST/INGRESS_PORT"  # the keys (and the task) that say where base is, for messages
 
     @property
     def origin(self) -> str:
@@ -100,6 +101,15 @@ class GatewaySettings:
     @property
     def insecure(self) -> bool:
         return self.verify is False
+
+
+@dataclass(frozen=True)
+class Sent:
+    """An answer and what it took: how many retries, and the seconds from the first try to the answer (waits included)."""
+
+    response: requests.Response
+    retries: int
+    seconds: float
 
 
 def origin_of(url: str) -> str:
@@ -141,7 +151,7 @@ class Gateway:
         if origin_of(absolute) != self.origin:
             raise GatewayError(
                 f"the gateway redirected to {origin_of(absolute)}, not {self.origin}: "
-                "refusing to send credentials there (check INGRESS_HOST/INGRESS_PORT)"
+                f"refusing to send credentials there (check {self.settings.address})"
             )
         return absolute
 
@@ -173,7 +183,11 @@ class Gateway:
             raise TransientError(said, said, ANSWER, response)
         return response
 
-    def send(
+    def send(self, method: str, target: str, **kwargs: Any) -> requests.Response:
+        """The answer of ``call``, for callers that need nothing else."""
+        return self.call(method, target, **kwargs).response
+
+    def call(
         self,
         method: str,
         target: str,
@@ -181,12 +195,12 @@ class Gateway:
         retry_when: Callable[[requests.Response], str | None] | None = None,
         attempts: int | None = None,
         **kwargs: Any,
-    ) -> requests.Response:
+    ) -> Sent:
         """One request, retried while the network is at fault; redirects are returned, not followed.
 
         ``retry_when`` may name further answers to retry (returns a description, or None);
         ``attempts`` lowers the attempt cap for this call.  Other keyword arguments go to
-        ``requests`` (headers, data, json).
+        ``requests`` (headers, data, json).  Returns the answer with its retries and total time.
         """
         url = self.url(target)
         path = urlsplit(url).path or "/"
@@ -196,7 +210,8 @@ class Gateway:
             error = retry.outcome.exception() if retry.outcome else None
             reason = error.description if isinstance(error, TransientError) else "error"
             wait = retry.next_action.sleep if retry.next_action else 0.0
-            self._environment.info(f"retry: {method} {path} → {reason}; attempt {retry.attempt_number + 1} of {cap} in {wait:.1f}s")
+            most = min(cap, UNREACHABLE_ATTEMPTS) if isinstance(error, TransientError) and error.unreachable else cap
+            self._environment.info(f"retry: {method} {path} → {reason}; attempt {retry.attempt_number + 1} of {most} in {wait:.1f}s")
 
         retrying = Retrying(
             retry=retry_if_exception_type(TransientError),
@@ -209,17 +224,19 @@ class Gateway:
         )
         started = time.monotonic()
         try:
-            return retrying(self._attempt, method, url, retry_when, **kwargs)
+            response = retrying(self._attempt, method, url, retry_when, **kwargs)
         except TransientError as error:
             tries = retrying.statistics.get("attempt_number", cap)
             spent = f"{tries} attempt(s) in {time.monotonic() - started:.0f}s"
             raise GatewayExhausted(self._gave_up(method, path, spent, error), error.response) from None
+        retries = retrying.statistics.get("attempt_number", 1) - 1
+        return Sent(response, retries, time.monotonic() - started)
 
     def _gave_up(self, method: str, path: str, spent: str, error: TransientError) -> str:
         if error.unreachable:
             return (
                 f"cannot connect to {self.origin}: {error.reason} after {spent}; "
-                "check INGRESS_HOST/INGRESS_PORT (`invoke resolve-ingress`) and that the gateway is up"
+                f"check {self.settings.address} and that the gateway is up"
             )
         return f"{method} {path} still failing after {spent}: {error.description}; try again later, or raise RETRY_ATTEMPTS / RETRY_DEADLINE"
 

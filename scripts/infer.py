@@ -23,10 +23,10 @@ from .credentials import Credential, choose, ensure_bound
 from .dexflow import describe, page_of
 from .environment import Environment
 from .errors import ConfigError, ModelError, SessionError, UsageError
-from .gateway import Gateway, GatewaySettings
+from .gateway import Gateway, GatewaySettings, Sent
 from .payloads import Payload, load
 from .redirects import is_redirect, location_of
-from .settings import gateway_settings, ingress_origin
+from .settings import gateway_settings, host, ingress_origin
 from .standalone import main
 from .state import State
 from .step import ATTEMPTS, DEADLINE, Option, Step, StepResult
@@ -66,9 +66,8 @@ def _route(state: State, via: str | None) -> tuple[GatewaySettings, dict[str, st
     if via == "nodeport" or (via is None and state.value("NODE_PORT")):
         # the NodePort reaches the model server's own port 8080: plain HTTP whatever the ingress speaks
         return gateway_settings(state, port_key="NODE_PORT", scheme="http"), {}, "nodePort"
-    host = state.value("MODEL_HOST")
-    if host:
-        return gateway_settings(state), {"Host": host}, "ingress"
+    if state.value("MODEL_HOST"):
+        return gateway_settings(state), {"Host": host(state, "MODEL_HOST")}, "ingress"
     if via == "ingress":
         raise ConfigError(f"MODEL_HOST is not set in {state.path}: set it to the host of the InferenceService's URL")
     raise ConfigError(
@@ -119,6 +118,14 @@ def _refusal(response: requests.Response, model: str, namespace: str, path: str,
     return None
 
 
+def took(sent: Sent) -> str:
+    """``200 in 18 ms``, and after retries the whole time too: ``200 in 18 ms, 9.2 s with 5 retries``."""
+    line = f"{sent.response.status_code} in {sent.response.elapsed.total_seconds() * 1000:.0f} ms"
+    if sent.retries:
+        line += f", {sent.seconds:.1f} s with {sent.retries} {'retry' if sent.retries == 1 else 'retries'}"
+    return line
+
+
 def format_outputs(answer: dict[str, Any]) -> str:
     """``predict = [1, 1]`` per V2 output, or ``predictions = [...]`` for V1."""
     if "outputs" in answer:
@@ -136,7 +143,8 @@ def run(state: State, environment: Environment, payload: str = "iris", json: boo
     """Call the model; prints its outputs (nothing is written to .env)."""
     call = prepare(state, environment, payload, auth)
     gateway = Gateway(call.settings, environment)
-    response = gateway.send("POST", call.path, json=call.payload.body, headers=call.headers, retry_when=_not_ready)
+    sent = gateway.call("POST", call.path, json=call.payload.body, headers=call.headers, retry_when=_not_ready)
+    response = sent.response
     model, body, via, credential = call.model, call.payload, call.via, call.credential
     refusal = _refusal(response, model, state.value("MODEL_NAMESPACE"), call.path, credential.kind)
     if refusal is not None:
@@ -145,8 +153,7 @@ def run(state: State, environment: Environment, payload: str = "iris", json: boo
         answer = response.json()
     except ValueError:
         raise ModelError(f"the model answered {response.status_code} with a body that is not JSON") from None
-    took = response.elapsed.total_seconds() * 1000
-    summary = f"{model} ({body.protocol}, {via}, {credential.kind}) {response.status_code} in {took:.0f} ms"
+    summary = f"{model} ({body.protocol}, {via}, {credential.kind}) {took(sent)}"
     output = dumps(answer, indent=2) if json else format_outputs(answer)
     return StepResult({}, summary, output=output)
 
@@ -160,8 +167,8 @@ STEP = Step(
         "AUTH_COOKIE", "AUTH_ORIGIN", "AUTH_BEARER", "AUTH_BEARER_ORIGIN",
     ),
     options=(
-        Option("payload", "a name from payloads/ (iris, iris-v1), a JSON file, - for standard input, or inline JSON", default="iris"),
-        Option("json", "print the raw JSON answer", kind=bool, default=False),
+        Option("payload", "a name from payloads/ (iris, iris-v1), a JSON file, - for standard input, or inline JSON", default="iris", short="p"),
+        Option("json", "print the raw JSON answer", kind=bool, default=False, short="j"),
         Option(
             "auth",
             "send the Dex session cookie, the ServiceAccount token, or auto (cookie while valid, else token)",

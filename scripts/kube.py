@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from typing import Any
 
+from . import settings
 from .errors import KubectlError
 from .state import State
 
@@ -26,7 +27,7 @@ class NotFound(KubectlError):
 
 def _environment(state: State) -> dict[str, str]:
     env = dict(os.environ)
-    kubeconfig = state.value("KUBECONFIG")
+    kubeconfig = settings.kubeconfig(state)
     if kubeconfig:
         env["KUBECONFIG"] = kubeconfig
     return env

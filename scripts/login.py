@@ -15,9 +15,12 @@ from datetime import datetime
 
 from . import approve, authenticate, create_token, extract_cookie, fetch_req, resolve_ingress
 from .credentials import COOKIE_KEYS, TOKEN_KEYS, Credential, CredentialKeys, format_expiry, is_valid, saved
+from .dexflow import START_PATH
 from .environment import Environment
 from .errors import LoginRestartError
-from .settings import ingress_origin
+from .gateway import Gateway
+from .kube import kubectl
+from .settings import gateway_settings, ingress_origin
 from .state import EnvFile, State
 from .step import ATTEMPTS, DEADLINE, SHOW_SECRETS, Command, Option, run_step
 
@@ -56,6 +59,14 @@ def _reusable(state: State, keys: CredentialKeys, now: datetime) -> Credential |
     return found if not wanted_owner or found.owner == wanted_owner else None
 
 
+def before_asking(state: State, environment: Environment) -> None:
+    """Before a person types a password, what can fail without it: the ingress answers one GET, or kubectl has a cluster."""
+    if state.value("INGRESS_HOST") and state.value("INGRESS_PORT"):
+        Gateway(gateway_settings(state), environment).send("GET", START_PATH, attempts=1)
+    else:
+        kubectl(state, "config", "current-context")  # resolve-ingress will need it
+
+
 def login(
     env_file: EnvFile,
     environment: Environment,
@@ -73,6 +84,8 @@ def login(
         return
     if not token:
         # ask (or fail) before anything is sent or written; typed credentials live in memory only
+        if environment.interactive and not (state.value("DEX_LOGIN") and state.value("DEX_PASSWORD")):
+            before_asking(state, environment)
         login_name, password = authenticate.credentials(state, environment)
         overrides = {**(overrides or {}), "DEX_LOGIN": login_name, "DEX_PASSWORD": password}
     if not (state.value("INGRESS_HOST") and state.value("INGRESS_PORT")):
@@ -97,8 +110,8 @@ LOGIN = Command(
     login,
     f"Log in through Dex: {resolve_ingress.STEP.name} (if needed), {', '.join(step.name for step in DEX_STEPS)}.",
     options=(
-        Option("force", "log in again even when the saved session is still valid", kind=bool, default=False),
-        Option("token", "get a ServiceAccount token with kubectl instead of the Dex login (no password)", kind=bool, default=False),
+        Option("force", "log in again even when the saved session is still valid", kind=bool, default=False, short="f"),
+        Option("token", "get a ServiceAccount token with kubectl instead of the Dex login (no password)", kind=bool, default=False, short="t"),
         ATTEMPTS,
         DEADLINE,
         SHOW_SECRETS,

@@ -187,6 +187,6 @@ DEMO = Command(
     "demo",
     demo,
     "Start the sandbox, run the seven steps, print the iris prediction, stop the sandbox.",
-    options=(FLAVOR, Option("token", "log in with a ServiceAccount token instead of the Dex login", kind=bool, default=False)),
+    options=(FLAVOR, Option("token", "log in with a ServiceAccount token instead of the Dex login", kind=bool, default=False, short="t")),
 )
 COMMANDS = (SANDBOX_UP, SANDBOX_DOWN, DEMO)

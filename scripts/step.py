@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .environment import Environment
-from .errors import DeclarationError, UsageError
+from .errors import DeclarationError
 from .state import EnvFile, State
+from .values import COUNT, SECONDS, Number
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,8 @@ class Option:
     kind: type = str  # str, int, float or bool
     default: Any = None
     setting: str = ""  # a .env setting this option overrides for one run (RETRY_ATTEMPTS)
-    minimum: float | None = None
-    unit: str = ""  # said in the "give N or more" message
+    number: Number | None = None  # what a numeric value must be: checked the same way as its setting
+    short: str = ""  # a one-letter flag; a letter means one thing in every task (tests/test_declarations.py)
 
     @property
     def flag(self) -> str:
@@ -40,9 +41,9 @@ class Option:
         return "--" + self.name.replace("_", "-")
 
     def check(self, value: Any) -> None:
-        """A UsageError for a value below the minimum."""
-        if self.minimum is not None and value is not None and value < self.minimum:
-            raise UsageError(f"{self.flag} {value:g}: give {self.minimum:g}{self.unit} or more")
+        """A UsageError for a number out of bounds (``--attempts 0: give 1 or more``)."""
+        if self.number is not None and value is not None:
+            self.number.check(value, f"{self.flag} {value:g}")
 
 
 @dataclass
@@ -112,17 +113,18 @@ ATTEMPTS = Option(
     "most attempts per call while the gateway times out (default RETRY_ATTEMPTS, else 30)",
     kind=int,
     setting="RETRY_ATTEMPTS",
-    minimum=1,
+    number=COUNT,
+    short="a",
 )
 DEADLINE = Option(
     "deadline",
     "most seconds spent retrying one call (default RETRY_DEADLINE, else 300)",
     kind=float,
     setting="RETRY_DEADLINE",
-    minimum=0,
-    unit=" seconds",
+    number=SECONDS,
+    short="d",
 )
-SHOW_SECRETS = Option("show_secrets", "print cookies and tokens unmasked", kind=bool, default=False)
+SHOW_SECRETS = Option("show_secrets", "print cookies and tokens unmasked", kind=bool, default=False, short="s")
 
 
 def split_options(options: tuple[Option, ...], given: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:

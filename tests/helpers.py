@@ -14,7 +14,8 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,7 @@ class Env:
     file: EnvFile
     extra_path: str = ""  # put first on PATH (a fake kubectl)
     only_path: str = ""  # replace PATH (no kubectl at all)
+    sleep: Callable[[float], None] = time.sleep  # how invoke's runs wait between retries
 
     @property
     def path(self) -> Path:
@@ -84,7 +86,7 @@ class Env:
         variables = self._variables()
         stdout, stderr = io.StringIO(), io.StringIO()
         collection = build_collection(COMMANDS)
-        collection.configure({"kfdex": {"environment": Environment(stdout, stderr, variables=variables)}})
+        collection.configure({"kfdex": {"environment": Environment(stdout, stderr, sleep=self.sleep, variables=variables)}})
         code = 0
         with mock.patch.dict(os.environ, variables, clear=True), _restored_logging(), mock.patch.object(
             sys, "stdout", stdout

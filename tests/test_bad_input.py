@@ -1,9 +1,10 @@
 """Every bad input gets one line, a documented exit code, and changes nothing: the .env stays byte for byte.
 
-Each case prepares a .env (and files) against the sandbox, runs one task as a
-process, and checks the last line of stderr, the exit code, that no traceback
+Each case prepares a .env (and files) against the sandbox, runs one task
+in-process, and checks the last line of stderr, the exit code, that no traceback
 was printed and that the .env file is exactly as before.  Cases about the
-payload also check that nothing reached the model.
+payload or a setting's value also check that nothing reached the sandbox's
+gateway or nodePort.
 """
 
 from __future__ import annotations
@@ -66,6 +67,17 @@ def _logged_in_then(args: list[str], **values: str | None) -> Setup:
 
 def _with(args: list[str], **values: str | None) -> Setup:
     def setup(env: Env, _cluster: Sandbox, _tmp: Path) -> list[str]:
+        env.set(**values)
+        return args
+
+    return setup
+
+
+def _at_gateway(args: list[str], **values: str) -> Setup:
+    """The sandbox's ingress in .env (as resolve-ingress finds it), then ``values``."""
+
+    def setup(env: Env, cluster: Sandbox, _tmp: Path) -> list[str]:
+        env.set(INGRESS_HOST="127.0.0.1", INGRESS_PORT=str(cluster.gateway_port))
         env.set(**values)
         return args
 
@@ -177,8 +189,42 @@ CASES = [
     Case(
         "setting not a number",
         _with(["fetch-req"], INGRESS_HOST="127.0.0.1", INGRESS_PORT="80", RETRY_ATTEMPTS="many"),
-        ExitCode.CONFIG,
-        r"RETRY_ATTEMPTS='many' in .* is not a number",
+        ExitCode.USAGE,
+        r"RETRY_ATTEMPTS='many' in .* is not a whole number: give 1 or more, or delete the line for the default \(30\)$",
+    ),
+    *(
+        Case(f"bad {key}={value}", _at_gateway(["fetch-req"], **{key: value}), ExitCode.USAGE, message, True)
+        for key, value, message in (
+            ("RETRY_ATTEMPTS", "0", r"RETRY_ATTEMPTS='0' in .*\.env: give 1 or more, or delete the line for the default \(30\)$"),
+            ("RETRY_DEADLINE", "-1", r"RETRY_DEADLINE='-1' in .*: give 0 seconds or more, or delete the line for the default"),
+            ("HTTP_TIMEOUT", "abc", r"HTTP_TIMEOUT='abc' in .* is not a number: give more than 0 seconds, or delete the line"),
+            ("HTTP_TIMEOUT", "0", r"HTTP_TIMEOUT='0' in .*: give more than 0 seconds"),
+            ("RETRY_WAIT_MAX", "nan", r"RETRY_WAIT_MAX='nan' in .*: give 0 seconds or more"),
+            ("INGRESS_HOST", "127.0.0.1:1", r"INGRESS_HOST='127\.0\.0\.1:1' in .* has a port: give the host alone \(127\.0\.0\.1\) and "
+             r"the port \(1\) in INGRESS_PORT, or run `invoke resolve-ingress` again$"),
+            ("INGRESS_HOST", "http://127.0.0.1", r"INGRESS_HOST='http://127\.0\.0\.1' in .* has a scheme: give the host alone "
+             r"\(127\.0\.0\.1\), and the scheme in INGRESS_SCHEME"),
+            ("INGRESS_HOST", "kubeflow.example.com/login", r"INGRESS_HOST='kubeflow\.example\.com/login' in .* has a path: "
+             r"give the host alone \(kubeflow\.example\.com\)"),
+            ("INGRESS_HOST", "my ingress", r"INGRESS_HOST='my ingress' in .* is not a host name or IP address, or run `invoke resolve-ingress`"),
+            ("INGRESS_PORT", "0", r"INGRESS_PORT='0' in .*: give from 1 to 65535, or run `invoke resolve-ingress` again$"),
+            ("INGRESS_PORT", "99999", r"INGRESS_PORT='99999' in .*: give from 1 to 65535, or run `invoke resolve-ingress` again$"),
+            ("INGRESS_SCHEME", "ftp", r"INGRESS_SCHEME='ftp' in .*: use http or https"),
+        )
+    ),
+    *(
+        Case(f"bad NODE_PORT={value}", _logged_in_then(["infer"], NODE_PORT=value), ExitCode.USAGE, message, True)
+        for value, message in (
+            ("99999", r"NODE_PORT='99999' in .*: give from 1 to 65535, or run `invoke expose-nodeport` again$"),
+            ("abc", r"NODE_PORT='abc' in .* is not a whole number: give from 1 to 65535, or run `invoke expose-nodeport` again$"),
+        )
+    ),
+    Case(
+        "bad MODEL_HOST",
+        _logged_in_then(["infer"], MODEL_HOST="https://sklearn-iris.example.com"),
+        ExitCode.USAGE,
+        r"MODEL_HOST='https://sklearn-iris\.example\.com' in .* has a scheme: give the host alone \(sklearn-iris\.example\.com\)",
+        True,
     ),
     Case(
         "credentials missing",
@@ -260,10 +306,15 @@ CASES = [
     Case(
         "CA bundle missing",
         _with(["fetch-req"], INGRESS_HOST="127.0.0.1", INGRESS_PORT="443", INGRESS_CA_BUNDLE="/no/such/ca.pem"),
-        ExitCode.CONFIG,
-        r"INGRESS_CA_BUNDLE=/no/such/ca\.pem in .* is not a file",
+        ExitCode.USAGE,
+        r"INGRESS_CA_BUNDLE='/no/such/ca\.pem' in .* is not a file",
     ),
 ]
+
+
+def _sent(log: Path) -> int:
+    """Requests the sandbox's gateway and nodePort have answered so far."""
+    return len(re.findall(r"\b(?:gateway|nodeport) [A-Z]+ /", log.read_text()))
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
@@ -271,7 +322,7 @@ def test_bad_input(case: Case, sandbox_env: Env, cluster: Sandbox, tmp_path: Pat
     args = case.setup(sandbox_env, cluster, tmp_path)
     before = sandbox_env.path.read_bytes() if sandbox_env.path.is_file() else None
     log = cluster.folder / "cluster.log"
-    infers_before = log.read_text().count("/infer ")
+    sent_before = _sent(log)
     ran = sandbox_env.invoke(*args)
     assert ran.returncode == case.code, ran.stderr
     assert "Traceback" not in ran.stderr
@@ -282,4 +333,22 @@ def test_bad_input(case: Case, sandbox_env: Env, cluster: Sandbox, tmp_path: Pat
     after = sandbox_env.path.read_bytes() if sandbox_env.path.is_file() else None
     assert after == before
     if case.sends_nothing:
-        assert log.read_text().count("/infer ") == infers_before
+        assert _sent(log) == sent_before
+
+
+@pytest.mark.parametrize("task", ["demo", "sandbox-up"])
+def test_an_unknown_flavor_is_refused_before_anything_starts(env: Env, task: str) -> None:
+    before = env.path.read_bytes()
+    running = set(Path("/proc").glob("[0-9]*"))
+    ran = env.invoke(task, "--flavor", "kf99")
+    assert ran.returncode == ExitCode.USAGE
+    assert ran.stderr.strip() == "error: --flavor kf99: no such sandbox flavor; use one of kf15, kf17, kf18, kf190, kf191"
+    assert env.path.read_bytes() == before
+    assert not [proc for proc in set(Path("/proc").glob("[0-9]*")) - running if b"sandbox" in _cmdline(proc)]
+
+
+def _cmdline(proc: Path) -> bytes:
+    try:
+        return (proc / "cmdline").read_bytes()
+    except OSError:
+        return b""

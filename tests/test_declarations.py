@@ -99,3 +99,22 @@ def test_reading_an_unknown_key_is_a_bug_not_an_empty_value(env: Env) -> None:
     assert state.value("RETRY_ATTEMPTS") == "5"
     with pytest.raises(DeclarationError, match=r"TYPO is not a \.env key this tool knows"):
         state.value("TYPO")
+
+
+def test_the_start_again_hint_names_the_declared_tasks() -> None:
+    from scripts import fetch_req, login
+    from scripts.dexflow import start_again
+
+    assert start_again() == f"start again with `invoke {login.LOGIN.name}` (or `{fetch_req.STEP.how_to_run}`)"
+
+
+def test_a_short_flag_means_one_thing_in_every_task() -> None:
+    meanings: dict[str, set[str]] = {}
+    for task in build_collection(COMMANDS).tasks.values():
+        for argument in task.get_arguments():
+            long = max(argument.names, key=len)
+            for short in (name for name in argument.names if len(name) == 1):
+                meanings.setdefault(short, set()).add(long)
+    assert "h" not in meanings  # Invoke's own --help
+    assert {short: names for short, names in meanings.items() if len(names) > 1} == {}
+    assert meanings["a"] == {"attempts"} and meanings["s"] == {"show-secrets"}

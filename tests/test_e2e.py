@@ -180,7 +180,7 @@ def test_token_login_then_infer(sandbox_env: Env) -> None:
 def test_demo_stops_the_sandbox_when_a_step_fails(env: Env) -> None:
     env.set(HTTP_TIMEOUT="soon")  # a setting sandbox-up leaves alone, and fetch-req cannot use
     ran = env.invoke("demo", "--flavor", "kf18")
-    assert ran.returncode == ExitCode.CONFIG
+    assert ran.returncode == ExitCode.USAGE
     assert "error: HTTP_TIMEOUT='soon' in" in ran.stderr and "is not a number" in ran.stderr
     assert "✓ sandbox-down" in ran.stderr
     assert _sandbox_processes(env) == set()

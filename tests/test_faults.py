@@ -46,6 +46,7 @@ def test_login_and_infer_survive_504s_and_a_reused_approval(sandbox_env: Env, cl
     assert len(retries) == 3
     for number, line in enumerate(retries, start=2):
         assert re.fullmatch(rf"retry: POST {INFER_PATH} → 504 Gateway Timeout; attempt {number} of 5 in \d+\.\d+s", line)
+    assert re.search(r"✓ infer +sklearn-irisv2 \(v2, nodePort, cookie\) 200 in \d+ ms, \d+\.\d s with 3 retries$", infer.stderr)
 
 
 def test_every_retried_gateway_status(sandbox_env: Env, cluster: Sandbox) -> None:
@@ -104,7 +105,8 @@ def test_a_gateway_that_is_down_is_named_quickly(sandbox_env: Env, cluster: Sand
     login = sandbox_env.invoke("login")
     cluster.gateway_up(True)
     assert login.returncode == ExitCode.GATEWAY
-    assert len(_retry_lines(login.stderr)) == 3  # four attempts, not thirty
+    retries = _retry_lines(login.stderr)
+    assert [line.split("; ")[1].split(" in ")[0] for line in retries] == ["attempt 2 of 4", "attempt 3 of 4", "attempt 4 of 4"]
     assert re.search(
         r"error: cannot connect to http://127\.0\.0\.1:\d+: connection refused after 4 attempt\(s\) in \d+s; "
         r"check INGRESS_HOST/INGRESS_PORT \(`invoke resolve-ingress`\) and that the gateway is up",
@@ -164,3 +166,16 @@ def test_sandbox_up_takes_a_settings_file(env: Env, tmp_path) -> None:
         assert infer.returncode == 0 and len(_retry_lines(infer.stderr)) == 2
     finally:
         assert env.process("sandbox-down").returncode == 0
+
+
+def test_a_refused_node_port_names_node_port_and_the_step_that_sets_it(sandbox_env: Env, cluster: Sandbox) -> None:
+    from scripts import expose_nodeport
+
+    ingress = {"INGRESS_HOST": "127.0.0.1", "INGRESS_PORT": str(cluster.gateway_port)}
+    sandbox_env.set(**ingress, AUTH_COOKIE="session=x", AUTH_EXPIRES="2999-01-01T00:00:00Z", NODE_PORT="1")
+    sandbox_env.set(AUTH_ORIGIN=f"http://127.0.0.1:{cluster.gateway_port}")
+    infer = sandbox_env.invoke("infer")
+    assert infer.returncode == ExitCode.GATEWAY, infer.stderr
+    error = infer.stderr.strip().splitlines()[-1]
+    assert f"check INGRESS_HOST/NODE_PORT (`{expose_nodeport.STEP.how_to_run}`)" in error
+    assert "INGRESS_PORT" not in error and "resolve-ingress" not in error

@@ -10,7 +10,7 @@ from sandbox.control import Sandbox
 from sandbox.httpserve import Reply
 from scripts import approve, authenticate, expose_nodeport, extract_cookie, fetch_req, infer
 from scripts.credentials import parse_expiry
-from scripts.errors import CredentialsError, GatewayError, ModelError, SessionError
+from scripts.errors import ConfigError, CredentialsError, GatewayError, ModelError, SessionError
 from scripts.gateway import Gateway
 from scripts.settings import gateway_settings
 from scripts.state import EnvFile
@@ -157,8 +157,9 @@ def test_gateway_timeouts_are_retried_without_sleeping(env: Env, stub: Stub, cap
     waits: list[float] = []
     env.set(RETRY_WAIT_INITIAL="2", RETRY_WAIT_MAX="8")
     gateway = Gateway(gateway_settings(EnvFile(env.path).read()), here(sleep=waits.append))
-    response = gateway.send("GET", "/v2/models/x/ready?secret=1")
-    assert response.status_code == 200
+    sent = gateway.call("GET", "/v2/models/x/ready?secret=1")
+    assert sent.response.status_code == 200
+    assert sent.retries == 2 and sent.seconds >= sent.response.elapsed.total_seconds()
     assert len(waits) == 2 and all(wait > 0 for wait in waits)
     lines = capsys.readouterr().err.splitlines()
     assert lines[0].startswith("retry: GET /v2/models/x/ready → 504 Gateway Timeout; attempt 2 of 5 in ")
@@ -172,3 +173,21 @@ def test_retries_stop_at_the_attempt_cap(env: Env, stub: Stub) -> None:
     gateway = Gateway(gateway_settings(EnvFile(env.path).read()), here(sleep=lambda _seconds: None))
     with pytest.raises(GatewayError, match=r"GET / still failing after 3 attempt\(s\) in \d+s: 502 Bad Gateway"):
         gateway.send("GET", "/")
+
+
+def test_login_checks_the_ingress_before_asking_for_a_password(env: Env, stub: Stub) -> None:
+    from unittest import mock
+
+    from scripts import login
+
+    asked: list[str] = []
+    env.set(INGRESS_HOST="127.0.0.1", INGRESS_PORT="1")
+    with mock.patch("builtins.input", lambda prompt: asked.append(prompt) or ""), pytest.raises(GatewayError, match="after 1 attempt"):
+        login.login(env.file, here(interactive=True))
+    assert asked == []  # nothing typed was thrown away
+    stub.answer(lambda _request: Reply(302, b"", headers=[("Location", "/dex/auth")]), env)
+    with mock.patch("builtins.input", lambda prompt: asked.append(prompt) or ""), mock.patch(
+        "getpass.getpass", lambda _prompt: ""
+    ), pytest.raises(ConfigError, match="no credentials"):
+        login.login(env.file, here(interactive=True))
+    assert asked == ["Dex login: "]
