@@ -14,10 +14,8 @@ once and then reported as a used request: the login starts again.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import requests
 
 from .cookies import CookieHeader
 from .dexflow import exchange, expect_redirect, failure, page_of, path_of, start_again
@@ -29,6 +27,9 @@ from .settings import gateway_settings
 from .standalone import main
 from .state import State
 from .step import Step, StepResult
+
+if TYPE_CHECKING:  # only for annotations: requests loads when a request is sent
+    import requests
 
 APPROVAL_ATTEMPTS = 2
 

@@ -19,8 +19,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
-import requests
+if TYPE_CHECKING:  # only for annotations: requests loads when a request is sent
+    import requests
+
 
 # the last moment we represent: RFC 6265 5.2.1 lets a user agent cap an expiry there
 LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
-
-import requests
 
 from .cookies import CookieHeader, SetCookie
 from .dexpages import Page, parse_page
 from .errors import GatewayError, KfDexError, LoginRestartError
 from .gateway import Gateway
 from .redirects import is_redirect, location_of
+
+if TYPE_CHECKING:  # only for annotations: requests loads when a request is sent
+    import requests
 
 # Where the login starts: any protected path works; the root is what the manual recipe uses.
 START_PATH = "/"

@@ -22,24 +22,15 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
-
-import requests
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_after_delay,
-    stop_any,
-    wait_exponential,
-    wait_random,
-)
-from urllib3.exceptions import InsecureRequestWarning
 
 from .environment import Environment
 from .errors import GatewayError
+
+if TYPE_CHECKING:  # requests and tenacity load when a Gateway is made, not when tasks are listed
+    import requests
+    from tenacity import RetryCallState
 
 RETRIED_STATUSES = frozenset({502, 503, 504})
 UNREACHABLE_ATTEMPTS = 4  # connection refused / unknown host: a few quick tries, not the whole deadline
@@ -133,6 +124,8 @@ class Gateway:
         self.origin = settings.origin
         self.policy = settings.retry
         self._environment = environment
+        import requests
+
         self.session = requests.Session()
         self.session.trust_env = False  # no .netrc credentials or proxies slipped in from the environment
         self.session.verify = settings.verify
@@ -159,9 +152,13 @@ class Gateway:
         self, method: str, url: str, retry_when: Callable[[requests.Response], str | None] | None, **kwargs: Any
     ) -> requests.Response:
         """One try; a TransientError when it is worth another."""
+        import requests
+
         try:
             with warnings.catch_warnings():
                 if self.settings.insecure:  # we said so once, in our own words
+                    from urllib3.exceptions import InsecureRequestWarning
+
                     warnings.simplefilter("ignore", InsecureRequestWarning)
                 response = self.session.request(method, url, timeout=self.timeout, allow_redirects=False, **kwargs)
         except requests.exceptions.SSLError as error:
@@ -202,6 +199,16 @@ class Gateway:
         ``attempts`` lowers the attempt cap for this call.  Other keyword arguments go to
         ``requests`` (headers, data, json).  Returns the answer with its retries and total time.
         """
+        from tenacity import (
+            Retrying,
+            retry_if_exception_type,
+            stop_after_attempt,
+            stop_after_delay,
+            stop_any,
+            wait_exponential,
+            wait_random,
+        )
+
         url = self.url(target)
         path = urlsplit(url).path or "/"
         cap = min(attempts or self.policy.attempts, self.policy.attempts)

@@ -14,10 +14,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from json import dumps
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-
-import requests
 
 from .credentials import Credential, choose, ensure_bound
 from .dexflow import describe, page_of
@@ -30,6 +28,9 @@ from .settings import gateway_settings, host, ingress_origin
 from .standalone import main
 from .state import State
 from .step import ATTEMPTS, DEADLINE, Option, Step, StepResult
+
+if TYPE_CHECKING:  # only for annotations: requests loads when a request is sent
+    import requests
 
 
 def _not_ready(response: requests.Response) -> str | None:

@@ -10,9 +10,12 @@ login steps follow exactly what a browser would follow.
 
 from __future__ import annotations
 
-import requests
+from typing import TYPE_CHECKING
 
 from .errors import GatewayError
+
+if TYPE_CHECKING:  # only for annotations: requests loads when a request is sent
+    import requests
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 

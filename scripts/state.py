@@ -19,11 +19,12 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
-
-from dotenv import parser as dotenv_parser
-from dotenv.parser import Binding, Reader, parse_stream
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError, DeclarationError
+
+if TYPE_CHECKING:  # python-dotenv's parser loads when a file is read, not when tasks are listed
+    from dotenv.parser import Binding
 from .keys import KEYS
 
 ENV_FILE_VARIABLE = "ENV_FILE"
@@ -175,6 +176,8 @@ class EnvFile:
             raise ConfigError(f"{self.path} line {line} is not UTF-8 text: fix or delete that line") from None
 
     def _bindings(self, text: str) -> list[Binding]:
+        from dotenv.parser import parse_stream
+
         bindings = list(parse_stream(io.StringIO(text)))
         for binding in bindings:
             if binding.error:
@@ -216,6 +219,8 @@ class EnvFile:
 
     def _verify(self, new_text: str, expected: Mapping[str, str]) -> None:
         """Parse what we are about to write: every key must read back exactly as intended."""
+        from dotenv.parser import parse_stream
+
         written = {b.key: b.value or "" for b in parse_stream(io.StringIO(new_text)) if b.key is not None and not b.error}
         if written != expected:
             bad = sorted(k for k in set(expected) | set(written) if expected.get(k) != written.get(k))
@@ -308,7 +313,9 @@ def _leading_blank_lines(original: str) -> int:
 
 def _replace_value(original: str, key: str, encoded: str) -> str:
     """Rewrite one binding's value, keeping what stood before the key and any trailing comment."""
-    reader = Reader(io.StringIO(original))
+    from dotenv import parser as dotenv_parser
+
+    reader = dotenv_parser.Reader(io.StringIO(original))
     reader.read_regex(dotenv_parser._multiline_whitespace)
     reader.read_regex(dotenv_parser._export)
     head = original[: reader.position.chars]
