@@ -1,18 +1,24 @@
-"""Benchmark: kfdex's load engine and its Locust runner against wrk and a curl loop, on the same endpoint in one run.
+"""Benchmark: kfdex against the tools and scripts it replaces, every pair measured in the same run.
 
 Starts a sandbox (kf191), mints a ServiceAccount token for the gateway and
-opens the predictor's NodePort through the sandbox's Kubernetes API, then
-measures requests per second for the iris V2 call with that token:
+opens the predictor's NodePort through the sandbox's Kubernetes API, then:
 
-- on the NodePort: wrk (``-t2 -c4``), ``scripts.load.engine.run_load``
-  (concurrency 4), a curl-per-request loop, and Locust with 2 local workers;
-- through the gateway (ingress): wrk and ``run_load``.
+- throughput (requests per second for the iris V2 call with that token):
+  on the NodePort, wrk (``-t2 -c4``), ``kfdex load`` (the engine, concurrency
+  4), a curl-per-request loop, and Locust with 2 local workers; through the
+  gateway (ingress), wrk and ``kfdex load``.  wrk and the engine alternate for
+  ``--rounds`` rounds and the medians are reported, so that a busy neighbour
+  hurts both alike;
+- login (kf15, the generation the manual recipe was written for): ``kfdex
+  login --force`` against the same flow as one plain ``requests`` script and
+  against the manual curl sequence, as whole processes;
+- start-up: ``kfdex --list`` against ``python -c "import invoke"``, and one
+  ``kfdex infer`` against a ``python -c "import requests; requests.post(...)"``
+  one-liner making the same call, as whole processes.
 
-wrk and the engine alternate for ``--rounds`` rounds and the medians are
-reported, so that a busy neighbour on the machine hurts both alike.  Prints a
-Markdown table with each row's ratio to wrk on the same endpoint.  A row whose
+Prints Markdown tables with each row's ratio to its baseline.  A row whose
 tool is missing (wrk, curl, Locust) is skipped with a note.  Run:
-``python bench/run.py [--rounds 3] [--requests 5000]``.
+``python bench/run.py [--rounds 3] [--requests 5000] [--runs 9]``.
 """
 
 from __future__ import annotations
@@ -111,12 +117,94 @@ def median_of(rounds: int, measure: Callable[[], float]) -> float:
     return statistics.median(measure() for _ in range(rounds))
 
 
+def process_seconds(runs: int, *commands: list[str], env: dict[str, str] | None = None) -> list[float]:
+    """Median wall time of each command as a whole process, the commands taking turns run by run."""
+    samples: list[list[float]] = [[] for _ in commands]
+    for _ in range(runs + 1):  # the first round warms caches and is not counted
+        for index, command in enumerate(commands):
+            started = time.perf_counter()
+            subprocess.run(command, check=True, capture_output=True, env=env, cwd=ROOT)
+            samples[index].append(time.perf_counter() - started)
+    return [statistics.median(taken[1:]) for taken in samples]
+
+
+# the login as one plain requests script: what a person would write without the tool (kf15 flow)
+PLAIN_LOGIN = """
+import html, os, re, sys, requests
+base, login, password = sys.argv[1], sys.argv[2], os.environ["KFDEX_BENCH_PASSWORD"]
+session = requests.Session()
+page = session.get(base + "/", timeout=30)
+action = html.unescape(re.search(r'<form method="post" action="([^"]+)"', page.text).group(1))
+answer = session.post(requests.compat.urljoin(page.url, action), data={"login": login, "password": password}, timeout=30)
+assert session.cookies.get("authservice_session"), answer.status_code
+"""
+
+
+def recipe_login(base: str, login: str, folder: Path) -> list[str]:
+    """The manual recipe as a shell script of curl calls (follow to Dex, post the form, approval, callback, cut the cookie)."""
+    script = folder / "recipe.sh"
+    script.write_text(
+        f"""set -e
+base={base}
+dex=$(curl -s -o /dev/null -w '%{{redirect_url}}' "$base/")
+form=$(curl -s -o /dev/null -w '%{{redirect_url}}' "$dex")
+approval=$(curl -s -o /dev/null -w '%{{redirect_url}}' -d "login={login}&password=$KFDEX_BENCH_PASSWORD" "$form")
+callback=$(curl -s -o /dev/null -w '%{{redirect_url}}' "$approval")
+curl -s -o /dev/null -D - "$callback" | grep -i '^set-cookie: authservice_session=' >/dev/null
+"""
+    )
+    return ["bash", str(script)]
+
+
+def login_and_startup(sandbox: control.Sandbox, runs: int, folder: Path) -> list[tuple[str, str, float, str, float]]:
+    """Rows of (what, baseline, its seconds, kfdex, its seconds) for the login and the start-up."""
+    from sandbox.gateway import DEMO_LOGIN, DEMO_PASSWORD
+    from scripts.state import EnvFile
+
+    kfdex = shutil.which("kfdex", path=str(Path(sys.executable).parent)) or str(Path(sys.executable).with_name("invoke"))
+    name = Path(kfdex).name
+    env_path = folder / ".env"
+    settings = sandbox.settings()
+    settings.pop("SANDBOX_DIR")
+    EnvFile(env_path).update(settings)
+    variables = dict(os.environ, ENV_FILE=str(env_path), KUBECACHEDIR=str(folder / "kubecache"), KFDEX_BENCH_PASSWORD=DEMO_PASSWORD)
+    sandbox.configure(flavor="kf15")
+    for step in (["login"], ["expose-nodeport"]):
+        subprocess.run([kfdex, *step], check=True, capture_output=True, env=variables, cwd=ROOT)
+    state = EnvFile(env_path).read()
+    base = f"http://127.0.0.1:{state['INGRESS_PORT']}"
+    url = f"http://127.0.0.1:{state['NODE_PORT']}{PATH}"
+    python = sys.executable
+    one_call = (
+        "import requests; requests.post("
+        f"{url!r}, data=open({str(ROOT / 'payloads' / 'iris.json')!r}, 'rb').read(), "
+        f"headers={{'Content-Type': 'application/json', 'Cookie': {state['AUTH_COOKIE']!r}}}, timeout=30).raise_for_status()"
+    )
+    plain, recipe, ours = process_seconds(
+        runs,
+        [python, "-c", PLAIN_LOGIN, base, DEMO_LOGIN],
+        recipe_login(base, DEMO_LOGIN, folder),
+        [kfdex, "login", "--force"],
+        env=variables,
+    )
+    bare, listing = process_seconds(runs, [python, "-c", "import invoke"], [kfdex, "--list"], env=variables)
+    posted, inferred = process_seconds(runs, [python, "-c", one_call], [kfdex, "infer"], env=variables)
+    sandbox.configure(flavor="kf191")
+    return [
+        ("login (kf15)", "plain requests script", plain, f"{name} login --force", ours),
+        ("login (kf15)", "manual curl sequence (5 curl calls)", recipe, f"{name} login --force", ours),
+        ("start-up", 'python -c "import invoke"', bare, f"{name} --list", listing),
+        ("one call", "python -c requests.post(...)", posted, f"{name} infer", inferred),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of wrk and the engine (median reported)")
     parser.add_argument("--requests", type=int, default=5000, help="requests per engine round")
     parser.add_argument("--seconds", type=int, default=8, help="length of a wrk or Locust round")
     parser.add_argument("--curl", type=int, default=300, help="requests in the curl loop")
+    parser.add_argument("--runs", type=int, default=9, help="runs of each whole-process timing (median reported)")
     options = parser.parse_args()
 
     has_wrk, has_curl = shutil.which("wrk") is not None, shutil.which("curl") is not None
@@ -125,6 +213,7 @@ def main() -> None:
     has_locust = importlib.util.find_spec("locust") is not None
     sandbox = control.start("kf191")
     rows: list[tuple[str, str, float | None, str]] = []
+    timed: list[tuple[str, str, float, str, float]] = []
     try:
         token, node_port = token_and_node_port(sandbox)
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
@@ -154,11 +243,13 @@ def main() -> None:
                     rows.append((where, "kfdex locust --workers 2 --users 4", locust(url, headers, options.seconds), ""))
                 else:
                     rows.append((where, "kfdex locust --workers 2", None, "skipped: pip install '.[load]'"))
+            timed = login_and_startup(sandbox, options.runs, folder)
     finally:
         control.stop(sandbox.folder)
 
     cpus = os.cpu_count()
-    print(f"\n{cpus} CPUs, {options.rounds} rounds, median req/s; ratio against wrk on the same endpoint\n")
+    print(f"\n{time.strftime('%Y-%m-%d')}, {cpus} CPUs, Python {sys.version.split()[0]}")
+    print(f"\nthroughput: {options.rounds} rounds, median req/s; ratio against wrk on the same endpoint\n")
     print("| endpoint | client | req/s | / wrk | note |")
     print("|---|---|---:|---:|---|")
     baselines = {where: rate for where, client, rate, _ in rows if client.startswith("wrk")}
@@ -170,6 +261,11 @@ def main() -> None:
     curl_rate = next((rate for where, client, rate, _ in rows if client.startswith("curl") and rate), None)
     if engine_rate and curl_rate:
         print(f"\nkfdex load / curl loop on the NodePort: {engine_rate / curl_rate:.1f}×")
+    print(f"\nwhole processes, median of {options.runs} runs; ratio kfdex / baseline\n")
+    print("| what | baseline | ms | kfdex | ms | ratio |")
+    print("|---|---|---:|---|---:|---:|")
+    for what, baseline, base_seconds, ours, our_seconds in timed:
+        print(f"| {what} | {baseline} | {base_seconds * 1000:.0f} | {ours} | {our_seconds * 1000:.0f} | {our_seconds / base_seconds:.2f}× |")
 
 
 if __name__ == "__main__":

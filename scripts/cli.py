@@ -91,17 +91,6 @@ def build_collection(declarations: Iterable[Declaration]) -> Collection:
     return collection
 
 
-def version() -> str:
-    """The installed distribution's version (``0+checkout`` when run from a checkout that was not installed)."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as installed_version
-
-    try:
-        return installed_version("kfdex")
-    except PackageNotFoundError:
-        return "0+checkout"
-
-
 def main() -> None:
     """The installed ``kfdex`` command: the same tasks as ``invoke`` in a checkout, with ./.env as the state."""
     import os
@@ -109,12 +98,13 @@ def main() -> None:
 
     from invoke import Program
 
+    from . import __version__
     from .catalog import COMMANDS
 
     collection = build_collection(COMMANDS)
     collection.configure({"kfdex": {"program": "kfdex"}})
     try:
-        Program(namespace=collection, name="kfdex", binary="kfdex", version=version()).run()
+        Program(namespace=collection, name="kfdex", binary="kfdex", version=__version__).run()
     except BrokenPipeError:  # `kfdex --list | head`: the reader left, which is no error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)

@@ -158,22 +158,36 @@ def demo(
 
     chosen = _checked_flavor(flavor)
     named = environment.variables.get(ENV_FILE_VARIABLE)
-    folder = None if named else Path(tempfile.mkdtemp(prefix="kfdex-demo-"))
-    env_file = EnvFile(Path(named) if named else folder / ".env")  # type: ignore[operator]
+    folder = Path(tempfile.mkdtemp(prefix="kfdex-demo-"))
+    env_file = EnvFile(Path(named) if named else folder / ".env")
     own = dataclasses.replace(environment, variables={k: v for k, v in environment.variables.items() if k not in KEYS})
     own.info(f"demo: state in {env_file.path}")
     try:
-        up(env_file, own, chosen)
-        try:
-            run_step(resolve_ingress.STEP, env_file, own)
-            (login.token_login if token else login.dex_login)(env_file, own)
-            run_step(expose_nodeport.STEP, env_file, own)
-            run_step(infer.STEP, env_file, own, payload="iris", auth="token" if token else "cookie")
-        finally:
-            down(env_file, own)
+        with _kubectl_cache_in(folder):  # kubectl's discovery cache for the sandbox goes with it
+            up(env_file, own, chosen)
+            try:
+                run_step(resolve_ingress.STEP, env_file, own)
+                (login.token_login if token else login.dex_login)(env_file, own)
+                run_step(expose_nodeport.STEP, env_file, own)
+                run_step(infer.STEP, env_file, own, payload="iris", auth="token" if token else "cookie")
+            finally:
+                down(env_file, own)
     finally:
-        if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def _kubectl_cache_in(folder: Path) -> Iterator[None]:
+    """kubectl (a child process, reading this process's environment) caches discovery under ``folder`` meanwhile."""
+    previous = os.environ.get("KUBECACHEDIR")
+    os.environ["KUBECACHEDIR"] = str(folder / "kubecache")
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("KUBECACHEDIR", None)
+        else:
+            os.environ["KUBECACHEDIR"] = previous
 
 
 SANDBOX_UP = Command(

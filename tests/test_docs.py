@@ -29,3 +29,12 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert test_command.endswith("&& pytest")
     ci = (ROOT / ".ci" / "run").read_text()
     assert test_command.replace("pip install ", "pip install -q ") in ci
+
+
+def test_readme_and_docs_link_only_to_files_in_the_repository() -> None:
+    for document in (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))):
+        for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", document.read_text()):
+            if target.startswith(("http://", "https://")):
+                continue
+            resolved = (document.parent / target).resolve()
+            assert resolved.is_relative_to(ROOT) and resolved.exists(), f"{document.name} links to {target}"
