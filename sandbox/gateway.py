@@ -290,7 +290,7 @@ class Dex:
         if parts[1:3] == ["dex", "auth"] and len(parts) == 4:
             return self._connector(request, parts[3])
         if parts[1:3] == ["dex", "auth"] and len(parts) == 5 and parts[4] == "login" and self.flavor.login_by_state:
-            return self._login(request, parts[3], request.query.get("state", ""), "Requested resource does not exist.")
+            return self._login(request, request.query.get("state", ""), "Requested resource does not exist.")
         if parts[1:3] == ["dex", "approval"]:
             return self._approval(request)
         return self._error(request, 404, "Not Found")
@@ -329,7 +329,7 @@ class Dex:
         if connector not in self.settings.connectors or connector != "local":
             return self._error(request, 404, "Connector ID does not match a valid Connector")
         if not self.flavor.login_by_state:
-            return self._login(request, connector, request.query.get("req", ""), "Login session expired.")
+            return self._login(request, request.query.get("req", ""), "Login session expired.")
         request_id = self._new_request(request.query)
         # with a choice of connectors, the password page links back to it (the query without connector_id)
         choice = {key: value for key, value in request.query.items() if key != "connector_id"}
@@ -338,7 +338,7 @@ class Dex:
             request.method, 302, f"/dex/auth/{connector}/login?{urlencode({'back': back, 'state': request_id})}"
         )
 
-    def _login(self, request: Request, connector: str, request_id: str, missing: str) -> Reply:
+    def _login(self, request: Request, request_id: str, missing: str) -> Reply:
         with self.world.lock:
             auth = self.world.auth_requests.get(request_id)
         if auth is None:

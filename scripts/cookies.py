@@ -41,12 +41,10 @@ _LONGEST_MAX_AGE = 10**12 * 400
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 
-def parse_cookie_date(text: str) -> datetime | None:
-    """An ``Expires`` value read by the algorithm of RFC 6265 5.1.1; None when it is no date."""
+def _date_fields(text: str) -> tuple[tuple[int, ...] | None, int | None, int | None, int | None]:
+    """RFC 6265 5.1.1 steps 1-2: the first time, day, month and year tokens found, in that order of tries."""
     clock = day = month = year = None
-    for token in _DATE_DELIMITERS.split(text):
-        if not token:
-            continue
+    for token in filter(None, _DATE_DELIMITERS.split(text)):
         if clock is None and (found := _TIME.match(token)):
             clock = tuple(int(part) for part in found.groups())
         elif day is None and (found := _DAY.match(token)):
@@ -55,6 +53,12 @@ def parse_cookie_date(text: str) -> datetime | None:
             month = _MONTHS.index(token[:3].lower()) + 1
         elif year is None and (found := _YEAR.match(token)):
             year = int(found.group(1))
+    return clock, day, month, year
+
+
+def parse_cookie_date(text: str) -> datetime | None:
+    """An ``Expires`` value read by the algorithm of RFC 6265 5.1.1; None when it is no date."""
+    clock, day, month, year = _date_fields(text)
     if clock is None or day is None or month is None or year is None:
         return None
     if 70 <= year <= 99:

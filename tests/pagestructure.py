@@ -127,17 +127,22 @@ class _Parser(HTMLParser):
                 found.links.append((href, text))
         elif tag == "button":
             found.buttons.append(text)
-        elif tag == "div" and attributes.get("id") == "login-error":
-            found.error_box = f"{' '.join(classes)}: {text}"
+        elif tag == "div":
+            self._closed_div(attributes, classes, text, in_footer)
         elif tag == "p":
             (found.footer if in_footer else found.paragraphs).append(text)
-        elif tag == "div" and "content" in classes and not in_footer and tag != "footer":
-            found.messages.append(text)
-        elif tag == "div" and "dex-subtle-text" in classes:
-            found.subtle.append(text)
         elif tag == "li" and self._inside("ul", "dex-list"):
             found.scopes.append(text)
-        elif tag == "div" and "status-code" in classes:
+
+    def _closed_div(self, attributes: dict[str, str], classes: list[str], text: str, in_footer: bool) -> None:
+        found = self.structure
+        if attributes.get("id") == "login-error":
+            found.error_box = f"{' '.join(classes)}: {text}"
+        elif "content" in classes and not in_footer:
+            found.messages.append(text)
+        elif "dex-subtle-text" in classes:
+            found.subtle.append(text)
+        elif "status-code" in classes:
             found.status_code = text
 
 
