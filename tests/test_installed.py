@@ -1,0 +1,69 @@
+"""The installed `kfdex` command, run from an empty folder as a new user would.
+
+CI installs the project (`pip install '.[sandbox,load,test]'`), so `kfdex` sits
+beside the Python running the tests; in a checkout that was never installed
+the test says how to get it.  The state is `./.env` in the current folder;
+sandbox-up and sandbox-down leave that folder as empty as they found it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+KFDEX = Path(sys.executable).with_name("kfdex")
+
+
+def _kfdex(folder: Path, *arguments: str, **variables: str) -> subprocess.CompletedProcess[str]:
+    if not KFDEX.exists():
+        pytest.skip(f"kfdex is not installed beside {sys.executable}: pip install . to test the installed command")
+    environment = {key: value for key, value in os.environ.items() if key not in ("ENV_FILE", "KFDEX_DEBUG")}
+    environment.update(KUBECACHEDIR=str(folder.parent / "kubecache"), **variables)
+    return subprocess.run(
+        [str(KFDEX), *arguments], cwd=folder, env=environment, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL
+    )
+
+
+@pytest.fixture
+def empty(tmp_path: Path) -> Path:
+    folder = tmp_path / "work"
+    folder.mkdir()
+    return folder
+
+
+def test_lists_and_versions_from_an_empty_folder(empty: Path) -> None:
+    listed = _kfdex(empty, "--list")
+    assert listed.returncode == 0 and "login" in listed.stdout and "load" in listed.stdout
+    version = _kfdex(empty, "--version")
+    assert version.returncode == 0 and version.stdout.startswith("kfdex ")
+    assert list(empty.iterdir()) == []
+
+
+def test_a_bad_setting_from_the_environment_is_one_line_and_names_kfdex(empty: Path) -> None:
+    ran = _kfdex(
+        empty, "infer", MODEL_NAME="m", AUTH_COOKIE="a=b", INGRESS_HOST="http://127.0.0.1", INGRESS_PORT="1", NODE_PORT="2"
+    )
+    assert ran.returncode == 2, ran.stderr
+    assert ran.stderr.count("\n") == 1 and "INGRESS_HOST" in ran.stderr and "Traceback" not in ran.stderr
+    missing = _kfdex(empty, "infer")
+    assert missing.returncode == 3 and f"there is no {empty / '.env'}" in missing.stderr
+    assert list(empty.iterdir()) == []
+
+
+def test_sandbox_login_infer_and_nothing_left_behind(empty: Path) -> None:
+    steps = (["sandbox-up", "--flavor", "kf18"], ["login"], ["expose-nodeport"], ["infer", "--payload", "iris"])
+    try:
+        for step in steps:
+            ran = _kfdex(empty, *step)
+            assert ran.returncode == 0, f"{step}: {ran.stderr}"
+        assert ran.stdout.strip() == "predict = [1, 1]"
+        assert (empty / ".env").stat().st_mode & 0o777 == 0o600
+        assert "`kfdex " in _kfdex(empty, "infer", "--auth", "token").stderr  # messages name the installed command
+    finally:
+        down = _kfdex(empty, "sandbox-down")
+    assert down.returncode == 0, down.stderr
+    assert list(empty.iterdir()) == []  # sandbox-up created the .env; sandbox-down took it away again
