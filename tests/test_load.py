@@ -17,8 +17,9 @@ from sandbox.control import Sandbox
 from sandbox.kubeapi import MODEL_NAME, MODEL_NAMESPACE
 from scripts.errors import UsageError
 from scripts.load import report as loadreport
-from scripts.load.engine import LoadTarget, Progress, run_load, session_refused
+from scripts.load.engine import LoadTarget, Progress, run_load
 from scripts.load.progress import live_progress
+from scripts.load.refusal import session_refused
 from tests.helpers import ROOT, Env
 
 PATH = f"/v2/models/{MODEL_NAME}/infer"

@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from ..errors import UsageError
+from .refusal import session_refused
 
 CONNECTION_ERROR = "connection-error"
 TIMEOUT = "timeout"
-_SIGN_IN_WORDS = (b"sign in", b"<form", b"log in")
 
 
 @dataclass(frozen=True)
@@ -79,18 +79,6 @@ class LoadReport:
     def errors(self) -> dict[str, int]:
         """Answers that were not a 2xx, by status."""
         return {status: count for status, count in sorted(self.statuses.items()) if not status.startswith("2")}
-
-
-def session_refused(status: int, location: str, body: bytes) -> bool:
-    """True when an answer sends the call to a login: the session or token is no longer accepted."""
-    if 300 <= status < 400:
-        return "/dex/" in location or "/oauth2/" in location
-    if status == 401:
-        return True
-    if status == 403:
-        head = body[:2000].lower()
-        return head.strip() == b"{}" or any(word in head for word in _SIGN_IN_WORDS)
-    return False
 
 
 class _Run:

@@ -22,13 +22,18 @@ from __future__ import annotations
 import base64
 import json
 import os
+import sys
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import gevent.event
 from locust import FastHttpUser, events, task
 from locust.runners import MasterRunner, WorkerRunner
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # Locust runs this file outside the package: load its neighbour
+from refusal import session_refused
 
 TARGET_MESSAGE = "kfdex_target"
 TARGET_ENV = "KFDEX_LOAD_TARGET"
@@ -46,18 +51,6 @@ _runner: dict[str, Any] = {}
 def _use(target: dict[str, Any]) -> None:
     _target.update(target, body=base64.b64decode(target["body"]))
     _ready.set()
-
-
-def _refused(status: int, location: str, body: bytes) -> bool:
-    """The same test as scripts.load.engine.session_refused (kept here: this file imports nothing of the project)."""
-    if 300 <= status < 400:
-        return "/dex/" in location or "/oauth2/" in location
-    if status == 401:
-        return True
-    if status == 403:
-        head = body[:2000].lower()
-        return head.strip() == b"{}" or any(word in head for word in (b"sign in", b"<form", b"log in"))
-    return False
 
 
 @events.init.add_listener
@@ -152,7 +145,7 @@ class KfdexUser(FastHttpUser):
                 response.success()
                 return
             location = response.headers.get("Location", "") if response.headers else ""
-            if status and _refused(status, location, response.content or b""):
+            if status and session_refused(status, location, response.content or b""):
                 _expired["seen"] = True
                 response.failure(f"HTTP {status}: the gateway asked for a login (session expired)")
             else:
