@@ -1,6 +1,6 @@
 """The sandbox's stand-in cluster process: gateway, Kubernetes API and NodePorts on 127.0.0.1.
 
-Run as ``python -m sandbox.cluster FOLDER MODEL_PORT FLAVOR``.  When every
+Run as ``python -m sandbox.cluster FOLDER MODEL_PORT FLAVOR [GRPC_PORT]``.  When every
 listener is up it writes ``FOLDER/cluster.json`` (its ports) and
 ``FOLDER/kubeconfig``; it stops on SIGTERM.  The Kubernetes API port also
 answers ``/sandbox/...`` control calls that tests use to switch flavor or
@@ -24,6 +24,7 @@ from typing import IO
 from .faults import Faulty
 from .flavors import FLAVORS
 from .gateway import Settings, StandInGateway, World
+from .grpcfront import GrpcFront
 from .httpserve import Listener, Reply, Request
 from .kubeapi import KubeAPI
 
@@ -102,7 +103,7 @@ class Control:
         return Reply.json_text(200, json.dumps(asdict(self.world.settings)))
 
 
-def serve(folder: Path, model_port: int, flavor: str) -> None:
+def serve(folder: Path, model_port: int, flavor: str, grpc_port: int = 0) -> None:
     """Start every listener, write cluster.json and the kubeconfig, wait for SIGTERM."""
     log: IO[str] = open(folder / "cluster.log", "a", encoding="utf-8")  # noqa: SIM115 - open for the process's life
     world = World(model_port, Settings(flavor=flavor))
@@ -111,15 +112,24 @@ def serve(folder: Path, model_port: int, flavor: str) -> None:
     listeners: list[Listener] = []
     lock = threading.Lock()
 
-    def open_node_port(to_model: bool) -> int:
-        if not to_model:
+    def open_node_port(to_model: bool, grpc: bool = False) -> int:
+        if not to_model or (grpc and not grpc_port):
             return free_port()
-        listener = Listener("nodeport", sidecar, log)
+        # MLServer's gRPC port (8081) behind the same session check; no routing by :authority there
+        h2 = GrpcFront(world, grpc_port, route=False, log=log_line) if grpc else None
+        listener = Listener("nodeport-grpc" if grpc else "nodeport", sidecar, log, h2=h2)
         with lock:
             listeners.append(listener)
         return listener.port
 
-    gateway_listener = Listener("gateway", gateway, log, envoy=True)
+    def log_line(line: str) -> None:
+        with lock:
+            log.write(line + "\n")
+            log.flush()
+
+    # Istio serves gRPC (h2c) on the same port as HTTP, routed by :authority
+    ingress_h2 = GrpcFront(world, grpc_port, route=True, log=log_line) if grpc_port else None
+    gateway_listener = Listener("gateway", gateway, log, envoy=True, h2=ingress_h2)
     gateway_port = gateway_listener.port
 
     def switch_gateway(up: bool) -> None:
@@ -131,7 +141,7 @@ def serve(folder: Path, model_port: int, flavor: str) -> None:
                 gateway_listener.stop()
                 listeners.remove(gateway_listener)
             elif up and not running:
-                gateway_listener = Listener("gateway", gateway, log, port=gateway_port, envoy=True)
+                gateway_listener = Listener("gateway", gateway, log, port=gateway_port, envoy=True, h2=ingress_h2)
                 listeners.append(gateway_listener)
 
     api = KubeAPI(world, gateway_port, open_node_port)
@@ -143,6 +153,7 @@ def serve(folder: Path, model_port: int, flavor: str) -> None:
         "gateway_port": gateway_listener.port,
         "api_port": api_listener.port,
         "model_port": model_port,
+        "grpc_port": grpc_port,
         "flavor": flavor,
     }
     temporary = folder / "cluster.json.tmp"
@@ -160,4 +171,4 @@ def serve(folder: Path, model_port: int, flavor: str) -> None:
 
 
 if __name__ == "__main__":
-    serve(Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3])
+    serve(Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 0)

@@ -159,7 +159,7 @@ def start(flavor: str = NEWEST) -> Sandbox:
     model_port, grpc_port = free_port(), free_port()
     try:
         _spawn(folder, "model", [f"{__package__}.model", str(folder / "models"), str(model_port), str(grpc_port)])
-        _spawn(folder, "cluster", [f"{__package__}.cluster", str(folder), str(model_port), flavor])
+        _spawn(folder, "cluster", [f"{__package__}.cluster", str(folder), str(model_port), flavor, str(grpc_port)])
         cluster = _wait_ready(folder, model_port)
     except BaseException:
         stop(folder)

@@ -13,13 +13,14 @@ oidc-authservice and oauth2-proxy are Go programs.
 
 from __future__ import annotations
 
+import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import IO
+from typing import IO, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -102,6 +103,14 @@ def _hex_escape_non_ascii(text: str) -> str:
 App = Callable[[Request], Reply]
 
 
+class H2App(Protocol):
+    """What serves a connection that speaks HTTP/2 (sandbox.grpcfront.GrpcFront)."""
+
+    def wants(self, connection: socket.socket) -> bool: ...
+
+    def __call__(self, connection: socket.socket) -> None: ...
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # headers and body go out in separate writes: without TCP_NODELAY a keep-alive
@@ -153,12 +162,21 @@ class _Server(ThreadingHTTPServer):
         self.envoy = envoy
         self.app = app
         self.log = log
+        self.h2: H2App | None = None
+
+    def finish_request(self, request, client_address) -> None:
+        """HTTP/1.1 to the app; a connection opening with HTTP/2's preface (gRPC) to the h2 app, when there is one."""
+        if self.h2 is not None and self.h2.wants(request):
+            self.h2(request)
+        else:
+            super().finish_request(request, client_address)
 
 
 class Listener:
     """A running server: ``port`` is where it listens; ``stop()`` closes it.
 
     ``envoy=True``: answer with Envoy's lower-case header names (the ingress gateway).
+    ``h2``: serves the connections that open with HTTP/2's preface (gRPC), as Envoy does on one port.
     """
 
     def __init__(
@@ -169,10 +187,12 @@ class Listener:
         port: int = 0,
         tls: ssl.SSLContext | None = None,
         envoy: bool = False,
+        h2: H2App | None = None,
     ) -> None:
         self._lock = threading.Lock()
         self._log_file = log_file
         self.server = _Server(name, app, port, self._log, envoy)
+        self.server.h2 = h2
         if tls is not None:  # HTTPS, as an ingress with a certificate serves it
             self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.port: int = self.server.server_address[1]

@@ -113,9 +113,12 @@ _DISCOVERY: dict[str, dict[str, object]] = {
 }
 
 class KubeAPI:
-    """The Kubernetes API app; ``open_node_port(to_model)`` allocates a NodePort (listening when it reaches the model)."""
+    """The Kubernetes API app; ``open_node_port(to_model[, grpc])`` allocates a NodePort (listening when it reaches the model).
 
-    def __init__(self, world: World, gateway_port: int, open_node_port: Callable[[bool], int]) -> None:
+    ``grpc`` is True for the model server's gRPC port (8081), False for its HTTP port (8080).
+    """
+
+    def __init__(self, world: World, gateway_port: int, open_node_port: Callable[..., int]) -> None:
         self.world = world
         self.lock = threading.Lock()
         self.open_node_port = open_node_port
@@ -155,7 +158,13 @@ class KubeAPI:
                         {"containerPort": 8012, "name": "queue-port", "protocol": "TCP"},
                     ],
                 },
-                {"name": "kserve-container", "ports": [{"containerPort": 8080, "name": "user-port", "protocol": "TCP"}]},
+                {
+                    "name": "kserve-container",
+                    "ports": [
+                        {"containerPort": 8080, "name": "user-port", "protocol": "TCP"},
+                        {"containerPort": 8081, "name": "grpc", "protocol": "TCP"},  # MLServer's gRPC
+                    ],
+                },
             ],
         )
         self.pods[MODEL_NAMESPACE][PREDICTOR_POD] = predictor
@@ -263,8 +272,9 @@ class KubeAPI:
             port.setdefault("protocol", "TCP")
             port.setdefault("targetPort", port.get("port"))
             if spec.get("type") == "NodePort":
-                wants_model = reaches_model and str(port.get("targetPort")) == "8080"
-                port["nodePort"] = self.open_node_port(wants_model)
+                target = str(port.get("targetPort"))
+                wants_model = reaches_model and target in ("8080", "8081")
+                port["nodePort"] = self.open_node_port(wants_model, target == "8081")
         spec.setdefault("clusterIP", "10.96.0.42")
         body["metadata"].update({k: v for k, v in _meta(name, namespace).items() if k not in body["metadata"] or k == "uid"})
         body.setdefault("status", {"loadBalancer": {}})

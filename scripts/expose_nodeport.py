@@ -3,7 +3,8 @@
 Finds the pod labelled ``serving.kserve.io/inferenceservice=<MODEL_NAME>`` in
 ``MODEL_NAMESPACE``, runs ``kubectl expose pod ... --type=NodePort`` and picks
 the nodePort whose targetPort is 8080 (the model server), never a guessed port
-name.  Running it again reuses the Service, or recreates it when it no longer
+name; and the one whose targetPort is 8081 (the model server's gRPC port, as
+MLServer listens) as ``NODE_PORT_GRPC``, when the pod declares it.  Running it again reuses the Service, or recreates it when it no longer
 selects the current pod.  ``--delete`` removes the Service: a NodePort left
 behind is a hole in the cluster.
 """
@@ -21,6 +22,7 @@ from .state import State
 from .step import Option, Step, StepResult
 
 MODEL_PORT = 8080
+GRPC_PORT = 8081  # MLServer's (and KServe's V2 servers') gRPC port
 ISVC_LABEL = "serving.kserve.io/inferenceservice"
 
 
@@ -51,6 +53,14 @@ def _model_node_port(service: dict[str, Any]) -> str:
     )
 
 
+def _grpc_node_port(service: dict[str, Any]) -> str | None:
+    """The nodePort of targetPort 8081, or None when the Service (the pod) has no gRPC port."""
+    for port in service.get("spec", {}).get("ports") or []:
+        if str(port.get("targetPort")) == str(GRPC_PORT) and port.get("nodePort"):
+            return str(port["nodePort"])
+    return None
+
+
 def _selects(service: dict[str, Any], pod: dict[str, Any]) -> bool:
     selector = service.get("spec", {}).get("selector") or {}
     labels = pod.get("metadata", {}).get("labels") or {}
@@ -74,7 +84,7 @@ def run(state: State, _environment: Environment, delete: bool = False) -> StepRe
         if existed:
             kubectl(state, "delete", "service", name, "-n", namespace)
         summary = f"service {namespace}/{name} deleted" if existed else f"no service {namespace}/{name} to delete"
-        return StepResult({"NODE_PORT": None, "NODE_PORT_SERVICE": None}, summary, skipped=not existed)
+        return StepResult({"NODE_PORT": None, "NODE_PORT_GRPC": None, "NODE_PORT_SERVICE": None}, summary, skipped=not existed)
     pod = _predictor_pod(state, model, namespace)
     pod_name = pod["metadata"]["name"]
     service = _existing(state, name, namespace)
@@ -87,8 +97,10 @@ def run(state: State, _environment: Environment, delete: bool = False) -> StepRe
         service = kubectl_json(state, "get", "service", name, "-n", namespace)
         action = "exposed" if action == "reused" else action
     node_port = _model_node_port(service)
-    summary = f"{pod_name}:{MODEL_PORT} → nodePort {node_port} (service {name}, {action})"
-    return StepResult({"NODE_PORT": node_port, "NODE_PORT_SERVICE": name}, summary)
+    grpc_port = _grpc_node_port(service)
+    grpc = f", gRPC {GRPC_PORT} → nodePort {grpc_port}" if grpc_port else ""
+    summary = f"{pod_name}:{MODEL_PORT} → nodePort {node_port}{grpc} (service {name}, {action})"
+    return StepResult({"NODE_PORT": node_port, "NODE_PORT_GRPC": grpc_port, "NODE_PORT_SERVICE": name}, summary)
 
 
 STEP = Step(
@@ -96,7 +108,7 @@ STEP = Step(
     run,
     "Expose the model's predictor pod as a NodePort Service.",
     reads=("KUBECONFIG", "MODEL_NAME", "MODEL_NAMESPACE", "NODE_PORT_SERVICE"),
-    writes=("NODE_PORT", "NODE_PORT_SERVICE"),
+    writes=("NODE_PORT", "NODE_PORT_GRPC", "NODE_PORT_SERVICE"),
     options=(Option("delete", "delete the NodePort Service instead of creating it", kind=bool, default=False),),
 )
 

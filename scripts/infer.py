@@ -140,8 +140,19 @@ def format_outputs(answer: dict[str, Any]) -> str:
     return json.dumps(answer)
 
 
-def run(state: State, environment: Environment, payload: str = "iris", json: bool = False, auth: str = "auto") -> StepResult:
+PROTOCOLS = ("rest", "grpc")
+
+
+def run(
+    state: State, environment: Environment, payload: str = "iris", json: bool = False, auth: str = "auto", protocol: str = "rest"
+) -> StepResult:
     """Call the model; prints its outputs (nothing is written to .env)."""
+    if protocol not in PROTOCOLS:
+        raise UsageError(f"--protocol {protocol}: use {' or '.join(PROTOCOLS)}")
+    if protocol == "grpc":  # scripts.grpcv2 (and grpc itself) load only when asked for
+        from . import grpcv2
+
+        return grpcv2.run(state, environment, payload, json, auth)
     call = prepare(state, environment, payload, auth)
     gateway = Gateway(call.settings, environment)
     sent = gateway.call("POST", call.path, json=call.payload.body, headers=call.headers, retry_when=_not_ready)
@@ -165,7 +176,7 @@ STEP = Step(
     "Send a payload to the model with the session and print its outputs.",
     reads=(
         "MODEL_NAME", "MODEL_NAMESPACE", "MODEL_HOST", "INGRESS_HOST", "INGRESS_PORT", "NODE_PORT",
-        "AUTH_COOKIE", "AUTH_ORIGIN", "AUTH_BEARER", "AUTH_BEARER_ORIGIN",
+        "AUTH_COOKIE", "AUTH_ORIGIN", "AUTH_BEARER", "AUTH_BEARER_ORIGIN", "NODE_PORT_GRPC",
     ),
     options=(
         Option("payload", "a name from payloads/ (iris, iris-v1), a JSON file, - for standard input, or inline JSON", default="iris", short="p"),
@@ -175,6 +186,7 @@ STEP = Step(
             "send the Dex session cookie, the ServiceAccount token, or auto (cookie while valid, else token)",
             default="auto",
         ),
+        Option("protocol", "rest (HTTP/JSON) or grpc (the V2 gRPC service; needs the extra kfdex[grpc])", default="rest"),
         ATTEMPTS,
         DEADLINE,
     ),

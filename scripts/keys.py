@@ -75,6 +75,7 @@ _KEYS = [
     Key("AUTH_BEARER_ORIGIN", "step", help="the ingress (scheme://host:port) the token is for: it is sent nowhere else"),
     Key("AUTH_BEARER_SUBJECT", "step", help="the ServiceAccount the token belongs to (namespace/name)"),
     Key("NODE_PORT", "step", help="nodePort that reaches the predictor's port 8080"),
+    Key("NODE_PORT_GRPC", "step", help="nodePort that reaches the predictor's gRPC port 8081 (infer --protocol grpc)"),
     Key("NODE_PORT_SERVICE", "step", help="name of the NodePort Service we created"),
     # the sandbox
     Key("SANDBOX_DIR", "sandbox", help="folder of the running sandbox (pids, logs, kubeconfig)", from_environment=False),
