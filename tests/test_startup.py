@@ -8,7 +8,10 @@ import sys
 
 from tests.helpers import ROOT
 
-HEAVY = ("requests", "urllib3", "tenacity", "dotenv", "locust", "gevent", "rich", "hdrh", "plotly", "sandbox.control", "mlserver")
+HEAVY = (
+    "requests", "urllib3", "tenacity", "dotenv", "locust", "gevent", "rich", "hdrh", "plotly",
+    "grpc", "tritonclient", "h2", "sandbox.control", "mlserver",
+)  # fmt: skip
 
 
 def test_building_the_task_list_imports_nothing_heavy() -> None:
