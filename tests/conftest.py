@@ -9,6 +9,7 @@ every .env the tests write, so no test sleeps for backoff.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 from sandbox import control
 from sandbox.flavors import NEWEST
 from scripts.state import EnvFile
-from tests.helpers import NO_BACKOFF, Env, Stub
+from tests.helpers import LOCUST_MARKER, NO_BACKOFF, Env, Stub
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -72,3 +73,11 @@ def stub() -> Iterator[Stub]:
     server = Stub()
     yield server
     server.listener.stop()
+
+
+@pytest.fixture
+def own_locust(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A mark this test's Locust processes inherit, so that tests running beside it (another worker) are not counted."""
+    marker = f"{LOCUST_MARKER}={uuid.uuid4().hex}"
+    monkeypatch.setenv(LOCUST_MARKER, marker.split("=", 1)[1])
+    return marker

@@ -140,3 +140,22 @@ class Stub:
         self._app = app
         if env is not None:
             env.set(INGRESS_HOST="127.0.0.1", INGRESS_PORT=str(self.port))
+
+
+LOCUST_MARKER = "KFDEX_TEST_LOCUST"  # set by the own_locust fixture; Locust processes inherit it
+
+
+def locust_processes(marker: str) -> list[int]:
+    """Pids of processes running this checkout's locustfile that were started by the test holding ``marker``."""
+    from scripts.load.locust_run import LOCUSTFILE
+
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                mine = marker.encode() in (proc / "environ").read_bytes().split(b"\0")
+                if mine and str(LOCUSTFILE).encode() in (proc / "cmdline").read_bytes():
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+    return found

@@ -20,7 +20,7 @@ from scripts.load import report as loadreport
 from scripts.load.engine import LoadTarget, Progress, run_load
 from scripts.load.progress import live_progress
 from scripts.load.refusal import session_refused
-from tests.helpers import ROOT, Env
+from tests.helpers import ROOT, Env, locust_processes
 
 PATH = f"/v2/models/{MODEL_NAME}/infer"
 BODY = (ROOT / "payloads" / "iris.json").read_bytes()
@@ -181,22 +181,11 @@ def test_what_counts_as_a_refused_session() -> None:
     assert not session_refused(503, "", b"no healthy upstream")
 
 
-def _locust_processes() -> list[int]:
-    """Pids of processes running this checkout's locustfile."""
-    from scripts.load.locust_run import LOCUSTFILE
-
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if str(LOCUSTFILE).encode() in (proc / "cmdline").read_bytes():
-                    found.append(int(proc.name))
-            except OSError:
-                continue
-    return found
 
 
-def test_locust_workers_get_the_credential_from_the_master(cluster: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_locust_workers_get_the_credential_from_the_master(
+    cluster: Sandbox, monkeypatch: pytest.MonkeyPatch, own_locust: str
+) -> None:
     from scripts.load.locust_run import require_locust, run_local
 
     require_locust()  # locust itself is never imported here: it would monkey-patch this process with gevent
@@ -211,7 +200,7 @@ def test_locust_workers_get_the_credential_from_the_master(cluster: Sandbox, mon
     assert report.statuses == {"200": report.requests} and report.errors == {}
     assert seen_since(cluster, before, report.requests, 200) == report.requests
     assert not report.session_expired
-    assert _locust_processes() == []
+    assert locust_processes(own_locust) == []
 
 
 def test_locust_missing_says_which_extra(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -225,7 +214,7 @@ def test_locust_missing_says_which_extra(monkeypatch: pytest.MonkeyPatch) -> Non
     assert raised.value.exit_code == 2
 
 
-def test_locust_run_ends_when_the_gateway_asks_for_a_login(cluster: Sandbox) -> None:
+def test_locust_run_ends_when_the_gateway_asks_for_a_login(cluster: Sandbox, own_locust: str) -> None:
     from scripts.load.locust_run import require_locust, run_local
 
     require_locust()
@@ -234,7 +223,7 @@ def test_locust_run_ends_when_the_gateway_asks_for_a_login(cluster: Sandbox) -> 
     assert report.session_expired  # the worker reported the refusal; the master ended the run long before 30 s
     assert report.duration_s < 10
     assert set(report.errors) <= {"401", "403"} and report.errors and report.statuses.get("200", 0) == 0
-    assert _locust_processes() == []
+    assert locust_processes(own_locust) == []
 
 
 class _Terminal(io.StringIO):

@@ -8,8 +8,8 @@ import pytest
 
 from sandbox.control import Sandbox
 from scripts.errors import ExitCode
-from tests.helpers import Env
-from tests.test_load import PATH, _locust_processes, seen_by_gateway, seen_since
+from tests.helpers import Env, locust_processes
+from tests.test_load import PATH, seen_by_gateway, seen_since
 
 SUMMARY_KEYS = {"requests", "errors", "throughput_rps", "latency_ms", "duration_s"}
 
@@ -64,10 +64,10 @@ def test_load_refuses_both_bounds(ready: Env) -> None:
     assert ran.returncode == ExitCode.USAGE and "give --requests or --duration, not both" in ran.stderr
 
 
-def test_locust_task_prints_the_same_summary_and_leaves_no_process(ready: Env) -> None:
+def test_locust_task_prints_the_same_summary_and_leaves_no_process(ready: Env, own_locust: str) -> None:
     ran = ready.process("locust", "--workers", "2", "--users", "8", "--spawn-rate", "8", "--run-time", "5s", "--json")
     assert ran.returncode == 0, ran.stderr
     summary = json.loads(ran.stdout)
     assert set(summary) == SUMMARY_KEYS
     assert summary["requests"] > 0 and summary["errors"] == {}
-    assert _locust_processes() == []
+    assert locust_processes(own_locust) == []
