@@ -67,7 +67,7 @@ class Sidecar:
 
 
 class Control:
-    """``/sandbox/config`` (GET, POST); ``/sandbox/reset``, ``/expire-sessions``, ``/gateway`` (POST); all else to the API."""
+    """``/sandbox/config`` (GET, POST); ``/sandbox/reset``, ``/expire-sessions``, ``/gateway``, ``/token`` (POST); all else to the API."""
 
     def __init__(self, world: World, api: KubeAPI, switch_gateway: Callable[[bool], None]) -> None:
         self.world = world
@@ -94,6 +94,11 @@ class Control:
             with self.world.lock:
                 self.world.settings = Settings(flavor=json.loads(request.body or b"{}").get("flavor", self.world.settings.flavor))
             self.switch_gateway(True)
+        elif request.path == "/sandbox/token" and request.method == "POST":
+            asked = json.loads(request.body or b"{}")
+            audiences = [str(asked["audience"])] if asked.get("audience") else None
+            token = self.world.issue_token(int(asked.get("seconds") or 3600), audiences)
+            return Reply.json_text(200, json.dumps({"token": token}))
         elif request.path == "/sandbox/gateway" and request.method == "POST":
             up = bool(json.loads(request.body or b"{}").get("up", True))
             self.switch_gateway(up)

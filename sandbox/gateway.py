@@ -14,10 +14,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
+import re
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any
@@ -37,6 +39,10 @@ COOKIE_CHUNK = 4000
 CLIENT_NAME = "Dex Login Application"  # Kubeflow's Dex staticClients name for the client id
 CONNECTOR_NAMES = {"local": "Email", "ldap": "LDAP"}  # Dex's display names; others are title-cased
 GO_EPOCH_PLUS_ONE = "Thu, 01 Jan 1970 00:00:01 GMT"  # gorilla/sessions' Expires for MaxAge < 0
+MODEL_NAME = "sklearn-irisv2"  # the sandbox's one InferenceService
+MODEL_NAMESPACE = "kubeflow-user-example-com"
+GATEWAY_AUDIENCE = "istio-ingressgateway.istio-system.svc.cluster.local"  # what the gateway's RequestAuthentication wants
+API_AUDIENCE = "https://kubernetes.default.svc.cluster.local"  # kubectl create token's default audience
 
 
 @dataclass
@@ -65,6 +71,9 @@ class Settings:
     approval_reuse_status: int = 500  # Dex says 500 "Database error."; through the gateway users saw 504
     rbac_deny: bool = False  # Istio's AuthorizationPolicy refuses the model: 403 "RBAC: access denied"
     model_not_ready_until: float = 0.0  # epoch seconds: MLServer's 400 "not ready yet" until then
+    model_domain: str = "example.com"  # KServe's ingress domain: the isvc URL's host is NAME.NAMESPACE.DOMAIN
+    path_routing: bool = False  # KServe's path-based routing: status.url is http://<ingress>/serving/NAMESPACE/NAME
+    isvc_not_ready: str = ""  # a reason (RevisionMissing): the InferenceService's Ready condition is False
 
 
 class World:
@@ -89,12 +98,27 @@ class World:
 
     # sessions ------------------------------------------------------------------
 
-    def issue_token(self, seconds: int) -> str:
-        """A ServiceAccount token the gateway will accept as a bearer (kube API's create token)."""
-        payload = base64.urlsafe_b64encode(secrets.token_bytes(24)).decode().rstrip("=")
-        token = f"eyJhbGciOiJSUzI1NiJ9.{payload}.{secrets.token_urlsafe(16)}"
-        with self.lock:
-            self.tokens[token] = time.time() + seconds
+    @property
+    def model_host(self) -> str:
+        """The Host the gateway routes to the model (the isvc URL's host, host-based routing)."""
+        return f"{MODEL_NAME}.{MODEL_NAMESPACE}.{self.settings.model_domain}"
+
+    def issue_token(self, seconds: int, audiences: list[str] | None = None, subject: str = "default-editor") -> str:
+        """A ServiceAccount token shaped as a JWT (kube API's create token); the gateway accepts only its own audience."""
+        audiences = [GATEWAY_AUDIENCE] if audiences is None else audiences
+        now = int(time.time())
+        claims = {
+            "aud": audiences or [API_AUDIENCE],
+            "exp": now + seconds,
+            "iat": now,
+            "iss": API_AUDIENCE,
+            "sub": f"system:serviceaccount:{MODEL_NAMESPACE}:{subject}",
+            "jti": secrets.token_hex(8),
+        }
+        token = ".".join((_b64({"alg": "RS256", "kid": "sandbox"}), _b64(claims), secrets.token_urlsafe(32)))
+        if GATEWAY_AUDIENCE in claims["aud"]:
+            with self.lock:
+                self.tokens[token] = time.time() + seconds
         return token
 
     def authenticated(self, request: Request) -> bool:
@@ -163,8 +187,19 @@ class StandInGateway:
         if path == flavor.callback_path:
             return self._callback(request)
         if self.world.authenticated(request):
-            return self.protected(request)
+            return self.routed(request)
         return self.unauthenticated(request)
+
+    def routed(self, request: Request) -> Reply:
+        """Istio's virtual services: the model by its Host (or, with path routing, its path); login and dashboard on any Host."""
+        prefix = f"/serving/{MODEL_NAMESPACE}/{MODEL_NAME}"
+        if self.world.settings.path_routing and request.path.startswith(prefix + "/"):
+            return self.protected(replace(request, target=request.target[len(prefix) :]))
+        if request.path.startswith(("/v1/", "/v2/", "/serving/")):
+            host = re.sub(r":\d+$", "", request.headers.get("host", "")).lower()
+            if request.path.startswith("/serving/") or host.lower() != self.world.model_host:
+                return Reply(404, b"", [("server", "istio-envoy")], None)  # Envoy's 404 NR: no route for this Host
+        return self.protected(request)
 
     def protected(self, request: Request) -> Reply:
         """What an authenticated caller reaches: the model, or the dashboard."""
@@ -407,6 +442,11 @@ class Dex:
             auth = self.world.auth_requests.pop(request_id)
             self.world.codes[code] = (auth.client_state, auth.redirect_uri)
         return f"{auth.redirect_uri}?code={code}&state={quote(auth.client_state, safe='')}"
+
+
+def _b64(part: dict[str, Any]) -> str:
+    """One JWT segment: base64url JSON without padding."""
+    return base64.urlsafe_b64encode(json.dumps(part, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
 def _http_date(seconds_from_now: int) -> str:

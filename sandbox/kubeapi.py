@@ -18,13 +18,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from .gateway import World
+from .gateway import API_AUDIENCE, MODEL_NAME, MODEL_NAMESPACE, World
 from .httpserve import Reply, Request
 from .protowire import token_request_spec
 
 ISTIO_NAMESPACE = "istio-system"
-MODEL_NAMESPACE = "kubeflow-user-example-com"
-MODEL_NAME = "sklearn-irisv2"
 PREDICTOR_POD = f"{MODEL_NAME}-predictor-00001-deployment-5d8f9c7b6-x2x7q"
 SERVICE_ACCOUNTS = ("default", "default-editor", "default-viewer")
 
@@ -108,8 +106,34 @@ def _pod(name: str, namespace: str, labels: dict[str, str], containers: list[dic
 _DISCOVERY: dict[str, dict[str, object]] = {
     "/version": {"major": "1", "minor": "32", "gitVersion": "v1.32.0", "platform": "linux/amd64"},
     "/api": {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []},
-    "/apis": {"kind": "APIGroupList", "apiVersion": "v1", "groups": []},
+    "/apis": {
+        "kind": "APIGroupList",
+        "apiVersion": "v1",
+        "groups": [
+            {
+                "name": "serving.kserve.io",
+                "versions": [{"groupVersion": "serving.kserve.io/v1beta1", "version": "v1beta1"}],
+                "preferredVersion": {"groupVersion": "serving.kserve.io/v1beta1", "version": "v1beta1"},
+            }
+        ],
+    },
     "/api/v1": {"kind": "APIResourceList", "groupVersion": "v1", "resources": _RESOURCES},
+    "/apis/serving.kserve.io/v1beta1": {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": "serving.kserve.io/v1beta1",
+        "resources": [
+            {
+                "name": "inferenceservices",
+                "singularName": "inferenceservice",
+                "namespaced": True,
+                "kind": "InferenceService",
+                "verbs": ["get", "list"],
+                "shortNames": ["isvc"],
+                "categories": ["all"],
+            }
+        ],
+    },
 }
 
 class KubeAPI:
@@ -122,6 +146,7 @@ class KubeAPI:
         self.world = world
         self.lock = threading.Lock()
         self.open_node_port = open_node_port
+        self.gateway_port = gateway_port
         self.pods: dict[str, dict[str, dict[str, Any]]] = {ISTIO_NAMESPACE: {}, MODEL_NAMESPACE: {}}
         self.services: dict[str, dict[str, dict[str, Any]]] = {ISTIO_NAMESPACE: {}, MODEL_NAMESPACE: {}}
         gateway_pod = _pod(
@@ -189,6 +214,9 @@ class KubeAPI:
         path = request.path.rstrip("/")
         if path in _DISCOVERY:
             return _ok(_DISCOVERY[path])
+        isvc = re.fullmatch(r"/apis/serving\.kserve\.io/v1beta1/namespaces/([^/]+)/inferenceservices(?:/([^/]+))?", path)
+        if isvc:
+            return self._inference_services(*isvc.groups())
         match = re.fullmatch(r"/api/v1/namespaces/([^/]+)/([^/]+)(?:/([^/]+))?(?:/([^/]+))?", path)
         if not match:
             return _status(404, "NotFound", "the server could not find the requested resource")
@@ -209,6 +237,48 @@ class KubeAPI:
                 return _status(404, "NotFound", f'serviceaccounts "{name}" not found')
             return _ok({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(name, namespace)})
         return _status(404, "NotFound", "the server could not find the requested resource")
+
+    # inference services --------------------------------------------------------------
+
+    def _inference_services(self, namespace: str, name: str | None) -> Reply:
+        found = [self.inference_service()] if namespace == MODEL_NAMESPACE else []
+        if name is None:
+            return _ok({"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceServiceList", "metadata": {}, "items": found})
+        if not found or name != MODEL_NAME:
+            return _status(404, "NotFound", f'inferenceservices.serving.kserve.io "{name}" not found')
+        return _ok(found[0])
+
+    def inference_service(self) -> dict[str, Any]:
+        """The sandbox's InferenceService as KServe reports it: status.url by Host, or by path when path routing is on."""
+        settings = self.world.settings
+        if settings.path_routing:
+            url = f"http://127.0.0.1:{self.gateway_port}/serving/{MODEL_NAMESPACE}/{MODEL_NAME}"
+        else:
+            url = f"http://{self.world.model_host}"
+        reason = settings.isvc_not_ready
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+        def condition(kind: str, failing: bool) -> dict[str, str]:
+            entry = {"type": kind, "status": "False" if failing else "True", "lastTransitionTime": stamp}
+            if failing:
+                entry.update(reason=reason, message=f"Revision \"{MODEL_NAME}-predictor-00001\" failed: {reason}")
+            return entry
+
+        return {
+            "apiVersion": "serving.kserve.io/v1beta1",
+            "kind": "InferenceService",
+            "metadata": {**_meta(MODEL_NAME, MODEL_NAMESPACE), "uid": "5b1f6c1e-0000-4000-8000-000000000001"},
+            "spec": {"predictor": {"model": {"modelFormat": {"name": "sklearn"}, "protocolVersion": "v2", "runtime": "kserve-mlserver"}}},
+            "status": {
+                "url": url,
+                "address": {"url": f"http://{MODEL_NAME}.{MODEL_NAMESPACE}.svc.cluster.local"},
+                "conditions": [
+                    condition("IngressReady", False),
+                    condition("PredictorReady", bool(reason)),
+                    condition("Ready", bool(reason)),
+                ],
+            },
+        }
 
     # pods --------------------------------------------------------------------------
 
@@ -294,8 +364,7 @@ class KubeAPI:
         seconds = int(spec.get("expirationSeconds") or 3600)
         audiences = spec.get("audiences") or []
         # a token for another audience (the API server's, by default) is never accepted by the gateway
-        for_gateway = "istio-ingressgateway.istio-system.svc.cluster.local" in audiences
-        token = self.world.issue_token(seconds) if for_gateway else f"eyJhbGciOiJSUzI1NiJ9.{uuid.uuid4().hex}.not-for-the-gateway"
+        token = self.world.issue_token(seconds, audiences or [API_AUDIENCE], subject=name)
         expiry = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + seconds))
         answer = {
             "kind": "TokenRequest",

@@ -24,7 +24,7 @@ from .errors import ConfigError, ModelError, SessionError, UsageError
 from .gateway import Gateway, GatewaySettings, Sent
 from .payloads import Payload, load
 from .redirects import is_redirect, location_of
-from .settings import gateway_settings, host, ingress_origin
+from .settings import gateway_settings, host, ingress_origin, path_prefix
 from .standalone import main
 from .state import State
 from .step import ATTEMPTS, DEADLINE, Option, Step, StepResult
@@ -73,19 +73,38 @@ def _route(state: State, via: str | None) -> tuple[GatewaySettings, dict[str, st
         raise ConfigError(f"MODEL_HOST is not set in {state.path}: set it to the host of the InferenceService's URL")
     raise ConfigError(
         f"NODE_PORT is not set in {state.path}: run `invoke expose-nodeport` first, "
-        "or set MODEL_HOST to call the model through the ingress"
+        "or `invoke resolve-model` to call the model through the ingress"
     )
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where the model is reached and with what: the route infer, load and model-info share."""
+
+    settings: GatewaySettings
+    prefix: str  # MODEL_PATH through the ingress (KServe's path-based routing), "" otherwise
+    headers: dict[str, str]  # the credential, and Host when through the ingress
+    credential: Credential
+    via: str  # "nodePort" or "ingress"
+    model: str
+
+
+def connect(state: State, environment: Environment, auth: str = "auto", via: str | None = None) -> Endpoint:
+    """Choose the credential and the route, and refuse to send it anywhere it does not belong."""
+    model = state.require("MODEL_NAME")
+    credential = choose(state, environment.now(), auth)
+    settings, extra_headers, route = _route(state, via)
+    ensure_bound(credential, settings.origin, ingress_origin(state))
+    prefix = path_prefix(state) if route == "ingress" else ""
+    return Endpoint(settings, prefix, {**credential.headers(), **extra_headers}, credential, route, model)
 
 
 def prepare(state: State, environment: Environment, payload: str, auth: str = "auto", via: str | None = None) -> ModelCall:
     """Check the payload, choose the credential and the route, and refuse to send it anywhere it does not belong."""
     body = load(payload)
-    model = state.require("MODEL_NAME")
-    credential = choose(state, environment.now(), auth)
-    settings, extra_headers, route = _route(state, via)
-    ensure_bound(credential, settings.origin, ingress_origin(state))
-    headers = {**credential.headers(), **extra_headers, "Content-Type": "application/json"}
-    return ModelCall(settings, _path(body, model), headers, body, credential, route, model)
+    end = connect(state, environment, auth, via)
+    headers = {**end.headers, "Content-Type": "application/json"}
+    return ModelCall(end.settings, end.prefix + _path(body, end.model), headers, body, end.credential, end.via, end.model)
 
 
 def _path(payload: Payload, model: str) -> str:
@@ -109,9 +128,14 @@ def _refusal(response: requests.Response, model: str, namespace: str, path: str,
         return ModelError(
             f"{describe(response)} calling {model}: your user may not call models in {namespace or 'this namespace'}"
         )
+    if status == 404 and not response.content and response.headers.get("server") == "istio-envoy":
+        return ModelError(
+            f"the gateway has no route to {model} for this Host (Istio's empty 404): "
+            "run `invoke resolve-model` to take MODEL_HOST (and MODEL_PATH) from the InferenceService"
+        )
     if status == 404:
         hint = "check MODEL_NAME (and MODEL_HOST)"
-        if path.startswith("/v1/"):
+        if "/v1/" in path:
             hint += "; a V2-only server such as MLServer answers 404 to V1 calls: use a V2 payload"
         return ModelError(f"model {model} not found ({describe(response)}): {hint}")
     if status >= 400:
@@ -144,11 +168,21 @@ PROTOCOLS = ("rest", "grpc")
 
 
 def run(
-    state: State, environment: Environment, payload: str = "iris", json: bool = False, auth: str = "auto", protocol: str = "rest"
+    state: State,
+    environment: Environment,
+    payload: str = "iris",
+    json: bool = False,
+    auth: str = "auto",
+    check: bool = False,
+    protocol: str = "rest",
 ) -> StepResult:
     """Call the model; prints its outputs (nothing is written to .env)."""
     if protocol not in PROTOCOLS:
         raise UsageError(f"--protocol {protocol}: use {' or '.join(PROTOCOLS)}")
+    if check:  # model-info's check first: server live and ready, model ready
+        from .model_info import check as check_model
+
+        environment.info(f"check: {check_model(state, environment, auth).summary}")
     if protocol == "grpc":  # scripts.grpcv2 (and grpc itself) load only when asked for
         from . import grpcv2
 
@@ -175,7 +209,7 @@ STEP = Step(
     run,
     "Send a payload to the model with the session and print its outputs.",
     reads=(
-        "MODEL_NAME", "MODEL_NAMESPACE", "MODEL_HOST", "INGRESS_HOST", "INGRESS_PORT", "NODE_PORT",
+        "MODEL_NAME", "MODEL_NAMESPACE", "MODEL_HOST", "MODEL_PATH", "INGRESS_HOST", "INGRESS_PORT", "NODE_PORT",
         "AUTH_COOKIE", "AUTH_ORIGIN", "AUTH_BEARER", "AUTH_BEARER_ORIGIN", "NODE_PORT_GRPC",
     ),
     options=(
@@ -186,6 +220,7 @@ STEP = Step(
             "send the Dex session cookie, the ServiceAccount token, or auto (cookie while valid, else token)",
             default="auto",
         ),
+        Option("check", "first check that the server and the model are ready, as model-info does", kind=bool, default=False),
         Option("protocol", "rest (HTTP/JSON) or grpc (the V2 gRPC service; needs the extra kfdex[grpc])", default="rest"),
         ATTEMPTS,
         DEADLINE,

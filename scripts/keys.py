@@ -24,6 +24,7 @@ class Key:
     # state of a login in progress, nor for KUBECONFIG (kubectl reads the environment's by itself,
     # so one written in .env, as sandbox-up does, is the tool's own choice)
     from_environment: bool = True
+    user_may_set: bool = False  # a step's key the user may also set by hand (MODEL_HOST when kubectl cannot read the isvc)
 
     @property
     def how_to_set(self) -> str:
@@ -34,7 +35,8 @@ class Key:
             return "run `invoke sandbox-up` first"
         from .catalog import how_to_produce  # the declarations import this module: look them up only when needed
 
-        return f"run `{how_to_produce(self.name)}` first"
+        by_hand = f", or set {self.name} in the .env file" if self.user_may_set else ""
+        return f"run `{how_to_produce(self.name)}` first{by_hand}"
 
 
 _KEYS = [
@@ -45,7 +47,6 @@ _KEYS = [
     Key("DEX_CONNECTOR", "setting", help="Dex connector to use when Dex offers several (default local)"),
     Key("MODEL_NAME", "setting", help="InferenceService name"),
     Key("MODEL_NAMESPACE", "setting", help="namespace of the InferenceService"),
-    Key("MODEL_HOST", "setting", help="Host header for calls through the ingress (the isvc URL's host)"),
     Key("TOKEN_SERVICE_ACCOUNT", "setting", help="ServiceAccount for token login (default default-editor)"),
     Key("TOKEN_NAMESPACE", "setting", help="its namespace (default MODEL_NAMESPACE)"),
     Key("TOKEN_DURATION", "setting", help="how long a token login lasts, as kubectl takes it (default 24h)"),
@@ -74,6 +75,8 @@ _KEYS = [
     Key("AUTH_BEARER_EXPIRES", "step", help="when the token ends (ISO 8601, UTC)"),
     Key("AUTH_BEARER_ORIGIN", "step", help="the ingress (scheme://host:port) the token is for: it is sent nowhere else"),
     Key("AUTH_BEARER_SUBJECT", "step", help="the ServiceAccount the token belongs to (namespace/name)"),
+    Key("MODEL_HOST", "step", help="Host header for calls through the ingress (the isvc URL's host)", user_may_set=True),
+    Key("MODEL_PATH", "step", help="path prefix of the isvc URL (KServe's path-based routing), empty for host routing", user_may_set=True),
     Key("NODE_PORT", "step", help="nodePort that reaches the predictor's port 8080"),
     Key("NODE_PORT_GRPC", "step", help="nodePort that reaches the predictor's gRPC port 8081 (infer --protocol grpc)"),
     Key("NODE_PORT_SERVICE", "step", help="name of the NodePort Service we created"),

@@ -9,6 +9,7 @@ used is refused with one line naming the key, its value and the fix
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from .errors import UsageError
@@ -78,6 +79,21 @@ def host(state: State, key: str, port_key: str = "") -> str:
         fix = f", or run `{_producer(key)}` again" if KEYS[key].source == "step" else ""
         raise UsageError(f"{label(state, key, raw)} {problem}{fix}")
     return raw
+
+
+_PATH_PREFIX = re.compile(r"(?:/[A-Za-z0-9._~-]+)+")
+
+
+def path_prefix(state: State, key: str = "MODEL_PATH") -> str:
+    """A URL path prefix (``MODEL_PATH``: ``/serving/NAMESPACE/NAME``), "" when unset; no query, no dot segments."""
+    raw = state.value(key)
+    prefix = raw.rstrip("/")
+    if prefix and (not _PATH_PREFIX.fullmatch(prefix) or {".", ".."} & set(prefix.split("/"))):
+        raise UsageError(
+            f"{label(state, key, raw)} is not a URL path such as /serving/NAMESPACE/NAME: "
+            f"run `{_producer(key)}` again, or empty it for host routing"
+        )
+    return prefix
 
 
 def kube_name(state: State, key: str, default: str | None = None) -> str:

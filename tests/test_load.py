@@ -62,7 +62,9 @@ def model_target(sandbox: Sandbox) -> LoadTarget:
 
 
 def gateway_target(sandbox: Sandbox, credential: dict[str, str]) -> LoadTarget:
-    return LoadTarget(f"http://127.0.0.1:{sandbox.gateway_port}{PATH}", "POST", {**JSON, **credential}, BODY)
+    # Istio routes the model by Host: the isvc URL's host, as resolve-model writes it
+    host = {"Host": f"sklearn-irisv2.{MODEL_NAMESPACE}.example.com"}
+    return LoadTarget(f"http://127.0.0.1:{sandbox.gateway_port}{PATH}", "POST", {**JSON, **host, **credential}, BODY)
 
 
 def test_200_requests_at_concurrency_4(sandbox: Sandbox) -> None:

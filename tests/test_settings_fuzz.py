@@ -27,7 +27,7 @@ from scripts.state import EnvFile
 from tests.helpers import NO_BACKOFF, Env
 
 CLOSED = "1"  # nothing listens on port 1: the connection is refused at once
-USER_SET = (*(name for name, key in KEYS.items() if key.source == "setting"), "INGRESS_HOST", "INGRESS_PORT", "NODE_PORT")
+USER_SET = (*(name for name, key in KEYS.items() if key.source == "setting" or key.user_may_set), "INGRESS_HOST", "INGRESS_PORT", "NODE_PORT")
 READERS = (fetch_req.STEP, authenticate.STEP, infer.STEP, create_token.STEP)
 EXPECTED = {ExitCode.USAGE, ExitCode.CONFIG, ExitCode.SESSION, ExitCode.GATEWAY, ExitCode.KUBECTL}
 BASE = {
