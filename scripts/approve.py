@@ -26,7 +26,7 @@ from .redirects import is_redirect
 from .settings import gateway_settings
 from .standalone import main
 from .state import State
-from .step import Step, StepResult
+from .step import VERBOSE, Step, StepResult
 
 if TYPE_CHECKING:  # only for annotations: requests loads when a request is sent
     import requests
@@ -84,6 +84,7 @@ STEP = Step(
     "Pass Dex's approval step, or say it was skipped.",
     reads=("DEX_NEXT_URL", "LOGIN_COOKIES"),
     writes=("DEX_CALLBACK_URL", "LOGIN_COOKIES"),
+    options=(VERBOSE,),
 )
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from .redirects import is_redirect
 from .settings import gateway_settings
 from .standalone import main
 from .state import State
-from .step import Step, StepResult
+from .step import VERBOSE, Step, StepResult
 
 
 def credentials(state: State, environment: Environment) -> tuple[str, str]:
@@ -71,6 +71,7 @@ STEP = Step(
     "Post DEX_LOGIN / DEX_PASSWORD to Dex's login form.",
     reads=("DEX_LOGIN_URL", "DEX_LOGIN", "DEX_PASSWORD", "LOGIN_COOKIES"),
     writes=("DEX_NEXT_URL", "LOGIN_COOKIES"),
+    options=(VERBOSE,),
 )
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from .kube import NotFound, kubectl_json
 from .settings import ingress_origin, kube_name
 from .standalone import main
 from .state import State
-from .step import Option, Step, StepResult
+from .step import VERBOSE, Option, Step, StepResult
 
 AUDIENCE = "istio-ingressgateway.istio-system.svc.cluster.local"
 DEFAULT_SERVICE_ACCOUNT = "default-editor"
@@ -36,7 +36,15 @@ def run(state: State, environment: Environment, service_account: str | None = No
     origin = ingress_origin(state)  # the gateway the token is for: known before a token is made
     try:
         answer = kubectl_json(
-            state, "-n", namespace, "create", "token", account, f"--audience={AUDIENCE}", f"--duration={lasting}"
+            state,
+            "-n",
+            namespace,
+            "create",
+            "token",
+            account,
+            f"--audience={AUDIENCE}",
+            f"--duration={lasting}",
+            environment=environment,
         )
     except NotFound:
         raise KubectlError(
@@ -68,6 +76,7 @@ STEP = Step(
             f"ServiceAccount to get a token for (default TOKEN_SERVICE_ACCOUNT, else {DEFAULT_SERVICE_ACCOUNT})",
         ),
         Option("duration", f"token lifetime such as 24h or 90m (default TOKEN_DURATION, else {DEFAULT_DURATION})"),
+        VERBOSE,
     ),
     hint="login --token",
 )

@@ -19,7 +19,7 @@ from .redirects import is_redirect
 from .settings import gateway_settings
 from .standalone import main
 from .state import State
-from .step import Step, StepResult
+from .step import VERBOSE, Step, StepResult
 
 
 def run(state: State, environment: Environment) -> StepResult:
@@ -52,6 +52,7 @@ STEP = Step(
     reads=("DEX_CALLBACK_URL", "LOGIN_COOKIES", "DEX_LOGIN"),
     writes=("AUTH_COOKIE", "AUTH_EXPIRES", "AUTH_ORIGIN", "AUTH_LOGIN"),
     clears=("LOGIN_COOKIES",),
+    options=(VERBOSE,),
 )
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from .redirects import is_redirect
 from .settings import gateway_settings
 from .standalone import main
 from .state import State
-from .step import Step, StepResult
+from .step import VERBOSE, Step, StepResult
 
 MAX_HOPS = 12
 # what a previous login left in .env that no longer applies once a new request starts
@@ -85,6 +85,7 @@ STEP = Step(
     reads=("INGRESS_HOST", "INGRESS_PORT", "DEX_CONNECTOR"),
     writes=("DEX_REQ", "DEX_LOGIN_URL", "LOGIN_COOKIES"),
     clears=STALE_KEYS,
+    options=(VERBOSE,),
 )
 
 if __name__ == "__main__":

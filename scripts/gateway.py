@@ -154,6 +154,8 @@ class Gateway:
         """One try; a TransientError when it is worth another."""
         import requests
 
+        started = time.monotonic()
+        sent = _cookie_names(kwargs.get("headers"))
         try:
             with warnings.catch_warnings():
                 if self.settings.insecure:  # we said so once, in our own words
@@ -162,23 +164,51 @@ class Gateway:
                     warnings.simplefilter("ignore", InsecureRequestWarning)
                 response = self.session.request(method, url, timeout=self.timeout, allow_redirects=False, **kwargs)
         except requests.exceptions.SSLError as error:
+            self._hop(method, url, started, sent, outcome="TLS failed")
             raise GatewayError(
                 f"TLS failed for {self.origin} ({_short(error)}): set INGRESS_CA_BUNDLE to your CA's PEM file (not retried)"
             ) from None
         except requests.exceptions.ConnectionError as error:
             reason = _short(error)
+            self._hop(method, url, started, sent, outcome=reason)
             timed_out = isinstance(error, requests.exceptions.ConnectTimeout) or "timed out" in reason
             raise TransientError(
                 f"{self.origin} not reachable ({reason})", reason, NO_ANSWER if timed_out else UNREACHABLE
             ) from None
         except requests.exceptions.Timeout:
             waited = f"{self.settings.read_timeout:g}s"
+            self._hop(method, url, started, sent, outcome=f"no answer in {waited}")
             raise TransientError(f"no answer from {self.origin} in {waited}", f"no answer in {waited}", NO_ANSWER) from None
+        self._hop(method, url, started, sent, response=response)
         said = f"{response.status_code} {response.reason}" if response.status_code in RETRIED_STATUSES else None
         said = said or (retry_when(response) if retry_when else None)
         if said:
             raise TransientError(said, said, ANSWER, response)
         return response
+
+    def _hop(
+        self, method: str, url: str, started: float, sent: list[str], *, response: requests.Response | None = None, outcome: str = ""
+    ) -> None:
+        """Tell the environment about one attempt (shown with --verbose): never a header value or a body."""
+        from .cookies import parse_set_cookie, set_cookie_headers
+        from .redirects import location_values
+
+        location, set_names = "", []
+        if response is not None:
+            outcome = f"{response.status_code} {response.reason or ''}".strip()
+            location = ", ".join(location_values(response))
+            now = self._environment.now()
+            parsed = (parse_set_cookie(header, now) for header in set_cookie_headers(response))
+            set_names = [cookie.name for cookie in parsed if cookie is not None]
+        self._environment.hop(
+            method,
+            url,
+            outcome,
+            cookies_sent=sent,
+            cookies_set=set_names,
+            location=location,
+            milliseconds=(time.monotonic() - started) * 1000,
+        )
 
     def send(self, method: str, target: str, **kwargs: Any) -> requests.Response:
         """The answer of ``call``, for callers that need nothing else."""
@@ -246,6 +276,12 @@ class Gateway:
                 f"check {self.settings.address} and that the gateway is up"
             )
         return f"{method} {path} still failing after {spent}: {error.description}; try again later, or raise RETRY_ATTEMPTS / RETRY_DEADLINE"
+
+
+def _cookie_names(headers: Any) -> list[str]:
+    """The names of the cookies in a request's ``Cookie`` header."""
+    header = next((value for name, value in (headers or {}).items() if name.lower() == "cookie"), "")
+    return [part.split("=", 1)[0].strip() for part in header.split(";") if "=" in part]
 
 
 def _short(error: BaseException) -> str:

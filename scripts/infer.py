@@ -27,7 +27,7 @@ from .redirects import is_redirect, location_of
 from .settings import gateway_settings, host, ingress_origin
 from .standalone import main
 from .state import State
-from .step import ATTEMPTS, DEADLINE, Option, Step, StepResult
+from .step import ATTEMPTS, DEADLINE, VERBOSE, Option, Step, StepResult
 
 if TYPE_CHECKING:  # only for annotations: requests loads when a request is sent
     import requests
@@ -177,6 +177,7 @@ STEP = Step(
         ),
         ATTEMPTS,
         DEADLINE,
+        VERBOSE,
     ),
 )
 

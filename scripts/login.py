@@ -22,7 +22,7 @@ from .gateway import Gateway
 from .kube import kubectl
 from .settings import gateway_settings, ingress_origin
 from .state import EnvFile, State
-from .step import ATTEMPTS, DEADLINE, SHOW_SECRETS, Command, Option, run_step
+from .step import ATTEMPTS, DEADLINE, SHOW_SECRETS, VERBOSE, Command, Option, run_step
 
 FRESH_STARTS = 2  # after the first try: three tries in all
 DEX_STEPS = (fetch_req.STEP, authenticate.STEP, approve.STEP, extract_cookie.STEP)
@@ -64,7 +64,7 @@ def before_asking(state: State, environment: Environment) -> None:
     if state.value("INGRESS_HOST") and state.value("INGRESS_PORT"):
         Gateway(gateway_settings(state), environment).send("GET", START_PATH, attempts=1)
     else:
-        kubectl(state, "config", "current-context")  # resolve-ingress will need it
+        kubectl(state, "config", "current-context", environment=environment)  # resolve-ingress will need it
 
 
 def login(
@@ -115,6 +115,7 @@ LOGIN = Command(
         ATTEMPTS,
         DEADLINE,
         SHOW_SECRETS,
+        VERBOSE,
     ),
 )
 LOGOUT = Command("logout", logout, "Forget the session cookie, the token and any half-done login in .env (settings stay).")

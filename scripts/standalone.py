@@ -31,7 +31,7 @@ def _parser(step: Step) -> argparse.ArgumentParser:
 def main(step: Step, argv: list[str] | None = None) -> None:
     """Run ``step`` against ``--env-file``, $ENV_FILE or ./.env; exits with the step's code."""
     given = vars(_parser(step).parse_args(argv))
-    environment = Environment.from_process(show_secrets=given.pop("show_secrets"))
+    environment = Environment.from_process(show_secrets=given.pop("show_secrets"), verbose=bool(given.pop("verbose", False)))
     path = given.pop("env_file")
     debug = given.pop("debug")
     try:

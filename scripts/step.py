@@ -125,6 +125,15 @@ DEADLINE = Option(
     short="d",
 )
 SHOW_SECRETS = Option("show_secrets", "print cookies and tokens unmasked", kind=bool, default=False, short="s")
+VERBOSE = Option(
+    "verbose",
+    "show every HTTP hop and kubectl command on stderr, secrets masked (also KFDEX_VERBOSE=1)",
+    kind=bool,
+    default=False,
+    short="v",
+)
+# options that shape the environment (how things are shown), not the step: the task applies them
+ENVIRONMENT_OPTIONS = (SHOW_SECRETS, VERBOSE)
 
 
 def split_options(options: tuple[Option, ...], given: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
@@ -137,7 +146,7 @@ def split_options(options: tuple[Option, ...], given: Mapping[str, Any]) -> tupl
         if option.setting:
             if value is not None:
                 overrides[option.setting] = str(value)
-        elif option is not SHOW_SECRETS:
+        elif option not in ENVIRONMENT_OPTIONS:
             arguments[option.name] = value
     return overrides, arguments
 
