@@ -111,12 +111,12 @@ class Environment:
             self._live = False
         print(text, file=stream, flush=True)
 
-    def progress(self, message: str) -> None:
-        """A line that says how a wait goes: rewritten in place on a terminal, one line each elsewhere."""
+    def progress(self, message: str, on_terminal: str | None = None) -> None:
+        """How a wait goes: on a terminal one line rewritten in place (``on_terminal``), elsewhere a line each time."""
         if not self.stderr_is_terminal:
             self._line(self.stderr, message)
             return
-        self.stderr.write(_CLEAR_LINE + message)
+        self.stderr.write(_CLEAR_LINE + (on_terminal or message))
         self.stderr.flush()
         self._live = True
 

@@ -11,8 +11,9 @@ so every time.  Cookies are the caller's: ``send`` never changes its arguments.
 The retry policy (tenacity) covers 502/503/504, connection errors, read
 timeouts and, where the caller says so, other "not ready yet" answers.  It is
 bounded by attempts and by a deadline, waits with exponential backoff and
-jitter, and prints one line per retry on stderr with no header, query or body
-in it.  Nothing listening at all (connection refused, unknown host) is given a
+jitter, and says so on stderr with no header, query or body in it: one line per
+retry, or on a terminal one line rewritten in place (elapsed time, attempts, the
+last answer).  Nothing listening at all (connection refused, unknown host) is given a
 few attempts only: a wrong address should not cost a five-minute wait.
 """
 
@@ -243,12 +244,18 @@ class Gateway:
         path = urlsplit(url).path or "/"
         cap = min(attempts or self.policy.attempts, self.policy.attempts)
 
+        started = time.monotonic()
+
         def announce(retry: RetryCallState) -> None:
             error = retry.outcome.exception() if retry.outcome else None
             reason = error.description if isinstance(error, TransientError) else "error"
             wait = retry.next_action.sleep if retry.next_action else 0.0
             most = min(cap, UNREACHABLE_ATTEMPTS) if isinstance(error, TransientError) and error.unreachable else cap
-            self._environment.info(f"retry: {method} {path} → {reason}; attempt {retry.attempt_number + 1} of {most} in {wait:.1f}s")
+            self._environment.progress(
+                f"retry: {method} {path} → {reason}; attempt {retry.attempt_number + 1} of {most} in {wait:.1f}s",
+                on_terminal=f"waiting for {method} {path}: {time.monotonic() - started:.1f}s, "
+                f"{retry.attempt_number} of {most} attempts, last answer {reason}",
+            )
 
         retrying = Retrying(
             retry=retry_if_exception_type(TransientError),
@@ -259,13 +266,14 @@ class Gateway:
             sleep=self._environment.sleep,
             reraise=True,
         )
-        started = time.monotonic()
         try:
             response = retrying(self._attempt, method, url, retry_when, **kwargs)
         except TransientError as error:
             tries = retrying.statistics.get("attempt_number", cap)
             spent = f"{tries} attempt(s) in {time.monotonic() - started:.0f}s"
             raise GatewayExhausted(self._gave_up(method, path, spent, error), error.response) from None
+        finally:
+            self._environment.progress_done()  # the live line stays on screen as it last read
         retries = retrying.statistics.get("attempt_number", 1) - 1
         return Sent(response, retries, time.monotonic() - started)
 

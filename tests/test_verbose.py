@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 
 import pytest
 
 from sandbox.control import Sandbox
+from scripts import infer
 from scripts.environment import Environment
+from scripts.step import run_step
 from tests.helpers import Env
 
 
@@ -55,16 +58,73 @@ def test_the_short_flag_is_v(sandbox_env: Env) -> None:
     assert any(" get pods -n kubeflow-user-example-com " in line for line in _hops(ran.stderr))
 
 
+def _ready_after(cluster: Sandbox, retries: int) -> Callable[[float], None]:
+    """A sleeper that waits for nothing and makes the model ready at the ``retries``-th wait: a cold start without sleeping."""
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == retries:
+            cluster.configure(model_not_ready_seconds=0)
+
+    return sleep
+
+
+def _cold_model(env: Env, cluster: Sandbox) -> None:
+    """A session, a NodePort, and a model that answers "not ready yet" until told otherwise."""
+    assert env.invoke("login").returncode == 0
+    assert env.invoke("expose-nodeport").returncode == 0
+    cluster.configure(model_not_ready_seconds=600)
+    env.set(RETRY_ATTEMPTS="30")
+
+
 def test_every_retried_attempt_is_a_hop(sandbox_env: Env, cluster: Sandbox) -> None:
-    assert sandbox_env.invoke("login").returncode == 0
-    assert sandbox_env.invoke("expose-nodeport").returncode == 0
-    cluster.configure(flavor="kf191", model_not_ready_seconds=0.3)
-    sandbox_env.set(RETRY_WAIT_INITIAL="0.1", RETRY_WAIT_MAX="0.1", RETRY_ATTEMPTS="30")
+    _cold_model(sandbox_env, cluster)
+    sandbox_env.sleep = _ready_after(cluster, 3)
     ran = sandbox_env.invoke("infer", "-v")
     assert ran.returncode == 0, ran.stderr
     posts = [line for line in _hops(ran.stderr) if line.startswith("> POST")]
-    assert len(posts) >= 2 and "→ 400 Bad Request" in posts[0] and "→ 200 OK" in posts[-1]
+    assert len(posts) == 4 and all("→ 400 Bad Request" in line for line in posts[:3]) and "→ 200 OK" in posts[-1]
     assert all("sent cookies: oauth2_proxy_kubeflow (" in line for line in posts)
+
+
+def test_a_cold_start_is_one_live_line_on_a_terminal(sandbox_env: Env, cluster: Sandbox) -> None:
+    _cold_model(sandbox_env, cluster)
+    terminal, out = Terminal(), io.StringIO()
+    environment = Environment(out, terminal, sleep=_ready_after(cluster, 4), variables={"ENV_FILE": str(sandbox_env.path)})
+    run_step(infer.STEP, sandbox_env.file, environment, payload="iris")
+    lines = terminal.getvalue().split("\n")
+    live, done = lines[0], lines[1]
+    assert live.count("\r\x1b[K") == 4  # one line, rewritten at each of the four retries
+    last = live.rsplit("\r\x1b[K", 1)[1]
+    assert re.fullmatch(
+        r"waiting for POST /v2/models/sklearn-irisv2/infer: \d+\.\ds, 4 of 30 attempts, last answer 400 model not ready yet", last
+    )
+    assert done.startswith("✓ infer ") and "with 4 retries" in done
+    assert "retry:" not in terminal.getvalue()
+    assert out.getvalue() == "predict = [1, 1]\n"
+
+
+def test_a_cold_start_is_plain_lines_when_not_a_terminal(sandbox_env: Env, cluster: Sandbox) -> None:
+    _cold_model(sandbox_env, cluster)
+    sandbox_env.sleep = _ready_after(cluster, 2)
+    ran = sandbox_env.invoke("infer")
+    assert ran.returncode == 0, ran.stderr
+    assert "\r" not in ran.stderr
+    assert ran.stderr.splitlines()[:2] == [
+        "retry: POST /v2/models/sklearn-irisv2/infer → 400 model not ready yet; attempt 2 of 30 in 0.0s",
+        "retry: POST /v2/models/sklearn-irisv2/infer → 400 model not ready yet; attempt 3 of 30 in 0.0s",
+    ]
+
+
+def test_a_line_printed_during_a_wait_does_not_glue_onto_the_live_line() -> None:
+    terminal = Terminal()
+    environment = Environment(io.StringIO(), terminal)
+    environment.progress("plain", on_terminal="waiting 1")
+    environment.warn("something")
+    environment.progress("plain", on_terminal="waiting 2")
+    environment.progress_done()
+    assert terminal.getvalue() == "\r\x1b[Kwaiting 1\r\x1b[Kwarning: something\n\r\x1b[Kwaiting 2\n"
 
 
 def test_hop_masks_query_values_unless_secrets_are_shown() -> None:
