@@ -17,7 +17,8 @@ from json import dumps
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from .credentials import Credential, choose, ensure_bound
+from . import curlscript
+from .credentials import AUTH_METHODS, Credential, choose, ensure_bound
 from .dexflow import describe, page_of
 from .environment import Environment
 from .errors import ConfigError, ModelError, SessionError, UsageError
@@ -27,7 +28,7 @@ from .redirects import is_redirect, location_of
 from .settings import gateway_settings, host, ingress_origin
 from .standalone import main
 from .state import State
-from .step import ATTEMPTS, DEADLINE, VERBOSE, Option, Step, StepResult
+from .step import ATTEMPTS, CURL, DEADLINE, VERBOSE, Option, Step, StepResult
 
 if TYPE_CHECKING:  # only for annotations: requests loads when a request is sent
     import requests
@@ -159,6 +160,16 @@ def run(state: State, environment: Environment, payload: str = "iris", json: boo
     return StepResult({}, summary, output=output)
 
 
+def curl(state: State, environment: Environment, payload: str = "iris", json: bool = False, auth: str = "auto") -> str:  # noqa: ARG001 - the raw JSON is what curl prints
+    """The model call as a curl command that reads $AUTH_COOKIE / $AUTH_BEARER, else the .env values."""
+    if auth not in AUTH_METHODS:
+        raise UsageError(f"unknown auth method {auth!r}: use one of {', '.join(AUTH_METHODS)}")
+    body = load(payload)
+    settings, extra_headers, _via = _route(state, None)
+    path = _path(body, state.require("MODEL_NAME"))
+    return curlscript.infer(state, environment, settings.base + path, extra_headers.get("Host", ""), body.body, auth)
+
+
 STEP = Step(
     "infer",
     run,
@@ -178,7 +189,9 @@ STEP = Step(
         ATTEMPTS,
         DEADLINE,
         VERBOSE,
+        CURL,
     ),
+    curl=curl,
 )
 
 if __name__ == "__main__":

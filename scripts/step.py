@@ -68,6 +68,7 @@ class Step:
     clears: tuple[str, ...] = ()  # keys of other steps it only removes
     options: tuple[Option, ...] = ()
     hint: str = ""  # how a person gets the keys it writes, when not `invoke <name>`
+    curl: Callable[..., str] | None = None  # curl(state, environment, **options): its bash commands, for --curl
 
     @property
     def help(self) -> str:
@@ -80,8 +81,13 @@ class Step:
         return f"invoke {self.hint or self.name}"
 
     def execute(self, env_file: EnvFile, environment: Environment, given: Mapping[str, Any]) -> None:
-        """Run as a command: options checked and split, then the step protocol."""
+        """Run as a command: options checked and split, then the step protocol (or, with --curl, its commands printed)."""
         overrides, arguments = split_options(self.options, given)
+        if arguments.pop(CURL.name, None):
+            if self.curl is None:
+                raise DeclarationError(f"step {self.name} takes --curl but declares no curl commands")
+            environment.data(self.curl(env_file.read().with_overrides(overrides), environment, **arguments))
+            return
         run_step(self, env_file, environment, overrides, **arguments)
 
 
@@ -131,6 +137,12 @@ VERBOSE = Option(
     kind=bool,
     default=False,
     short="v",
+)
+CURL = Option(
+    "curl",
+    "print the equivalent bash commands (curl) from the current .env, send nothing, write nothing (secrets masked unless --show-secrets)",
+    kind=bool,
+    default=False,
 )
 # options that shape the environment (how things are shown), not the step: the task applies them
 ENVIRONMENT_OPTIONS = (SHOW_SECRETS, VERBOSE)
