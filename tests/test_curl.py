@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 
@@ -28,9 +29,9 @@ def _requests_seen(cluster: Sandbox) -> int:
 def _bash(*scripts: str) -> subprocess.CompletedProcess[str]:
     variables = {f"SCRIPT{index}": script for index, script in enumerate(scripts)}
     evals = "; ".join(f'eval "$SCRIPT{index}"' for index in range(len(scripts)))
-    return subprocess.run(
-        ["bash", "-c", evals], env={"PATH": "/usr/bin:/bin", **variables}, capture_output=True, text=True, timeout=60
-    )
+    # kubectl keeps its cache under KUBECACHEDIR (the session's private one): never in the checkout
+    kept = {name: os.environ[name] for name in ("PATH", "HOME", "KUBECACHEDIR") if name in os.environ}
+    return subprocess.run(["bash", "-c", evals], env={**kept, **variables}, capture_output=True, text=True, timeout=60)
 
 
 @pytest.mark.parametrize("flavor", sorted(FLAVORS))
