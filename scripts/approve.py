@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from . import curlscript
 from .cookies import CookieHeader
 from .dexflow import exchange, expect_redirect, failure, page_of, path_of, start_again
 from .environment import Environment
@@ -26,7 +27,7 @@ from .redirects import is_redirect
 from .settings import gateway_settings
 from .standalone import main
 from .state import State
-from .step import Step, StepResult
+from .step import CURL, VERBOSE, Step, StepResult
 
 if TYPE_CHECKING:  # only for annotations: requests loads when a request is sent
     import requests
@@ -84,6 +85,8 @@ STEP = Step(
     "Pass Dex's approval step, or say it was skipped.",
     reads=("DEX_NEXT_URL", "LOGIN_COOKIES"),
     writes=("DEX_CALLBACK_URL", "LOGIN_COOKIES"),
+    options=(VERBOSE, CURL),
+    curl=curlscript.approve,
 )
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import getpass
 
+from . import curlscript
 from .cookies import CookieHeader
 from .dexflow import exchange, expect_redirect, page_of, path_of
 from .environment import Environment
@@ -20,7 +21,7 @@ from .redirects import is_redirect
 from .settings import gateway_settings
 from .standalone import main
 from .state import State
-from .step import Step, StepResult
+from .step import CURL, VERBOSE, Step, StepResult
 
 
 def credentials(state: State, environment: Environment) -> tuple[str, str]:
@@ -65,12 +66,20 @@ def run(state: State, environment: Environment) -> StepResult:
     return StepResult({"DEX_NEXT_URL": target, "LOGIN_COOKIES": cookies.header()}, f"{login} accepted → {path_of(target)}")
 
 
+def curl(state: State, environment: Environment) -> str:
+    """The POST of the credentials as a curl command."""
+    login, password = credentials(state, environment)
+    return curlscript.authenticate(state, environment, login, password)
+
+
 STEP = Step(
     "authenticate",
     run,
     "Post DEX_LOGIN / DEX_PASSWORD to Dex's login form.",
     reads=("DEX_LOGIN_URL", "DEX_LOGIN", "DEX_PASSWORD", "LOGIN_COOKIES"),
     writes=("DEX_NEXT_URL", "LOGIN_COOKIES"),
+    options=(VERBOSE, CURL),
+    curl=curl,
 )
 
 if __name__ == "__main__":

@@ -19,9 +19,9 @@ from typing import Any
 from invoke import Collection, Context, Task
 
 from .boundary import guarded
-from .environment import Environment
+from .environment import Environment, verbose_requested
 from .state import EnvFile
-from .step import SHOW_SECRETS, Declaration, Option
+from .step import SHOW_SECRETS, VERBOSE, Declaration, Option
 
 
 def _options(declaration: Declaration) -> tuple[Option, ...]:
@@ -46,13 +46,16 @@ class DeclaredTask(Task):  # type: ignore[type-arg]
         return opts
 
 
-def environment_of(c: Context, show_secrets: bool) -> Environment:
-    """The environment a test or program configured, else the process's; ``--show-secrets`` applied."""
+def environment_of(c: Context, show_secrets: bool, verbose: bool = False) -> Environment:
+    """The environment a test or program configured, else the process's; ``--show-secrets`` and ``--verbose`` applied."""
     settings = c.config.get("kfdex", {})
     configured = settings.get("environment")
     environment = configured if isinstance(configured, Environment) else Environment.from_process()
     return dataclasses.replace(
-        environment, show_secrets=show_secrets or environment.show_secrets, program=settings.get("program", environment.program)
+        environment,
+        show_secrets=show_secrets or environment.show_secrets,
+        verbose=verbose or environment.verbose or verbose_requested(environment.variables),
+        program=settings.get("program", environment.program),
     )
 
 
@@ -69,7 +72,7 @@ def task_for(declaration: Declaration) -> DeclaredTask:
     def body(c: Context, **given: Any) -> None:
         # urllib3 logs whole URLs (with one-time codes) at debug level: keep it quiet even under --debug
         logging.getLogger("urllib3").setLevel(logging.WARNING)
-        environment = environment_of(c, bool(given.pop(SHOW_SECRETS.name, False)))
+        environment = environment_of(c, bool(given.pop(SHOW_SECRETS.name, False)), bool(given.pop(VERBOSE.name, False)))
         with guarded(environment):
             declaration.execute(EnvFile.for_variables(environment.variables, env_folder(c)), environment, given)
 

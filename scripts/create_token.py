@@ -14,11 +14,11 @@ import re
 from .credentials import format_expiry, parse_expiry
 from .environment import Environment
 from .errors import KubectlError, UsageError
-from .kube import NotFound, kubectl_json
+from .kube import NotFound, command_line, kubectl_json
 from .settings import ingress_origin, kube_name
 from .standalone import main
 from .state import State
-from .step import Option, Step, StepResult
+from .step import VERBOSE, Option, Step, StepResult
 
 AUDIENCE = "istio-ingressgateway.istio-system.svc.cluster.local"
 DEFAULT_SERVICE_ACCOUNT = "default-editor"
@@ -26,17 +26,37 @@ DEFAULT_DURATION = "24h"
 _GO_DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+")
 
 
-def run(state: State, environment: Environment, service_account: str | None = None, duration: str | None = None) -> StepResult:
-    """Create a token."""
+def _request(state: State, service_account: str | None, duration: str | None) -> tuple[str, str, str]:
+    """The ServiceAccount, the lifetime and the namespace of the token to ask for."""
     account = service_account or kube_name(state, "TOKEN_SERVICE_ACCOUNT", DEFAULT_SERVICE_ACCOUNT)
     lasting = duration or state.value("TOKEN_DURATION", DEFAULT_DURATION)
     if not _GO_DURATION.fullmatch(lasting):
         raise UsageError(f"token duration {lasting!r} is not a duration such as 24h, 90m or 1h30m")
     namespace = kube_name(state, "TOKEN_NAMESPACE", "") or kube_name(state, "MODEL_NAMESPACE")
+    return account, lasting, namespace
+
+
+def command(state: State, service_account: str | None = None, duration: str | None = None) -> str:
+    """The shell line of ``kubectl create token`` that prints the bare token (for --curl)."""
+    account, lasting, namespace = _request(state, service_account, duration)
+    return command_line(state, "-n", namespace, "create", "token", account, f"--audience={AUDIENCE}", f"--duration={lasting}")
+
+
+def run(state: State, environment: Environment, service_account: str | None = None, duration: str | None = None) -> StepResult:
+    """Create a token."""
+    account, lasting, namespace = _request(state, service_account, duration)
     origin = ingress_origin(state)  # the gateway the token is for: known before a token is made
     try:
         answer = kubectl_json(
-            state, "-n", namespace, "create", "token", account, f"--audience={AUDIENCE}", f"--duration={lasting}"
+            state,
+            "-n",
+            namespace,
+            "create",
+            "token",
+            account,
+            f"--audience={AUDIENCE}",
+            f"--duration={lasting}",
+            environment=environment,
         )
     except NotFound:
         raise KubectlError(
@@ -68,6 +88,7 @@ STEP = Step(
             f"ServiceAccount to get a token for (default TOKEN_SERVICE_ACCOUNT, else {DEFAULT_SERVICE_ACCOUNT})",
         ),
         Option("duration", f"token lifetime such as 24h or 90m (default TOKEN_DURATION, else {DEFAULT_DURATION})"),
+        VERBOSE,
     ),
     hint="login --token",
 )

@@ -25,7 +25,7 @@ from .credentials import Credential, choose, ensure_bound, format_expiry
 from .environment import Environment
 from .errors import ExitCode, KfDexError, SessionError
 from .state import EnvFile, State
-from .step import Command, Option
+from .step import VERBOSE, Command, Option
 
 OK, FAILED, SKIPPED = "ok", "failed", "skipped"
 MARKS = {OK: "✓", FAILED: "✗", SKIPPED: "–"}
@@ -78,7 +78,7 @@ def _failed(error: KfDexError, fix: str = "") -> Row:
 def check_kubectl(checkup: Checkup) -> Row:
     from .kube import kubectl_json
 
-    config = kubectl_json(checkup.state, "config", "view", "--minify")
+    config = kubectl_json(checkup.state, "config", "view", "--minify", environment=checkup.environment)
     context = config.get("current-context") or "?"
     server = next((entry.get("cluster", {}).get("server") for entry in config.get("clusters") or []), "?")
     return Row("", OK, f"context {context} ({server})")
@@ -215,7 +215,7 @@ def check_accepted(checkup: Checkup) -> Row:
 def check_isvc(checkup: Checkup) -> Row:
     from .resolve_model import read_inference_service, readiness, url_parts
 
-    isvc = read_inference_service(checkup.state)
+    isvc = read_inference_service(checkup.state, checkup.environment)
     host, prefix = url_parts(isvc)
     ready, said = readiness(isvc)
     saw = f"{host}{prefix}: {said}"
@@ -239,7 +239,7 @@ def check_node_port(checkup: Checkup) -> Row:
     name = state.value("NODE_PORT_SERVICE") or service_name(state.value("MODEL_NAME"))
     namespace = state.value("MODEL_NAMESPACE")
     try:
-        kubectl_json(state, "get", "service", name, "-n", namespace)
+        kubectl_json(state, "get", "service", name, "-n", namespace, environment=checkup.environment)
     except NotFound:
         return Row("", FAILED, f"service {namespace}/{name} not found", "run `invoke expose-nodeport`", int(ExitCode.KUBECTL))
     response = checkup.gateway(port_key="NODE_PORT", scheme="http").send("GET", "/v2/health/live", attempts=1)
@@ -329,6 +329,6 @@ DOCTOR = Command(
     "doctor",
     doctor,
     "Check the whole chain (kubectl, ingress, login, session, token, model) and say how to fix what fails.",
-    options=(Option("json", "print the checks as JSON: check, status, saw, fix", kind=bool, default=False, short="j"),),
+    options=(Option("json", "print the checks as JSON: check, status, saw, fix", kind=bool, default=False, short="j"), VERBOSE),
 )
 COMMANDS = (DOCTOR,)

@@ -19,7 +19,7 @@ from .kube import NotFound, kubectl, kubectl_json
 from .settings import kube_name
 from .standalone import main
 from .state import State
-from .step import Option, Step, StepResult
+from .step import VERBOSE, Option, Step, StepResult
 
 MODEL_PORT = 8080
 GRPC_PORT = 8081  # MLServer's (and KServe's V2 servers') gRPC port
@@ -31,8 +31,8 @@ def service_name(model: str) -> str:
     return f"{model[:54]}-nodeport"
 
 
-def _predictor_pod(state: State, model: str, namespace: str) -> dict[str, Any]:
-    pods = kubectl_json(state, "get", "pods", "-n", namespace, "-l", f"{ISVC_LABEL}={model}").get("items") or []
+def _predictor_pod(state: State, environment: Environment, model: str, namespace: str) -> dict[str, Any]:
+    pods = kubectl_json(state, "get", "pods", "-n", namespace, "-l", f"{ISVC_LABEL}={model}", environment=environment).get("items") or []
     running = [pod for pod in pods if pod.get("status", {}).get("phase") == "Running"]
     if not running:
         found = f"{len(pods)} pod(s), none running" if pods else "no pod"
@@ -67,34 +67,34 @@ def _selects(service: dict[str, Any], pod: dict[str, Any]) -> bool:
     return bool(selector) and all(labels.get(key) == value for key, value in selector.items())
 
 
-def _existing(state: State, name: str, namespace: str) -> dict[str, Any] | None:
+def _existing(state: State, environment: Environment, name: str, namespace: str) -> dict[str, Any] | None:
     try:
-        return kubectl_json(state, "get", "service", name, "-n", namespace)
+        return kubectl_json(state, "get", "service", name, "-n", namespace, environment=environment)
     except NotFound:
         return None
 
 
-def run(state: State, _environment: Environment, delete: bool = False) -> StepResult:
+def run(state: State, environment: Environment, delete: bool = False) -> StepResult:
     """Expose (or with delete=True, remove) the predictor's NodePort."""
     model = kube_name(state, "MODEL_NAME")
     namespace = kube_name(state, "MODEL_NAMESPACE")
     name = state.value("NODE_PORT_SERVICE") or service_name(model)
     if delete:
-        existed = _existing(state, name, namespace) is not None
+        existed = _existing(state, environment, name, namespace) is not None
         if existed:
-            kubectl(state, "delete", "service", name, "-n", namespace)
+            kubectl(state, "delete", "service", name, "-n", namespace, environment=environment)
         summary = f"service {namespace}/{name} deleted" if existed else f"no service {namespace}/{name} to delete"
         return StepResult({"NODE_PORT": None, "NODE_PORT_GRPC": None, "NODE_PORT_SERVICE": None}, summary, skipped=not existed)
-    pod = _predictor_pod(state, model, namespace)
+    pod = _predictor_pod(state, environment, model, namespace)
     pod_name = pod["metadata"]["name"]
-    service = _existing(state, name, namespace)
+    service = _existing(state, environment, name, namespace)
     action = "reused"
     if service is not None and not _selects(service, pod):
-        kubectl(state, "delete", "service", name, "-n", namespace)
+        kubectl(state, "delete", "service", name, "-n", namespace, environment=environment)
         service, action = None, "recreated for the current pod"
     if service is None:
-        kubectl(state, "expose", "pod", pod_name, "-n", namespace, "--type=NodePort", f"--name={name}")
-        service = kubectl_json(state, "get", "service", name, "-n", namespace)
+        kubectl(state, "expose", "pod", pod_name, "-n", namespace, "--type=NodePort", f"--name={name}", environment=environment)
+        service = kubectl_json(state, "get", "service", name, "-n", namespace, environment=environment)
         action = "exposed" if action == "reused" else action
     node_port = _model_node_port(service)
     grpc_port = _grpc_node_port(service)
@@ -109,7 +109,7 @@ STEP = Step(
     "Expose the model's predictor pod as a NodePort Service.",
     reads=("KUBECONFIG", "MODEL_NAME", "MODEL_NAMESPACE", "NODE_PORT_SERVICE"),
     writes=("NODE_PORT", "NODE_PORT_GRPC", "NODE_PORT_SERVICE"),
-    options=(Option("delete", "delete the NodePort Service instead of creating it", kind=bool, default=False),),
+    options=(Option("delete", "delete the NodePort Service instead of creating it", kind=bool, default=False), VERBOSE),
 )
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ those set here becomes ``AUTH_EXPIRES``.  ``LOGIN_COOKIES`` is removed.
 
 from __future__ import annotations
 
+from . import curlscript
 from .cookies import CookieHeader
 from .credentials import describe_cookie, iso
 from .dexflow import exchange, failure
@@ -19,7 +20,7 @@ from .redirects import is_redirect
 from .settings import gateway_settings
 from .standalone import main
 from .state import State
-from .step import Step, StepResult
+from .step import CURL, VERBOSE, Step, StepResult
 
 
 def run(state: State, environment: Environment) -> StepResult:
@@ -52,6 +53,8 @@ STEP = Step(
     reads=("DEX_CALLBACK_URL", "LOGIN_COOKIES", "DEX_LOGIN"),
     writes=("AUTH_COOKIE", "AUTH_EXPIRES", "AUTH_ORIGIN", "AUTH_LOGIN"),
     clears=("LOGIN_COOKIES",),
+    options=(VERBOSE, CURL),
+    curl=curlscript.extract_cookie,
 )
 
 if __name__ == "__main__":

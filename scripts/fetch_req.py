@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from . import curlscript
 from .cookies import CookieHeader
 from .dexflow import START_PATH, exchange, failure, next_url, page_of, path_of, request_id
 from .environment import Environment
@@ -21,7 +22,7 @@ from .redirects import is_redirect
 from .settings import gateway_settings
 from .standalone import main
 from .state import State
-from .step import Step, StepResult
+from .step import CURL, VERBOSE, Step, StepResult
 
 MAX_HOPS = 12
 # what a previous login left in .env that no longer applies once a new request starts
@@ -85,6 +86,8 @@ STEP = Step(
     reads=("INGRESS_HOST", "INGRESS_PORT", "DEX_CONNECTOR"),
     writes=("DEX_REQ", "DEX_LOGIN_URL", "LOGIN_COOKIES"),
     clears=STALE_KEYS,
+    options=(VERBOSE, CURL),
+    curl=curlscript.fetch_req,
 )
 
 if __name__ == "__main__":

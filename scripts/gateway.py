@@ -11,8 +11,9 @@ so every time.  Cookies are the caller's: ``send`` never changes its arguments.
 The retry policy (tenacity) covers 502/503/504, connection errors, read
 timeouts and, where the caller says so, other "not ready yet" answers.  It is
 bounded by attempts and by a deadline, waits with exponential backoff and
-jitter, and prints one line per retry on stderr with no header, query or body
-in it.  Nothing listening at all (connection refused, unknown host) is given a
+jitter, and says so on stderr with no header, query or body in it: one line per
+retry, or on a terminal one line rewritten in place (elapsed time, attempts, the
+last answer).  Nothing listening at all (connection refused, unknown host) is given a
 few attempts only: a wrong address should not cost a five-minute wait.
 """
 
@@ -154,6 +155,8 @@ class Gateway:
         """One try; a TransientError when it is worth another."""
         import requests
 
+        started = time.monotonic()
+        sent = _cookie_names(kwargs.get("headers"))
         try:
             with warnings.catch_warnings():
                 if self.settings.insecure:  # we said so once, in our own words
@@ -162,23 +165,51 @@ class Gateway:
                     warnings.simplefilter("ignore", InsecureRequestWarning)
                 response = self.session.request(method, url, timeout=self.timeout, allow_redirects=False, **kwargs)
         except requests.exceptions.SSLError as error:
+            self._hop(method, url, started, sent, outcome="TLS failed")
             raise GatewayError(
                 f"TLS failed for {self.origin} ({_short(error)}): set INGRESS_CA_BUNDLE to your CA's PEM file (not retried)"
             ) from None
         except requests.exceptions.ConnectionError as error:
             reason = _short(error)
+            self._hop(method, url, started, sent, outcome=reason)
             timed_out = isinstance(error, requests.exceptions.ConnectTimeout) or "timed out" in reason
             raise TransientError(
                 f"{self.origin} not reachable ({reason})", reason, NO_ANSWER if timed_out else UNREACHABLE
             ) from None
         except requests.exceptions.Timeout:
             waited = f"{self.settings.read_timeout:g}s"
+            self._hop(method, url, started, sent, outcome=f"no answer in {waited}")
             raise TransientError(f"no answer from {self.origin} in {waited}", f"no answer in {waited}", NO_ANSWER) from None
+        self._hop(method, url, started, sent, response=response)
         said = f"{response.status_code} {response.reason}" if response.status_code in RETRIED_STATUSES else None
         said = said or (retry_when(response) if retry_when else None)
         if said:
             raise TransientError(said, said, ANSWER, response)
         return response
+
+    def _hop(
+        self, method: str, url: str, started: float, sent: list[str], *, response: requests.Response | None = None, outcome: str = ""
+    ) -> None:
+        """Tell the environment about one attempt (shown with --verbose): never a header value or a body."""
+        from .cookies import parse_set_cookie, set_cookie_headers
+        from .redirects import location_values
+
+        location, set_names = "", []
+        if response is not None:
+            outcome = f"{response.status_code} {response.reason or ''}".strip()
+            location = ", ".join(location_values(response))
+            now = self._environment.now()
+            parsed = (parse_set_cookie(header, now) for header in set_cookie_headers(response))
+            set_names = [cookie.name for cookie in parsed if cookie is not None]
+        self._environment.hop(
+            method,
+            url,
+            outcome,
+            cookies_sent=sent,
+            cookies_set=set_names,
+            location=location,
+            milliseconds=(time.monotonic() - started) * 1000,
+        )
 
     def send(self, method: str, target: str, **kwargs: Any) -> requests.Response:
         """The answer of ``call``, for callers that need nothing else."""
@@ -213,12 +244,18 @@ class Gateway:
         path = urlsplit(url).path or "/"
         cap = min(attempts or self.policy.attempts, self.policy.attempts)
 
+        started = time.monotonic()
+
         def announce(retry: RetryCallState) -> None:
             error = retry.outcome.exception() if retry.outcome else None
             reason = error.description if isinstance(error, TransientError) else "error"
             wait = retry.next_action.sleep if retry.next_action else 0.0
             most = min(cap, UNREACHABLE_ATTEMPTS) if isinstance(error, TransientError) and error.unreachable else cap
-            self._environment.info(f"retry: {method} {path} → {reason}; attempt {retry.attempt_number + 1} of {most} in {wait:.1f}s")
+            self._environment.progress(
+                f"retry: {method} {path} → {reason}; attempt {retry.attempt_number + 1} of {most} in {wait:.1f}s",
+                on_terminal=f"waiting for {method} {path}: {time.monotonic() - started:.1f}s, "
+                f"{retry.attempt_number} of {most} attempts, last answer {reason}",
+            )
 
         retrying = Retrying(
             retry=retry_if_exception_type(TransientError),
@@ -229,13 +266,14 @@ class Gateway:
             sleep=self._environment.sleep,
             reraise=True,
         )
-        started = time.monotonic()
         try:
             response = retrying(self._attempt, method, url, retry_when, **kwargs)
         except TransientError as error:
             tries = retrying.statistics.get("attempt_number", cap)
             spent = f"{tries} attempt(s) in {time.monotonic() - started:.0f}s"
             raise GatewayExhausted(self._gave_up(method, path, spent, error), error.response) from None
+        finally:
+            self._environment.progress_done()  # the live line stays on screen as it last read
         retries = retrying.statistics.get("attempt_number", 1) - 1
         return Sent(response, retries, time.monotonic() - started)
 
@@ -246,6 +284,12 @@ class Gateway:
                 f"check {self.settings.address} and that the gateway is up"
             )
         return f"{method} {path} still failing after {spent}: {error.description}; try again later, or raise RETRY_ATTEMPTS / RETRY_DEADLINE"
+
+
+def _cookie_names(headers: Any) -> list[str]:
+    """The names of the cookies in a request's ``Cookie`` header."""
+    header = next((value for name, value in (headers or {}).items() if name.lower() == "cookie"), "")
+    return [part.split("=", 1)[0].strip() for part in header.split(";") if "=" in part]
 
 
 def _short(error: BaseException) -> str:

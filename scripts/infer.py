@@ -17,7 +17,8 @@ from json import dumps
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from .credentials import Credential, choose, ensure_bound
+from . import curlscript
+from .credentials import AUTH_METHODS, Credential, choose, ensure_bound
 from .dexflow import describe, page_of
 from .environment import Environment
 from .errors import ConfigError, ModelError, SessionError, UsageError
@@ -27,7 +28,7 @@ from .redirects import is_redirect, location_of
 from .settings import gateway_settings, host, ingress_origin, path_prefix
 from .standalone import main
 from .state import State
-from .step import ATTEMPTS, DEADLINE, Option, Step, StepResult
+from .step import ATTEMPTS, CURL, DEADLINE, VERBOSE, Option, Step, StepResult
 
 if TYPE_CHECKING:  # only for annotations: requests loads when a request is sent
     import requests
@@ -204,6 +205,27 @@ def run(
     return StepResult({}, summary, output=output)
 
 
+def curl(
+    state: State,
+    environment: Environment,
+    payload: str = "iris",
+    json: bool = False,  # noqa: ARG001 - curl prints the raw JSON answer either way
+    auth: str = "auto",
+    check: bool = False,  # noqa: ARG001 - the printed commands make the call only
+    protocol: str = "rest",
+) -> str:
+    """The model call as a curl command that reads $AUTH_COOKIE / $AUTH_BEARER, else the .env values."""
+    if auth not in AUTH_METHODS:
+        raise UsageError(f"unknown auth method {auth!r}: use one of {', '.join(AUTH_METHODS)}")
+    if protocol != "rest":
+        raise UsageError("--curl prints REST calls: leave out --protocol grpc (or use grpcurl with `kfdex credential`)")
+    body = load(payload)
+    settings, extra_headers, route = _route(state, None)
+    prefix = path_prefix(state) if route == "ingress" else ""
+    path = prefix + _path(body, state.require("MODEL_NAME"))
+    return curlscript.infer(state, environment, settings.base + path, extra_headers.get("Host", ""), body.body, auth)
+
+
 STEP = Step(
     "infer",
     run,
@@ -224,7 +246,10 @@ STEP = Step(
         Option("protocol", "rest (HTTP/JSON) or grpc (the V2 gRPC service; needs the extra kfdex[grpc])", default="rest"),
         ATTEMPTS,
         DEADLINE,
+        VERBOSE,
+        CURL,
     ),
+    curl=curl,
 )
 
 if __name__ == "__main__":

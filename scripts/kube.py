@@ -11,11 +11,15 @@ import os
 import re
 import shutil
 import subprocess
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any
 
 from . import settings
 from .errors import KubectlError
 from .state import State
+
+if TYPE_CHECKING:
+    from .environment import Environment
 
 KUBECTL_TIMEOUT_SECONDS = 60
 _KLOG = re.compile(r"^[IWEF]\d{4} ")
@@ -33,12 +37,25 @@ def _environment(state: State) -> dict[str, str]:
     return env
 
 
-def kubectl(state: State, *args: str) -> str:
-    """Run ``kubectl ARGS`` and return its stdout, or raise a KubectlError with its reason."""
+def command_line(state: State, *args: str) -> str:
+    """``KUBECONFIG=… kubectl --request-timeout=30s ARGS`` as a shell line: what ``kubectl`` runs (argv holds no secret)."""
+    import shlex
+
+    kubeconfig = settings.kubeconfig(state)
+    prefix = f"KUBECONFIG={shlex.quote(kubeconfig)} " if kubeconfig else ""
+    return prefix + shlex.join(("kubectl", "--request-timeout=30s", *args))
+
+
+def kubectl(state: State, *args: str, environment: Environment | None = None) -> str:
+    """Run ``kubectl ARGS`` and return its stdout, or raise a KubectlError with its reason.
+
+    Given an ``environment``, the command line is reported to it (shown with --verbose).
+    """
     binary = shutil.which("kubectl")
     if binary is None:
         raise KubectlError("kubectl is not on PATH: install it and configure it for your cluster")
     command = " ".join(("kubectl", *args))
+    started = time.monotonic()
     try:
         finished = subprocess.run(
             [binary, "--request-timeout=30s", *args],
@@ -49,9 +66,14 @@ def kubectl(state: State, *args: str) -> str:
             stdin=subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired:
+        if environment is not None:
+            environment.hop("$", command_line(state, *args), f"no end in {KUBECTL_TIMEOUT_SECONDS}s")
         raise KubectlError(
             f"`{command}` did not finish in {KUBECTL_TIMEOUT_SECONDS}s: check that the cluster is reachable"
         ) from None
+    if environment is not None:
+        took = (time.monotonic() - started) * 1000
+        environment.hop("$", command_line(state, *args), f"exit {finished.returncode}", milliseconds=took)
     if finished.returncode != 0:
         reason = _reason(finished.stderr)
         if "NotFound" in finished.stderr or "not found" in reason:
@@ -61,9 +83,9 @@ def kubectl(state: State, *args: str) -> str:
     return finished.stdout
 
 
-def kubectl_json(state: State, *args: str) -> Any:
+def kubectl_json(state: State, *args: str, environment: Environment | None = None) -> Any:
     """Run ``kubectl ARGS -o json`` and return the parsed answer."""
-    output = kubectl(state, *args, "-o", "json")
+    output = kubectl(state, *args, "-o", "json", environment=environment)
     try:
         return json.loads(output)
     except json.JSONDecodeError:

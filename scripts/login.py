@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from . import approve, authenticate, create_token, extract_cookie, fetch_req, resolve_ingress
+from . import approve, authenticate, create_token, curlscript, extract_cookie, fetch_req, resolve_ingress
 from .credentials import COOKIE_KEYS, TOKEN_KEYS, Credential, CredentialKeys, format_expiry, is_valid, saved
 from .dexflow import START_PATH
 from .environment import Environment
@@ -22,7 +22,7 @@ from .gateway import Gateway
 from .kube import kubectl
 from .settings import gateway_settings, ingress_origin
 from .state import EnvFile, State
-from .step import ATTEMPTS, DEADLINE, SHOW_SECRETS, Command, Option, run_step
+from .step import ATTEMPTS, CURL, DEADLINE, SHOW_SECRETS, VERBOSE, Command, Option, run_step
 
 FRESH_STARTS = 2  # after the first try: three tries in all
 DEX_STEPS = (fetch_req.STEP, authenticate.STEP, approve.STEP, extract_cookie.STEP)
@@ -64,7 +64,7 @@ def before_asking(state: State, environment: Environment) -> None:
     if state.value("INGRESS_HOST") and state.value("INGRESS_PORT"):
         Gateway(gateway_settings(state), environment).send("GET", START_PATH, attempts=1)
     else:
-        kubectl(state, "config", "current-context")  # resolve-ingress will need it
+        kubectl(state, "config", "current-context", environment=environment)  # resolve-ingress will need it
 
 
 def login(
@@ -74,9 +74,13 @@ def login(
     *,
     force: bool = False,
     token: bool = False,
+    curl: bool = False,
 ) -> None:
-    """Reuse a valid session (unless ``force``), resolve the ingress if unknown, then log in."""
+    """Reuse a valid session (unless ``force``), resolve the ingress if unknown, then log in (``curl``: print how)."""
     state = env_file.read().with_overrides(overrides)
+    if curl:
+        environment.data(login_commands(state, environment, token))
+        return
     reusable = None if force else _reusable(state, TOKEN_KEYS if token else COOKIE_KEYS, environment.now())
     if reusable is not None:
         said = format_expiry(reusable.expiry(), environment.now())
@@ -91,6 +95,14 @@ def login(
     if not (state.value("INGRESS_HOST") and state.value("INGRESS_PORT")):
         run_step(resolve_ingress.STEP, env_file, environment, overrides)
     (token_login if token else dex_login)(env_file, environment, overrides)
+
+
+def login_commands(state: State, environment: Environment, token: bool) -> str:
+    """The bash commands of the whole login (``--curl``): they end with ``AUTH_COOKIE`` or ``AUTH_BEARER`` set."""
+    if token:
+        return curlscript.token_login(state, environment, create_token.command(state))
+    login_name, password = authenticate.credentials(state, environment)
+    return curlscript.dex_login(state, environment, login_name, password)
 
 
 def logout(env_file: EnvFile, environment: Environment, _overrides: Mapping[str, str] | None = None) -> list[str]:
@@ -115,6 +127,8 @@ LOGIN = Command(
         ATTEMPTS,
         DEADLINE,
         SHOW_SECRETS,
+        VERBOSE,
+        CURL,
     ),
 )
 LOGOUT = Command("logout", logout, "Forget the session cookie, the token and any half-done login in .env (settings stay).")

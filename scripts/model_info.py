@@ -21,7 +21,7 @@ from .gateway import Gateway
 from .infer import Endpoint, _refusal, connect
 from .standalone import main
 from .state import State
-from .step import ATTEMPTS, DEADLINE, Option, Step, StepResult
+from .step import ATTEMPTS, DEADLINE, VERBOSE, Option, Step, StepResult
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,7 @@ STEP = Step(
         Option("auth", "send the Dex session cookie, the ServiceAccount token, or auto (cookie while valid, else token)", default="auto"),
         ATTEMPTS,
         DEADLINE,
+        VERBOSE,
     ),
 )
 

@@ -16,7 +16,7 @@ from .kube import NotFound, kubectl_json
 from .settings import ingress_origin
 from .standalone import main
 from .state import State
-from .step import Step, StepResult
+from .step import VERBOSE, Step, StepResult
 
 NAMESPACE = "istio-system"
 SERVICE = "istio-ingressgateway"
@@ -42,8 +42,8 @@ def _load_balancer_address(service: dict[str, Any]) -> str | None:
     return None
 
 
-def _node_address(state: State) -> str:
-    pods = kubectl_json(state, "get", "pods", "-n", NAMESPACE, "-l", POD_SELECTOR).get("items") or []
+def _node_address(state: State, environment: Environment) -> str:
+    pods = kubectl_json(state, "get", "pods", "-n", NAMESPACE, "-l", POD_SELECTOR, environment=environment).get("items") or []
     running = [pod for pod in pods if pod.get("status", {}).get("phase") == "Running"] or pods
     for pod in running:
         host_ip = pod.get("status", {}).get("hostIP")
@@ -52,10 +52,10 @@ def _node_address(state: State) -> str:
     raise KubectlError(f"no pod with label {POD_SELECTOR} in {NAMESPACE} has a hostIP: is the Istio ingress gateway running?")
 
 
-def run(state: State, _environment: Environment) -> StepResult:
+def run(state: State, environment: Environment) -> StepResult:
     """Resolve the ingress."""
     try:
-        service = kubectl_json(state, "get", "service", SERVICE, "-n", NAMESPACE)
+        service = kubectl_json(state, "get", "service", SERVICE, "-n", NAMESPACE, environment=environment)
     except NotFound:
         raise KubectlError(
             f"service {SERVICE} not found in {NAMESPACE}: is Istio installed, and is this the right cluster?"
@@ -72,7 +72,7 @@ def run(state: State, _environment: Environment) -> StepResult:
                 "use `kubectl port-forward -n istio-system svc/istio-ingressgateway 8080:80` "
                 "and set INGRESS_HOST=127.0.0.1, INGRESS_PORT=8080 in .env"
             )
-        host, kind = _node_address(state), "NodePort"
+        host, kind = _node_address(state, environment), "NodePort"
     updates: dict[str, str | None] = {"INGRESS_HOST": host, "INGRESS_PORT": str(number), "INGRESS_KIND": kind}
     origin = ingress_origin(state.with_overrides({"INGRESS_HOST": host, "INGRESS_PORT": str(number)}))
     stale = [keys for keys in (COOKIE_KEYS, TOKEN_KEYS) if state.value(keys.value) and state.value(keys.origin) != origin]
@@ -89,6 +89,7 @@ STEP = Step(
     reads=("KUBECONFIG",),
     writes=("INGRESS_HOST", "INGRESS_PORT", "INGRESS_KIND"),
     clears=tuple(key for keys in (COOKIE_KEYS, TOKEN_KEYS) for key in (keys.value, keys.expires, keys.origin, keys.owner)),
+    options=(VERBOSE,),
 )
 
 if __name__ == "__main__":

@@ -19,15 +19,15 @@ from .kube import NotFound, kubectl_json
 from .settings import kube_name
 from .standalone import main
 from .state import State
-from .step import Step, StepResult
+from .step import VERBOSE, Step, StepResult
 
 
-def read_inference_service(state: State) -> dict[str, Any]:
+def read_inference_service(state: State, environment: Environment | None = None) -> dict[str, Any]:
     """The InferenceService MODEL_NAME in MODEL_NAMESPACE, as the API server returns it."""
     model = kube_name(state, "MODEL_NAME")
     namespace = kube_name(state, "MODEL_NAMESPACE")
     try:
-        return dict(kubectl_json(state, "get", "inferenceservice", model, "-n", namespace))
+        return dict(kubectl_json(state, "get", "inferenceservice", model, "-n", namespace, environment=environment))
     except NotFound:
         raise KubectlError(
             f"no InferenceService {model} in {namespace}: check MODEL_NAME and MODEL_NAMESPACE "
@@ -67,9 +67,9 @@ def url_parts(isvc: dict[str, Any]) -> tuple[str, str]:
     return parts.netloc, parts.path.rstrip("/")
 
 
-def run(state: State, _environment: Environment) -> StepResult:
+def run(state: State, environment: Environment) -> StepResult:
     """Resolve the model's Host (and path prefix) from the InferenceService."""
-    isvc = read_inference_service(state)
+    isvc = read_inference_service(state, environment)
     host, prefix = url_parts(isvc)
     _ready, said = readiness(isvc)
     routing = f"path {prefix}" if prefix else "by Host"
@@ -82,6 +82,7 @@ STEP = Step(
     "Read the InferenceService with kubectl: the Host and path the ingress routes to it, and whether it is ready.",
     reads=("KUBECONFIG", "MODEL_NAME", "MODEL_NAMESPACE"),
     writes=("MODEL_HOST", "MODEL_PATH"),
+    options=(VERBOSE,),
 )
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from .environment import Environment
 from .errors import SandboxError, UsageError
 from .keys import KEYS, produced
 from .state import ENV_FILE_VARIABLE, EnvFile
-from .step import Command, Option, run_step
+from .step import VERBOSE, Command, Option, run_step
 
 SAVED = "previous.json"  # in the sandbox folder: the values sandbox-up replaced
 
@@ -201,6 +201,10 @@ DEMO = Command(
     "demo",
     demo,
     "Start the sandbox, run the seven steps, print the iris prediction, stop the sandbox.",
-    options=(FLAVOR, Option("token", "log in with a ServiceAccount token instead of the Dex login", kind=bool, default=False, short="t")),
+    options=(
+        FLAVOR,
+        Option("token", "log in with a ServiceAccount token instead of the Dex login", kind=bool, default=False, short="t"),
+        VERBOSE,
+    ),
 )
 COMMANDS = (SANDBOX_UP, SANDBOX_DOWN, DEMO)

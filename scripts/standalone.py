@@ -11,7 +11,7 @@ from invoke import Exit
 from .boundary import guarded
 from .environment import Environment
 from .state import EnvFile, checkout_folder
-from .step import SHOW_SECRETS, Step, run_step, split_options
+from .step import SHOW_SECRETS, Step
 
 
 def _parser(step: Step) -> argparse.ArgumentParser:
@@ -31,14 +31,13 @@ def _parser(step: Step) -> argparse.ArgumentParser:
 def main(step: Step, argv: list[str] | None = None) -> None:
     """Run ``step`` against ``--env-file``, $ENV_FILE or ./.env; exits with the step's code."""
     given = vars(_parser(step).parse_args(argv))
-    environment = Environment.from_process(show_secrets=given.pop("show_secrets"))
+    environment = Environment.from_process(show_secrets=given.pop("show_secrets"), verbose=bool(given.pop("verbose", False)))
     path = given.pop("env_file")
     debug = given.pop("debug")
     try:
         with guarded(environment, debug):
-            overrides, arguments = split_options(step.options, given)
             env_file = EnvFile(path, environment.variables) if path else EnvFile.for_variables(environment.variables, checkout_folder())
-            run_step(step, env_file, environment, overrides, **arguments)
+            step.execute(env_file, environment, given)  # the options checked and split, --curl honoured
     except Exit as leaving:
         sys.exit(leaving.code)
     sys.exit(0)

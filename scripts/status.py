@@ -7,7 +7,6 @@ One-time codes in the login URLs are masked like secrets.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from .credentials import format_expiry, parse_expiry
 from .environment import Environment
@@ -19,19 +18,11 @@ from .step import SHOW_SECRETS, Command
 _URLS_WITH_CODES = ("DEX_LOGIN_URL", "DEX_NEXT_URL", "DEX_CALLBACK_URL")
 
 
-def _masked_query(environment: Environment, url: str) -> str:
-    """The URL with every query value masked (names kept), unless secrets are shown."""
-    parts = urlsplit(url)
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    query = "&".join(f"{name}={environment.mask(value)}" for name, value in pairs)
-    return urlunsplit(parts._replace(query=query)) if pairs and not environment.show_secrets else url
-
-
 def _shown(environment: Environment, name: str, value: str) -> str:
     if name == "AUTH_COOKIE":
         return environment.mask_cookie_header(value)
     if name in _URLS_WITH_CODES:
-        return _masked_query(environment, value)
+        return environment.mask_url(value)
     return environment.mask(value) if is_secret(name) else value
 
 

@@ -68,6 +68,7 @@ class Step:
     clears: tuple[str, ...] = ()  # keys of other steps it only removes
     options: tuple[Option, ...] = ()
     hint: str = ""  # how a person gets the keys it writes, when not `invoke <name>`
+    curl: Callable[..., str] | None = None  # curl(state, environment, **options): its bash commands, for --curl
 
     @property
     def help(self) -> str:
@@ -80,8 +81,13 @@ class Step:
         return f"invoke {self.hint or self.name}"
 
     def execute(self, env_file: EnvFile, environment: Environment, given: Mapping[str, Any]) -> None:
-        """Run as a command: options checked and split, then the step protocol."""
+        """Run as a command: options checked and split, then the step protocol (or, with --curl, its commands printed)."""
         overrides, arguments = split_options(self.options, given)
+        if arguments.pop(CURL.name, None):
+            if self.curl is None:
+                raise DeclarationError(f"step {self.name} takes --curl but declares no curl commands")
+            environment.data(self.curl(env_file.read().with_overrides(overrides), environment, **arguments))
+            return
         run_step(self, env_file, environment, overrides, **arguments)
 
 
@@ -125,6 +131,21 @@ DEADLINE = Option(
     short="d",
 )
 SHOW_SECRETS = Option("show_secrets", "print cookies and tokens unmasked", kind=bool, default=False, short="s")
+VERBOSE = Option(
+    "verbose",
+    "show every HTTP hop and kubectl command on stderr, secrets masked (also KFDEX_VERBOSE=1)",
+    kind=bool,
+    default=False,
+    short="v",
+)
+CURL = Option(
+    "curl",
+    "print the equivalent bash commands (curl) from the current .env, send nothing, write nothing (secrets masked unless --show-secrets)",
+    kind=bool,
+    default=False,
+)
+# options that shape the environment (how things are shown), not the step: the task applies them
+ENVIRONMENT_OPTIONS = (SHOW_SECRETS, VERBOSE)
 
 
 def split_options(options: tuple[Option, ...], given: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
@@ -137,7 +158,7 @@ def split_options(options: tuple[Option, ...], given: Mapping[str, Any]) -> tupl
         if option.setting:
             if value is not None:
                 overrides[option.setting] = str(value)
-        elif option is not SHOW_SECRETS:
+        elif option not in ENVIRONMENT_OPTIONS:
             arguments[option.name] = value
     return overrides, arguments
 

@@ -117,4 +117,4 @@ def test_a_short_flag_means_one_thing_in_every_task() -> None:
                 meanings.setdefault(short, set()).add(long)
     assert "h" not in meanings  # Invoke's own --help
     assert {short: names for short, names in meanings.items() if len(names) > 1} == {}
-    assert meanings["a"] == {"attempts"} and meanings["s"] == {"show-secrets"}
+    assert meanings["a"] == {"attempts"} and meanings["s"] == {"show-secrets"} and meanings["v"] == {"verbose"}

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.control import Sandbox
+from sandbox.flavors import FLAVORS
 from sandbox.httpserve import Listener, Reply, Request
 from scripts import fetch_req
 from scripts.errors import GatewayError
@@ -126,3 +127,36 @@ def test_no_output_of_a_full_run_holds_a_secret(sandbox_env: Env, cluster: Sandb
 def test_the_env_file_holding_secrets_is_private(sandbox_env: Env) -> None:
     assert sandbox_env.invoke("login").returncode == 0
     assert sandbox_env.path.stat().st_mode & 0o777 == 0o600
+
+
+def _codes(state: dict[str, str]) -> list[str]:
+    """The one-time values a login left in its URLs: Dex's req/state, the callback's code and state, the hmac."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    values = [state.get("DEX_REQ", "")]
+    for key in ("DEX_LOGIN_URL", "DEX_NEXT_URL", "DEX_CALLBACK_URL"):
+        values += [value for _name, value in parse_qsl(urlsplit(state.get(key, "")).query)]
+    return [value for value in values if len(value) > 8]
+
+
+@pytest.mark.parametrize("flavor", sorted(FLAVORS))
+def test_verbose_output_of_a_full_login_holds_no_secret(sandbox_env: Env, cluster: Sandbox, flavor: str) -> None:
+    password = "Pw-" + secrets.token_urlsafe(16)
+    cluster.configure(flavor=flavor, users={"user@example.com": password})
+    sandbox_env.set(DEX_PASSWORD=password)
+    runs = [
+        sandbox_env.invoke("login", "--verbose"),
+        sandbox_env.invoke("login", "--token", "-v"),
+        sandbox_env.invoke("expose-nodeport", "-v"),
+        sandbox_env.invoke("infer", "-v", "--auth", "cookie"),
+    ]
+    assert all(run.returncode == 0 for run in runs), [run.stderr for run in runs]
+    state = sandbox_env.read()
+    output = "".join(run.stdout + run.stderr for run in runs)
+    assert output.count("\n> ") >= 6  # the hops are there
+    codes = _codes(state)
+    assert len(codes) >= 3, state
+    cookie_values = [part.split("=", 1)[1] for part in state["AUTH_COOKIE"].split("; ")]
+    for secret in (password, state["AUTH_BEARER"], *cookie_values, *codes):
+        assert secret not in output
+        assert secret[:12] not in output

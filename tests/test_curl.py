@@ -1,0 +1,100 @@
+"""``--curl``: the bash commands of a login and a model call, printed from the .env state; nothing sent, nothing written."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+import pytest
+
+from sandbox.control import Sandbox
+from sandbox.flavors import FLAVORS
+from tests.helpers import Env
+
+MODEL_HOST = "sklearn-irisv2.kubeflow-user-example-com.example.com"
+
+
+@pytest.fixture
+def no_session(sandbox_env: Env, cluster: Sandbox) -> Env:
+    """A .env that points at the sandbox's ingress, with no session or token in it."""
+    sandbox_env.set(INGRESS_HOST="127.0.0.1", INGRESS_PORT=str(cluster.gateway_port), MODEL_HOST=MODEL_HOST)
+    return sandbox_env
+
+
+def _requests_seen(cluster: Sandbox) -> int:
+    return len((cluster.folder / "cluster.log").read_text().splitlines())
+
+
+def _bash(*scripts: str) -> subprocess.CompletedProcess[str]:
+    variables = {f"SCRIPT{index}": script for index, script in enumerate(scripts)}
+    evals = "; ".join(f'eval "$SCRIPT{index}"' for index in range(len(scripts)))
+    # kubectl keeps its cache under KUBECACHEDIR (the session's private one): never in the checkout
+    kept = {name: os.environ[name] for name in ("PATH", "HOME", "KUBECACHEDIR") if name in os.environ}
+    return subprocess.run(["bash", "-c", evals], env={**kept, **variables}, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("flavor", sorted(FLAVORS))
+def test_the_printed_login_and_infer_get_the_prediction_from_an_empty_session(
+    no_session: Env, cluster: Sandbox, flavor: str
+) -> None:
+    cluster.configure(flavor=flavor)
+    before, seen = no_session.path.read_bytes(), _requests_seen(cluster)
+    login = no_session.process("login", "--curl", "--show-secrets")
+    infer = no_session.invoke("infer", "--payload", "iris", "--curl", "--show-secrets")
+    assert login.returncode == infer.returncode == 0, login.stderr + infer.stderr
+    assert no_session.path.read_bytes() == before  # nothing written
+    assert _requests_seen(cluster) == seen  # nothing sent while printing
+    ran = _bash(login.stdout, infer.stdout)
+    assert '"data":[1,1]' in ran.stdout.replace(" ", ""), ran.stderr
+    assert no_session.path.read_bytes() == before
+
+
+@pytest.mark.usefixtures("cluster")
+def test_infer_falls_back_to_the_session_in_the_env_file(no_session: Env) -> None:
+    assert no_session.invoke("login").returncode == 0
+    infer = no_session.invoke("infer", "--curl", "--show-secrets")
+    ran = _bash(infer.stdout)
+    assert '"data":[1,1]' in ran.stdout.replace(" ", ""), ran.stderr
+
+
+@pytest.mark.usefixtures("cluster")
+def test_the_token_login_prints_kubectl_create_token(no_session: Env) -> None:
+    login = no_session.invoke("login", "--token", "--curl")
+    assert login.returncode == 0, login.stderr
+    assert re.search(r"^AUTH_BEARER=\$\(KUBECONFIG=\S+ kubectl --request-timeout=30s -n kubeflow-user-example-com create token "
+                     r"default-editor --audience=istio-ingressgateway\.istio-system\.svc\.cluster\.local --duration=24h\)$",
+                     login.stdout, flags=re.MULTILINE)
+    infer = no_session.invoke("infer", "--auth", "token", "--curl")
+    ran = _bash(login.stdout, infer.stdout)
+    assert '"data":[1,1]' in ran.stdout.replace(" ", ""), ran.stderr
+
+
+def test_masked_commands_hold_no_secret_and_say_they_cannot_run(no_session: Env, cluster: Sandbox) -> None:
+    password = "Pw-secret-password-0123456789"
+    cluster.configure(users={"user@example.com": password})
+    no_session.set(DEX_PASSWORD=password)
+    assert no_session.invoke("login").returncode == 0
+    assert no_session.invoke("fetch-req").returncode == 0
+    state = no_session.read()
+    runs = [no_session.invoke(*task, "--curl") for task in (["login"], ["infer"], ["fetch-req"], ["authenticate"])]
+    assert all(run.returncode == 0 for run in runs), [run.stderr for run in runs]
+    printed = "".join(run.stdout for run in runs)
+    secrets = [password, state["AUTH_COOKIE"].split("=", 1)[1], state["DEX_LOGIN_URL"].rsplit("=", 1)[1]]
+    for secret in secrets:
+        assert secret[:10] not in printed
+    assert printed.count("# secrets are masked: these commands cannot log in or call the model as printed") == 4
+    assert password in no_session.invoke("login", "--curl", "--show-secrets").stdout
+
+
+@pytest.mark.usefixtures("cluster")
+def test_single_steps_print_their_hop_from_the_current_state(no_session: Env) -> None:
+    assert no_session.invoke("fetch-req").returncode == 0
+    before = no_session.path.read_bytes()
+    shown = no_session.invoke("authenticate", "--curl", "--show-secrets")
+    login_url = no_session.read()["DEX_LOGIN_URL"]
+    assert shown.stdout.splitlines()[-1].startswith("curl -sS -i ")
+    assert f"'{login_url}'" in shown.stdout and "-X POST" in shown.stdout
+    ran = _bash(shown.stdout)
+    assert re.search(r"^HTTP/1\.[01] 303", ran.stdout, flags=re.MULTILINE), ran.stdout + ran.stderr
+    assert no_session.path.read_bytes() == before
