@@ -66,9 +66,16 @@ def run(state: State, environment: Environment) -> StepResult:
     return StepResult({"DEX_NEXT_URL": target, "LOGIN_COOKIES": cookies.header()}, f"{login} accepted → {path_of(target)}")
 
 
+def credentials_to_print(state: State, environment: Environment) -> tuple[str, str]:
+    """The credentials for printed commands: asked for only when they will be shown; masked ones need no typing."""
+    if environment.show_secrets:
+        return credentials(state, environment)
+    return state.value("DEX_LOGIN", "DEX_LOGIN"), state.value("DEX_PASSWORD", "masked")
+
+
 def curl(state: State, environment: Environment) -> str:
     """The POST of the credentials as a curl command."""
-    login, password = credentials(state, environment)
+    login, password = credentials_to_print(state, environment)
     return curlscript.authenticate(state, environment, login, password)
 
 

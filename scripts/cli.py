@@ -16,10 +16,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from invoke import Collection, Context, Task
+from invoke import Argument, Collection, Context, Exit, Task
 
 from .boundary import guarded
 from .environment import Environment, verbose_requested
+from .errors import ExitCode
 from .state import EnvFile
 from .step import SHOW_SECRETS, VERBOSE, Declaration, Option
 
@@ -28,12 +29,31 @@ def _options(declaration: Declaration) -> tuple[Option, ...]:
     return declaration.options if SHOW_SECRETS in declaration.options else (*declaration.options, SHOW_SECRETS)
 
 
+class NumberArgument(Argument):
+    """A numeric option whose text is not a number ends the run as bad input (exit 2), not in a traceback."""
+
+    def set_value(self, value: Any, cast: bool = True) -> None:
+        try:
+            super().set_value(value, cast)
+        except ValueError:
+            wanted = "a whole number" if self.kind is int else "a number"
+            flag = f"--{self.name.replace('_', '-')}"
+            raise Exit(f"error: {flag} {value!r}: give {wanted}", code=int(ExitCode.USAGE)) from None
+
+
 class DeclaredTask(Task):  # type: ignore[type-arg]
     """An Invoke task whose option kinds and help come from a declaration, not from its defaults."""
 
     def __init__(self, body: Callable[..., None], declaration: Declaration) -> None:
         self.declared = {option.name: option for option in _options(declaration)}
         super().__init__(body, name=declaration.name, auto_shortflags=False)  # only declared letters
+
+    def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
+        arguments = super().get_arguments(ignore_unknown_help)
+        for argument in arguments:
+            if argument.kind in (int, float):
+                argument.__class__ = NumberArgument  # the same argument, with its value checked
+        return arguments
 
     def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
         opts = super().arg_opts(name, default, taken_names)

@@ -31,7 +31,8 @@ def _header(credential: Credential, shown: Callable[[str], str]) -> str:
 
 
 def _curl(credential: Credential, shown: Callable[[str], str]) -> str:
-    return f"-H {shlex.quote(_header(credential, shown))}"
+    # the header reaches curl through a file descriptor, so the secret is never in curl's argv (ps shows argv)
+    return f"-H @<(printf '%s\\n' {shlex.quote(_header(credential, shown))})"
 
 
 def _json(credential: Credential, shown: Callable[[str], str]) -> str:

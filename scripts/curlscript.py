@@ -219,9 +219,12 @@ def extract_cookie(state: State, environment: Environment) -> str:
     return _one_hop(state, environment, "extract-cookie (the session cookie is in the Set-Cookie headers)", "DEX_CALLBACK_URL", [])
 
 
-def infer(state: State, environment: Environment, url: str, host: str, body: object, auth: str) -> str:
-    """The model call, with ``$AUTH_COOKIE`` / ``$AUTH_BEARER`` when set, else the .env values; prints the raw JSON answer."""
-    cookie, bearer = state.value("AUTH_COOKIE"), state.value("AUTH_BEARER")
+def infer(state: State, environment: Environment, url: str, host: str, body: object, auth: str, saved: dict[str, str]) -> str:
+    """The model call, with ``$AUTH_COOKIE`` / ``$AUTH_BEARER`` when set, else the ``saved`` ones; prints the raw JSON answer.
+
+    ``saved`` holds only the .env credentials that are valid and belong where ``url`` goes (the caller checks).
+    """
+    cookie, bearer = saved.get("cookie", ""), saved.get("token", "")
     lines = _header(environment, "infer", state)
     lines.append(f'kfdex_cookie=${{AUTH_COOKIE-{shlex.quote(environment.mask_cookie_header(cookie)) if auth != "token" else ""}}}')
     lines.append(f'kfdex_bearer=${{AUTH_BEARER-{shlex.quote(environment.mask(bearer)) if auth != "cookie" else ""}}}')

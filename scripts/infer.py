@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from . import curlscript
-from .credentials import AUTH_METHODS, Credential, choose, ensure_bound
+from .credentials import AUTH_METHODS, COOKIE_KEYS, TOKEN_KEYS, Credential, choose, ensure_bound, is_valid, same_cluster, saved
 from .dexflow import describe, page_of
 from .environment import Environment
 from .errors import ConfigError, ModelError, SessionError, UsageError
@@ -223,7 +223,15 @@ def curl(
     settings, extra_headers, route = _route(state, None)
     prefix = path_prefix(state) if route == "ingress" else ""
     path = prefix + _path(body, state.require("MODEL_NAME"))
-    return curlscript.infer(state, environment, settings.base + path, extra_headers.get("Host", ""), body.body, auth)
+    origin = ingress_origin(state)
+    saved_here = {  # a .env credential goes into the printed command only when it is valid and belongs here
+        keys.kind: found.value
+        for keys in (COOKIE_KEYS, TOKEN_KEYS)
+        if (found := saved(state, keys)) is not None
+        and is_valid(found, environment.now())
+        and same_cluster(found.origin, settings.origin, origin)
+    }
+    return curlscript.infer(state, environment, settings.base + path, extra_headers.get("Host", ""), body.body, auth, saved_here)
 
 
 STEP = Step(

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .environment import Environment
-from .errors import SessionError, UsageError
+from .errors import GatewayError, SessionError, UsageError
 from .state import EnvFile
 from .step import Command, Option
 
@@ -55,7 +55,10 @@ def _report(environment: Environment, report: LoadReport, as_json: bool, html: s
 
     environment.data(figures.to_json(report) if as_json else figures.table(report))
     if html:
-        written = figures.write_html(report, Path(html))
+        try:
+            written = figures.write_html(report, Path(html))
+        except OSError as error:
+            raise UsageError(f"--html {html}: cannot write the report ({error.strerror}); the figures are above") from None
         environment.info(f"report written to {written}")
     if report.session_expired:
         raise SessionError(f"the gateway stopped accepting the session during the run ({report.note}): run `invoke login`")
@@ -106,7 +109,7 @@ def locust(
     worker: bool = False,
     master_host: str | None = None,
     master_port: int | None = None,
-    bind_host: str = "0.0.0.0",
+    bind_host: str = "127.0.0.1",
     json: bool = False,
     html: str | None = None,
     csv: str | None = None,
@@ -118,8 +121,10 @@ def locust(
     if worker:
         if master or not master_host:
             raise UsageError("--worker needs --master-host HOST (and no --master)")
-        environment.info(f"locust worker: serving the master at {master_host}")
-        locust_run.run_worker(master_host, port=master_port or locust_run.DEFAULT_MASTER_PORT)
+        port = master_port or locust_run.DEFAULT_MASTER_PORT
+        environment.info(f"locust worker: serving the master at {master_host}:{port}")
+        if locust_run.run_worker(master_host, port=port) != 0:
+            raise GatewayError(f"the Locust worker ended with an error: check that a master runs at {master_host}:{port}")
         return
     target = _target(env_file, environment, payload, auth, via)
     shape = {"users": users, "spawn_rate": spawn_rate, "run_time": run_time, "csv": csv, "port": master_port}
@@ -166,7 +171,12 @@ LOCUST = Command(
         Option("worker", "be a worker for the master at --master-host (needs no .env)", kind=bool, default=False),
         Option("master_host", "with --worker: the master's address"),
         Option("master_port", "the master's port (default 5557)", kind=int),
-        Option("bind_host", "with --master: the address workers reach it on (default 0.0.0.0, every interface)", default="0.0.0.0"),
+        Option(
+            "bind_host",
+            "with --master: the address workers reach it on (default 127.0.0.1; Locust's channel carries the credential "
+            "unencrypted to any worker that connects: open it only on a network you trust)",
+            default="127.0.0.1",
+        ),
         JSON,
         Option("html", "Locust's own HTML report, written to this file"),
         Option("csv", "Locust's CSV files, written with this prefix"),

@@ -101,7 +101,7 @@ def login_commands(state: State, environment: Environment, token: bool) -> str:
     """The bash commands of the whole login (``--curl``): they end with ``AUTH_COOKIE`` or ``AUTH_BEARER`` set."""
     if token:
         return curlscript.token_login(state, environment, create_token.command(state))
-    login_name, password = authenticate.credentials(state, environment)
+    login_name, password = authenticate.credentials_to_print(state, environment)
     return curlscript.dex_login(state, environment, login_name, password)
 
 

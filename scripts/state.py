@@ -126,20 +126,6 @@ class State(Mapping[str, str]):
         state = "is empty" if key in self._values else "is not set"
         raise ConfigError(f"{key} {state} in {self.path}: {spec.how_to_set}")
 
-    def number(self, key: str, default: float) -> float:
-        """A numeric setting, or a ConfigError that names the key."""
-        raw = self.value(key)
-        if not raw:
-            return default
-        where = "in the environment" if self.source(key) == "environment" else f"in {self.path}"
-        try:
-            number = float(raw)
-        except ValueError:
-            raise ConfigError(f"{key}={raw!r} {where} is not a number: fix it or delete it") from None
-        if number < 0:
-            raise ConfigError(f"{key}={raw} {where} is negative: use 0 or more")
-        return number
-
 
 class EnvFile:
     """Reads and updates one .env file safely."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import shlex
+import subprocess
 
 import pytest
 
@@ -27,8 +27,11 @@ def test_header_lines() -> None:
     assert render(TOKEN, "header", shown) == "Authorization: Bearer eyJhbGciOiJSUzI1NiJ9.secretpayload.sig"
 
 
-def test_curl_arguments_split_back_into_one_header_option() -> None:
-    assert shlex.split(render(COOKIE, "curl", shown)) == ["-H", "Cookie: authservice_session=MTY0secretvalue"]
+def test_curl_arguments_hand_the_header_over_a_file_descriptor() -> None:
+    printed = render(COOKIE, "curl", shown)
+    assert printed.startswith("-H @<(printf ")
+    header = subprocess.run(["bash", "-c", f"cat {printed.removeprefix('-H @')}"], capture_output=True, text=True, check=True)
+    assert header.stdout == "Cookie: authservice_session=MTY0secretvalue\n"
 
 
 def test_json_object() -> None:

@@ -98,3 +98,16 @@ def test_single_steps_print_their_hop_from_the_current_state(no_session: Env) ->
     ran = _bash(shown.stdout)
     assert re.search(r"^HTTP/1\.[01] 303", ran.stdout, flags=re.MULTILINE), ran.stdout + ran.stderr
     assert no_session.path.read_bytes() == before
+
+
+def test_infer_curl_leaves_out_a_session_of_another_ingress(sandbox_env: Env, cluster: Sandbox) -> None:
+    sandbox_env.set(
+        INGRESS_HOST="127.0.0.1",
+        INGRESS_PORT=str(cluster.gateway_port),
+        NODE_PORT="1",
+        AUTH_COOKIE="authservice_session=belongs-elsewhere-0123456789",
+        AUTH_ORIGIN="https://other.example.com:443",
+    )
+    printed = sandbox_env.invoke("infer", "--curl", "--show-secrets")
+    assert printed.returncode == 0, printed.stderr
+    assert "belongs-elsewhere" not in printed.stdout

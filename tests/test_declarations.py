@@ -118,3 +118,18 @@ def test_a_short_flag_means_one_thing_in_every_task() -> None:
     assert "h" not in meanings  # Invoke's own --help
     assert {short: names for short, names in meanings.items() if len(names) > 1} == {}
     assert meanings["a"] == {"attempts"} and meanings["s"] == {"show-secrets"} and meanings["v"] == {"verbose"}
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (("infer", "--attempts", "abc"), "error: --attempts 'abc': give a whole number"),
+        (("infer", "--deadline", "soon"), "error: --deadline 'soon': give a number"),
+        (("load", "--concurrency", "x"), "error: --concurrency 'x': give a whole number"),
+    ],
+)
+def test_a_number_option_that_is_no_number_is_bad_input(env: Env, arguments: tuple[str, ...], message: str) -> None:
+    before = env.path.read_bytes()
+    ran = env.invoke(*arguments)
+    assert ran.returncode == ExitCode.USAGE and ran.stderr.strip() == message
+    assert env.path.read_bytes() == before
