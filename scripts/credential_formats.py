@@ -16,7 +16,7 @@ from .credentials import Credential, choose
 from .environment import Environment
 from .errors import UsageError
 from .state import EnvFile
-from .step import SHOW_SECRETS, Command, Option
+from .step import AUTH, SHOW_SECRETS, Command, Option
 
 FORMATS = ("header", "curl", "json", "env", "python")
 
@@ -106,7 +106,7 @@ CREDENTIAL = Command(
     "Print the saved session or token for another tool: header, curl, json, env or python (masked unless --show-secrets).",
     options=(
         Option("format", f"how to write it: {', '.join(FORMATS)} (default header)", default="header"),
-        Option("auth", "the Dex session cookie, the ServiceAccount token, or auto (cookie while valid, else token)", default="auto"),
+        AUTH,
         SHOW_SECRETS,
     ),
 )

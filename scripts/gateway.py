@@ -116,6 +116,65 @@ def _unreachable_too_often(retry: RetryCallState) -> bool:
     return isinstance(error, TransientError) and error.unreachable and retry.attempt_number >= UNREACHABLE_ATTEMPTS
 
 
+class RetriesExhausted(Exception):
+    """``with_retries`` gave up: the last transient error, how many attempts were made and how long it took."""
+
+    def __init__(self, error: TransientError, tries: int, seconds: float) -> None:
+        super().__init__(error.description)
+        self.error, self.tries, self.seconds = error, tries, seconds
+
+
+def with_retries(
+    attempt: Callable[[], Any], policy: RetryPolicy, environment: Environment, label: str, cap: int | None = None
+) -> tuple[Any, int, float]:
+    """``attempt()`` retried on TransientError under ``policy`` (tenacity): the answer, the retries and the seconds.
+
+    Each retry is announced through the environment (one live line on a terminal); a
+    refused connection gets a few quick attempts, not the whole deadline.  Raises
+    RetriesExhausted when the attempts or the deadline run out.  REST (Gateway.call) and
+    gRPC (scripts.grpcv2) share it, so both retry, and say so, the same way.
+    """
+    from tenacity import (
+        Retrying,
+        retry_if_exception_type,
+        stop_after_attempt,
+        stop_after_delay,
+        stop_any,
+        wait_exponential,
+        wait_random,
+    )
+
+    most_attempts = min(cap or policy.attempts, policy.attempts)
+    started = time.monotonic()
+
+    def announce(retry: RetryCallState) -> None:
+        error = retry.outcome.exception() if retry.outcome else None
+        reason = error.description if isinstance(error, TransientError) else "error"
+        wait = retry.next_action.sleep if retry.next_action else 0.0
+        most = min(most_attempts, UNREACHABLE_ATTEMPTS) if isinstance(error, TransientError) and error.unreachable else most_attempts
+        environment.progress(
+            f"retry: {label} → {reason}; attempt {retry.attempt_number + 1} of {most} in {wait:.1f}s",
+            on_terminal=f"waiting for {label}: {time.monotonic() - started:.1f}s, "
+            f"{retry.attempt_number} of {most} attempts, last answer {reason}",
+        )
+
+    retrying = Retrying(
+        retry=retry_if_exception_type(TransientError),
+        stop=stop_any(stop_after_attempt(most_attempts), stop_after_delay(policy.deadline), _unreachable_too_often),
+        wait=wait_exponential(multiplier=policy.wait_initial, max=policy.wait_max) + wait_random(0, policy.wait_initial),
+        before_sleep=announce,
+        sleep=environment.sleep,
+        reraise=True,
+    )
+    try:
+        answer = retrying(attempt)
+    except TransientError as error:
+        raise RetriesExhausted(error, retrying.statistics.get("attempt_number", most_attempts), time.monotonic() - started) from None
+    finally:
+        environment.progress_done()  # the live line stays on screen as it last read
+    return answer, retrying.statistics.get("attempt_number", 1) - 1, time.monotonic() - started
+
+
 class Gateway:
     """A requests session bound to one origin: sends what it is given and returns the answer, changing nothing else."""
 
@@ -230,52 +289,16 @@ class Gateway:
         ``attempts`` lowers the attempt cap for this call.  Other keyword arguments go to
         ``requests`` (headers, data, json).  Returns the answer with its retries and total time.
         """
-        from tenacity import (
-            Retrying,
-            retry_if_exception_type,
-            stop_after_attempt,
-            stop_after_delay,
-            stop_any,
-            wait_exponential,
-            wait_random,
-        )
-
         url = self.url(target)
         path = urlsplit(url).path or "/"
-        cap = min(attempts or self.policy.attempts, self.policy.attempts)
-
-        started = time.monotonic()
-
-        def announce(retry: RetryCallState) -> None:
-            error = retry.outcome.exception() if retry.outcome else None
-            reason = error.description if isinstance(error, TransientError) else "error"
-            wait = retry.next_action.sleep if retry.next_action else 0.0
-            most = min(cap, UNREACHABLE_ATTEMPTS) if isinstance(error, TransientError) and error.unreachable else cap
-            self._environment.progress(
-                f"retry: {method} {path} → {reason}; attempt {retry.attempt_number + 1} of {most} in {wait:.1f}s",
-                on_terminal=f"waiting for {method} {path}: {time.monotonic() - started:.1f}s, "
-                f"{retry.attempt_number} of {most} attempts, last answer {reason}",
-            )
-
-        retrying = Retrying(
-            retry=retry_if_exception_type(TransientError),
-            stop=stop_any(stop_after_attempt(cap), stop_after_delay(self.policy.deadline), _unreachable_too_often),
-            wait=wait_exponential(multiplier=self.policy.wait_initial, max=self.policy.wait_max)
-            + wait_random(0, self.policy.wait_initial),
-            before_sleep=announce,
-            sleep=self._environment.sleep,
-            reraise=True,
-        )
         try:
-            response = retrying(self._attempt, method, url, retry_when, **kwargs)
-        except TransientError as error:
-            tries = retrying.statistics.get("attempt_number", cap)
-            spent = f"{tries} attempt(s) in {time.monotonic() - started:.0f}s"
-            raise GatewayExhausted(self._gave_up(method, path, spent, error), error.response) from None
-        finally:
-            self._environment.progress_done()  # the live line stays on screen as it last read
-        retries = retrying.statistics.get("attempt_number", 1) - 1
-        return Sent(response, retries, time.monotonic() - started)
+            response, retries, seconds = with_retries(
+                lambda: self._attempt(method, url, retry_when, **kwargs), self.policy, self._environment, f"{method} {path}", attempts
+            )
+        except RetriesExhausted as gave_up:
+            spent = f"{gave_up.tries} attempt(s) in {gave_up.seconds:.0f}s"
+            raise GatewayExhausted(self._gave_up(method, path, spent, gave_up.error), gave_up.error.response) from None
+        return Sent(response, retries, seconds)
 
     def _gave_up(self, method: str, path: str, spent: str, error: TransientError) -> str:
         if error.unreachable:

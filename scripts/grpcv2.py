@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 from .credentials import Credential, choose, ensure_bound
 from .environment import Environment
 from .errors import ConfigError, GatewayError, ModelError, SessionError, UsageError
-from .gateway import NO_ANSWER, UNREACHABLE, UNREACHABLE_ATTEMPTS, GatewaySettings, TransientError
+from .gateway import NO_ANSWER, UNREACHABLE, GatewaySettings, TransientError
 from .payloads import load
 from .settings import gateway_settings, host, ingress_origin
 from .state import State
@@ -282,50 +282,22 @@ def infer(state: State, environment: Environment, payload: str, auth: str) -> tu
 
 
 def retried(attempt: Any, target: Target, environment: Environment) -> tuple[Any, int]:
-    """``attempt()`` under the gateway's retry policy (tenacity), with its retry lines; the answer and the retries."""
-    from tenacity import (
-        Retrying,
-        retry_if_exception_type,
-        stop_after_attempt,
-        stop_after_delay,
-        stop_any,
-        wait_exponential,
-        wait_random,
-    )
+    """``attempt()`` under the gateway's retry policy, with the same retry lines as REST; the answer and the retries."""
+    from .gateway import RetriesExhausted, with_retries
 
-    from .gateway import _unreachable_too_often
-
-    policy = target.settings.retry
-
-    def announce(state: Any) -> None:
-        error = state.outcome.exception() if state.outcome else None
-        reason = error.description if isinstance(error, TransientError) else "error"
-        most = min(policy.attempts, UNREACHABLE_ATTEMPTS) if isinstance(error, TransientError) and error.unreachable else policy.attempts
-        wait = state.next_action.sleep if state.next_action else 0.0
-        environment.info(f"retry: gRPC ModelInfer → {reason}; attempt {state.attempt_number + 1} of {most} in {wait:.1f}s")
-
-    retrying = Retrying(
-        retry=retry_if_exception_type(TransientError),
-        stop=stop_any(stop_after_attempt(policy.attempts), stop_after_delay(policy.deadline), _unreachable_too_often),
-        wait=wait_exponential(multiplier=policy.wait_initial, max=policy.wait_max) + wait_random(0, policy.wait_initial),
-        before_sleep=announce,
-        sleep=environment.sleep,
-        reraise=True,
-    )
     try:
-        response = retrying(attempt)
-    except TransientError as error:
-        tries = retrying.statistics.get("attempt_number", policy.attempts)
-        if error.unreachable:
+        response, retries, _seconds = with_retries(attempt, target.settings.retry, environment, "gRPC ModelInfer")
+    except RetriesExhausted as gave_up:
+        if gave_up.error.unreachable:
             raise GatewayError(
-                f"cannot connect to {target.address} over gRPC: {error.reason} after {tries} attempt(s); "
+                f"cannot connect to {target.address} over gRPC: {gave_up.error.reason} after {gave_up.tries} attempt(s); "
                 f"check {target.settings.address} and that the gateway is up"
             ) from None
         raise GatewayError(
-            f"gRPC ModelInfer still failing after {tries} attempt(s): {error.description}; "
+            f"gRPC ModelInfer still failing after {gave_up.tries} attempt(s): {gave_up.error.description}; "
             "try again later, or raise RETRY_ATTEMPTS / RETRY_DEADLINE"
         ) from None
-    return response, retrying.statistics.get("attempt_number", 1) - 1
+    return response, retries
 
 
 def run(state: State, environment: Environment, payload: str, json: bool, auth: str) -> StepResult:

@@ -28,7 +28,7 @@ from .redirects import is_redirect, location_of
 from .settings import gateway_settings, host, ingress_origin, path_prefix
 from .standalone import main
 from .state import State
-from .step import ATTEMPTS, CURL, DEADLINE, VERBOSE, Option, Step, StepResult
+from .step import ATTEMPTS, AUTH, CURL, DEADLINE, PAYLOAD, VERBOSE, Option, Step, StepResult
 
 if TYPE_CHECKING:  # only for annotations: requests loads when a request is sent
     import requests
@@ -243,13 +243,9 @@ STEP = Step(
         "AUTH_COOKIE", "AUTH_ORIGIN", "AUTH_BEARER", "AUTH_BEARER_ORIGIN", "NODE_PORT_GRPC",
     ),
     options=(
-        Option("payload", "a name from payloads/ (iris, iris-v1), a JSON file, - for standard input, or inline JSON", default="iris", short="p"),
+        PAYLOAD,
         Option("json", "print the raw JSON answer", kind=bool, default=False, short="j"),
-        Option(
-            "auth",
-            "send the Dex session cookie, the ServiceAccount token, or auto (cookie while valid, else token)",
-            default="auto",
-        ),
+        AUTH,
         Option("check", "first check that the server and the model are ready, as model-info does", kind=bool, default=False),
         Option("protocol", "rest (HTTP/JSON) or grpc (the V2 gRPC service; needs the extra kfdex[grpc])", default="rest"),
         ATTEMPTS,

@@ -20,15 +20,11 @@ from typing import TYPE_CHECKING
 from .environment import Environment
 from .errors import GatewayError, SessionError, UsageError
 from .state import EnvFile
-from .step import Command, Option
+from .step import AUTH, PAYLOAD, Command, Option
 
 if TYPE_CHECKING:
     from .load.engine import LoadReport, LoadTarget
 
-PAYLOAD = Option(
-    "payload", "a name from payloads/ (iris, iris-v1), a JSON file, - for standard input, or inline JSON", default="iris", short="p"
-)
-AUTH = Option("auth", "the Dex session cookie, the ServiceAccount token, or auto (cookie while valid, else token)", default="auto")
 VIA = Option("via", "nodeport or ingress (default: the NodePort when NODE_PORT is set, else the ingress with MODEL_HOST)")
 JSON = Option("json", "print the summary as one JSON object on stdout", kind=bool, default=False, short="j")
 DEFAULT_REQUESTS = 1000

@@ -21,7 +21,7 @@ from .gateway import Gateway
 from .infer import Endpoint, _refusal, connect
 from .standalone import main
 from .state import State
-from .step import ATTEMPTS, DEADLINE, VERBOSE, Option, Step, StepResult
+from .step import ATTEMPTS, AUTH, DEADLINE, VERBOSE, Option, Step, StepResult
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ STEP = Step(
     ),
     options=(
         Option("json", "print the raw V2 metadata JSON", kind=bool, default=False, short="j"),
-        Option("auth", "send the Dex session cookie, the ServiceAccount token, or auto (cookie while valid, else token)", default="auto"),
+        AUTH,
         ATTEMPTS,
         DEADLINE,
         VERBOSE,

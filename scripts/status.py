@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .credentials import format_expiry, parse_expiry
+from .credentials import COOKIE_KEYS, TOKEN_KEYS, format_expiry, saved
 from .environment import Environment
 from .keys import KEYS, is_secret
 from .state import EnvFile
@@ -35,10 +35,11 @@ def status(env_file: EnvFile, environment: Environment, _overrides: Mapping[str,
         if value:
             came_from = "  # from the environment" if state.source(name) == "environment" else ""
             environment.data(f"{name}={_shown(environment, name, value)}{came_from}")
-    now = environment.now()
-    for label, value_key, expiry_key in (("session", "AUTH_COOKIE", "AUTH_EXPIRES"), ("token", "AUTH_BEARER", "AUTH_BEARER_EXPIRES")):
-        if state.value(value_key):
-            environment.data(f"# {label} {format_expiry(parse_expiry(state.value(expiry_key)), now)}")
+    for keys in (COOKIE_KEYS, TOKEN_KEYS):
+        found = saved(state, keys)
+        if found is not None:
+            bound = f", for {found.origin}" if found.origin else ", for no recorded ingress"
+            environment.data(f"# {'session' if keys is COOKIE_KEYS else 'token'} {format_expiry(found.expiry(), environment.now())}{bound}")
 
 
 STATUS = Command("status", status, "Show where the flow stands: every known key in .env (secrets masked).", options=(SHOW_SECRETS,))

@@ -114,6 +114,10 @@ class Command:
 Declaration = Step | Command
 
 
+PAYLOAD = Option(
+    "payload", "a name from payloads/ (iris, iris-v1), a JSON file, - for standard input, or inline JSON", default="iris", short="p"
+)
+AUTH = Option("auth", "send the Dex session cookie, the ServiceAccount token, or auto (cookie while valid, else token)", default="auto")
 ATTEMPTS = Option(
     "attempts",
     "most attempts per call while the gateway times out (default RETRY_ATTEMPTS, else 30)",
