@@ -249,16 +249,16 @@ def check_node_port(checkup: Checkup) -> Row:
 def check_model(checkup: Checkup) -> Row:
     from .errors import ModelError
     from .gateway import Gateway
-    from .infer import _refusal, connect
+    from .infer import connect, refusal
 
     end = connect(checkup.state, checkup.environment)
     path = f"/v2/models/{quote(end.model, safe='')}/ready"
     response = Gateway(end.settings, checkup.environment).send("GET", end.prefix + path, headers=end.headers, attempts=1)
-    refusal = _refusal(response, end.model, checkup.state.value("MODEL_NAMESPACE"), path, end.credential.kind)
-    if refusal is None and response.status_code != 200:
-        refusal = ModelError(f"{end.model} answered {response.status_code} to GET {path}: wait for it to load")
-    if refusal is not None:
-        raise refusal
+    refused = refusal(response, end.model, checkup.state.value("MODEL_NAMESPACE"), path, end.credential.kind)
+    if refused is None and response.status_code != 200:
+        refused = ModelError(f"{end.model} answered {response.status_code} to GET {path}: wait for it to load")
+    if refused is not None:
+        raise refused
     return Row("", OK, f"{end.model} ready through the {end.via} ({response.status_code} to GET {end.prefix}{path})")
 
 

@@ -218,12 +218,9 @@ def metadata(credential: Credential) -> list[tuple[str, str]]:
 
 def session_refused(credential: Credential) -> SessionError:
     """The REST path's words for a call the gateway sent to a login (the gRPC client sees no Location)."""
-    if credential.kind == "token":
-        return SessionError(
-            "the gateway sent the call to a login: it did not accept the ServiceAccount token "
-            "(expired, wrong audience, or a Kubeflow that takes no bearer tokens); use `invoke login` instead"
-        )
-    return SessionError("the gateway sent the call to a login: the session is expired or not valid here; run `invoke login`")
+    from .infer import sent_to_login
+
+    return sent_to_login(credential.kind)
 
 
 def failure(error: Any, target: Target, credential: Credential, model: str) -> Exception:

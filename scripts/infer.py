@@ -113,18 +113,22 @@ def _path(payload: Payload, model: str) -> str:
     return f"/v2/models/{name}/infer" if payload.protocol == "v2" else f"/v1/models/{name}:predict"
 
 
-def _refusal(response: requests.Response, model: str, namespace: str, path: str, credential: str) -> Exception | None:
+def sent_to_login(credential: str, where: str = "to a login") -> SessionError:
+    """The error for a call the gateway sent to a login instead of the model (REST and gRPC alike)."""
+    if credential == "token":
+        return SessionError(
+            f"the gateway sent the call {where}: it did not accept the ServiceAccount token "
+            "(expired, wrong audience, or a Kubeflow that takes no bearer tokens); use `invoke login` instead"
+        )
+    return SessionError(f"the gateway sent the call {where}: the session is expired or not valid here; run `invoke login`")
+
+
+def refusal(response: requests.Response, model: str, namespace: str, path: str, credential: str) -> Exception | None:
     """The error for an answer that is not a prediction, or None when it is one."""
     status = response.status_code
     location = location_of(response) if is_redirect(response) else ""
     if is_redirect(response) or (status in (401, 403) and (page_of(response).sign_in_form() or response.text.strip() == "{}")):
-        where = "to Dex" if "/dex/" in location or "/oauth2/" in location else "to a login"
-        if credential == "token":
-            return SessionError(
-                f"the gateway sent the call {where}: it did not accept the ServiceAccount token "
-                "(expired, wrong audience, or a Kubeflow that takes no bearer tokens); use `invoke login` instead"
-            )
-        return SessionError(f"the gateway sent the call {where}: the session is expired or not valid here; run `invoke login`")
+        return sent_to_login(credential, "to Dex" if "/dex/" in location or "/oauth2/" in location else "to a login")
     if status == 403:
         return ModelError(
             f"{describe(response)} calling {model}: your user may not call models in {namespace or 'this namespace'}"
@@ -193,9 +197,9 @@ def run(
     sent = gateway.call("POST", call.path, json=call.payload.body, headers=call.headers, retry_when=_not_ready)
     response = sent.response
     model, body, via, credential = call.model, call.payload, call.via, call.credential
-    refusal = _refusal(response, model, state.value("MODEL_NAMESPACE"), call.path, credential.kind)
-    if refusal is not None:
-        raise refusal
+    refused = refusal(response, model, state.value("MODEL_NAMESPACE"), call.path, credential.kind)
+    if refused is not None:
+        raise refused
     try:
         answer = response.json()
     except ValueError:

@@ -18,7 +18,7 @@ from urllib.parse import quote
 from .environment import Environment
 from .errors import ModelError
 from .gateway import Gateway
-from .infer import Endpoint, _refusal, connect
+from .infer import Endpoint, connect, refusal
 from .standalone import main
 from .state import State
 from .step import ATTEMPTS, AUTH, DEADLINE, VERBOSE, Option, Step, StepResult
@@ -35,9 +35,9 @@ class ModelInfo:
 def _get(gateway: Gateway, end: Endpoint, path: str, namespace: str) -> Any:
     """One GET; its answer when 200, else the error that explains it."""
     response = gateway.send("GET", end.prefix + path, headers=end.headers)
-    refusal = _refusal(response, end.model, namespace, path, end.credential.kind)
-    if refusal is not None:
-        raise refusal
+    refused = refusal(response, end.model, namespace, path, end.credential.kind)
+    if refused is not None:
+        raise refused
     return response
 
 
