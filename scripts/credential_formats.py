@@ -98,6 +98,8 @@ def credential(
     chosen = choose(env_file.read(), environment.now(), auth)
     shown = environment.mask_cookie_header if chosen.kind == "cookie" else environment.mask
     environment.data(render(chosen, format, shown))
+    if not environment.show_secrets:
+        environment.warn("the values above are masked, to read, not to use: add --show-secrets to print them whole")
 
 
 CREDENTIAL = Command(

@@ -243,7 +243,9 @@ def check_node_port(checkup: Checkup) -> Row:
     except NotFound:
         return Row("", FAILED, f"service {namespace}/{name} not found", "run `invoke expose-nodeport`", int(ExitCode.KUBECTL))
     response = checkup.gateway(port_key="NODE_PORT", scheme="http").send("GET", "/v2/health/live", attempts=1)
-    return Row("", OK, f"service {namespace}/{name}; nodePort {state.value('NODE_PORT')} answered {response.status_code}")
+    return Row(
+        "", OK, f"service {namespace}/{name}; nodePort {state.value('NODE_PORT')} reachable (answered {response.status_code} to a call without credentials)"
+    )
 
 
 def check_model(checkup: Checkup) -> Row:

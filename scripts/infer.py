@@ -93,8 +93,12 @@ class Endpoint:
 def connect(state: State, environment: Environment, auth: str = "auto", via: str | None = None) -> Endpoint:
     """Choose the credential and the route, and refuse to send it anywhere it does not belong."""
     model = state.require("MODEL_NAME")
+    try:  # a bad setting value is reported first; a missing one after a missing session
+        routed = _route(state, via)
+    except ConfigError:
+        routed = None
     credential = choose(state, environment.now(), auth)
-    settings, extra_headers, route = _route(state, via)
+    settings, extra_headers, route = routed or _route(state, via)
     ensure_bound(credential, settings.origin, ingress_origin(state))
     prefix = path_prefix(state) if route == "ingress" else ""
     return Endpoint(settings, prefix, {**credential.headers(), **extra_headers}, credential, route, model)

@@ -62,7 +62,7 @@ _KEYS = [
     Key("INGRESS_HOST", "step", help="address of the Istio ingress gateway"),
     Key("INGRESS_PORT", "step", help="its http2 port (nodePort or load-balancer port)"),
     Key("INGRESS_KIND", "step", help="NodePort or LoadBalancer"),
-    Key("DEX_REQ", "step", help="the Dex auth request id (req= or state=)", from_environment=False),
+    Key("DEX_REQ", "step", secret=True, help="the Dex auth request id (req= or state=), a one-time code", from_environment=False),
     Key("DEX_LOGIN_URL", "step", help="absolute URL of Dex's password form", from_environment=False),
     Key("LOGIN_COOKIES", "step", secret=True, help="cookies the gateway set during login (CSRF/state)", from_environment=False),
     Key("DEX_NEXT_URL", "step", help="where Dex sent us after the password was accepted", from_environment=False),

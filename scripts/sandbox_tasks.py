@@ -128,10 +128,12 @@ def down(env_file: EnvFile, environment: Environment) -> None:
         stopped = control.stop(folder)
     replaced = saved.get("replaced", {})
     env_file.update({key: replaced.get(key) for key in (*control.SETTING_KEYS, *produced())})
+    restored = ".env restored"
     if saved.get("file_existed") is False and not env_file.read():
         env_file.path.unlink(missing_ok=True)  # sandbox-up created it and nothing else lives there
+        restored = f"{env_file.path.name} removed (sandbox-up had created it)"
     pids = ", ".join(str(pid) for pid in stopped) or "none were running"
-    environment.step_ok("sandbox-down", f"stopped pids {pids}; .env restored")
+    environment.step_ok("sandbox-down", f"stopped pids {pids}; {restored}")
 
 
 def sandbox_up(

@@ -30,8 +30,9 @@ def _producer(key: str) -> str:
 
 
 def label(state: State, key: str, raw: str) -> str:
-    """``KEY='value' in /path/.env`` for a message (a secret's value is never shown)."""
-    return f"{key}={shown(raw, key)} in {state.path}"
+    """``KEY='value' in /path/.env`` (or ``in the environment``) for a message (a secret's value is never shown)."""
+    where = {"environment": "in the environment", "option": "given as an option"}.get(state.source(key), f"in {state.path}")
+    return f"{key}={shown(raw, key)} {where}"
 
 
 def _fix(key: str, default: float | None = None) -> str:

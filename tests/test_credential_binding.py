@@ -131,3 +131,13 @@ def test_an_expired_credential_is_refused(sandbox_env: Env) -> None:
     printed = sandbox_env.invoke("credential")
     assert printed.returncode == ExitCode.SESSION
     assert "the session cookie expired at 2020-01-01 00:00 UTC" in printed.stderr and printed.stdout == ""
+
+
+def test_a_bad_value_from_the_environment_is_named_so_and_comes_before_the_session(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env.set(MODEL_NAME="m", INGRESS_PORT="31380", NODE_PORT="31400")
+    monkeypatch.setenv("INGRESS_HOST", "http://127.0.0.1")
+    ran = env.invoke("infer")
+    assert ran.returncode == ExitCode.USAGE, ran.stderr
+    assert "INGRESS_HOST='http://127.0.0.1' in the environment has a scheme" in ran.stderr

@@ -22,6 +22,7 @@ waiting, so four threads keep four requests in flight.
 from __future__ import annotations
 
 import http.client
+import itertools
 import ssl
 import threading
 import time
@@ -85,18 +86,16 @@ class _Run:
     """State shared by the worker threads of one phase."""
 
     def __init__(self, budget: int | None, deadline: float | None, record: bool, clock: Callable[[], float]) -> None:
-        self.lock = threading.Lock()
         self.budget = budget
         self.deadline = deadline
         self.record = record
         self.clock = clock
         self.started = clock()
-        self.issued = 0
-        self.done = 0
-        self.errors = 0
         self.stop = threading.Event()
         self.session_expired = False
         self.note = ""
+
+        self._tickets = itertools.count()  # next() on it is atomic under the GIL: no lock per request
 
     def ticket(self) -> bool:
         """May this worker send one more request?"""
@@ -104,11 +103,7 @@ class _Run:
             return False
         if self.deadline is not None and self.clock() >= self.deadline:
             return False
-        with self.lock:
-            if self.budget is not None and self.issued >= self.budget:
-                return False
-            self.issued += 1
-            return True
+        return self.budget is None or next(self._tickets) < self.budget
 
 
 class _Worker:
@@ -136,6 +131,8 @@ class _Worker:
         self.latencies: array[int] = array("q")
         self.codes: list[str] = []
         self.statuses: Counter[str] = Counter()
+        self.done = 0  # this phase's requests and failures, read by the progress line
+        self.failed = 0
 
     def send(self) -> tuple[str, bool]:
         """One request; returns its status (or error name) and whether it says the session is gone."""
@@ -161,15 +158,13 @@ class _Worker:
             began = clock()
             status, refused = self.send()
             took = clock() - began
-            failed = not status.startswith("2")
             if run.record:
                 self.offsets.append(began - run.started)
                 self.latencies.append(max(1, round(took * 1_000_000)))
                 self.codes.append(status)
                 self.statuses[status] += 1
-            with run.lock:
-                run.done += 1
-                run.errors += failed
+            self.done += 1
+            self.failed += not status.startswith("2")
             if refused:
                 run.session_expired = True
                 run.note = f"the gateway answered {status} asking for a login: the session expired mid-run"
@@ -185,6 +180,8 @@ def _phase(
     duration: float | None,
 ) -> bool:
     """Run the workers until the phase ends; True when it was interrupted (Ctrl-C or ``stop``)."""
+    for worker in workers:
+        worker.done = worker.failed = 0
     threads = [threading.Thread(target=worker.loop, args=(run,), name=f"load-{index}", daemon=True) for index, worker in enumerate(workers)]
     for thread in threads:
         thread.start()
@@ -196,7 +193,8 @@ def _phase(
                 interrupted = True
                 run.stop.set()
             if progress is not None:
-                progress(Progress(run.done, run.errors, run.clock() - run.started, total, duration))
+                done, failed = sum(worker.done for worker in workers), sum(worker.failed for worker in workers)
+                progress(Progress(done, failed, run.clock() - run.started, total, duration))
     except KeyboardInterrupt:
         interrupted = True
         run.stop.set()
