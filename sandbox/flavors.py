@@ -1,4 +1,4 @@
-"""The Kubeflow auth generations the sandbox gateway can play, as in ``shared/spec/auth-flows.md``.
+"""The Kubeflow auth generations the sandbox gateway can play, as in ``docs/auth-flows.md``.
 
 Flavors exist only here: the client never names one.
 """

@@ -1,6 +1,6 @@
 """A stand-in for Istio's ingress gateway with oidc-authservice or oauth2-proxy, and Dex behind it.
 
-It answers as ``shared/spec/auth-flows.md`` says each generation (flavor)
+It answers as ``docs/auth-flows.md`` says each generation (flavor)
 answers: the redirects, Dex's password, connector and approval pages, the
 callback and its cookies, and the failure signals of the spec's table.
 Authenticated ``/v1`` and ``/v2`` calls are forwarded to the real MLServer;

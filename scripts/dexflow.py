@@ -3,7 +3,7 @@
 The login is driven by what the gateway answers, never by a Kubeflow version:
 each step looks at the status, the ``Location``, and the page (see
 ``dexpages``), and this module says what an answer means.  The failure signals
-are those of the table in ``shared/spec/auth-flows.md``.
+are those of the table in ``docs/auth-flows.md``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The compatibility matrix: every auth generation the sandbox plays, and every failure signal of the spec.
 
-Each row of ``shared/spec/auth-flows.md``'s generations table is a flavor; the
+Each row of ``docs/auth-flows.md``'s generations table is a flavor; the
 client never names one, so the same steps must succeed (or fail with the
 documented outcome) on all of them.
 """
