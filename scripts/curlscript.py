@@ -16,10 +16,11 @@ never put in a command's argv: curl reads them from ``<(printf ...)``.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 
 from .environment import Environment
-from .errors import ConfigError
+from .errors import ConfigError, UsageError
 from .state import State
 
 MAX_HOPS = 12
@@ -39,7 +40,7 @@ kfdex_hop() {
     "$kfdex_base"/*) ;;
     *) echo "kfdex: refusing to send to ${url%%\?*}: not $kfdex_base" >&2; return 1 ;;
   esac
-  out=$(curl -sS -X "$method" -b "$kfdex_jar" -c "$kfdex_jar" -o "$kfdex_body" -w '%{http_code} %{redirect_url}' "$@" "$url") || return 1
+  out=$(curl -sS "${kfdex_tls[@]}" -X "$method" -b "$kfdex_jar" -c "$kfdex_jar" -o "$kfdex_body" -w '%{http_code} %{redirect_url}' "$@" "$url") || return 1
   kfdex_status=${out%% *} kfdex_next=${out#* }
   case "$kfdex_status" in 3??) ;; *) kfdex_next= ;; esac
 }
@@ -139,13 +140,33 @@ def _base(state: State) -> str:
     return gateway_settings(state).base
 
 
+def _transport(state: State) -> list[str]:
+    """curl's options for what the tool's HTTP layer does: the timeout and TLS (a private CA, or no verification)."""
+    from .settings import gateway_settings
+
+    settings = gateway_settings(state)
+    options = ["--max-time", f"{settings.read_timeout:g}"]
+    if settings.base.startswith("https://"):
+        options += ["-k"] if settings.verify is False else ["--cacert", settings.verify] if isinstance(settings.verify, str) else []
+    return options
+
+
+def _connector(state: State) -> str:
+    """DEX_CONNECTOR as the printed script matches it in Dex's links (a connector id: letters, digits, ``._-``)."""
+    connector = state.value("DEX_CONNECTOR", "local")
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", connector):
+        raise UsageError(f"DEX_CONNECTOR={connector!r} is not a connector id --curl can print: use letters, digits, . _ -")
+    return connector.replace(".", r"\.")
+
+
 def _preamble(state: State, environment: Environment, what: str) -> list[str]:
-    return [*_header(environment, what, state), _assign("kfdex_base", _base(state)), _LIBRARY.rstrip("\n")]
+    tls = " ".join(shlex.quote(option) for option in _transport(state))
+    return [*_header(environment, what, state), _assign("kfdex_base", _base(state)), f"kfdex_tls=({tls})", _LIBRARY.rstrip("\n")]
 
 
 def dex_login(state: State, environment: Environment, login: str, password: str) -> str:
     """The whole Dex login chain, ending with ``AUTH_COOKIE`` set in the shell."""
-    connector = state.value("DEX_CONNECTOR", "local")
+    connector = _connector(state)
     lines = _preamble(state, environment, "login (fetch-req, authenticate, approve, extract-cookie)")
     lines += [
         _assign("kfdex_user", login),
@@ -170,7 +191,7 @@ def token_login(state: State, environment: Environment, command: str) -> str:
 
 def fetch_req(state: State, environment: Environment) -> str:
     """The walk to Dex's password page, ending with its URL in ``DEX_LOGIN_URL``."""
-    connector = state.value("DEX_CONNECTOR", "local")
+    connector = _connector(state)
     lines = _preamble(state, environment, "fetch-req")
     lines += [
         _FETCH_REQ.replace("CONNECTOR", connector).rstrip("\n"),
@@ -187,7 +208,7 @@ def _one_hop(state: State, environment: Environment, what: str, url_key: str, ex
     cookies = state.value("LOGIN_COOKIES")
     shown_cookies = environment.mask_cookie_header(cookies)
     lines = _header(environment, what, state)
-    command = ["curl -sS -i"]
+    command = ["curl -sS -i", *(shlex.quote(option) for option in _transport(state))]
     if cookies:
         lines.append(_assign("LOGIN_COOKIES", shown_cookies))
         command.append('-H @<(printf "Cookie: %s\\n" "$LOGIN_COOKIES")')
@@ -235,7 +256,9 @@ def infer(state: State, environment: Environment, url: str, host: str, body: obj
         choices.append('[ -n "$kfdex_bearer" ]; then kfdex_auth="Authorization: Bearer $kfdex_bearer"')
     lines.append("kfdex_auth=")
     lines.append("if " + "\nelif ".join(choices) + "\nfi")
-    command = ["curl -sS", '-H @<(printf "%s\\n" "$kfdex_auth")', "-H 'Content-Type: application/json'"]
+    transport = _transport(state) if url.startswith("https://") else _transport(state)[:2]  # a NodePort is plain HTTP
+    command = ["curl -sS", *(shlex.quote(option) for option in transport), '-H @<(printf "%s\\n" "$kfdex_auth")']
+    command.append("-H 'Content-Type: application/json'")
     if host:
         command.append("-H " + shlex.quote(f"Host: {host}"))
     command += ["--data-binary @-", shlex.quote(url), "<<'KFDEX_PAYLOAD'"]

@@ -26,6 +26,7 @@ import struct
 import time
 from dataclasses import dataclass
 from json import dumps
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -204,7 +205,10 @@ def _channel(grpc: Any, target: Target) -> Any:
     if target.settings.insecure:
         raise UsageError("INGRESS_INSECURE is set: gRPC over TLS always verifies; set INGRESS_CA_BUNDLE to your CA's PEM file instead")
     bundle = target.settings.verify
-    roots = open(bundle, "rb").read() if isinstance(bundle, str) else None  # noqa: SIM115 - a small file, read once
+    try:
+        roots = Path(bundle).read_bytes() if isinstance(bundle, str) else None
+    except OSError as error:
+        raise UsageError(f"INGRESS_CA_BUNDLE={bundle}: cannot read it ({error.strerror})") from None
     return grpc.secure_channel(target.address, grpc.ssl_channel_credentials(root_certificates=roots), options=options)
 
 

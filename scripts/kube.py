@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import settings
 from .errors import KubectlError
+from .keys import is_secret
 from .state import State
 
 if TYPE_CHECKING:
@@ -30,7 +31,8 @@ class NotFound(KubectlError):
 
 
 def _environment(state: State) -> dict[str, str]:
-    env = dict(os.environ)
+    """The process environment for kubectl (and its auth plugins), without the tool's secrets."""
+    env = {name: value for name, value in os.environ.items() if not is_secret(name)}
     kubeconfig = settings.kubeconfig(state)
     if kubeconfig:
         env["KUBECONFIG"] = kubeconfig

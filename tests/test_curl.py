@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -111,3 +112,31 @@ def test_infer_curl_leaves_out_a_session_of_another_ingress(sandbox_env: Env, cl
     printed = sandbox_env.invoke("infer", "--curl", "--show-secrets")
     assert printed.returncode == 0, printed.stderr
     assert "belongs-elsewhere" not in printed.stdout
+
+
+@pytest.mark.parametrize(("settings", "expected"), [({"INGRESS_INSECURE": "1"}, "kfdex_tls=(--max-time 30 -k)"), ({}, "--cacert")])
+def test_printed_commands_carry_the_tls_settings(env: Env, tmp_path: Path, settings: dict[str, str], expected: str) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    env.set(INGRESS_HOST="kf.example.com", INGRESS_PORT="443", INGRESS_CA_BUNDLE=str(bundle), DEX_LOGIN="a", HTTP_TIMEOUT="30")
+    env.set(**settings)
+    printed = env.invoke("login", "--curl")
+    assert printed.returncode == 0, printed.stderr
+    assert expected in printed.stdout
+
+
+def test_a_connector_id_the_script_cannot_match_is_refused(env: Env) -> None:
+    env.set(INGRESS_HOST="127.0.0.1", INGRESS_PORT="1", DEX_LOGIN="a", DEX_CONNECTOR="it's")
+    printed = env.invoke("login", "--curl")
+    assert printed.returncode == 2 and "DEX_CONNECTOR" in printed.stderr
+
+
+def test_kubectl_does_not_inherit_the_tools_secrets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from scripts import kube
+    from scripts.state import EnvFile
+
+    monkeypatch.setenv("DEX_PASSWORD", "hunter2")
+    monkeypatch.setenv("AUTH_BEARER", "token")
+    monkeypatch.setenv("PATH_FOR_KUBECTL", "kept")
+    passed = kube._environment(EnvFile(tmp_path / ".env").read())
+    assert "DEX_PASSWORD" not in passed and "AUTH_BEARER" not in passed and passed["PATH_FOR_KUBECTL"] == "kept"
