@@ -282,6 +282,48 @@ def infer(state: State, environment: Environment, payload: str, auth: str) -> tu
     return to_json(response), summary
 
 
+@dataclass(frozen=True)
+class Readiness:
+    """What ServerLive, ServerReady, ModelReady and ModelMetadata answered, and over which route and credential."""
+
+    live: bool
+    ready: bool
+    model_ready: bool
+    metadata: dict[str, Any]
+    model: str
+    via: str
+    kind: str
+
+
+def readiness(state: State, environment: Environment, auth: str) -> Readiness:
+    """model-info over gRPC: the server's and the model's readiness, and the model's V2 metadata (as the REST JSON)."""
+    from google.protobuf.json_format import MessageToDict
+
+    grpc, pb, stubs = protos()
+    model = state.require("MODEL_NAME")
+    target = route(state)
+    credential = choose(state, environment.now(), auth)
+    ensure_bound(credential, target.settings.origin, ingress_origin(state))
+    with _channel(grpc, target) as channel:
+        stub = stubs.GRPCInferenceServiceStub(channel)
+
+        def ask(method: str, request: Any) -> Any:
+            def attempt() -> Any:
+                try:
+                    return getattr(stub, method)(request, metadata=metadata(credential), timeout=target.settings.read_timeout)
+                except grpc.RpcError as error:
+                    raise failure(error, target, credential, model) from None
+
+            return retried(attempt, target, environment)[0]
+
+        live = ask("ServerLive", pb.ServerLiveRequest()).live
+        ready = ask("ServerReady", pb.ServerReadyRequest()).ready
+        model_ready = ask("ModelReady", pb.ModelReadyRequest(name=model)).ready
+        described = ask("ModelMetadata", pb.ModelMetadataRequest(name=model)) if model_ready else None
+    found = MessageToDict(described, preserving_proto_field_name=True) if described is not None else {}
+    return Readiness(live, ready, model_ready, found, model, target.via, credential.kind)
+
+
 def retried(attempt: Any, target: Target, environment: Environment) -> tuple[Any, int]:
     """``attempt()`` under the gateway's retry policy, with the same retry lines as REST; the answer and the retries."""
     from .gateway import RetriesExhausted, with_retries

@@ -16,9 +16,9 @@ from typing import Any
 from urllib.parse import quote
 
 from .environment import Environment
-from .errors import ModelError
+from .errors import ModelError, UsageError
 from .gateway import Gateway
-from .infer import Endpoint, connect, refusal
+from .infer import PROTOCOLS, Endpoint, connect, refusal
 from .standalone import main
 from .state import State
 from .step import ATTEMPTS, AUTH, DEADLINE, VERBOSE, Option, Step, StepResult
@@ -39,6 +39,19 @@ def _get(gateway: Gateway, end: Endpoint, path: str, namespace: str) -> Any:
     if refused is not None:
         raise refused
     return response
+
+
+def check_grpc(state: State, environment: Environment, auth: str = "auto") -> ModelInfo:
+    """The same check over the V2 gRPC service: ServerLive, ServerReady, ModelReady, ModelMetadata."""
+    from .grpcv2 import readiness
+
+    found = readiness(state, environment, auth)
+    for ok, what, call in ((found.live, "not live", "ServerLive"), (found.ready, "not ready", "ServerReady")):
+        if not ok:
+            raise ModelError(f"the model server is {what} ({call} answered false): check the predictor pod's logs")
+    if not found.model_ready:
+        raise ModelError(f"model {found.model} is not ready (ModelReady answered false): wait for it to load, then try again")
+    return ModelInfo(found.metadata, f"{found.model} (gRPC, {found.via}, {found.kind}): server live and ready, model ready")
 
 
 def check(state: State, environment: Environment, auth: str = "auto", via: str | None = None) -> ModelInfo:
@@ -80,9 +93,11 @@ def format_metadata(metadata: dict[str, Any]) -> str:
     return "\n".join(f"{label:<9} {value}" for label, value in rows)
 
 
-def run(state: State, environment: Environment, json: bool = False, auth: str = "auto") -> StepResult:
+def run(state: State, environment: Environment, json: bool = False, auth: str = "auto", protocol: str = "rest") -> StepResult:
     """Check the model and print its metadata (nothing is written to .env)."""
-    info = check(state, environment, auth)
+    if protocol not in PROTOCOLS:
+        raise UsageError(f"--protocol {protocol}: use {' or '.join(PROTOCOLS)}")
+    info = check_grpc(state, environment, auth) if protocol == "grpc" else check(state, environment, auth)
     output = dumps(info.metadata, indent=2) if json else format_metadata(info.metadata)
     return StepResult({}, info.summary, output=output)
 
@@ -93,11 +108,12 @@ STEP = Step(
     "Check that the model server and the model are ready, and print the model's V2 metadata.",
     reads=(
         "MODEL_NAME", "MODEL_NAMESPACE", "MODEL_HOST", "MODEL_PATH", "INGRESS_HOST", "INGRESS_PORT", "NODE_PORT",
-        "AUTH_COOKIE", "AUTH_ORIGIN", "AUTH_BEARER", "AUTH_BEARER_ORIGIN",
+        "AUTH_COOKIE", "AUTH_ORIGIN", "AUTH_BEARER", "AUTH_BEARER_ORIGIN", "NODE_PORT_GRPC",
     ),
     options=(
         Option("json", "print the raw V2 metadata JSON", kind=bool, default=False, short="j"),
         AUTH,
+        Option("protocol", "rest (HTTP/JSON) or grpc (ServerLive, ServerReady, ModelReady, ModelMetadata; the grpc extra)", default="rest"),
         ATTEMPTS,
         DEADLINE,
         VERBOSE,

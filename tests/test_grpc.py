@@ -188,3 +188,24 @@ def test_payload_and_answer_conversions() -> None:
     answer = grpcv2.to_json(response)
     assert answer["outputs"][1]["data"] == [1.0, 2.0]
     assert answer["model_name"] == "m" and answer["outputs"][1]["shape"] == [2]
+
+
+def test_model_info_over_grpc_through_the_ingress_and_the_node_port(ingress: Env) -> None:
+    _login(ingress)
+    rest = ingress.invoke("model-info", "--json")
+    assert rest.returncode == 0, rest.stderr
+    through_ingress = ingress.invoke("model-info", "--protocol", "grpc", "--json")
+    assert through_ingress.returncode == 0, through_ingress.stderr
+    assert "(gRPC, ingress, cookie): server live and ready, model ready" in through_ingress.stderr
+    assert json.loads(through_ingress.stdout)["name"] == json.loads(rest.stdout)["name"] == "sklearn-irisv2"
+    assert ingress.invoke("expose-nodeport").returncode == 0
+    through_node_port = ingress.invoke("model-info", "--protocol", "grpc")
+    assert through_node_port.returncode == 0, through_node_port.stderr
+    assert "(gRPC, nodePort, cookie)" in through_node_port.stderr and "sklearn-irisv2" in through_node_port.stdout
+
+
+def test_model_info_over_grpc_without_a_session_says_to_log_in(ingress: Env, cluster: Sandbox) -> None:
+    _login(ingress)
+    cluster.expire_sessions()
+    ran = ingress.invoke("model-info", "--protocol", "grpc")
+    assert ran.returncode == ExitCode.SESSION and "run `invoke login`" in ran.stderr and "Traceback" not in ran.stderr
