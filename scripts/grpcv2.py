@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from json import dumps
 from pathlib import Path
@@ -186,11 +187,13 @@ class Target:
         return self.settings.base.startswith("https:")
 
 
-def route(state: State) -> Target:
-    """The gRPC nodePort when expose-nodeport recorded one, else the ingress with MODEL_HOST as ``:authority``."""
-    if state.value("NODE_PORT_GRPC"):
+def route(state: State, via: str | None = None) -> Target:
+    """The gRPC nodePort when expose-nodeport recorded one (or ``via`` says nodeport), else the ingress with MODEL_HOST."""
+    if via not in (None, "nodeport", "ingress"):
+        raise UsageError(f"--via {via}: use nodeport or ingress")
+    if via == "nodeport" or (via is None and state.value("NODE_PORT_GRPC")):
         return Target(gateway_settings(state, port_key="NODE_PORT_GRPC", scheme="http"), None, "nodePort")
-    if state.value("MODEL_HOST"):
+    if state.value("MODEL_HOST") or via == "ingress":
         return Target(gateway_settings(state), host(state, "MODEL_HOST"), "ingress")
     raise ConfigError(
         f"NODE_PORT_GRPC is not set in {state.path}: run `invoke expose-nodeport` first, "
@@ -280,6 +283,43 @@ def infer(state: State, environment: Environment, payload: str, auth: str) -> tu
     line = f"OK in {spent * 1000:.0f} ms" + (f" with {retries} {'retry' if retries == 1 else 'retries'}" if retries else "")
     summary = f"{model} (v2 over gRPC, {target.via}, {credential.kind}) {line}"
     return to_json(response), summary
+
+
+class LoadSender:
+    """One channel sending the same ModelInfer again and again for ``load --protocol grpc``: nothing retried, all counted."""
+
+    def __init__(self, grpc: Any, stubs: Any, target: Target, request: Any, credential: Credential) -> None:
+        self.grpc, self.request, self.timeout = grpc, request, target.settings.read_timeout
+        self.metadata = metadata(credential)
+        self.channel = _channel(grpc, target)
+        self.stub = stubs.GRPCInferenceServiceStub(self.channel)
+
+    def send(self) -> tuple[str, bool]:
+        """``OK``, a gRPC status name, or ``HTTP <status>`` when the gateway answered at the HTTP/2 layer."""
+        try:
+            self.stub.ModelInfer(self.request, metadata=self.metadata, timeout=self.timeout)
+        except self.grpc.RpcError as error:
+            found = _HTTP_STATUS.search(error.details() or "")
+            if found:
+                return f"HTTP {found.group(1)}", int(found.group(1)) in _LOGIN_STATUSES
+            return error.code().name, False
+        return "OK", False
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+def load_senders(state: State, environment: Environment, payload: str, auth: str, via: str | None) -> Callable[[], LoadSender]:
+    """What ``load --protocol grpc`` sends with: the payload as infer sends it, to the same bound route."""
+    grpc, pb, stubs = protos()
+    body = load(payload)
+    if body.protocol != "v2":
+        raise UsageError("--protocol grpc sends V2 payloads only (inputs with name, shape, datatype, data): use --protocol rest for V1")
+    target = route(state, via)
+    credential = choose(state, environment.now(), auth)
+    ensure_bound(credential, target.settings.origin, ingress_origin(state))
+    request = to_request(state.require("MODEL_NAME"), body.body, pb)
+    return lambda: LoadSender(grpc, stubs, target, request, credential)
 
 
 @dataclass(frozen=True)

@@ -75,17 +75,27 @@ def load(
     warmup: int = 0,
     json: bool = False,
     html: str | None = None,
+    protocol: str = "rest",
 ) -> None:
     """Send the payload ``requests`` times (or for ``duration`` seconds) from ``concurrency`` workers and report."""
     if requests is not None and duration is not None:
         raise UsageError("give --requests or --duration, not both")
+    from .infer import PROTOCOLS
     from .load.engine import run_load
     from .load.progress import live_progress
 
-    target = _target(env_file, environment, payload, auth, via)
+    if protocol not in PROTOCOLS:
+        raise UsageError(f"--protocol {protocol}: use {' or '.join(PROTOCOLS)}")
+    senders = None
+    if protocol == "grpc":  # grpc loads only when asked for
+        from .grpcv2 import load_senders
+
+        target, senders = None, load_senders(env_file.read(), environment, payload, auth, via)
+    else:
+        target = _target(env_file, environment, payload, auth, via)
     bound = {"duration": duration} if duration is not None else {"requests": requests or DEFAULT_REQUESTS}
     with live_progress(stream=environment.stderr) as progress:
-        report = run_load(target, concurrency=concurrency, warmup=warmup, progress=progress, **bound)
+        report = run_load(target, concurrency=concurrency, warmup=warmup, progress=progress, senders=senders, **bound)
     _report(environment, report, json, html)
 
 
@@ -148,6 +158,7 @@ LOAD = Command(
         Option("warmup", "requests sent first and not counted (cold starts stay out of the figures)", kind=int, default=0),
         JSON,
         Option("html", "also write a self-contained HTML report with charts to this file (the load extra)"),
+        Option("protocol", "rest (HTTP/JSON) or grpc (ModelInfer over the V2 gRPC service; the grpc extra)", default="rest"),
     ),
 )
 LOCUST = Command(

@@ -209,3 +209,16 @@ def test_model_info_over_grpc_without_a_session_says_to_log_in(ingress: Env, clu
     cluster.expire_sessions()
     ran = ingress.invoke("model-info", "--protocol", "grpc")
     assert ran.returncode == ExitCode.SESSION and "run `invoke login`" in ran.stderr and "Traceback" not in ran.stderr
+
+
+def test_load_over_grpc_reports_like_rest_and_stops_when_the_session_ends(ingress: Env, cluster: Sandbox) -> None:
+    _login(ingress)
+    ran = ingress.invoke("load", "--protocol", "grpc", "--requests", "200", "--concurrency", "4", "--json")
+    assert ran.returncode == 0, ran.stderr
+    summary = json.loads(ran.stdout)
+    assert summary["requests"] == 200 and summary["errors"] == {}
+    assert summary["latency_ms"]["min"] <= summary["latency_ms"]["p50"] <= summary["latency_ms"]["max"]
+    cluster.expire_sessions()
+    refused = ingress.invoke("load", "--protocol", "grpc", "--requests", "50", "--json")
+    assert refused.returncode == ExitCode.SESSION and "run `invoke login`" in refused.stderr
+    assert set(json.loads(refused.stdout)["errors"]) <= {"HTTP 302", "HTTP 401", "HTTP 403"}

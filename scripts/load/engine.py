@@ -30,6 +30,7 @@ from array import array
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from ..errors import UsageError
@@ -78,8 +79,8 @@ class LoadReport:
 
     @property
     def errors(self) -> dict[str, int]:
-        """Answers that were not a 2xx, by status."""
-        return {status: count for status, count in sorted(self.statuses.items()) if not status.startswith("2")}
+        """Answers that were not a success (a 2xx, or gRPC's OK), by status."""
+        return {status: count for status, count in sorted(self.statuses.items()) if not succeeded(status)}
 
 
 class _Run:
@@ -106,8 +107,21 @@ class _Run:
         return self.budget is None or next(self._tickets) < self.budget
 
 
-class _Worker:
-    """One thread's connection and its samples."""
+class Sender(Protocol):
+    """What a worker sends with: one request per ``send`` (status or error name, and whether a login was asked for)."""
+
+    def send(self) -> tuple[str, bool]: ...
+
+    def close(self) -> None: ...
+
+
+def succeeded(status: str) -> bool:
+    """A 2xx HTTP status, or gRPC's OK."""
+    return status.startswith("2") or status == "OK"
+
+
+class HttpSender:
+    """One keep-alive HTTP/1.1 connection sending the same request (``http.client``: the cheapest client per request)."""
 
     def __init__(self, target: LoadTarget) -> None:
         parts = urlsplit(target.url)
@@ -127,12 +141,9 @@ class _Worker:
             )
         else:
             self.connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=target.timeout)
-        self.offsets: array[float] = array("d")
-        self.latencies: array[int] = array("q")
-        self.codes: list[str] = []
-        self.statuses: Counter[str] = Counter()
-        self.done = 0  # this phase's requests and failures, read by the progress line
-        self.failed = 0
+
+    def close(self) -> None:
+        self.connection.close()
 
     def send(self) -> tuple[str, bool]:
         """One request; returns its status (or error name) and whether it says the session is gone."""
@@ -152,11 +163,24 @@ class _Worker:
         refused = status >= 300 and session_refused(status, response.getheader("Location") or "", body)
         return str(status), refused
 
+
+class _Worker:
+    """One thread: its sender and its samples."""
+
+    def __init__(self, sender: Sender) -> None:
+        self.sender = sender
+        self.offsets: array[float] = array("d")
+        self.latencies: array[int] = array("q")
+        self.codes: list[str] = []
+        self.statuses: Counter[str] = Counter()
+        self.done = 0  # this phase's requests and failures, read by the progress line
+        self.failed = 0
+
     def loop(self, run: _Run) -> None:
         clock = run.clock
         while run.ticket():
             began = clock()
-            status, refused = self.send()
+            status, refused = self.sender.send()
             took = clock() - began
             if run.record:
                 self.offsets.append(began - run.started)
@@ -164,7 +188,7 @@ class _Worker:
                 self.codes.append(status)
                 self.statuses[status] += 1
             self.done += 1
-            self.failed += not status.startswith("2")
+            self.failed += not succeeded(status)
             if refused:
                 run.session_expired = True
                 run.note = f"the gateway answered {status} asking for a login: the session expired mid-run"
@@ -203,23 +227,8 @@ def _phase(
     return interrupted
 
 
-def run_load(
-    target: LoadTarget,
-    *,
-    concurrency: int,
-    requests: int | None = None,
-    duration: float | None = None,
-    warmup: int = 0,
-    progress: Callable[[Progress], None] | None = None,
-    clock: Callable[[], float] = time.perf_counter,
-    stop: threading.Event | None = None,
-) -> LoadReport:
-    """Send ``target`` ``requests`` times, or for ``duration`` seconds, from ``concurrency`` connections.
-
-    ``warmup`` requests go first and are not counted.  ``progress`` is called
-    from this thread about ten times a second.  Setting ``stop`` (or Ctrl-C)
-    ends the run early with the partial report (``interrupted``).
-    """
+def _check_bounds(concurrency: int, requests: int | None, duration: float | None, warmup: int) -> None:
+    """A UsageError for a run that would not be bounded, or bounds that make no sense."""
     if concurrency < 1:
         raise UsageError(f"--concurrency {concurrency}: give at least 1")
     if (requests is None) == (duration is None):
@@ -230,7 +239,33 @@ def run_load(
         raise UsageError(f"--duration {duration}: give a positive number of seconds")
     if warmup < 0:
         raise UsageError(f"--warmup {warmup}: give 0 or more")
-    workers = [_Worker(target) for _ in range(concurrency)]
+
+
+def run_load(
+    target: LoadTarget | None,
+    *,
+    concurrency: int,
+    requests: int | None = None,
+    duration: float | None = None,
+    warmup: int = 0,
+    progress: Callable[[Progress], None] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+    stop: threading.Event | None = None,
+    senders: Callable[[], Sender] | None = None,
+) -> LoadReport:
+    """Send ``target`` ``requests`` times, or for ``duration`` seconds, from ``concurrency`` connections.
+
+    ``senders`` makes each worker's sender instead of an HTTP connection to ``target`` (gRPC load).
+
+    ``warmup`` requests go first and are not counted.  ``progress`` is called
+    from this thread about ten times a second.  Setting ``stop`` (or Ctrl-C)
+    ends the run early with the partial report (``interrupted``).
+    """
+    _check_bounds(concurrency, requests, duration, warmup)
+    if senders is None and target is None:
+        raise UsageError("nothing to send load to")
+    make: Callable[[], Sender] = senders or (lambda: HttpSender(target))  # type: ignore[arg-type]
+    workers = [_Worker(make()) for _ in range(concurrency)]
     try:
         interrupted = False
         if warmup:
@@ -244,7 +279,7 @@ def run_load(
         elapsed = clock() - run.started
     finally:
         for worker in workers:
-            worker.connection.close()
+            worker.sender.close()
     return _report(workers, elapsed, run, interrupted)
 
 

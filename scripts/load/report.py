@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
-from .engine import LoadReport
+from .engine import LoadReport, succeeded
 
 if TYPE_CHECKING:
     from hdrh.histogram import HdrHistogram
@@ -99,7 +99,7 @@ def series(report: LoadReport) -> list[dict[str, float]]:
             {
                 "second": second,
                 "requests": len(samples),
-                "errors": sum(1 for _, code in samples if not code.startswith("2")),
+                "errors": sum(1 for _, code in samples if not succeeded(code)),
                 **{name: figures[name] for name, _ in PERCENTILES},
             }
         )
