@@ -257,17 +257,32 @@ def failure(error: Any, target: Target, credential: Credential, model: str) -> E
 # the call --------------------------------------------------------------------------------------
 
 
-def infer(state: State, environment: Environment, payload: str, auth: str) -> tuple[dict[str, Any], str]:
-    """Send the payload over gRPC; returns the V2 JSON answer and infer's summary line."""
-    grpc, pb, stubs = protos()
+def bound(state: State, environment: Environment, auth: str, via: str | None = None) -> tuple[Target, Credential]:
+    """The route and the credential for a gRPC call, checked in REST's order: a bad setting, the session, a missing setting."""
+    try:
+        target: Target | None = route(state, via)
+    except ConfigError:
+        target = None
+    credential = choose(state, environment.now(), auth)
+    target = target or route(state, via)
+    ensure_bound(credential, target.settings.origin, ingress_origin(state))
+    return target, credential
+
+
+def v2_request(state: State, payload: str, pb: Any) -> Any:
+    """The payload as a ModelInferRequest for MODEL_NAME; V1 payloads are refused."""
     body = load(payload)
     if body.protocol != "v2":
         raise UsageError("--protocol grpc sends V2 payloads only (inputs with name, shape, datatype, data): use --protocol rest for V1")
+    return to_request(state.require("MODEL_NAME"), body.body, pb)
+
+
+def infer(state: State, environment: Environment, payload: str, auth: str) -> tuple[dict[str, Any], str]:
+    """Send the payload over gRPC; returns the V2 JSON answer and infer's summary line."""
+    grpc, pb, stubs = protos()
+    request = v2_request(state, payload, pb)
     model = state.require("MODEL_NAME")
-    credential = choose(state, environment.now(), auth)
-    target = route(state)
-    ensure_bound(credential, target.settings.origin, ingress_origin(state))
-    request = to_request(model, body.body, pb)
+    target, credential = bound(state, environment, auth)
     with _channel(grpc, target) as channel:
         stub = stubs.GRPCInferenceServiceStub(channel)
 
@@ -312,13 +327,8 @@ class LoadSender:
 def load_senders(state: State, environment: Environment, payload: str, auth: str, via: str | None) -> Callable[[], LoadSender]:
     """What ``load --protocol grpc`` sends with: the payload as infer sends it, to the same bound route."""
     grpc, pb, stubs = protos()
-    body = load(payload)
-    if body.protocol != "v2":
-        raise UsageError("--protocol grpc sends V2 payloads only (inputs with name, shape, datatype, data): use --protocol rest for V1")
-    target = route(state, via)
-    credential = choose(state, environment.now(), auth)
-    ensure_bound(credential, target.settings.origin, ingress_origin(state))
-    request = to_request(state.require("MODEL_NAME"), body.body, pb)
+    request = v2_request(state, payload, pb)
+    target, credential = bound(state, environment, auth, via)
     return lambda: LoadSender(grpc, stubs, target, request, credential)
 
 
@@ -341,9 +351,7 @@ def readiness(state: State, environment: Environment, auth: str) -> Readiness:
 
     grpc, pb, stubs = protos()
     model = state.require("MODEL_NAME")
-    target = route(state)
-    credential = choose(state, environment.now(), auth)
-    ensure_bound(credential, target.settings.origin, ingress_origin(state))
+    target, credential = bound(state, environment, auth)
     with _channel(grpc, target) as channel:
         stub = stubs.GRPCInferenceServiceStub(channel)
 
