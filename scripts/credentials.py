@@ -101,6 +101,11 @@ class CredentialKeys:
     owner: str
     login_hint: str  # the command that gets a fresh one
 
+    @property
+    def all(self) -> tuple[str, str, str, str]:
+        """Every key of this credential: what forgetting it removes."""
+        return (self.value, self.expires, self.origin, self.owner)
+
 
 COOKIE_KEYS = CredentialKeys("cookie", "AUTH_COOKIE", "AUTH_EXPIRES", "AUTH_ORIGIN", "AUTH_LOGIN", "`invoke login`")
 TOKEN_KEYS = CredentialKeys("token", "AUTH_BEARER", "AUTH_BEARER_EXPIRES", "AUTH_BEARER_ORIGIN", "AUTH_BEARER_SUBJECT", "`invoke login --token`")

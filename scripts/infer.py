@@ -176,6 +176,13 @@ def format_outputs(answer: dict[str, Any]) -> str:
 PROTOCOLS = ("rest", "grpc")
 
 
+def grpc_asked(protocol: str) -> bool:
+    """True for ``--protocol grpc``, False for rest; a UsageError for anything else."""
+    if protocol not in PROTOCOLS:
+        raise UsageError(f"--protocol {protocol}: use {' or '.join(PROTOCOLS)}")
+    return protocol == "grpc"
+
+
 def run(
     state: State,
     environment: Environment,
@@ -186,13 +193,12 @@ def run(
     protocol: str = "rest",
 ) -> StepResult:
     """Call the model; prints its outputs (nothing is written to .env)."""
-    if protocol not in PROTOCOLS:
-        raise UsageError(f"--protocol {protocol}: use {' or '.join(PROTOCOLS)}")
+    grpc = grpc_asked(protocol)  # an unknown protocol is refused before anything is sent
     if check:  # model-info's check first: server live and ready, model ready
         from .model_info import check as check_model
 
         environment.info(f"check: {check_model(state, environment, auth).summary}")
-    if protocol == "grpc":  # scripts.grpcv2 (and grpc itself) load only when asked for
+    if grpc:  # scripts.grpcv2 (and grpc itself) load only when asked for
         from . import grpcv2
 
         return grpcv2.run(state, environment, payload, json, auth)

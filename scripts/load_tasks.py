@@ -80,14 +80,12 @@ def load(
     """Send the payload ``requests`` times (or for ``duration`` seconds) from ``concurrency`` workers and report."""
     if requests is not None and duration is not None:
         raise UsageError("give --requests or --duration, not both")
-    from .infer import PROTOCOLS
+    from .infer import grpc_asked
     from .load.engine import run_load
     from .load.progress import live_progress
 
-    if protocol not in PROTOCOLS:
-        raise UsageError(f"--protocol {protocol}: use {' or '.join(PROTOCOLS)}")
     senders = None
-    if protocol == "grpc":  # grpc loads only when asked for
+    if grpc_asked(protocol):  # grpc loads only when asked for
         from .grpcv2 import load_senders
 
         target, senders = None, load_senders(env_file.read(), environment, payload, auth, via)

@@ -16,9 +16,9 @@ from typing import Any
 from urllib.parse import quote
 
 from .environment import Environment
-from .errors import ModelError, UsageError
+from .errors import ModelError
 from .gateway import Gateway
-from .infer import PROTOCOLS, Endpoint, connect, refusal
+from .infer import Endpoint, connect, grpc_asked, refusal
 from .standalone import main
 from .state import State
 from .step import ATTEMPTS, AUTH, DEADLINE, VERBOSE, Option, Step, StepResult
@@ -95,9 +95,7 @@ def format_metadata(metadata: dict[str, Any]) -> str:
 
 def run(state: State, environment: Environment, json: bool = False, auth: str = "auto", protocol: str = "rest") -> StepResult:
     """Check the model and print its metadata (nothing is written to .env)."""
-    if protocol not in PROTOCOLS:
-        raise UsageError(f"--protocol {protocol}: use {' or '.join(PROTOCOLS)}")
-    info = check_grpc(state, environment, auth) if protocol == "grpc" else check(state, environment, auth)
+    info = check_grpc(state, environment, auth) if grpc_asked(protocol) else check(state, environment, auth)
     output = dumps(info.metadata, indent=2) if json else format_metadata(info.metadata)
     return StepResult({}, info.summary, output=output)
 

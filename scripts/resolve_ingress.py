@@ -77,7 +77,7 @@ def run(state: State, environment: Environment) -> StepResult:
     origin = ingress_origin(state.with_overrides({"INGRESS_HOST": host, "INGRESS_PORT": str(number)}))
     stale = [keys for keys in (COOKIE_KEYS, TOKEN_KEYS) if state.value(keys.value) and state.value(keys.origin) != origin]
     for keys in stale:  # a credential of another ingress is of no use here, and must not be sent here
-        updates.update(dict.fromkeys((keys.value, keys.expires, keys.origin, keys.owner)))
+        updates.update(dict.fromkeys(keys.all))
     forgotten = f"; forgot the {' and '.join(credential_noun(keys) for keys in stale)} of another ingress" if stale else ""
     return StepResult(updates, f"{host}:{number} ({kind}){forgotten}")
 
@@ -88,7 +88,7 @@ STEP = Step(
     "Find the Istio ingress address and port with kubectl.",
     reads=("KUBECONFIG",),
     writes=("INGRESS_HOST", "INGRESS_PORT", "INGRESS_KIND"),
-    clears=tuple(key for keys in (COOKIE_KEYS, TOKEN_KEYS) for key in (keys.value, keys.expires, keys.origin, keys.owner)),
+    clears=(*COOKIE_KEYS.all, *TOKEN_KEYS.all),
     options=(VERBOSE,),
 )
 
