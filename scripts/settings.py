@@ -35,10 +35,11 @@ def label(state: State, key: str, raw: str) -> str:
     return f"{key}={shown(raw, key)} {where}"
 
 
-def _fix(key: str, default: float | None = None) -> str:
+def _fix(state: State, key: str, default: float | None = None) -> str:
     if KEYS[key].source == "step":
         return f"run `{_producer(key)}` again"
-    return f"delete the line for the default ({default:g})" if default is not None else ""
+    remove = "unset the variable" if state.source(key) == "environment" else "delete the line"
+    return f"{remove} for the default ({default:g})" if default is not None else ""
 
 
 def number(state: State, key: str, wanted: Number, default: float) -> float:
@@ -46,7 +47,7 @@ def number(state: State, key: str, wanted: Number, default: float) -> float:
     raw = state.value(key)
     if not raw:
         return default
-    return wanted.parse(raw, label(state, key, raw), _fix(key, default))
+    return wanted.parse(raw, label(state, key, raw), _fix(state, key, default))
 
 
 def retry_policy(state: State) -> RetryPolicy:
@@ -116,7 +117,7 @@ def kubeconfig(state: State) -> str:
 def port(state: State, key: str) -> int:
     """A TCP port (``INGRESS_PORT``, ``NODE_PORT``)."""
     raw = state.require(key)
-    return int(PORT.parse(raw, label(state, key, raw), _fix(key)))
+    return int(PORT.parse(raw, label(state, key, raw), _fix(state, key)))
 
 
 def _base(state: State, port_key: str = "INGRESS_PORT", scheme: str | None = None) -> tuple[str, str]:
