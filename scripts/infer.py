@@ -228,7 +228,7 @@ def curl(
     check: bool = False,  # noqa: ARG001 - the printed commands make the call only
     protocol: str = "rest",
 ) -> str:
-    """The model call as a curl command that reads $AUTH_COOKIE / $AUTH_BEARER, else the .env values."""
+    """The model call as a curl command that reads $AUTH_COOKIE / $AUTH_BEARER when bound to this ingress, else the .env values."""
     if auth not in AUTH_METHODS:
         raise UsageError(f"unknown auth method {auth!r}: use one of {', '.join(AUTH_METHODS)}")
     if protocol != "rest":
@@ -245,7 +245,7 @@ def curl(
         and is_valid(found, environment.now())
         and same_cluster(found.origin, settings.origin, origin)
     }
-    return curlscript.infer(state, environment, settings.base + path, extra_headers.get("Host", ""), body.body, auth, saved_here)
+    return curlscript.infer(state, environment, settings.base + path, extra_headers.get("Host", ""), body.body, auth, saved_here, origin)
 
 
 STEP = Step(

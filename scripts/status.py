@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from .credentials import COOKIE_KEYS, TOKEN_KEYS, format_expiry, saved
 from .environment import Environment
-from .keys import KEYS, is_secret
+from .keys import KEYS, is_chosen_secret, is_secret
 from .state import EnvFile
 from .step import SHOW_SECRETS, Command
 
@@ -23,6 +23,8 @@ def _shown(environment: Environment, name: str, value: str) -> str:
         return environment.mask_cookie_header(value)
     if name in _URLS_WITH_CODES:
         return environment.mask_url(value)
+    if is_chosen_secret(name):
+        return environment.mask_password(value)
     return environment.mask(value) if is_secret(name) else value
 
 
