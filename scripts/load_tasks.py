@@ -13,7 +13,7 @@ master hands it the request, credential included, over Locust's own channel.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,7 +23,7 @@ from .state import EnvFile
 from .step import AUTH, PAYLOAD, Command, Option
 
 if TYPE_CHECKING:
-    from .load.engine import LoadReport, LoadTarget
+    from .load.engine import LoadReport, LoadTarget, Sender
 
 VIA = Option("via", "nodeport or ingress (default: the NodePort when NODE_PORT is set, else the ingress with MODEL_HOST)")
 JSON = Option("json", "print the summary as one JSON object on stdout", kind=bool, default=False, short="j")
@@ -43,6 +43,50 @@ def _target(env_file: EnvFile, environment: Environment, payload: str, auth: str
         timeout=call.settings.read_timeout,
         verify=call.settings.verify,
     )
+
+
+def _senders(
+    env_file: EnvFile, environment: Environment, payload: str, auth: str, via: str | None, protocol: str
+) -> tuple[LoadTarget | None, Callable[[], Sender] | None]:
+    """What ``load`` sends: an HTTP target as infer's request, or gRPC senders when ``--protocol grpc`` asks."""
+    from .infer import grpc_asked
+
+    if grpc_asked(protocol):  # grpc loads only when asked for
+        from .grpcv2 import load_senders
+
+        return None, load_senders(env_file.read(), environment, payload, auth, via)
+    return _target(env_file, environment, payload, auth, via), None
+
+
+def fixed_rate(
+    env_file: EnvFile,
+    environment: Environment,
+    payload: str,
+    auth: str,
+    via: str | None,
+    protocol: str,
+    *,
+    rate: float,
+    duration: float | None,
+    connections: int,
+    warmup: int,
+    requests: int | None,
+    as_json: bool,
+    html: str | None,
+) -> None:
+    """``load --rate R --duration S``: R requests a second, each due at its time whatever the ones before did."""
+    from .load.rate import check_rate, run_rate
+
+    if requests is not None:
+        raise UsageError("--rate runs for --duration S: leave out --requests")
+    check_rate(rate, duration, connections, warmup)  # bad input sends nothing, not even a login check
+    from .load.progress import live_progress
+
+    target, senders = _senders(env_file, environment, payload, auth, via, protocol)
+    with live_progress(stream=environment.stderr) as progress:
+        shape = {"rate": rate, "duration": duration, "connections": connections, "warmup": warmup}
+        report = run_rate(target, **shape, progress=progress, senders=senders)  # type: ignore[arg-type]
+    _report(environment, report, as_json, html)
 
 
 def _report(environment: Environment, report: LoadReport, as_json: bool, html: str | None) -> None:
@@ -76,21 +120,20 @@ def load(
     json: bool = False,
     html: str | None = None,
     protocol: str = "rest",
+    rate: float | None = None,
 ) -> None:
     """Send the payload ``requests`` times (or for ``duration`` seconds) from ``concurrency`` workers and report."""
     if requests is not None and duration is not None:
         raise UsageError("give --requests or --duration, not both")
-    from .infer import grpc_asked
+    if rate is not None:
+        route = (payload, auth, via, protocol)
+        shape = {"rate": rate, "duration": duration, "connections": concurrency, "warmup": warmup, "requests": requests}
+        fixed_rate(env_file, environment, *route, **shape, as_json=json, html=html)  # type: ignore[arg-type]
+        return
     from .load.engine import run_load
     from .load.progress import live_progress
 
-    senders = None
-    if grpc_asked(protocol):  # grpc loads only when asked for
-        from .grpcv2 import load_senders
-
-        target, senders = None, load_senders(env_file.read(), environment, payload, auth, via)
-    else:
-        target = _target(env_file, environment, payload, auth, via)
+    target, senders = _senders(env_file, environment, payload, auth, via, protocol)
     bound = {"duration": duration} if duration is not None else {"requests": requests or DEFAULT_REQUESTS}
     with live_progress(stream=environment.stderr) as progress:
         report = run_load(target, concurrency=concurrency, warmup=warmup, progress=progress, senders=senders, **bound)
@@ -157,6 +200,12 @@ LOAD = Command(
         JSON,
         Option("html", "also write a self-contained HTML report with charts to this file (the load extra)"),
         Option("protocol", "rest (HTTP/JSON) or grpc (ModelInfer over the V2 gRPC service; the grpc extra)", default="rest"),
+        Option(
+            "rate",
+            "send at this fixed rate (requests per second) for --duration: an open model, each latency counted from its due "
+            "time (coordinated omission corrected); --concurrency is then the connections, the most requests in flight",
+            kind=float,
+        ),
     ),
 )
 LOCUST = Command(

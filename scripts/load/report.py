@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
 from .engine import LoadReport, succeeded
+from .rate import LATE_AFTER_S, RateReport
 
 if TYPE_CHECKING:
     from hdrh.histogram import HdrHistogram
@@ -60,7 +61,29 @@ def summary(report: LoadReport) -> dict[str, Any]:
         "throughput_rps": round(report.requests / report.duration_s, 1) if report.duration_s > 0 else 0.0,
         "latency_ms": latency_ms(histogram(report.latencies_us)),
         "duration_s": duration,
+        **({"rate": rate_figures(report)} if isinstance(report, RateReport) else {}),
     }
+
+
+def rate_figures(report: RateReport) -> dict[str, float | int]:
+    """What a fixed-rate run offered and kept: ``offered`` and ``achieved`` req/s, ``late`` and ``skipped`` sends."""
+    return {
+        "offered": round(report.offered_rps, 3),
+        "achieved": round(report.achieved_rps, 1),
+        "late": report.late,
+        "skipped": report.skipped,
+    }
+
+
+def behind(report: RateReport) -> str:
+    """A sentence when the schedule was not kept (sends skipped, or more than 1 % of them late), else ""."""
+    if not report.skipped and report.late <= report.requests / 100:
+        return ""
+    return (
+        f"the schedule was not kept: {report.late} of {report.requests} sends left more than {LATE_AFTER_S * 1000:g} ms late"
+        f" and {report.skipped} were skipped (all {report.connections} connections busy, or the client too slow);"
+        " latency counts from each due time; raise --concurrency, or the server is past its limit"
+    )
 
 
 def to_json(report: LoadReport) -> str:
@@ -80,6 +103,12 @@ def table(report: LoadReport) -> str:
         ("latency (ms)", "  ".join(f"{name} {latency[name]:.2f}" for name in ("min", "p50", "p90", "p99", "max"))),
         ("wall time", f"{figures['duration_s']:.2f} s"),
     ]
+    if isinstance(report, RateReport):
+        kept = figures["rate"]
+        kept_text = f"offered {kept['offered']:g} req/s, achieved {kept['achieved']:.1f}, late {kept['late']}, skipped {kept['skipped']}"
+        rows.insert(3, ("rate", kept_text))
+        if lag := behind(report):
+            rows.append(("behind", lag))
     if report.note:
         rows.append(("note", report.note))
     width = max(len(name) for name, _ in rows)
