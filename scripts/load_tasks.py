@@ -77,6 +77,8 @@ def fixed_rate(
     """``load --rate R --duration S``: R requests a second, each due at its time whatever the ones before did."""
     from .load.rate import check_rate, run_rate
 
+    if rate is None:
+        raise UsageError("--slo-p99 goes with --sweep: give --sweep START:STOP:STEP (or --rate R without an SLO)")
     if requests is not None:
         raise UsageError("--rate runs for --duration S: leave out --requests")
     check_rate(rate, duration, connections, warmup)  # bad input sends nothing, not even a login check
@@ -89,21 +91,74 @@ def fixed_rate(
     _report(environment, report, as_json, html)
 
 
+def sweep_rates(
+    env_file: EnvFile,
+    environment: Environment,
+    payload: str,
+    auth: str,
+    via: str | None,
+    protocol: str,
+    *,
+    rate: float | None,
+    spec: str,
+    slo_p99: float | None,
+    duration: float | None,
+    connections: int,
+    warmup: int,
+    requests: int | None,
+    as_json: bool,
+    html: str | None,
+) -> None:
+    """``load --sweep``: one fixed-rate run per rate, the table of rate against percentiles, and the knee."""
+    from .load import sweep as sweeping
+
+    if rate is not None or requests is not None:
+        raise UsageError("--sweep gives the rates and runs each for --duration S: leave out --rate and --requests")
+    wanted = sweeping.rates(spec)
+    sweeping.check_sweep(wanted, duration, connections, warmup, slo_p99)  # bad input sends nothing
+    from .load.progress import live_progress
+
+    target, senders = _senders(env_file, environment, payload, auth, via, protocol)
+
+    def said(step: sweeping.Step) -> None:
+        environment.info(f"{step.rate:g} req/s: p50 {step.p50_ms:g} ms, p99 {step.p99_ms:g} ms, errors {step.failed}")
+
+    with live_progress(stream=environment.stderr) as progress:
+        shape = {"duration": duration, "connections": connections, "warmup": warmup}
+        run = sweeping.rate_runner(target, **shape, progress=progress, senders=senders)  # type: ignore[arg-type]
+        result = sweeping.run_sweep(wanted, slo_p99, run, said)
+    environment.data(json.dumps(sweeping.summary(result)) if as_json else sweeping.table(result))
+    if html:
+        _written(environment, html, lambda path: sweeping.write_html(result, path))
+    if result.last is not None:
+        _ended(result.last)
+
+
+def _written(environment: Environment, html: str, write: Callable[[Path], Path]) -> None:
+    """Write the HTML report; a path that cannot be written is bad input, said after the figures."""
+    try:
+        written = write(Path(html))
+    except OSError as error:
+        raise UsageError(f"--html {html}: cannot write the report ({error.strerror}); the figures are above") from None
+    environment.info(f"report written to {written}")
+
+
+def _ended(report: LoadReport) -> None:
+    """End as the run ended: exit 5 when the session was refused mid-run, 130 when interrupted."""
+    if report.session_expired:
+        raise SessionError(f"the gateway stopped accepting the session during the run ({report.note}): run `invoke login`")
+    if report.interrupted:
+        raise KeyboardInterrupt
+
+
 def _report(environment: Environment, report: LoadReport, as_json: bool, html: str | None) -> None:
     """Print the figures, write the HTML report if asked, and end as the run ended."""
     from .load import report as figures
 
     environment.data(figures.to_json(report) if as_json else figures.table(report))
     if html:
-        try:
-            written = figures.write_html(report, Path(html))
-        except OSError as error:
-            raise UsageError(f"--html {html}: cannot write the report ({error.strerror}); the figures are above") from None
-        environment.info(f"report written to {written}")
-    if report.session_expired:
-        raise SessionError(f"the gateway stopped accepting the session during the run ({report.note}): run `invoke login`")
-    if report.interrupted:
-        raise KeyboardInterrupt
+        _written(environment, html, lambda path: figures.write_html(report, path))
+    _ended(report)
 
 
 def load(
@@ -121,14 +176,20 @@ def load(
     html: str | None = None,
     protocol: str = "rest",
     rate: float | None = None,
+    sweep: str | None = None,
+    slo_p99: float | None = None,
 ) -> None:
     """Send the payload ``requests`` times (or for ``duration`` seconds) from ``concurrency`` workers and report."""
     if requests is not None and duration is not None:
         raise UsageError("give --requests or --duration, not both")
-    if rate is not None:
+    if rate is not None or sweep is not None or slo_p99 is not None:
         route = (payload, auth, via, protocol)
         shape = {"rate": rate, "duration": duration, "connections": concurrency, "warmup": warmup, "requests": requests}
-        fixed_rate(env_file, environment, *route, **shape, as_json=json, html=html)  # type: ignore[arg-type]
+        shown = {"as_json": json, "html": html}
+        if sweep is None:
+            fixed_rate(env_file, environment, *route, **shape, **shown)  # type: ignore[arg-type]
+        else:
+            sweep_rates(env_file, environment, *route, spec=sweep, slo_p99=slo_p99, **shape, **shown)  # type: ignore[arg-type]
         return
     from .load.engine import run_load
     from .load.progress import live_progress
@@ -204,6 +265,16 @@ LOAD = Command(
             "rate",
             "send at this fixed rate (requests per second) for --duration: an open model, each latency counted from its due "
             "time (coordinated omission corrected); --concurrency is then the connections, the most requests in flight",
+            kind=float,
+        ),
+        Option(
+            "sweep",
+            "one --rate run per rate, START:STOP:STEP or a list (100:1000:100, 100,200,400), each for --duration: "
+            "a table of rate against p50/p99/errors and the knee",
+        ),
+        Option(
+            "slo_p99",
+            "with --sweep: the p99 latency objective in ms; the knee is the highest rate meeting it with no errors",
             kind=float,
         ),
     ),

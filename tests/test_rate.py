@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from array import array
 
 import pytest
 
@@ -12,8 +13,9 @@ from sandbox.control import Sandbox
 from sandbox.httpserve import Reply, Request
 from scripts.errors import ExitCode, UsageError
 from scripts.load import report as loadreport
+from scripts.load import sweep
 from scripts.load.engine import LoadTarget, run_load
-from scripts.load.rate import run_rate
+from scripts.load.rate import RateReport, run_rate
 from tests.helpers import Env, Stub
 from tests.test_load import seen_by_gateway, seen_since
 from tests.test_load_tasks import ready  # noqa: F401  (the fixture: logged in, NodePort exposed, MODEL_HOST set)
@@ -111,7 +113,17 @@ def test_load_rate_sends_infers_request_at_the_rate(ready: Env, cluster: Sandbox
 
 @pytest.mark.parametrize(
     ("arguments", "word"),
-    [(("--rate", "0", "--duration", "1"), "--rate"), (("--rate", "10",), "--duration"), (("--rate", "10", "--requests", "5"), "--requests")],
+    [
+        (("--rate", "0", "--duration", "1"), "--rate"),
+        (
+            (
+                "--rate",
+                "10",
+            ),
+            "--duration",
+        ),
+        (("--rate", "10", "--requests", "5"), "--requests"),
+    ],
 )
 def test_load_rate_bad_input_sends_nothing(ready: Env, cluster: Sandbox, arguments: tuple[str, ...], word: str) -> None:  # noqa: F811
     before = seen_by_gateway(cluster)
@@ -119,3 +131,72 @@ def test_load_rate_bad_input_sends_nothing(ready: Env, cluster: Sandbox, argumen
     assert ran.returncode == ExitCode.USAGE, ran.stderr
     assert word in ran.stderr
     assert seen_since(cluster, before, 0) == 0
+
+
+def measured(rate: float, latency_ms: float, failed: int = 0, skipped: int = 0) -> RateReport:
+    """A fixed-rate run's report as a sweep step would get it: 100 answers at one latency, some failed."""
+    count = 100
+    statuses = {"200": count - failed, **({"503": failed} if failed else {})}
+    return RateReport(
+        requests=count,
+        statuses=statuses,
+        duration_s=1.0,
+        latencies_us=array("q", [round(latency_ms * 1000)] * count),
+        codes=["200"] * count,
+        offered_rps=rate,
+        window_s=1.0,
+        scheduled=count + skipped,
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec", "wanted"),
+    [
+        ("100:300:100", [100, 200, 300]),
+        ("100:350:100", [100, 200, 300]),
+        ("50,100,400", [50, 100, 400]),
+        ("0.5:1.5:0.5", [0.5, 1, 1.5]),
+    ],
+)
+def test_sweep_rates_are_read(spec: str, wanted: list[float]) -> None:
+    assert sweep.rates(spec) == wanted
+
+
+@pytest.mark.parametrize("spec", ["", "a:b:c", "300:100:100", "100:200:0", "100,50", "0,10", "1:1000:1", "100:200", "nan,1"])
+def test_bad_sweeps_are_usage_errors(spec: str) -> None:
+    with pytest.raises(UsageError, match="--sweep"):
+        sweep.rates(spec)
+
+
+def test_the_knee_is_the_highest_rate_meeting_the_slo_with_no_errors() -> None:
+    latencies = {100: 5.0, 200: 8.0, 300: 9.0, 400: 15.0, 500: 40.0}
+    failed = {300: 1}  # p99 met, but an answer failed: not the knee
+    ran: list[float] = []
+
+    def run(rate: float) -> RateReport:
+        ran.append(rate)
+        return measured(rate, latencies[int(rate)], failed.get(int(rate), 0))
+
+    result = sweep.run_sweep([100, 200, 300, 400, 500, 600, 700], 10.0, run)
+    assert result.knee == 200
+    assert ran == [100, 200, 300, 400, 500]  # 40 ms is over twice the 10 ms SLO: 600 and 700 are not tried
+    assert "stopped after 500 req/s" in result.stopped_early
+    figures = sweep.summary(result)
+    assert figures["knee_rps"] == 200 and len(figures["steps"]) == 5 and figures["steps"][0]["rate"]["offered"] == 100
+    text = sweep.table(result)
+    assert "knee: 200 req/s" in text and "missed" in text
+
+
+def test_a_sweep_stops_when_the_client_cannot_keep_the_rate() -> None:
+    result = sweep.run_sweep([100, 200, 300], 10.0, lambda rate: measured(rate, 1.0, skipped=5 if rate == 200 else 0))
+    assert [step.rate for step in result.steps] == [100, 200] and result.knee == 100
+    assert "skipped" in result.stopped_early
+
+
+def test_load_sweep_finds_a_knee_on_the_sandbox(ready: Env) -> None:  # noqa: F811
+    ran = ready.invoke("load", "--sweep", "50,100", "--duration", "0.5", "--slo-p99", "2000", "--json")
+    assert ran.returncode == 0, ran.stderr
+    figures = json.loads(ran.stdout)
+    assert figures["knee_rps"] == 100 and figures["stopped_early"] == ""
+    assert [step["rate"]["offered"] for step in figures["steps"]] == [50, 100]
+    assert [step["requests"] for step in figures["steps"]] == [25, 50]

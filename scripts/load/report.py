@@ -105,8 +105,8 @@ def table(report: LoadReport) -> str:
     ]
     if isinstance(report, RateReport):
         kept = figures["rate"]
-        kept_text = f"offered {kept['offered']:g} req/s, achieved {kept['achieved']:.1f}, late {kept['late']}, skipped {kept['skipped']}"
-        rows.insert(3, ("rate", kept_text))
+        offered = f"offered {kept['offered']:g} req/s, achieved {kept['achieved']:.1f}"
+        rows.insert(3, ("rate", f"{offered}, late {kept['late']}, skipped {kept['skipped']}"))
         if lag := behind(report):
             rows.append(("behind", lag))
     if report.note:
