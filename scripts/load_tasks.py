@@ -23,6 +23,7 @@ from .state import EnvFile
 from .step import AUTH, PAYLOAD, Command, Option
 
 if TYPE_CHECKING:
+    from .infer import ModelCall
     from .load.engine import LoadReport, LoadTarget, Sender
 
 VIA = Option("via", "nodeport or ingress (default: the NodePort when NODE_PORT is set, else the ingress with MODEL_HOST)")
@@ -32,9 +33,13 @@ DEFAULT_REQUESTS = 1000
 
 def _target(env_file: EnvFile, environment: Environment, payload: str, auth: str, via: str | None) -> LoadTarget:
     from .infer import prepare
+
+    return _target_of(prepare(env_file.read(), environment, payload, auth, via))
+
+
+def _target_of(call: ModelCall) -> LoadTarget:
     from .load.engine import LoadTarget
 
-    call = prepare(env_file.read(), environment, payload, auth, via)
     return LoadTarget(
         call.url,
         "POST",
@@ -47,15 +52,20 @@ def _target(env_file: EnvFile, environment: Environment, payload: str, auth: str
 
 def _senders(
     env_file: EnvFile, environment: Environment, payload: str, auth: str, via: str | None, protocol: str
-) -> tuple[LoadTarget | None, Callable[[], Sender] | None]:
-    """What ``load`` sends: an HTTP target as infer's request, or gRPC senders when ``--protocol grpc`` asks."""
-    from .infer import grpc_asked
+) -> tuple[LoadTarget | None, Callable[[], Sender] | None, dict[str, str]]:
+    """What ``load`` sends (an HTTP target as infer's request, or gRPC senders when ``--protocol grpc`` asks) and, for
+    the HTML report's header, what that is: route, model and kind of credential (never its value)."""
+    from .infer import grpc_asked, prepare
 
+    state = env_file.read()
     if grpc_asked(protocol):  # grpc loads only when asked for
         from .grpcv2 import load_senders
 
-        return None, load_senders(env_file.read(), environment, payload, auth, via)
-    return _target(env_file, environment, payload, auth, via), None
+        about = {"route": f"gRPC ModelInfer (V2), --via {via or 'as infer chooses'}", "model": state.get("MODEL_NAME", "")}
+        return None, load_senders(state, environment, payload, auth, via), {**about, "credential": f"--auth {auth}"}
+    call = prepare(state, environment, payload, auth, via)
+    about = {"route": f"POST {call.url} (via {call.via})", "model": call.model, "credential": call.credential.noun}
+    return _target_of(call), None, about
 
 
 def fixed_rate(
@@ -84,11 +94,11 @@ def fixed_rate(
     check_rate(rate, duration, connections, warmup)  # bad input sends nothing, not even a login check
     from .load.progress import live_progress
 
-    target, senders = _senders(env_file, environment, payload, auth, via, protocol)
+    target, senders, about = _senders(env_file, environment, payload, auth, via, protocol)
     with live_progress(stream=environment.stderr) as progress:
         shape = {"rate": rate, "duration": duration, "connections": connections, "warmup": warmup}
         report = run_rate(target, **shape, progress=progress, senders=senders)  # type: ignore[arg-type]
-    _report(environment, report, as_json, html)
+    _report(environment, report, as_json, html, {**about, "load": f"fixed rate: {rate:g} req/s over {connections} connections"})
 
 
 def sweep_rates(
@@ -118,7 +128,8 @@ def sweep_rates(
     sweeping.check_sweep(wanted, duration, connections, warmup, slo_p99)  # bad input sends nothing
     from .load.progress import live_progress
 
-    target, senders = _senders(env_file, environment, payload, auth, via, protocol)
+    target, senders, about = _senders(env_file, environment, payload, auth, via, protocol)
+    about["load"] = f"sweep {spec} req/s over {connections} connections" + (f", SLO p99 {slo_p99:g} ms" if slo_p99 else "")
 
     def said(step: sweeping.Step) -> None:
         environment.info(f"{step.rate:g} req/s: p50 {step.p50_ms:g} ms, p99 {step.p99_ms:g} ms, errors {step.failed}")
@@ -129,7 +140,7 @@ def sweep_rates(
         result = sweeping.run_sweep(wanted, slo_p99, run, said)
     environment.data(json.dumps(sweeping.summary(result)) if as_json else sweeping.table(result))
     if html:
-        _written(environment, html, lambda path: sweeping.write_html(result, path))
+        _written(environment, html, lambda path: sweeping.write_html(result, path, about))
     if result.last is not None:
         _ended(result.last)
 
@@ -151,13 +162,15 @@ def _ended(report: LoadReport) -> None:
         raise KeyboardInterrupt
 
 
-def _report(environment: Environment, report: LoadReport, as_json: bool, html: str | None) -> None:
+def _report(
+    environment: Environment, report: LoadReport, as_json: bool, html: str | None, measured: Mapping[str, str] | None = None
+) -> None:
     """Print the figures, write the HTML report if asked, and end as the run ended."""
     from .load import report as figures
 
     environment.data(figures.to_json(report) if as_json else figures.table(report))
     if html:
-        _written(environment, html, lambda path: figures.write_html(report, path))
+        _written(environment, html, lambda path: figures.write_html(report, path, measured))
     _ended(report)
 
 
@@ -194,11 +207,11 @@ def load(
     from .load.engine import run_load
     from .load.progress import live_progress
 
-    target, senders = _senders(env_file, environment, payload, auth, via, protocol)
+    target, senders, about = _senders(env_file, environment, payload, auth, via, protocol)
     bound = {"duration": duration} if duration is not None else {"requests": requests or DEFAULT_REQUESTS}
     with live_progress(stream=environment.stderr) as progress:
         report = run_load(target, concurrency=concurrency, warmup=warmup, progress=progress, senders=senders, **bound)
-    _report(environment, report, json, html)
+    _report(environment, report, json, html, {**about, "load": f"closed loop: {concurrency} workers, each waiting for its answer"})
 
 
 def locust(

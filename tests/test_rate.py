@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from array import array
+from pathlib import Path
 
 import pytest
 
@@ -193,10 +194,13 @@ def test_a_sweep_stops_when_the_client_cannot_keep_the_rate() -> None:
     assert "skipped" in result.stopped_early
 
 
-def test_load_sweep_finds_a_knee_on_the_sandbox(ready: Env) -> None:  # noqa: F811
-    ran = ready.invoke("load", "--sweep", "50,100", "--duration", "0.5", "--slo-p99", "2000", "--json")
+def test_load_sweep_finds_a_knee_on_the_sandbox(ready: Env, tmp_path: Path) -> None:  # noqa: F811
+    page = tmp_path / "sweep.html"
+    ran = ready.invoke("load", "--sweep", "50,100", "--duration", "0.5", "--slo-p99", "2000", "--json", "--html", str(page))
     assert ran.returncode == 0, ran.stderr
     figures = json.loads(ran.stdout)
     assert figures["knee_rps"] == 100 and figures["stopped_early"] == ""
     assert [step["rate"]["offered"] for step in figures["steps"]] == [50, 100]
     assert [step["requests"] for step in figures["steps"]] == [25, 50]
+    text = page.read_text()
+    assert "knee 100 req/s" in text and "sweep 50,100 req/s over 4 connections" in text and "session cookie" in text
