@@ -81,6 +81,7 @@ def fixed_rate(
     connections: int,
     warmup: int,
     requests: int | None,
+    client: str,
     as_json: bool,
     html: str | None,
 ) -> None:
@@ -96,7 +97,7 @@ def fixed_rate(
 
     target, senders, about = _senders(env_file, environment, payload, auth, via, protocol)
     with live_progress(stream=environment.stderr) as progress:
-        shape = {"rate": rate, "duration": duration, "connections": connections, "warmup": warmup}
+        shape = {"rate": rate, "duration": duration, "connections": connections, "warmup": warmup, "client": client}
         report = run_rate(target, **shape, progress=progress, senders=senders)  # type: ignore[arg-type]
     _report(environment, report, as_json, html, {**about, "load": f"fixed rate: {rate:g} req/s over {connections} connections"})
 
@@ -116,6 +117,7 @@ def sweep_rates(
     connections: int,
     warmup: int,
     requests: int | None,
+    client: str,
     as_json: bool,
     html: str | None,
 ) -> None:
@@ -135,7 +137,7 @@ def sweep_rates(
         environment.info(f"{step.rate:g} req/s: p50 {step.p50_ms:g} ms, p99 {step.p99_ms:g} ms, errors {step.failed}")
 
     with live_progress(stream=environment.stderr) as progress:
-        shape = {"duration": duration, "connections": connections, "warmup": warmup}
+        shape = {"duration": duration, "connections": connections, "warmup": warmup, "client": client}
         run = sweeping.rate_runner(target, **shape, progress=progress, senders=senders)  # type: ignore[arg-type]
         result = sweeping.run_sweep(wanted, slo_p99, run, said)
     environment.data(json.dumps(sweeping.summary(result)) if as_json else sweeping.table(result))
@@ -191,6 +193,7 @@ def load(
     rate: float | None = None,
     sweep: str | None = None,
     slo_p99: float | None = None,
+    client: str = "auto",
 ) -> None:
     """Send the payload ``requests`` times (or for ``duration`` seconds) from ``concurrency`` workers and report."""
     if requests is not None and duration is not None:
@@ -198,6 +201,7 @@ def load(
     if rate is not None or sweep is not None or slo_p99 is not None:
         route = (payload, auth, via, protocol)
         shape = {"rate": rate, "duration": duration, "connections": concurrency, "warmup": warmup, "requests": requests}
+        shape["client"] = client
         shown = {"as_json": json, "html": html}
         if sweep is None:
             fixed_rate(env_file, environment, *route, **shape, **shown)  # type: ignore[arg-type]
@@ -210,7 +214,7 @@ def load(
     target, senders, about = _senders(env_file, environment, payload, auth, via, protocol)
     bound = {"duration": duration} if duration is not None else {"requests": requests or DEFAULT_REQUESTS}
     with live_progress(stream=environment.stderr) as progress:
-        report = run_load(target, concurrency=concurrency, warmup=warmup, progress=progress, senders=senders, **bound)
+        report = run_load(target, concurrency=concurrency, warmup=warmup, progress=progress, senders=senders, client=client, **bound)
     _report(environment, report, json, html, {**about, "load": f"closed loop: {concurrency} workers, each waiting for its answer"})
 
 
@@ -284,6 +288,12 @@ LOAD = Command(
             "sweep",
             "one --rate run per rate, START:STOP:STEP or a list (100:1000:100, 100,200,400), each for --duration: "
             "a table of rate against p50/p99/errors and the knee",
+        ),
+        Option(
+            "client",
+            "auto, curl (libcurl's multi interface: one thread, a fraction of the CPU per request; pycurl, the load extra) "
+            "or http.client (a thread per connection); auto takes curl when pycurl is installed and the load is HTTP",
+            default="auto",
         ),
         Option(
             "slo_p99",

@@ -252,10 +252,13 @@ def run_load(
     clock: Callable[[], float] = time.perf_counter,
     stop: threading.Event | None = None,
     senders: Callable[[], Sender] | None = None,
+    client: str = "auto",
 ) -> LoadReport:
     """Send ``target`` ``requests`` times, or for ``duration`` seconds, from ``concurrency`` connections.
 
     ``senders`` makes each worker's sender instead of an HTTP connection to ``target`` (gRPC load).
+    ``client``: ``curl`` (libcurl's multi interface, one thread), ``http.client`` (a thread per
+    connection) or ``auto`` (curl when pycurl is installed and the load is HTTP).
 
     ``warmup`` requests go first and are not counted.  ``progress`` is called
     from this thread about ten times a second.  Setting ``stop`` (or Ctrl-C)
@@ -265,7 +268,9 @@ def run_load(
     if senders is None and target is None:
         raise UsageError("nothing to send load to")
     make: Callable[[], Sender] = senders or (lambda: HttpSender(target))  # type: ignore[arg-type]
-    workers = [_Worker(make()) for _ in range(concurrency)]
+    from .curlmulti import workers as chosen_workers  # libcurl's multi interface when pycurl is installed
+
+    workers = chosen_workers(target, concurrency, _Worker, make, client, senders)  # type: ignore[arg-type]
     try:
         interrupted = False
         if warmup:

@@ -61,6 +61,7 @@ class _Schedule:
         self.interval = 1.0 / rate
         self.count = count
         self.uncounted = uncounted  # the first due times are warmup: sent at the rate, not counted
+        self.record = True  # (the engine's closed-loop warmup phase records nothing)
         self.stop = threading.Event()
         self.session_expired = False
         self.note = ""
@@ -141,18 +142,22 @@ def run_rate(
     clock: Callable[[], float] = time.perf_counter,
     stop: threading.Event | None = None,
     senders: Callable[[], Sender] | None = None,
+    client: str = "auto",
 ) -> RateReport:
     """Send ``target`` at ``rate`` requests per second for ``duration`` seconds over ``connections`` connections.
 
     ``warmup`` sends go first, at the same rate, and are not counted.  The
-    rest is as ``engine.run_load``: ``senders`` for gRPC, ``progress`` about
-    ten times a second, ``stop`` or Ctrl-C for the partial report.
+    rest is as ``engine.run_load``: ``senders`` for gRPC, ``client`` to choose
+    libcurl or ``http.client``, ``progress`` about ten times a second, ``stop``
+    or Ctrl-C for the partial report.
     """
     count = check_rate(rate, duration, connections, warmup)
     if senders is None and target is None:
         raise UsageError("nothing to send load to")
     make: Callable[[], Sender] = senders or (lambda: HttpSender(target))  # type: ignore[arg-type]
-    workers = [_RateWorker(make()) for _ in range(connections)]
+    from .curlmulti import workers as chosen_workers
+
+    workers = chosen_workers(target, connections, _RateWorker, make, client, senders)  # type: ignore[arg-type]
     try:
         schedule = _Schedule(rate, count, warmup, clock)
         interrupted = _phase(workers, schedule, progress, stop, count, duration)  # type: ignore[arg-type]
