@@ -23,6 +23,7 @@ with ``http.client``.
 from __future__ import annotations
 
 import importlib.util
+import ssl
 from collections import deque
 from typing import Any
 
@@ -107,6 +108,12 @@ def _configured(target: LoadTarget, transfer: _Transfer) -> Any:
         handle.setopt(pycurl.SSL_VERIFYHOST, 0)
     elif isinstance(target.verify, str):
         handle.setopt(pycurl.CAINFO, target.verify)
+    elif target.url.startswith("https:"):  # the trust http.client has: Python's default CA paths, not the wheel's
+        paths = ssl.get_default_verify_paths()
+        if paths.cafile:
+            handle.setopt(pycurl.CAINFO, paths.cafile)
+        if paths.capath:
+            handle.setopt(pycurl.CAPATH, paths.capath)
     handle.setopt(pycurl.WRITEFUNCTION, transfer.body.append)
     handle.setopt(pycurl.PREREQFUNCTION, transfer.prereq)
     return handle
