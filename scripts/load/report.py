@@ -80,7 +80,7 @@ def behind(report: RateReport) -> str:
         return ""
     return (
         f"the schedule was not kept: {report.late} of {report.requests} sends left more than {LATE_AFTER_S * 1000:g} ms late"
-        f" and {report.skipped} were skipped (all {report.connections} connections busy, or the client too slow);"
+        f" and {report.skipped} were skipped (all {report.connections} connections busy waiting for answers, or the client short of CPU);"
         " latency counts from each due time; raise --concurrency, or the server is past its limit"
     )
 
