@@ -82,7 +82,8 @@ def test_an_unstalled_run_keeps_the_rate(stub: Stub) -> None:
     stub.answer(lambda _request: Reply.json_text(200, "{}"))
     report = run_rate(target(stub), rate=100, duration=1.0, connections=4, warmup=5)
     assert report.requests == report.scheduled == 100 and report.skipped == 0
-    assert loadreport.summary(report)["rate"]["achieved"] == 100.0
+    # achieved counts until the last send actually left: at most the 0.1 s grace after the 1 s window
+    assert 100 / 1.11 <= loadreport.summary(report)["rate"]["achieved"] <= 100.0
 
 
 @pytest.mark.parametrize(

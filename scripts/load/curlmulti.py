@@ -135,6 +135,7 @@ class CurlWorker(_Worker):
         self.by_handle = {id(transfer.handle): transfer for transfer in self.transfers}
         self.active: set[int] = set()  # handles in the multi now
         self.late = 0
+        self.last_sent = 0.0  # when the last counted send of a fixed-rate run left
 
     def send(self) -> tuple[str, bool]:  # the Sender protocol; this worker sends through its loop only
         raise NotImplementedError
@@ -264,5 +265,7 @@ class CurlWorker(_Worker):
                 return True
             transfer, due, counted = waiting.popleft()
             self._start(transfer, due, counted)
-            self.late += counted and now - due > LATE_AFTER_S
+            if counted:
+                self.late += now - due > LATE_AFTER_S
+                self.last_sent = now
         return False

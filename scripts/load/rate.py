@@ -42,6 +42,7 @@ class RateReport(LoadReport):
     scheduled: int = 0  # sends due in the window
     late: int = 0  # sent, but more than LATE_AFTER_S after their due time
     connections: int = 0
+    span_s: float = 0.0  # from the first due time to one interval after the last counted send actually left
 
     @property
     def skipped(self) -> int:
@@ -50,7 +51,9 @@ class RateReport(LoadReport):
 
     @property
     def achieved_rps(self) -> float:
-        return self.requests / self.window_s if self.window_s > 0 else 0.0
+        """Sends per second over the time they actually took to leave (as vegeta's rate): below the offered rate when late."""
+        span = max(self.window_s, self.span_s)
+        return self.requests / span if span > 0 else 0.0
 
 
 class _Schedule:
@@ -85,6 +88,7 @@ class _RateWorker(_Worker):
     def __init__(self, sender: Sender) -> None:
         super().__init__(sender)
         self.late = 0
+        self.last_sent = 0.0  # when this worker's last counted send left
 
     def loop(self, run: _Schedule) -> None:  # type: ignore[override]
         clock = run.clock
@@ -105,6 +109,7 @@ class _RateWorker(_Worker):
                 self.codes.append(status)
                 self.statuses[status] += 1
                 self.late += began - due > LATE_AFTER_S
+                self.last_sent = max(self.last_sent, began)
                 self.done += 1
                 self.failed += not succeeded(status)
             if refused:
@@ -175,5 +180,6 @@ def run_rate(
         window_s=window,
         scheduled=min(count, math.ceil(window * rate)),
         late=sum(worker.late for worker in workers),
+        span_s=max(0.0, max(worker.last_sent for worker in workers) - schedule.counted_from + schedule.interval),
         connections=connections,
     )
