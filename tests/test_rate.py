@@ -18,6 +18,7 @@ from scripts.load import sweep
 from scripts.load.engine import LoadTarget, run_load
 from scripts.load.rate import RateReport, run_rate
 from tests.helpers import Env, Stub
+from tests.test_curl_engine import CLIENTS
 from tests.test_load import seen_by_gateway, seen_since
 from tests.test_load_tasks import ready  # noqa: F401  (the fixture: logged in, NodePort exposed, MODEL_HOST set)
 
@@ -48,9 +49,10 @@ def target(stub: Stub) -> LoadTarget:
     return LoadTarget(f"http://127.0.0.1:{stub.port}/v2/models/m/infer", "POST", {"Content-Type": "application/json"}, b"{}")
 
 
-def test_a_stall_shows_in_p99_at_a_fixed_rate(stub: Stub) -> None:
+@pytest.mark.parametrize("client", CLIENTS)
+def test_a_stall_shows_in_p99_at_a_fixed_rate(stub: Stub, client: str) -> None:
     stub.answer(Stalling(after=100))
-    report = run_rate(target(stub), rate=100, duration=3.0, connections=2)
+    report = run_rate(target(stub), rate=100, duration=3.0, connections=2, client=client)
     figures = loadreport.summary(report)
     assert figures["errors"] == {} and report.requests == report.scheduled == 300
     # the ~100 requests due while the server stalled waited in the client: counted from their due time, they show
