@@ -119,14 +119,13 @@ def test_load_rate_sends_infers_request_at_the_rate(ready: Env, cluster: Sandbox
     ("arguments", "word"),
     [
         (("--rate", "0", "--duration", "1"), "--rate"),
-        (
-            (
-                "--rate",
-                "10",
-            ),
-            "--duration",
-        ),
+        (("--rate", "10"), "--duration"),
         (("--rate", "10", "--requests", "5"), "--requests"),
+        (("--slo-p99", "50", "--duration", "1"), "--sweep"),
+        (("--sweep", "10,20", "--rate", "10", "--duration", "1"), "--rate"),
+        (("--sweep", "10,20,5", "--duration", "1"), "rising"),
+        (("--sweep", "10,20", "--duration", "1", "--slo-p99", "-1"), "--slo-p99"),
+        (("--rate", "10", "--duration", "1", "--client", "wget"), "--client"),
     ],
 )
 def test_load_rate_bad_input_sends_nothing(ready: Env, cluster: Sandbox, arguments: tuple[str, ...], word: str) -> None:  # noqa: F811
