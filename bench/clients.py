@@ -243,11 +243,11 @@ class Clients:
 
         return LoadTarget(self.endpoint.url, "POST", self.endpoint.headers, self.endpoint.body)
 
-    def kfdex_load(self, concurrency: int) -> float:
+    def kfdex_load(self, concurrency: int, client: str = "auto") -> float:
         from scripts.load.engine import run_load
 
         with on_client_core():
-            report = run_load(self._target(), concurrency=concurrency, duration=self.seconds)  # type: ignore[arg-type]
+            report = run_load(self._target(), concurrency=concurrency, duration=self.seconds, client=client)  # type: ignore[arg-type]
         if report.errors:
             raise SystemExit(f"kfdex load saw errors: {report.errors}")
         return report.requests / report.duration_s
@@ -292,8 +292,9 @@ def capacity_rows(clients: Clients, rounds: int) -> list[tuple[str, dict[int, fl
         "wrk -t1": (clients.wrk if shutil.which("wrk") else None, "skipped: apt-get install wrk"),
         "hey": (clients.hey if shutil.which("hey") else None, "skipped: apt-get install hey"),
         "vegeta attack -rate 0": (clients.vegeta_capacity if clients.vegeta else None, "skipped: no Go to build vegeta"),
-        "kfdex load": (clients.kfdex_load, ""),
-        "kfdex locust --workers 1": (clients.kfdex_locust if _has_locust() else None, "skipped: pip install '.[load]'"),
+        "kfdex load": (clients.kfdex_load if _has("pycurl") else None, "skipped: pip install '.[load]' (pycurl)"),
+        "kfdex load --client http.client": (lambda concurrency: clients.kfdex_load(concurrency, "http.client"), ""),
+        "kfdex locust --workers 1": (clients.kfdex_locust if _has("locust") else None, "skipped: pip install '.[load]'"),
     }
     samples: dict[str, dict[int, list[float]]] = {name: {c: [] for c in CONCURRENCIES} for name in tools}
     for _ in range(rounds):
@@ -307,10 +308,10 @@ def capacity_rows(clients: Clients, rounds: int) -> list[tuple[str, dict[int, fl
     ]
 
 
-def _has_locust() -> bool:
+def _has(module: str) -> bool:
     import importlib.util
 
-    return importlib.util.find_spec("locust") is not None
+    return importlib.util.find_spec(module) is not None
 
 
 def rate_rows(clients: Clients, capacity: float) -> list[tuple[float, str, tuple[float, float, float] | None, str]]:

@@ -285,7 +285,11 @@ def print_timed(timed: list[tuple[str, str, float, str, float]], runs: int) -> N
 def fixed_rate_capacity(fast: clients.Clients, measured: list[tuple[str, dict[int, float] | None, str]] | None) -> float:
     """The rate both clients can hold on an endpoint: the lowest closed-loop best of wrk, kfdex load and vegeta."""
     if measured:
-        bests = [max(rates.values()) for name, rates, _ in measured if rates and not name.startswith(("hey", "kfdex locust"))]
+        bests = [
+            max(rates.values())
+            for name, rates, _ in measured
+            if rates and not name.startswith(("hey", "kfdex locust", "kfdex load --"))
+        ]
         return min(bests)
     return min(fast.wrk(8) if shutil.which("wrk") else float("inf"), fast.kfdex_load(8))
 
