@@ -19,12 +19,11 @@ from urllib.parse import quote
 
 from . import curlscript
 from .credentials import AUTH_METHODS, COOKIE_KEYS, TOKEN_KEYS, Credential, choose, ensure_bound, is_valid, same_cluster, saved
-from .dexflow import describe, page_of
+from .dexflow import describe, login_signal
 from .environment import Environment
 from .errors import ConfigError, ModelError, SessionError, UsageError
 from .gateway import Gateway, GatewaySettings, Sent
 from .payloads import Payload, load
-from .redirects import is_redirect, location_of
 from .settings import gateway_settings, host, ingress_origin, path_prefix
 from .standalone import main
 from .state import State
@@ -130,9 +129,9 @@ def sent_to_login(credential: str, where: str = "to a login") -> SessionError:
 def refusal(response: requests.Response, model: str, namespace: str, path: str, credential: str) -> Exception | None:
     """The error for an answer that is not a prediction, or None when it is one."""
     status = response.status_code
-    location = location_of(response) if is_redirect(response) else ""
-    if is_redirect(response) or (status in (401, 403) and (page_of(response).sign_in_form() or response.text.strip() == "{}")):
-        return sent_to_login(credential, "to Dex" if "/dex/" in location or "/oauth2/" in location else "to a login")
+    where = login_signal(response)
+    if where:
+        return sent_to_login(credential, where)
     if status == 403:
         return ModelError(
             f"{describe(response)} calling {model}: your user may not call models in {namespace or 'this namespace'}"

@@ -5,7 +5,7 @@ Steps never call each other; this module runs them in order with
 gateway says a login request was used up or expired, the Dex login starts
 again from a fresh request, a bounded number of times, saying why on stderr.
 Wrong credentials are never retried.  A saved session or token that is still
-valid is reused unless ``force`` is given; ``logout`` forgets them.
+valid is reused unless ``force`` is given; ``logout`` (``scripts.logout``) ends and forgets them.
 """
 
 from __future__ import annotations
@@ -105,18 +105,6 @@ def login_commands(state: State, environment: Environment, token: bool) -> str:
     return curlscript.dex_login(state, environment, login_name, password)
 
 
-def logout(env_file: EnvFile, environment: Environment, _overrides: Mapping[str, str] | None = None) -> list[str]:
-    """Remove the session, the token and login state from the .env; returns the keys removed.
-
-    Only the local copy is forgotten: the gateway's session ends at its expiry.
-    """
-    state = env_file.read()
-    present = [key for key in LOGIN_KEYS if key in state]
-    env_file.update({key: None for key in present})
-    environment.step_ok(LOGOUT.name, f"removed {', '.join(present)}" if present else "nothing to forget")
-    return present
-
-
 LOGIN = Command(
     "login",
     login,
@@ -131,5 +119,4 @@ LOGIN = Command(
         CURL,
     ),
 )
-LOGOUT = Command("logout", logout, "Forget the session cookie, the token and any half-done login in .env (settings stay).")
-COMMANDS = (LOGIN, LOGOUT)
+COMMANDS = (LOGIN,)
