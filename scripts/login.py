@@ -17,7 +17,7 @@ from . import approve, authenticate, create_token, curlscript, extract_cookie, f
 from .credentials import COOKIE_KEYS, TOKEN_KEYS, Credential, CredentialKeys, format_expiry, is_valid, saved
 from .dexflow import START_PATH
 from .environment import Environment
-from .errors import LoginRestartError
+from .errors import CredentialsError, LoginRestartError
 from .gateway import Gateway
 from .kube import kubectl
 from .settings import gateway_settings, ingress_origin
@@ -25,6 +25,7 @@ from .state import EnvFile, State
 from .step import ATTEMPTS, CURL, DEADLINE, SHOW_SECRETS, VERBOSE, Command, Option, run_step
 
 FRESH_STARTS = 2  # after the first try: three tries in all
+PASSWORD_TRIES = 3  # a password typed at the terminal
 DEX_STEPS = (fetch_req.STEP, authenticate.STEP, approve.STEP, extract_cookie.STEP)
 # what a login leaves behind: the credentials it produced and the state of a login in progress
 LOGIN_KEYS = tuple(dict.fromkeys(key for step in (*DEX_STEPS, create_token.STEP) for key in (*step.writes, *step.clears)))
@@ -86,15 +87,35 @@ def login(
         said = format_expiry(reusable.expiry(), environment.now())
         environment.step_skipped(LOGIN.name, f"{reusable.noun} {said}, for {reusable.origin}; --force logs in again")
         return
+    typed = False
     if not token:
         # ask (or fail) before anything is sent or written; typed credentials live in memory only
+        typed = environment.interactive and not state.value("DEX_PASSWORD")
         if environment.interactive and not (state.value("DEX_LOGIN") and state.value("DEX_PASSWORD")):
             before_asking(state, environment)
         login_name, password = authenticate.credentials(state, environment)
         overrides = {**(overrides or {}), "DEX_LOGIN": login_name, "DEX_PASSWORD": password}
     if not (state.value("INGRESS_HOST") and state.value("INGRESS_PORT")):
         run_step(resolve_ingress.STEP, env_file, environment, overrides)
-    (token_login if token else dex_login)(env_file, environment, overrides)
+    if token:
+        token_login(env_file, environment, overrides)
+    elif typed:
+        _typed_login(env_file, environment, overrides or {})
+    else:
+        dex_login(env_file, environment, overrides)
+
+
+def _typed_login(env_file: EnvFile, environment: Environment, overrides: Mapping[str, str]) -> None:
+    """The Dex login with a password typed at the terminal: a wrong one is asked for again, as sudo and ssh do."""
+    for typing in range(1, PASSWORD_TRIES + 1):
+        try:
+            dex_login(env_file, environment, overrides)
+            return
+        except CredentialsError:
+            if typing == PASSWORD_TRIES:
+                raise
+            environment.warn(f"Dex rejected that password: try again ({typing + 1} of {PASSWORD_TRIES})")
+            overrides = {**overrides, "DEX_PASSWORD": authenticate.ask_password(overrides["DEX_LOGIN"])}
 
 
 def login_commands(state: State, environment: Environment, token: bool) -> str:
