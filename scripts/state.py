@@ -25,7 +25,7 @@ from .errors import ConfigError, DeclarationError
 
 if TYPE_CHECKING:  # python-dotenv's parser loads when a file is read, not when tasks are listed
     from dotenv.parser import Binding
-from .keys import KEYS
+from .keys import KEYS, is_secret
 
 ENV_FILE_VARIABLE = "ENV_FILE"
 ENV_EXAMPLE = ".env.example"
@@ -141,6 +141,25 @@ class EnvFile:
         Its states carry the tool's keys that ``variables`` (the process environment) set.
         """
         return cls(default_env_path(variables, folder), variables)
+
+    def exposed_secrets(self) -> str | None:
+        """A warning when the file holds a secret and others may read it (mode beyond 0600); None otherwise."""
+        import stat
+
+        try:
+            status = self.path.stat()
+        except OSError:
+            return None
+        if not stat.S_ISREG(status.st_mode) or not status.st_mode & 0o077:
+            return None
+        try:
+            secrets = [name for name, value in self.read().items() if value and is_secret(name)]
+        except ConfigError:
+            return None  # the command itself will say what is wrong with the file
+        if not secrets:
+            return None
+        mode = f"{stat.S_IMODE(status.st_mode):04o}"
+        return f"{self.path} holds {', '.join(secrets)} and others may read it (mode {mode}): chmod 600 {self.path}"
 
     # reading -----------------------------------------------------------------
 
