@@ -31,7 +31,7 @@ def credentials(state: State, environment: Environment) -> tuple[str, str]:
         return login, password
     if not environment.interactive:
         missing = " and ".join(key for key, value in (("DEX_LOGIN", login), ("DEX_PASSWORD", password)) if not value)
-        raise ConfigError(f"{missing} not set: put them in {state.path} or the environment (see .env.example)")
+        raise ConfigError(f"{missing} not set: put them in {state.path} (`invoke init` writes a commented one) or the environment")
     try:
         login = login or input("Dex login: ").strip()
     except EOFError:

@@ -28,7 +28,6 @@ if TYPE_CHECKING:  # python-dotenv's parser loads when a file is read, not when 
 from .keys import KEYS, is_secret
 
 ENV_FILE_VARIABLE = "ENV_FILE"
-ENV_EXAMPLE = ".env.example"
 
 _SAFE_UNQUOTED = re.compile(r"[A-Za-z0-9_./:@,+%=-]+")
 _KEY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -111,15 +110,9 @@ class State(Mapping[str, str]):
             return found
         spec = KEYS[key]
         if not self.exists and not self._environment and spec.source == "setting":
-            example = self.path.parent / ENV_EXAMPLE
-            start = (
-                f"`cp {ENV_EXAMPLE} {self.path.name}` and fill it in"
-                if example.is_file()
-                else f"create {self.path} with at least DEX_LOGIN, MODEL_NAME and MODEL_NAMESPACE"
-            )
             raise ConfigError(
                 f"{key} is needed, but there is no {self.path} and none of the tool's settings are in the environment: "
-                f"{start} (or set {key} in the environment)"
+                f"run `invoke init` to write one (or set {key} in the environment)"
             )
         if not self.exists:
             raise ConfigError(f"{key} is needed but {self.path} does not exist: {spec.how_to_set}")
