@@ -76,6 +76,7 @@ def _create(env_file: EnvFile, header: str) -> None:
     """The example written to a new file, 0600; refused when anything is at that path already."""
     path = env_file.path
     try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # a profile's folder, the first time
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         raise UsageError(f"{path} exists already: edit it (`invoke status` shows it), or name another file with ENV_FILE") from None

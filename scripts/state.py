@@ -21,13 +21,15 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import ConfigError, DeclarationError
+from .errors import ConfigError, DeclarationError, UsageError
 
 if TYPE_CHECKING:  # python-dotenv's parser loads when a file is read, not when tasks are listed
     from dotenv.parser import Binding
 from .keys import KEYS, is_secret
 
 ENV_FILE_VARIABLE = "ENV_FILE"
+PROFILE_VARIABLE = "KFDEX_PROFILE"
+_PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 _SAFE_UNQUOTED = re.compile(r"[A-Za-z0-9_./:@,+%=-]+")
 _KEY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -39,10 +41,30 @@ def checkout_folder() -> Path | None:
     return folder if (folder / "tasks.py").is_file() and __package__ == "scripts" else None
 
 
+def profiles_folder(variables: Mapping[str, str]) -> Path:
+    """Where named profiles live: ``$XDG_CONFIG_HOME/kfdex/profiles``, by default ``~/.config/kfdex/profiles``."""
+    base = variables.get("XDG_CONFIG_HOME", "")
+    return (Path(base) if os.path.isabs(base) else Path.home() / ".config") / "kfdex" / "profiles"
+
+
+def profile_path(name: str, variables: Mapping[str, str]) -> Path:
+    """The .env file of the profile ``name`` (letters, digits, ``._-``); a UsageError for any other name."""
+    if not _PROFILE_NAME.fullmatch(name):
+        raise UsageError(f"profile {name!r}: a profile's name is letters, digits, '.', '_' and '-', starting with a letter or digit")
+    return profiles_folder(variables) / f"{name}.env"
+
+
 def default_env_path(variables: Mapping[str, str] | None = None, folder: Path | None = None) -> Path:
-    """The file ``$ENV_FILE`` names, else ``.env`` in ``folder`` (beside tasks.py in a checkout), else in the current folder."""
-    named = (os.environ if variables is None else variables).get(ENV_FILE_VARIABLE)
-    return Path(named).expanduser() if named else (folder or Path.cwd()) / ".env"
+    """The state file, in this order: the file ``$ENV_FILE`` names; the profile ``$KFDEX_PROFILE`` names
+    (``--profile`` sets it); ``.env`` in ``folder`` (beside tasks.py in a checkout), else in the current folder."""
+    variables = os.environ if variables is None else variables
+    named = variables.get(ENV_FILE_VARIABLE)
+    if named:
+        return Path(named).expanduser()
+    profile = variables.get(PROFILE_VARIABLE)
+    if profile:
+        return profile_path(profile, variables)
+    return (folder or Path.cwd()) / ".env"
 
 
 def from_environment(variables: Mapping[str, str]) -> dict[str, str]:
