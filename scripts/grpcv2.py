@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 from .credentials import Credential, choose, ensure_bound
 from .environment import Environment
 from .errors import ConfigError, GatewayError, ModelError, SessionError, UsageError
+from .extras import require
 from .gateway import NO_ANSWER, UNREACHABLE, GatewaySettings, TransientError
 from .payloads import load
 from .settings import gateway_settings, host, ingress_origin
@@ -64,10 +65,11 @@ _LOGIN_STATUSES = frozenset({301, 302, 303, 307, 308, 401, 403})
 
 def protos() -> tuple[Any, Any, Any]:
     """grpc, the V2 messages and their stubs; a UsageError naming the extra when they are not installed."""
+    require("grpc", "--protocol grpc")  # every module of the extra, before any of them is imported
     try:
         import grpc
         from tritonclient.grpc import service_pb2, service_pb2_grpc
-    except ImportError as missing:
+    except ImportError as missing:  # installed, but broken
         raise UsageError(f"--protocol grpc needs the optional extra grpc ({missing.name} is missing): {EXTRA}") from None
     return grpc, service_pb2, service_pb2_grpc
 
@@ -100,6 +102,16 @@ def _parameters(target: Any, parameters: dict[str, Any] | None) -> None:
         _parameter(target[name], value)
 
 
+def _contents(tensor: Any, datatype: str, values: list[Any]) -> None:
+    """The data into the tensor's typed contents; a UsageError for a value its datatype cannot hold."""
+    if datatype == "BYTES":
+        values = [value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value for value in values]
+    try:
+        getattr(tensor.contents, CONTENTS[datatype][0]).extend(values)
+    except (TypeError, ValueError) as error:
+        raise UsageError(f"input {tensor.name!r}: its data does not fit datatype {datatype} ({error})") from None
+
+
 def to_request(model: str, body: dict[str, Any], pb: Any) -> Any:
     """A V2 JSON body (inputs: name, shape, datatype, data; parameters; outputs) as a ``ModelInferRequest``."""
     request = pb.ModelInferRequest(model_name=model, id=str(body.get("id") or ""))
@@ -110,10 +122,7 @@ def to_request(model: str, body: dict[str, Any], pb: Any) -> Any:
             raise UsageError(f"input {given.get('name')!r}: datatype {datatype or '(none)'} cannot be sent over gRPC contents; use one of {', '.join(CONTENTS)}")
         tensor = request.inputs.add(name=given.get("name", ""), datatype=datatype, shape=[int(n) for n in given.get("shape") or []])
         _parameters(tensor.parameters, given.get("parameters"))
-        values = _flat(given.get("data"))
-        if datatype == "BYTES":
-            values = [value.encode() if isinstance(value, str) else bytes(value) for value in values]
-        getattr(tensor.contents, CONTENTS[datatype][0]).extend(values)
+        _contents(tensor, datatype, _flat(given.get("data")))
     for wanted in body.get("outputs") or []:
         output = request.outputs.add(name=wanted.get("name", ""))
         _parameters(output.parameters, wanted.get("parameters"))
@@ -347,9 +356,8 @@ class Readiness:
 
 def readiness(state: State, environment: Environment, auth: str) -> Readiness:
     """model-info over gRPC: the server's and the model's readiness, and the model's V2 metadata (as the REST JSON)."""
-    from google.protobuf.json_format import MessageToDict
-
     grpc, pb, stubs = protos()
+    from google.protobuf.json_format import MessageToDict
     model = state.require("MODEL_NAME")
     target, credential = bound(state, environment, auth)
     with _channel(grpc, target) as channel:

@@ -21,10 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
 
-from invoke import Program
-
 from scripts.catalog import COMMANDS
-from scripts.cli import build_collection
+from scripts.cli import KfDexProgram, build_collection
 from scripts.environment import Environment
 from scripts.state import EnvFile
 
@@ -92,7 +90,7 @@ class Env:
             sys, "stdout", stdout
         ), mock.patch.object(sys, "stderr", stderr):
             try:
-                Program(namespace=collection, binary="invoke").run(["invoke", *arguments])
+                KfDexProgram(namespace=collection, binary="invoke").run(["invoke", *arguments])
             except SystemExit as leaving:
                 code = leaving.code if isinstance(leaving.code, int) else 1
         return subprocess.CompletedProcess(["invoke", *arguments], code, stdout.getvalue(), stderr.getvalue())
