@@ -40,6 +40,7 @@ from .payloads import load
 from .settings import gateway_settings, host, ingress_origin
 from .state import State
 from .step import StepResult
+from .values import clipped
 
 METHOD = "/inference.GRPCInferenceService/ModelInfer"
 EXTRA = "pip install 'kfdex[grpc]' (or '.[grpc]' in a checkout)"
@@ -252,10 +253,10 @@ def failure(error: Any, target: Target, credential: Credential, model: str) -> E
     if http in (502, 503, 504):
         return TransientError(f"HTTP {http} from the gateway", f"HTTP {http}", "answer")
     if "not ready yet" in details:
-        return TransientError(f"{code.name}: {details[:80]}", details[:80], "answer")
+        return TransientError(f"{code.name}: {clipped(details)}", clipped(details), "answer")
     if code.name == "UNAVAILABLE":
         unreachable = "failed to connect" in details.lower() or "connection refused" in details.lower()
-        return TransientError(f"UNAVAILABLE: {details[:80]}", details[:80], UNREACHABLE if unreachable else NO_ANSWER)
+        return TransientError(f"UNAVAILABLE: {clipped(details)}", clipped(details), UNREACHABLE if unreachable else NO_ANSWER)
     if code.name == "DEADLINE_EXCEEDED":
         return TransientError(f"no answer in {target.settings.read_timeout:g}s", "deadline exceeded", NO_ANSWER)
     if http:

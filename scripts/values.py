@@ -34,6 +34,15 @@ def is_text(value: str) -> bool:
     return True
 
 
+def clipped(text: str, limit: int = 160) -> str:
+    """``text`` cut to about ``limit`` characters at a space, never inside a word, number or address; ``…`` marks the cut."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    space = head.rfind(" ")
+    return (head[:space].rstrip(" ,;:") if space > 0 else head) + " …"
+
+
 def shown(value: str, key: str = "") -> str:
     """A value for a message: quoted (control characters visible), shortened, masked for a secret key."""
     if key and is_secret(key):
