@@ -161,6 +161,7 @@ def demo(
     from . import expose_nodeport, infer, login, resolve_ingress
 
     chosen = _checked_flavor(flavor)
+    require("sandbox", "the sandbox")
     named = environment.variables.get(ENV_FILE_VARIABLE)
     folder = Path(tempfile.mkdtemp(prefix="kfdex-demo-"))
     env_file = EnvFile(Path(named) if named else folder / ".env")

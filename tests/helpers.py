@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from unittest import mock
 
@@ -59,6 +59,7 @@ class Env:
     extra_path: str = ""  # put first on PATH (a fake kubectl)
     only_path: str = ""  # replace PATH (no kubectl at all)
     sleep: Callable[[float], None] = time.sleep  # how invoke's runs wait between retries
+    variables: dict[str, str] = field(default_factory=dict)  # set in the task's environment (any value os.environ takes)
 
     @property
     def path(self) -> Path:
@@ -71,7 +72,7 @@ class Env:
         self.file.update(values)
 
     def _variables(self) -> dict[str, str]:
-        variables = dict(os.environ, ENV_FILE=str(self.path))
+        variables = dict(os.environ, ENV_FILE=str(self.path), **self.variables)
         variables.pop("KFDEX_DEBUG", None)
         if self.only_path:
             variables["PATH"] = self.only_path
