@@ -126,6 +126,16 @@ def _environment_bytes(task: str, key: str) -> Setup:
     return setup
 
 
+def _grpc_port_refusing(env: Env, _cluster: Sandbox, _tmp: Path) -> list[str]:
+    """Logged in, and NODE_PORT_GRPC a closed five-digit port: the whole address must survive in the message."""
+    from sandbox.cluster import free_port
+
+    _logged_in(env)
+    port = next(port for port in iter(free_port, None) if port >= 10000)
+    env.set(NODE_PORT_GRPC=str(port))
+    return ["infer", "--protocol", "grpc"]
+
+
 def _rbac(env: Env, cluster: Sandbox, _tmp: Path) -> list[str]:
     _logged_in(env)
     cluster.configure(rbac_deny=True)
@@ -309,6 +319,20 @@ CASES = [
         _with(["fetch-req"], INGRESS_HOST="no-such-host.invalid", INGRESS_PORT="80"),
         ExitCode.GATEWAY,
         r"cannot connect to http://no-such-host\.invalid:80: name or service not known after 4 attempt\(s\)",
+    ),
+    Case(
+        "TLS to a plain HTTP port",
+        _at_gateway(["fetch-req"], INGRESS_SCHEME="https"),
+        ExitCode.GATEWAY,
+        r"TLS failed for https://127\.0\.0\.1:\d+ \(SSLError\(SSLError\(1, '\[SSL: WRONG_VERSION_NUMBER\] wrong version number "
+        r"\(_ssl\.c:\d+\)'\)\)\): set INGRESS_CA_BUNDLE",
+    ),
+    Case(
+        "gRPC port refusing",
+        _grpc_port_refusing,
+        ExitCode.GATEWAY,
+        r"ipv4:127\.0\.0\.1:\d{5}: Failed to connect to remote host: Connection refused after 4 attempt\(s\)",
+        True,
     ),
     Case(
         "kubectl missing", _no_kubectl, ExitCode.KUBECTL, r"kubectl is not on PATH: install it and configure it for your cluster"
