@@ -124,6 +124,10 @@ def _bad_command_line() -> Iterator[None]:
         yield
     except (ParseError, ValueError) as error:  # ValueError: a core option's number (-T abc)
         raise Exit(f"error: {error} (`kfdex --list` shows the tasks, `kfdex TASK --help` their options)", code=int(ExitCode.USAGE)) from None
+    except Exit as leaving:  # Invoke's own refusals (`--list no-such-namespace`) leave with 1, which we keep for bugs
+        if leaving.code != int(ExitCode.BUG) or not leaving.message:
+            raise
+        raise Exit(f"error: {leaving.message} (`kfdex --list` shows the tasks)", code=int(ExitCode.USAGE)) from None
 
 
 class KfDexProgram(Program):
