@@ -439,7 +439,7 @@ class Dex:
         form = request.form()
         login, password = form.get("login", ""), form.get("password", "")
         expected = self.settings.users.get(login)
-        if expected is None or not hmac.compare_digest(expected, password):
+        if expected is None or not hmac.compare_digest(expected.encode(), password.encode()):  # any UTF-8, as Dex
             return Reply.html(self.flavor.wrong_password_status, page(login, invalid=True))
         with self.world.lock:
             auth.logged_in = True

@@ -12,17 +12,20 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from invoke import Argument, Collection, Context, Exit, Task
+from invoke import Argument, Collection, Context, Exit, ParseError, Program, Task
+from invoke.exceptions import UnknownFileType
 
 from .boundary import guarded
 from .environment import Environment, verbose_requested
 from .errors import ExitCode
 from .state import EnvFile
 from .step import SHOW_SECRETS, VERBOSE, Declaration, Option
+from .values import shown
 
 
 def _options(declaration: Declaration) -> tuple[Option, ...]:
@@ -114,12 +117,57 @@ def build_collection(declarations: Iterable[Declaration]) -> Collection:
     return collection
 
 
+@contextmanager
+def _bad_command_line() -> Iterator[None]:
+    """Invoke's parse errors as bad input (exit 2, one line), not its exit 1."""
+    try:
+        yield
+    except (ParseError, ValueError) as error:  # ValueError: a core option's number (-T abc)
+        raise Exit(f"error: {error} (`kfdex --list` shows the tasks, `kfdex TASK --help` their options)", code=int(ExitCode.USAGE)) from None
+    except Exit as leaving:  # Invoke's own refusals (`--list no-such-namespace`) leave with 1, which we keep for bugs
+        if leaving.code != int(ExitCode.BUG) or not leaving.message:
+            raise
+        raise Exit(f"error: {leaving.message} (`kfdex --list` shows the tasks)", code=int(ExitCode.USAGE)) from None
+
+
+class KfDexProgram(Program):
+    """Invoke's program with every way out documented: a bad command line or configuration file is bad input (exit 2)."""
+
+    def parse_core(self, argv: list[str] | None) -> None:
+        with _bad_command_line():
+            super().parse_core(argv)
+
+    def parse_tasks(self) -> None:
+        with _bad_command_line():
+            super().parse_tasks()
+
+    def parse_cleanup(self) -> None:
+        with _bad_command_line():
+            super().parse_cleanup()
+
+    def update_config(self, merge: bool = True) -> None:
+        """Invoke's runtime configuration (``-f FILE`` or INVOKE_RUNTIME_CONFIG): a file it cannot load is bad input."""
+        try:
+            super().update_config(merge)
+        except Exception as error:  # the file is the person's input: yaml, json or Python, so any error
+            named = f"-f {shown(self.args.config.value)}" if self.args.config.value else "INVOKE_RUNTIME_CONFIG"
+            reason = "it reads only .yaml, .yml, .json and .py files" if isinstance(error, UnknownFileType) else _first_line(error)
+            raise Exit(
+                f"error: {named}: Invoke cannot load it as configuration ({reason}): fix the file, or leave it out",
+                code=int(ExitCode.USAGE),
+            ) from None
+
+
+def _first_line(error: Exception) -> str:
+    """``TypeName: the first line of its message``, whole."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
 def main() -> None:
     """The installed ``kfdex`` command: the same tasks as ``invoke`` in a checkout, with ./.env as the state."""
     import os
     import sys
-
-    from invoke import Program
 
     from . import __version__
     from .catalog import COMMANDS
@@ -127,7 +175,7 @@ def main() -> None:
     collection = build_collection(COMMANDS)
     collection.configure({"kfdex": {"program": "kfdex"}})
     try:
-        Program(namespace=collection, name="kfdex", binary="kfdex", version=__version__).run()
+        KfDexProgram(namespace=collection, name="kfdex", binary="kfdex", version=__version__).run()
     except BrokenPipeError:  # `kfdex --list | head`: the reader left, which is no error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)

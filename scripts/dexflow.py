@@ -18,6 +18,7 @@ from .dexpages import Page, parse_page
 from .errors import GatewayError, KfDexError, LoginRestartError
 from .gateway import Gateway
 from .redirects import is_redirect, location_of
+from .values import clipped
 
 if TYPE_CHECKING:  # only for annotations: requests loads when a request is sent
     import requests
@@ -82,7 +83,7 @@ def _json_error(body: str) -> str | None:
     if isinstance(parsed, dict):
         found = parsed.get("error") or parsed.get("detail")
         if found:
-            return found if isinstance(found, str) else json.dumps(found)[:160]
+            return found if isinstance(found, str) else clipped(json.dumps(found))
     return None
 
 
@@ -97,8 +98,8 @@ def _plain_error(body: str) -> str:
     lines = body.splitlines()
     if lines[0].startswith("Traceback (most recent call last)"):
         said = [line for line in lines if line.strip() and not line[0].isspace()]
-        return said[-1][:200]
-    return lines[0][:160]
+        return clipped(said[-1], 200)
+    return clipped(lines[0])
 
 
 def login_signal(response: requests.Response) -> str | None:

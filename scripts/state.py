@@ -26,6 +26,7 @@ from .errors import ConfigError, DeclarationError, UsageError
 if TYPE_CHECKING:  # python-dotenv's parser loads when a file is read, not when tasks are listed
     from dotenv.parser import Binding
 from .keys import KEYS, is_secret
+from .values import is_text
 
 ENV_FILE_VARIABLE = "ENV_FILE"
 PROFILE_VARIABLE = "KFDEX_PROFILE"
@@ -68,8 +69,15 @@ def default_env_path(variables: Mapping[str, str] | None = None, folder: Path | 
 
 
 def from_environment(variables: Mapping[str, str]) -> dict[str, str]:
-    """The tool's keys set (non-empty) in the process environment, for those that may come from there."""
-    return {name: variables[name] for name, key in KEYS.items() if key.from_environment and variables.get(name)}
+    """The tool's keys set (non-empty) in the process environment, for those that may come from there.
+
+    A value holding bytes that are not UTF-8 is refused (UsageError naming the key, never the value).
+    """
+    found = {name: variables[name] for name, key in KEYS.items() if key.from_environment and variables.get(name)}
+    for name, value in found.items():
+        if not is_text(value):
+            raise UsageError(f"{name} in the environment holds bytes that are not UTF-8 text: set it to UTF-8 text, or unset it")
+    return found
 
 
 class State(Mapping[str, str]):
