@@ -479,8 +479,9 @@ OPTION_CASES = [
     (["locust", "--users", "0"], r"--users 0: give 1 or more"),
     (["locust", "--workers", "-2"], r"--workers -2: give from 1 to 1024"),
     (["infer", "--auth", os.fsdecode(b"\xff")], r"--auth holds bytes that are not UTF-8 text"),
-    (["-f", "/etc/passwd", "status"], r"-f '/etc/passwd': Invoke cannot load it as configuration \(it reads only \.yaml"),
-    (["-T", "abc", "status"], r"invalid literal for int\(\) .*'abc' \(`kfdex --list` shows the tasks"),
+    (["-f", "/etc/passwd", "status"], r"No idea what '-f' is! \(`kfdex --list` shows the tasks"),  # Invoke's -f is not kfdex's
+    (["-T", "abc", "status"], r"No idea what '-T' is!"),
+    (["--profile", "../x", "status"], r"profile '\.\./x': a profile's name is letters"),
     (["no-such-task"], r"No idea what 'no-such-task' is!"),
     (["load", "--requests"], r"needed value and was not given one"),
 ]
