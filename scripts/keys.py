@@ -32,7 +32,7 @@ class Key:
     def how_to_set(self) -> str:
         """The next action that gives this key a value, for error messages."""
         if self.source == "setting":
-            return f"set {self.name} in the .env file (see .env.example)"
+            return f"set {self.name} in the .env file (`invoke init` writes a commented one)"
         if self.source == "sandbox":
             return "run `invoke sandbox-up` first"
         from .catalog import how_to_produce  # the declarations import this module: look them up only when needed

@@ -27,6 +27,7 @@ from types import ModuleType
 
 from .environment import Environment
 from .errors import SandboxError, UsageError
+from .extras import require
 from .keys import KEYS, produced
 from .state import ENV_FILE_VARIABLE, EnvFile
 from .step import VERBOSE, Command, Option, run_step
@@ -85,6 +86,7 @@ def up(env_file: EnvFile, environment: Environment, flavor: str | None, settings
     """Start a sandbox and point ``env_file`` at it; ``settings_file`` sets gateway settings and faults."""
     chosen = _checked_flavor(flavor)
     settings_wanted = _read_settings(settings_file) if settings_file else {}
+    require("sandbox", "the sandbox")  # before anything starts: a child's ImportError would show as a traceback
     state = env_file.read()
     running = state.value("SANDBOX_DIR")
     if running and Path(running, "pids.json").exists():
@@ -159,6 +161,7 @@ def demo(
     from . import expose_nodeport, infer, login, resolve_ingress
 
     chosen = _checked_flavor(flavor)
+    require("sandbox", "the sandbox")
     named = environment.variables.get(ENV_FILE_VARIABLE)
     folder = Path(tempfile.mkdtemp(prefix="kfdex-demo-"))
     env_file = EnvFile(Path(named) if named else folder / ".env")
@@ -196,7 +199,7 @@ SANDBOX_UP = Command(
     "sandbox-up",
     sandbox_up,
     "Start the local stand-in cluster and point the .env at it.",
-    options=(FLAVOR, Option("settings", "a JSON file of gateway settings and faults to start with (see README: Sandbox faults)")),
+    options=(FLAVOR, Option("settings", "a JSON file of gateway settings and faults to start with (see README: Sandbox faults)", path=True)),
 )
 SANDBOX_DOWN = Command("sandbox-down", sandbox_down, "Stop every sandbox process (by pid) and remove what sandbox-up wrote.")
 DEMO = Command(

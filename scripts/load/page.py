@@ -19,7 +19,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UsageError
 from .engine import LoadReport
 
 if TYPE_CHECKING:
@@ -35,10 +34,11 @@ STYLE = (
 
 
 def _plotly() -> Any:
-    try:
-        from plotly import graph_objects
-    except ImportError:
-        raise UsageError("--html needs plotly: pip install '.[load]'") from None
+    from .report import require_html
+
+    require_html()
+    from plotly import graph_objects
+
     return graph_objects
 
 

@@ -134,6 +134,13 @@ def series(report: LoadReport) -> list[dict[str, float]]:
     return rows
 
 
+def require_html() -> None:
+    """A UsageError naming the extra when plotly is missing: checked before a run, not after it."""
+    from ..extras import require
+
+    require("load", "--html", modules=("plotly",))
+
+
 def write_html(report: LoadReport, path: Path, measured: Mapping[str, str] | None = None, title: str = "kfdex load") -> Path:
     """The self-contained HTML report (``page``): what was measured, latency by percentile, figures by second."""
     from .page import write_load
