@@ -202,12 +202,10 @@ class CurlWorker(_Worker):
             multi.select(timeout)
         return freed
 
-    def _drop(self) -> None:
-        """Stop: transfers still in flight are abandoned, not counted."""
-        for transfer in self.transfers:
-            if id(transfer.handle) in self.active:
-                self.multi.remove_handle(transfer.handle)
-        self.active.clear()
+    def _drain(self, run: Any) -> None:
+        """The run is over or stopped: the requests already sent are answered and counted, as the thread engine's are."""
+        while self.active:
+            self._turn(run, SELECT_S)
 
     def loop(self, run: Any) -> None:
         """Closed loop (``engine._Run``): each handle is re-added as soon as it finishes, while the run gives tickets."""
@@ -227,7 +225,7 @@ class CurlWorker(_Worker):
                 if run.ticket():
                     self._start(transfer, run.clock())
                     busy += 1
-        self._drop()
+        self._drain(run)
 
     def _scheduled(self, run: Any) -> None:
         """Fixed rate (``rate._Schedule``): a free handle takes the next due time and is added when it comes."""
@@ -252,7 +250,7 @@ class CurlWorker(_Worker):
                 run.stop.wait(min(waiting[0][1] - now, SELECT_S))
         if run.stop.is_set() and getattr(run, "stopped_at", 0.0) is None:
             run.stopped_at = clock()
-        self._drop()
+        self._drain(run)
 
     def _start_due(self, run: Any, waiting: deque[tuple[_Transfer, float, bool]]) -> bool:
         """Add every waiting handle whose due time has come; True when the window closed with sends still waiting."""
