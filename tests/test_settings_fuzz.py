@@ -1,15 +1,25 @@
-"""Any value a person can put in a user-set key ends in one line and a documented exit code, never a traceback.
+"""Any value a person can put in a user-set key, option, environment variable or payload ends in one line and a
+documented exit code, never a traceback nor a hang.
 
 Hypothesis writes arbitrary text (control characters, any script, very long)
 into one or more of the keys a person sets (``scripts.keys`` settings, plus the
 ingress address and NODE_PORT) through the project's ``EnvFile``, and runs the
 first step that reads the first of them in-process, against a closed port and
 a kubectl that fails at once: nothing is slow and nothing is reached.
+
+It also drives every declared task (the catalog: a new task is covered by
+itself) with arbitrary option values, Invoke's own options and arbitrary bytes
+in the environment, with no session in the .env (nothing is ever sent with a
+credential), no sandbox and a Locust that ends at once; each run is bounded by
+an alarm.  And it feeds arbitrary payload text (NaN, deep nesting, wrong types)
+to the payload checks and the gRPC encoder: refused, or fit to be sent.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
+import json
 import os
 import signal
 import socket
@@ -27,7 +37,8 @@ from hypothesis import strategies as st
 
 from scripts import authenticate, create_token, fetch_req, infer
 from scripts.catalog import COMMANDS, STEPS
-from scripts.errors import ConfigError, ExitCode
+from scripts.errors import ConfigError, ExitCode, UsageError
+from scripts.extras import missing
 from scripts.keys import KEYS
 from scripts.state import EnvFile
 from scripts.step import SHOW_SECRETS, Declaration, Option
@@ -233,3 +244,54 @@ def test_every_numeric_option_refuses_what_no_run_can_use(fuzz_folder: Path, tas
     assert ran.stderr.strip().splitlines() == [ran.stderr.strip()], ran.stderr
     assert ran.stderr.startswith(f"error: {option.flag}"), ran.stderr
     assert env.path.read_bytes() == before
+
+
+# any payload ------------------------------------------------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=25,
+)
+_DATATYPES = st.sampled_from(["FP32", "INT64", "BYTES", "BOOL", "UINT8", "FP16"])
+tensors = st.fixed_dictionaries(
+    {},
+    optional={
+        "name": st.one_of(st.text(max_size=6), json_values),
+        "shape": st.one_of(st.lists(st.integers(-1, 5), max_size=3), json_values),
+        "datatype": st.one_of(_DATATYPES, json_values),
+        "data": json_values,
+        "parameters": json_values,
+    },
+)
+bodies = st.one_of(
+    json_values,
+    st.fixed_dictionaries(
+        {}, optional={"inputs": st.one_of(st.lists(tensors, max_size=3), json_values), "outputs": json_values, "parameters": json_values}
+    ),
+    st.fixed_dictionaries({"instances": json_values}),
+)
+texts = st.one_of(
+    bodies.map(json.dumps),  # NaN and Infinity written as Python's json writes them
+    st.integers(1, 3000).map(lambda depth: '{"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": ' + "[" * depth + "1" + "]" * depth + "}]}"),
+    st.text(max_size=60),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts)
+def test_any_payload_text_is_checked_or_refused(text: str) -> None:
+    """Whatever the text, a payload is refused (UsageError) or is one a server can be sent, over REST and gRPC alike."""
+    from scripts import payloads
+
+    try:
+        body = payloads.parse(text, "(fuzz)")
+        protocol = payloads.check(body, "(fuzz)")
+    except UsageError:
+        return
+    json.dumps(body, allow_nan=False)  # only finite numbers go out
+    if protocol == "v2" and not missing("grpc"):
+        from scripts import grpcv2
+
+        with contextlib.suppress(UsageError):
+            grpcv2.to_request("m", body, grpcv2.protos()[1])
