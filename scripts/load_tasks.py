@@ -22,7 +22,7 @@ from .environment import Environment
 from .errors import GatewayError, ModelError, SessionError, UsageError
 from .state import EnvFile
 from .step import AUTH, PAYLOAD, Command, Option
-from .values import COUNT, MAX_PARALLEL, OR_NONE, PARALLEL, PORT, RATE, TIMEOUT, Number, shown, timespan
+from .values import COUNT, MAX_PARALLEL, OR_NONE, PARALLEL, PORT, RATE, TIMEOUT, Number, is_host, shown, timespan
 
 if TYPE_CHECKING:
     from .load.engine import LoadReport, LoadTarget
@@ -172,6 +172,9 @@ def locust(
 
     run_time = f"{timespan(run_time, '--run-time')}s"  # Locust's own parsing would fail only after it started
     tolerance = Tolerance.parse(max_errors)
+    for flag, address in (("--bind-host", bind_host), ("--master-host", master_host)):
+        if address is not None and address != "*" and not is_host(address):
+            raise UsageError(f"{flag} {shown(address)}: give a host name or IP address")
     locust_run.require_locust()
     if worker:
         if master or not master_host:
