@@ -102,6 +102,21 @@ def _plain_error(body: str) -> str:
     return clipped(lines[0])
 
 
+def login_signal(response: requests.Response) -> str | None:
+    """Where an answer sends a caller that is not logged in (``to Dex``, ``to a login``), or None when it does not.
+
+    A redirect, oauth2-proxy's sign-in page (403) or its ``{}`` (401 on API paths) say the
+    request carried no session the gateway accepts.
+    """
+    status = response.status_code
+    if is_redirect(response):
+        location = location_of(response)
+        return "to Dex" if "/dex/" in location or "/oauth2/" in location else "to a login"
+    if status in (401, 403) and (page_of(response).sign_in_form() or response.text.strip() == "{}"):
+        return "to a login"
+    return None
+
+
 def describe(response: requests.Response) -> str:
     """A short, secret-free description of what the gateway said."""
     text = page_of(response).error_text()

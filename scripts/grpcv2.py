@@ -400,9 +400,9 @@ def retried(attempt: Any, target: Target, environment: Environment) -> tuple[Any
     return response, retries
 
 
-def run(state: State, environment: Environment, payload: str, json: bool, auth: str) -> StepResult:
+def run(state: State, environment: Environment, payload: str, json: bool, auth: str, full: bool = False) -> StepResult:
     """infer's step over gRPC: prints the outputs as the REST path does (``--json``: the V2 JSON form)."""
     from .infer import format_outputs
 
     answer, summary = infer(state, environment, payload, auth)
-    return StepResult({}, summary, output=dumps(answer, indent=2) if json else format_outputs(answer))
+    return StepResult({}, summary, output=dumps(answer, indent=2) if json else format_outputs(answer, full))

@@ -86,6 +86,7 @@ class Step:
     def execute(self, env_file: EnvFile, environment: Environment, given: Mapping[str, Any]) -> None:
         """Run as a command: options checked and split, then the step protocol (or, with --curl, its commands printed)."""
         overrides, arguments = split_options(self.options, given)
+        warn_if_exposed(env_file, environment)
         if arguments.pop(CURL.name, None):
             if self.curl is None:
                 raise DeclarationError(f"step {self.name} takes --curl but declares no curl commands")
@@ -111,6 +112,7 @@ class Command:
     def execute(self, env_file: EnvFile, environment: Environment, given: Mapping[str, Any]) -> None:
         """Run as a command: options checked and split, then the action."""
         overrides, arguments = split_options(self.options, given)
+        warn_if_exposed(env_file, environment)
         self.action(env_file, environment, overrides, **arguments)
 
 
@@ -157,6 +159,13 @@ CURL = Option(
 )
 # options that shape the environment (how things are shown), not the step: the task applies them
 ENVIRONMENT_OPTIONS = (SHOW_SECRETS, VERBOSE)
+
+
+def warn_if_exposed(env_file: EnvFile, environment: Environment) -> None:
+    """A warning, never a refusal, when the .env holds a secret that others may read."""
+    warning = env_file.exposed_secrets()
+    if warning:
+        environment.warn(warning)
 
 
 def split_options(options: tuple[Option, ...], given: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:

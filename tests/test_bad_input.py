@@ -231,7 +231,7 @@ CASES = [
         _no_env_file,
         ExitCode.CONFIG,
         r"MODEL_NAME is needed, but there is no .*\.env and none of the tool's settings are in the environment: "
-        r"create .*\.env with at least DEX_LOGIN, MODEL_NAME and MODEL_NAMESPACE",
+        r"run `invoke init` to write one",
     ),
     Case(".env is a folder", _env_is_a_folder, ExitCode.CONFIG, r"\.env is a folder, not a \.env file: set ENV_FILE to a file"),
     Case(

@@ -67,3 +67,13 @@ def test_sandbox_login_infer_and_nothing_left_behind(empty: Path) -> None:
         down = _kfdex(empty, "sandbox-down")
     assert down.returncode == 0, down.stderr
     assert list(empty.iterdir()) == []  # sandbox-up created the .env; sandbox-down took it away again
+
+
+def test_init_writes_the_shipped_example_from_an_empty_folder(empty: Path) -> None:
+    missing = _kfdex(empty, "infer")
+    assert "run `kfdex init` to write one" in missing.stderr
+    made = _kfdex(empty, "init", KUBECONFIG=str(empty.parent / "no-kubeconfig"))
+    assert made.returncode == 0, made.stderr
+    text = (empty / ".env").read_text()
+    assert "written by `kfdex init`" in text and "DEX_LOGIN=user@example.com" in text and "# --- settings" in text
+    assert "`kfdex login` asks for it" in made.stderr
