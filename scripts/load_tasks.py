@@ -87,7 +87,7 @@ def _report(environment: Environment, report: LoadReport, as_json: bool, html: s
         try:
             written = figures.write_html(report, Path(html))
         except OSError as error:
-            raise UsageError(f"--html {html}: cannot write the report ({error.strerror}); the figures are above") from None
+            raise UsageError(f"--html {shown(html)}: cannot write the report ({error.strerror}); the figures are above") from None
         environment.info(f"report written to {written}")
     if report.session_expired:
         raise SessionError(f"the gateway stopped accepting the session during the run ({report.note}): run `invoke login`")

@@ -458,7 +458,7 @@ def test_an_unknown_flavor_is_refused_before_anything_starts(env: Env, task: str
     before = env.path.read_bytes()
     ran = env.invoke(task, "--flavor", "kf99")
     assert ran.returncode == ExitCode.USAGE, ran.stderr
-    assert ran.stderr.strip() == "error: --flavor kf99: no such sandbox flavor; use one of kf15, kf17, kf18, kf190, kf191"
+    assert ran.stderr.strip() == "error: --flavor 'kf99': no such sandbox flavor; use one of kf15, kf17, kf18, kf190, kf191"
     assert env.path.read_bytes() == before
 
 
@@ -481,6 +481,12 @@ OPTION_CASES = [
     (["locust", "--worker", "--master-host", "http://10.0.0.5"], r"--master-host 'http://10\.0\.0\.5': give a host name"),
     (["locust", "--workers", "-2"], r"--workers -2: give from 1 to 1024"),
     (["infer", "--auth", os.fsdecode(b"\xff")], r"--auth holds bytes that are not UTF-8 text"),
+    # a control character in a value is shown escaped: the error stays one line (and kubectl is never run with it)
+    (["create-token", "--service-account", "\r"], r"--service-account '\\r' is not a Kubernetes name"),
+    (["sandbox-up", "--flavor", "kf\n99"], r"--flavor 'kf\\n99': no such sandbox flavor"),
+    (["infer", "--protocol", "grpc\r"], r"--protocol 'grpc\\r': use rest or grpc"),
+    (["load", "--via", "\nnodeport"], r"--via '\\nnodeport': use nodeport or ingress"),
+    (["credential", "--format", "env\n"], r"--format 'env\\n': use one of"),
     (["-f", "/etc/passwd", "status"], r"-f '/etc/passwd': Invoke cannot load it as configuration \(it reads only \.yaml"),
     (["-T", "abc", "status"], r"invalid literal for int\(\) .*'abc' \(`kfdex --list` shows the tasks"),
     (["no-such-task"], r"No idea what 'no-such-task' is!"),
