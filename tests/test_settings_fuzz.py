@@ -116,7 +116,7 @@ def test_any_value_of_a_user_set_key_fails_cleanly(folder: Path, changes: list[t
 DOCUMENTED = {code for code in ExitCode if code not in (ExitCode.BUG, ExitCode.INTERRUPTED)}
 ENVIRONMENT_KEYS = (*(name for name, key in KEYS.items() if key.from_environment), "KFDEX_VERBOSE")
 # tasks whose purpose is to write the .env: when they succeed it may change (a failing task never changes it)
-WRITERS = {*(step.name for step in STEPS if step.writes or step.clears), "login", "logout", "sandbox-up", "sandbox-down"}
+WRITERS = {*(step.name for step in STEPS if step.writes or step.clears), "init", "login", "logout", "sandbox-up", "sandbox-down"}
 SESSIONLESS = {key: value for key, value in BASE.items() if not key.startswith("AUTH_")}  # nothing is ever sent with a session
 EXAMPLES_PER_RUN = 20  # seconds one task may take here before the test calls it a hang
 NO_NUL = st.characters(blacklist_characters="\x00")  # argv and the environment cannot hold NUL
