@@ -490,7 +490,8 @@ OPTION_CASES = [
     (["-f", "/etc/passwd", "status"], r"-f '/etc/passwd': Invoke cannot load it as configuration \(it reads only \.yaml"),
     (["-T", "abc", "status"], r"invalid literal for int\(\) .*'abc' \(`kfdex --list` shows the tasks"),
     (["no-such-task"], r"No idea what 'no-such-task' is!"),
-    (["load", "--requests"], r"needed value and was not given one"),
+    (["load", "--requests"], r"^error: --requests needs a value \(`kfdex --list` shows the tasks"),
+    (["locust", "--run-time"], r"^error: --run-time needs a value"),
 ]
 
 
