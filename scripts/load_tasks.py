@@ -78,6 +78,13 @@ class Tolerance:
         return f"{self.limit:g}%" if self.percent else f"{self.limit:g}"
 
 
+def _check_folders(*given: tuple[str, str | None]) -> None:
+    """A report written at the end of a run goes to a folder that exists: checked before the run, not after it."""
+    for flag, path in given:
+        if path and not Path(path).expanduser().parent.is_dir():
+            raise UsageError(f"{flag} {shown(path)}: its folder does not exist; create it or give another path")
+
+
 def _report(environment: Environment, report: LoadReport, as_json: bool, html: str | None, tolerance: Tolerance) -> None:
     """Print the figures, write the HTML report if asked, and end as the run ended: failed requests fail the command."""
     from .load import report as figures
@@ -128,6 +135,7 @@ def load(
         from .load.report import require_html
 
         require_html()
+    _check_folders(("--html", html))
     from .infer import grpc_asked
     from .load.engine import run_load
     from .load.progress import live_progress
@@ -172,6 +180,7 @@ def locust(
 
     run_time = f"{timespan(run_time, '--run-time')}s"  # Locust's own parsing would fail only after it started
     tolerance = Tolerance.parse(max_errors)
+    _check_folders(("--html", html), ("--csv", csv))
     for flag, address in (("--bind-host", bind_host), ("--master-host", master_host)):
         if address is not None and address != "*" and not is_host(address):
             raise UsageError(f"{flag} {shown(address)}: give a host name or IP address")

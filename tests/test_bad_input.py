@@ -477,6 +477,8 @@ OPTION_CASES = [
     (["locust", "--run-time", "0"], r"--run-time '0': give more than 0 seconds"),
     (["locust", "--spawn-rate", "nan"], r"--spawn-rate nan: give more than 0 per second"),
     (["locust", "--users", "0"], r"--users 0: give 1 or more"),
+    (["load", "--html", "/no/such/folder/report.html"], r"--html '/no/such/folder/report\.html': its folder does not exist"),
+    (["locust", "--csv", "/no/such/folder/run"], r"--csv '/no/such/folder/run': its folder does not exist"),
     (["locust", "--bind-host", "not a host"], r"--bind-host 'not a host': give a host name or IP address"),
     (["locust", "--worker", "--master-host", "http://10.0.0.5"], r"--master-host 'http://10\.0\.0\.5': give a host name"),
     (["locust", "--workers", "-2"], r"--workers -2: give from 1 to 1024"),
