@@ -75,11 +75,11 @@ def _read_settings(path: str) -> dict[str, object]:
     try:
         settings = json.loads(Path(path).read_text())
     except OSError as error:
-        raise UsageError(f"cannot read sandbox settings {path}: {error.strerror}") from None
+        raise UsageError(f"cannot read sandbox settings {shown(path)}: {error.strerror}") from None
     except ValueError as error:
-        raise UsageError(f"sandbox settings {path} are not JSON: {error}") from None
+        raise UsageError(f"sandbox settings {shown(path)} are not JSON: {error}") from None
     if not isinstance(settings, dict):
-        raise UsageError(f"sandbox settings {path} must be a JSON object of gateway settings")
+        raise UsageError(f"sandbox settings {shown(path)} must be a JSON object of gateway settings")
     return settings
 
 

@@ -55,5 +55,5 @@ def status(env_file: EnvFile, environment: Environment, _overrides: Mapping[str,
             environment.data(f"# {'session' if keys is COOKIE_KEYS else 'token'} {format_expiry(found.expiry(), environment.now())}{bound}")
 
 
-STATUS = Command("status", status, "Show where the flow stands: every known key in .env (secrets masked).", options=(SHOW_SECRETS,))
+STATUS = Command("status", status, "Show where the flow stands: every key in .env (secrets masked).", options=(SHOW_SECRETS,))
 COMMANDS = (STATUS,)

@@ -489,8 +489,9 @@ OPTION_CASES = [
     (["infer", "--protocol", "grpc\r"], r"--protocol 'grpc\\r': use rest or grpc"),
     (["load", "--via", "\nnodeport"], r"--via '\\nnodeport': use nodeport or ingress"),
     (["credential", "--format", "env\n"], r"--format 'env\\n': use one of"),
-    (["-f", "/etc/passwd", "status"], r"-f '/etc/passwd': Invoke cannot load it as configuration \(it reads only \.yaml"),
-    (["-T", "abc", "status"], r"invalid literal for int\(\) .*'abc' \(`kfdex --list` shows the tasks"),
+    (["-f", "/etc/passwd", "status"], r"No idea what '-f' is! \(`kfdex --list` shows the tasks"),  # Invoke's -f is not kfdex's
+    (["-T", "abc", "status"], r"No idea what '-T' is!"),
+    (["--profile", "../x", "status"], r"profile '\.\./x': a profile's name is letters"),
     (["no-such-task"], r"No idea what 'no-such-task' is!"),
     (["load", "--requests"], r"^error: --requests needs a value \(`kfdex --list` shows the tasks"),
     (["locust", "--run-time"], r"^error: --run-time needs a value"),
@@ -563,3 +564,15 @@ def test_a_missing_extra_is_one_line_naming_it(
     ], ran.stderr  # the one line
     assert f"needs the optional extra {extra} ({module} missing): pip install 'kfdex[{extra}]'" in ran.stderr
     assert env.path.read_bytes() == before
+
+
+def test_an_error_is_one_line_whatever_it_quotes() -> None:
+    """A value a message quotes raw (a path, a server's words) cannot break the error's one line: breaks are escaped."""
+    import io
+
+    from scripts.environment import Environment
+
+    stderr = io.StringIO()
+    Environment(io.StringIO(), stderr).error("cannot read a\nb\rc\x1ed\u2028e: no such file")
+    assert stderr.getvalue() == "error: cannot read a\\nb\\rc\\x1ed\\u2028e: no such file\n"
+    assert len(stderr.getvalue().splitlines()) == 1

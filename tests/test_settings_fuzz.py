@@ -145,15 +145,20 @@ def _arguments(declaration: Declaration) -> st.SearchStrategy[list[str]]:
     return picked.flatmap(lambda chosen: st.lists(option_values, min_size=len(chosen), max_size=len(chosen)).map(lambda values: given(chosen, values)))
 
 
-def _core_options(folder: Path) -> st.SearchStrategy[list[str]]:
-    """Invoke's own options before the task: a configuration file of any kind, a timeout, debug output off."""
-    files = ["/etc/passwd", "/dev/null", str(folder / "missing.yaml"), str(folder / "bad.yaml"), str(folder / "bad.json"), str(folder / "raises.py")]
+def _core_options() -> st.SearchStrategy[list[str]]:
+    """kfdex's own options before the task (Invoke's others are unknown to it): a profile of any name, help, listing."""
     some = st.one_of(
-        st.sampled_from(files).map(lambda path: ["-f", path]),
-        option_values.map(lambda value: ["-T", value]),
-        st.sampled_from([["-e"], ["-w"], ["--dry"], ["-l"], ["--complete"], ["-V"], ["-h"], ["-d"]]),
+        option_values.map(lambda value: ["--profile", value]),
+        st.sampled_from([["-V"], ["-h"], ["--list"], ["--complete"], ["-v"], ["-s"], ["-f", "/etc/passwd"], ["-T", "5"], ["-e"]]),
     )
     return st.lists(some, max_size=1).map(lambda chosen: chosen[0] if chosen else [])  # mostly none: the task is what matters
+
+
+def _invoke_configuration(folder: Path) -> st.SearchStrategy[dict[str, str]]:
+    """Sometimes INVOKE_RUNTIME_CONFIG, naming a file Invoke cannot load."""
+    files = ["/etc/passwd", "/dev/null", str(folder / "missing.yaml"), str(folder / "bad.yaml"), str(folder / "bad.json"), str(folder / "raises.py")]
+    named = st.sampled_from(files).map(lambda path: {"INVOKE_RUNTIME_CONFIG": path})
+    return st.lists(named, max_size=1).map(lambda chosen: chosen[0] if chosen else {})
 
 
 class _Hang(Exception):
@@ -197,8 +202,10 @@ def nothing_long_starts(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_every_task_with_any_option_values_and_environment_bytes(fuzz_folder: Path, data: st.DataObject) -> None:
     """Every declared task: one line and a documented exit code, bounded, and the .env unchanged unless it is a writer."""
     declaration = data.draw(st.sampled_from(COMMANDS), label="task")
-    arguments = [*data.draw(_core_options(fuzz_folder), label="core"), *data.draw(_arguments(declaration), label="arguments")]
+    arguments = [*data.draw(_core_options(), label="core"), *data.draw(_arguments(declaration), label="arguments")]
     variables = data.draw(st.dictionaries(st.sampled_from(ENVIRONMENT_KEYS), environment_bytes, max_size=2), label="environment")
+    variables.update(data.draw(_invoke_configuration(fuzz_folder), label="Invoke's configuration"))
+    variables["XDG_CONFIG_HOME"] = str(fuzz_folder / "config")  # profiles (--profile NAME) live in the test's folder
     env = Env(EnvFile(fuzz_folder / ".env"), extra_path=str(fuzz_folder / "bin"), sleep=lambda _seconds: None, variables=variables)
     env.path.write_bytes(b"")
     env.file.update(SESSIONLESS)
