@@ -576,3 +576,16 @@ def test_an_error_is_one_line_whatever_it_quotes() -> None:
     Environment(io.StringIO(), stderr).error("cannot read a\nb\rc\x1ed\u2028e: no such file")
     assert stderr.getvalue() == "error: cannot read a\\nb\\rc\\x1ed\\u2028e: no such file\n"
     assert len(stderr.getvalue().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("content", "reason"), [(None, r"it reads only \.yaml, \.yml, \.json and \.py files"), ("a: [\n", "ParserError")])
+def test_an_invoke_configuration_it_cannot_load_is_bad_input(env: Env, tmp_path: Path, content: str | None, reason: str) -> None:
+    named = tmp_path / ("passwd" if content is None else "bad.yaml")
+    named.write_text(content or "root:x:0:0:root:/root:/bin/bash\n")
+    env.variables["INVOKE_RUNTIME_CONFIG"] = str(named)
+    before = env.path.read_bytes()
+    ran = env.invoke("status")
+    assert ran.returncode == ExitCode.USAGE, ran.stderr
+    assert ran.stderr.strip().splitlines() == [ran.stderr.strip()], ran.stderr
+    assert re.match(rf"error: INVOKE_RUNTIME_CONFIG: Invoke cannot load it as configuration \({reason}", ran.stderr), ran.stderr
+    assert env.path.read_bytes() == before
