@@ -23,8 +23,10 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -72,6 +74,25 @@ def _origin(target: LoadTarget) -> tuple[str, str]:
         raise UsageError(f"cannot send load to {target.url!r}: give an http:// or https:// URL")
     path = parts.path + (f"?{parts.query}" if parts.query else "") or "/"
     return f"{parts.scheme}://{parts.netloc}", path
+
+
+@contextlib.contextmanager
+def interrupt_deferred() -> Iterator[None]:
+    """Ctrl-C meanwhile is held until the block ends (a process started is recorded first, so that it is stopped).
+
+    Only the main thread receives signals; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, _frame: held.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
+    if held:
+        raise KeyboardInterrupt
 
 
 def _target_message(target: LoadTarget) -> str:
@@ -238,20 +259,21 @@ def run_master(
         port = port or (free_port() if local_workers == expect_workers else DEFAULT_MASTER_PORT)
         started: list[LocustProcess] = []
         try:
-            master = start_master(
-                target,
-                expect_workers=expect_workers,
-                users=users,
-                spawn_rate=spawn_rate,
-                run_time=run_time,
-                folder=folder,
-                bind_host=bind_host,
-                port=port,
-                html=html,
-                csv=csv,
-            )
-            started.append(master)
-            started += [start_worker("127.0.0.1", folder=folder, port=port, index=index) for index in range(local_workers)]
+            with interrupt_deferred():  # every process started is recorded before Ctrl-C may end the run
+                master = start_master(
+                    target,
+                    expect_workers=expect_workers,
+                    users=users,
+                    spawn_rate=spawn_rate,
+                    run_time=run_time,
+                    folder=folder,
+                    bind_host=bind_host,
+                    port=port,
+                    html=html,
+                    csv=csv,
+                )
+                started.append(master)
+                started += [start_worker("127.0.0.1", folder=folder, port=port, index=index) for index in range(local_workers)]
             return _finish(master, folder, timeout)
         finally:
             for process in reversed(started):
@@ -289,11 +311,14 @@ def run_worker(master_host: str, *, port: int = DEFAULT_MASTER_PORT, timeout: fl
     """Many machines: one worker that serves the master at ``master_host`` until it ends; returns its exit code."""
     require_locust()
     with tempfile.TemporaryDirectory(prefix="kfdex-locust-") as temporary:
-        worker = start_worker(master_host, folder=Path(temporary), port=port)
+        started: list[LocustProcess] = []
         try:
-            _wait(worker, time.monotonic() + timeout)
+            with interrupt_deferred():
+                started.append(start_worker(master_host, folder=Path(temporary), port=port))
+            _wait(started[0], time.monotonic() + timeout)
         except KeyboardInterrupt:
             pass
         finally:
-            worker.stop()
-        return int(worker.process.returncode or 0)
+            for worker in started:
+                worker.stop()
+        return int(started[0].process.returncode or 0) if started else 0
