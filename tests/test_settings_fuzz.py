@@ -8,10 +8,10 @@ first step that reads the first of them in-process, against a closed port and
 a kubectl that fails at once: nothing is slow and nothing is reached.
 
 It also drives every declared task (the catalog: a new task is covered by
-itself) with arbitrary option values, Invoke's own options and arbitrary bytes
-in the environment, with no session in the .env (nothing is ever sent with a
-credential), no sandbox and a Locust that ends at once; each run is bounded by
-an alarm.  And it feeds arbitrary payload text (NaN, deep nesting, wrong types)
+itself) with arbitrary option values, kfdex's own options and arbitrary bytes
+in the environment, with or without a session in the .env (bound to the
+closed port, so every call is refused at once), no sandbox and a Locust that
+ends at once; each run is bounded by an alarm.  And it feeds arbitrary payload text (NaN, deep nesting, wrong types)
 to the payload checks and the gRPC encoder: refused, or fit to be sent.
 """
 
@@ -117,9 +117,11 @@ DOCUMENTED = {code for code in ExitCode if code not in (ExitCode.BUG, ExitCode.I
 ENVIRONMENT_KEYS = (*(name for name, key in KEYS.items() if key.from_environment), "KFDEX_VERBOSE")
 # tasks whose purpose is to write the .env: when they succeed it may change (a failing task never changes it)
 WRITERS = {*(step.name for step in STEPS if step.writes or step.clears), "init", "login", "logout", "sandbox-up", "sandbox-down"}
-SESSIONLESS = {key: value for key, value in BASE.items() if not key.startswith("AUTH_")}  # nothing is ever sent with a session
+SESSIONLESS = {key: value for key, value in BASE.items() if not key.startswith("AUTH_")}
+WITH_SESSION = {**BASE, "AUTH_ORIGIN": f"http://127.0.0.1:{CLOSED}"}  # a session bound to the closed port: calls are refused at once
+RUN_LENGTH = frozenset({"requests", "duration", "warmup", "run_time"})  # with a session, how long a load runs stays the default
 EXAMPLES_PER_RUN = 20  # seconds one task may take here before the test calls it a hang
-NO_NUL = st.characters(blacklist_characters="\x00")  # argv and the environment cannot hold NUL
+NO_NUL = st.characters(codec="utf-8", blacklist_characters="\x00")  # argv and the environment: text, no NUL
 option_values = st.one_of(
     st.text(NO_NUL, max_size=30),
     st.sampled_from(["nan", "inf", "-inf", "0", "-1", "1e999", "", " ", "0x10", "1_000", "30s", "-5s", "5%", "101%", "iris", "-"]),
@@ -131,9 +133,13 @@ environment_bytes = st.one_of(
 )
 
 
-def _arguments(declaration: Declaration) -> st.SearchStrategy[list[str]]:
-    """The task's name, then some of its declared options (--show-secrets included), each with any value."""
-    options = [*declaration.options, *(() if SHOW_SECRETS in declaration.options else (SHOW_SECRETS,))]
+def _arguments(declaration: Declaration, leave_out: frozenset[str] = frozenset()) -> st.SearchStrategy[list[str]]:
+    """The task's name, then some of its declared options (--show-secrets included, ``leave_out`` not), each with any value."""
+    options = [
+        option
+        for option in (*declaration.options, *(() if SHOW_SECRETS in declaration.options else (SHOW_SECRETS,)))
+        if option.name not in leave_out
+    ]
 
     def given(chosen: list[Option], values: list[str]) -> list[str]:
         words = [declaration.name]
@@ -141,7 +147,7 @@ def _arguments(declaration: Declaration) -> st.SearchStrategy[list[str]]:
             words += [option.flag] if option.kind is bool else [option.flag, value]
         return words
 
-    picked = st.lists(st.sampled_from(options), max_size=4, unique_by=lambda option: option.name)
+    picked = st.lists(st.sampled_from(options), max_size=4, unique_by=lambda option: option.name) if options else st.just([])
     return picked.flatmap(lambda chosen: st.lists(option_values, min_size=len(chosen), max_size=len(chosen)).map(lambda values: given(chosen, values)))
 
 
@@ -202,13 +208,15 @@ def nothing_long_starts(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_every_task_with_any_option_values_and_environment_bytes(fuzz_folder: Path, data: st.DataObject) -> None:
     """Every declared task: one line and a documented exit code, bounded, and the .env unchanged unless it is a writer."""
     declaration = data.draw(st.sampled_from(COMMANDS), label="task")
-    arguments = [*data.draw(_core_options(), label="core"), *data.draw(_arguments(declaration), label="arguments")]
+    session = data.draw(st.booleans(), label="session")
+    leave_out = RUN_LENGTH if session else frozenset()
+    arguments = [*data.draw(_core_options(), label="core"), *data.draw(_arguments(declaration, leave_out), label="arguments")]
     variables = data.draw(st.dictionaries(st.sampled_from(ENVIRONMENT_KEYS), environment_bytes, max_size=2), label="environment")
     variables.update(data.draw(_invoke_configuration(fuzz_folder), label="Invoke's configuration"))
     variables["XDG_CONFIG_HOME"] = str(fuzz_folder / "config")  # profiles (--profile NAME) live in the test's folder
     env = Env(EnvFile(fuzz_folder / ".env"), extra_path=str(fuzz_folder / "bin"), sleep=lambda _seconds: None, variables=variables)
     env.path.write_bytes(b"")
-    env.file.update(SESSIONLESS)
+    env.file.update(WITH_SESSION if session else SESSIONLESS)
     before = env.path.read_bytes()
     previous = signal.signal(signal.SIGALRM, _hang)
     signal.alarm(EXAMPLES_PER_RUN)
