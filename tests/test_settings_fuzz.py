@@ -125,6 +125,7 @@ NO_NUL = st.characters(codec="utf-8", blacklist_characters="\x00")  # argv and t
 option_values = st.one_of(
     st.text(NO_NUL, max_size=30),
     st.sampled_from(["nan", "inf", "-inf", "0", "-1", "1e999", "", " ", "0x10", "1_000", "30s", "-5s", "5%", "101%", "iris", "-"]),
+    st.sampled_from(["grpc", "rest", "nodeport", "ingress", "cookie", "token", "json", "env", "kf15", "iris-v1", "2", "1"]),  # valid words
     st.binary(min_size=1, max_size=12).filter(lambda raw: b"\x00" not in raw).map(os.fsdecode),
 )
 environment_bytes = st.one_of(
