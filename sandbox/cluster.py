@@ -21,9 +21,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import IO
 
-from .faults import Faulty
-from .flavors import FLAVORS
-from .gateway import Settings, StandInGateway, World
+from .faults import BadSetting, Faulty
+from .gateway import Settings, StandInGateway, World, check_settings
 from .grpcfront import GrpcFront
 from .httpserve import Listener, Reply, Request
 from .kubeapi import KubeAPI
@@ -79,13 +78,14 @@ class Control:
             return self.api(request)
         if request.path == "/sandbox/config" and request.method == "POST":
             changes = json.loads(request.body or b"{}")
+            try:
+                check_settings(changes)
+            except BadSetting as error:
+                return Reply.json_text(400, json.dumps({"error": str(error)}))
             if "model_not_ready_seconds" in changes:
                 changes["model_not_ready_until"] = time.time() + float(changes.pop("model_not_ready_seconds"))
             with self.world.lock:
                 settings = asdict(self.world.settings)
-                unknown = set(changes) - set(settings)
-                if unknown or changes.get("flavor", self.world.settings.flavor) not in FLAVORS:
-                    return Reply.json_text(400, json.dumps({"error": f"unknown settings {sorted(unknown)} or flavor"}))
                 settings.update(changes)
                 self.world.settings = Settings(**settings)
         elif request.path == "/sandbox/expire-sessions" and request.method == "POST":

@@ -25,7 +25,7 @@ class ExitCode(IntEnum):
     KUBECTL = 8  # kubectl missing or a kubectl command failed
     MODEL = 9  # the model server answered with an error (404 model, 403 RBAC, 4xx/5xx)
     SANDBOX = 10  # the local sandbox could not start or stop
-    INTERRUPTED = 130
+    INTERRUPTED = 130  # 128 + SIGINT (Ctrl-C); any signal that ends a command gives 128 + its number (scripts.boundary)
 
 
 class KfDexError(Exception):
