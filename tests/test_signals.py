@@ -131,8 +131,6 @@ MOMENTS: dict[str, Callable[[Run, Path], Callable[[], bool]]] = {
         (signal.SIGHUP, "while the sandbox starts"),
         (signal.SIGINT, "while the sandbox starts"),
         (signal.SIGTERM, "while logging in"),
-        (signal.SIGHUP, "while logging in"),
-        (signal.SIGINT, "while logging in"),
         (signal.SIGHUP, "while stopping"),
     ],
 )
