@@ -34,6 +34,9 @@ class Flavor:
     # oidc-authservice's state cookie MaxAge as its code sets it: e236439 sets int(20 * time.Minute), a Go
     # duration in nanoseconds, so the cookie says Max-Age=1200000000000; 0 when no state cookie is set
     state_cookie_max_age: int = 0
+    # oidc-authservice e236439's AFTER_LOGOUT_URL, answered by POST /authservice/logout (Kubeflow's params.env:
+    # unset in 1.7, so its default; "/" in 1.8)
+    after_logout_url: str = "/authservice/site/after_logout"
 
 
 FLAVORS: dict[str, Flavor] = {
@@ -88,6 +91,7 @@ FLAVORS: dict[str, Flavor] = {
             accepts_bearer=True,
             dex_version="v2.36.0",
             state_cookie_max_age=GO_TWENTY_MINUTES,
+            after_logout_url="/",
         ),
         Flavor(
             name="kf190",

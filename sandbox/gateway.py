@@ -162,16 +162,27 @@ class World:
                 self.tokens[token] = time.time() + seconds
         return token
 
+    def session_cookie(self, request: Request) -> str | None:
+        """The session cookie's value in a request, joined from its ``_0``, ``_1``… parts when split."""
+        name = self.flavor.session_cookie
+        cookies = request.cookies()
+        value = cookies.get(name)
+        if value is None:
+            parts = []
+            while f"{name}_{len(parts)}" in cookies:
+                parts.append(cookies[f"{name}_{len(parts)}"])
+            value = "".join(parts) or None
+        return value
+
+    def end_session(self, value: str | None) -> bool:
+        """Delete a session from the store (a server-side logout); True when it was valid."""
+        with self.lock:
+            return self.sessions.pop(value or "", 0) > time.time()
+
     def authenticated(self, request: Request) -> bool:
         """True when the request carries a session or token this flavor accepts."""
         flavor = self.flavor
-        cookies = request.cookies()
-        value = cookies.get(flavor.session_cookie)
-        if value is None:
-            parts = []
-            while f"{flavor.session_cookie}_{len(parts)}" in cookies:
-                parts.append(cookies[f"{flavor.session_cookie}_{len(parts)}"])
-            value = "".join(parts) or None
+        value = self.session_cookie(request)
         candidates = [value] if value else []
         if flavor.accepts_token_header and request.headers.get("x-auth-token"):
             candidates.append(request.headers["x-auth-token"])
@@ -227,6 +238,9 @@ class StandInGateway:
             return self._oauth2_start(request, request.query.get("rd") or "/")
         if path == flavor.callback_path:
             return self._callback(request)
+        logout = self._logout(request)
+        if logout is not None:
+            return logout
         if self.world.authenticated(request):
             return self.routed(request)
         return self.unauthenticated(request)
@@ -249,6 +263,33 @@ class StandInGateway:
                 return Reply(403, b"RBAC: access denied", [("server", "istio-envoy")])
             return self.world.forward(request)
         return Reply.html(200, "<html><title>Kubeflow Central Dashboard (sandbox)</title></html>")
+
+    # logout ------------------------------------------------------------------------
+
+    def _logout(self, request: Request) -> Reply | None:
+        """The generation's own logout endpoint, answered as the real one does; None for any other request.
+
+        oidc-authservice 28c59ef: ``GET /logout`` deletes the cookie's session from its store, 303 to ``/``.
+        e236439: ``POST /authservice/logout`` with the session as ``Authorization: Bearer``: 201 and
+        ``{"afterLogoutURL": …}`` (401 without a valid one).  oauth2-proxy: ``/oauth2/sign_out`` clears the
+        browser's cookie and redirects, but keeps sessions in the cookie itself: the value stays valid.
+        """
+        flavor, path = self.world.flavor, request.path
+        if flavor.proxy == "authservice-old" and path == "/logout" and request.method == "GET":
+            self.world.end_session(self.world.session_cookie(request))
+            cleared = f"{flavor.session_cookie}=; Path=/; Expires={GO_EPOCH_PLUS_ONE}; Max-Age=0"
+            return Reply.redirect(request.method, 303, "/", [("Set-Cookie", cleared)])
+        if flavor.proxy == "authservice" and path == "/authservice/logout" and request.method == "POST":
+            bearer = request.headers.get("authorization", "")
+            if not bearer.startswith("Bearer ") or not self.world.end_session(bearer[len("Bearer ") :]):
+                return Reply(401, b"", [], None)
+            return Reply.json_text(201, json.dumps({"afterLogoutURL": flavor.after_logout_url}) + "\n")
+        if flavor.proxy == "oauth2-proxy" and path == "/oauth2/sign_out":
+            names = [name for name in request.cookies() if name == flavor.session_cookie or name.startswith(flavor.session_cookie + "_")]
+            expired = formatdate(time.time() - 3600, usegmt=True)
+            cleared = [("Set-Cookie", f"{name}=; Path=/; Expires={expired}; HttpOnly; SameSite=Lax") for name in names or [flavor.session_cookie]]
+            return Reply.redirect(request.method, 302, request.query.get("rd") or "/", cleared)
+        return None
 
     # without a session -------------------------------------------------------------
 
@@ -439,7 +480,7 @@ class Dex:
         form = request.form()
         login, password = form.get("login", ""), form.get("password", "")
         expected = self.settings.users.get(login)
-        if expected is None or not hmac.compare_digest(expected, password):
+        if expected is None or not hmac.compare_digest(expected.encode(), password.encode()):  # any UTF-8, as Dex
             return Reply.html(self.flavor.wrong_password_status, page(login, invalid=True))
         with self.world.lock:
             auth.logged_in = True

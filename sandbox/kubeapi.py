@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from .gateway import API_AUDIENCE, MODEL_NAME, MODEL_NAMESPACE, World
+from .gateway import API_AUDIENCE, DEMO_LOGIN, MODEL_NAME, MODEL_NAMESPACE, World
 from .httpserve import Reply, Request
 from .protowire import token_request_spec
 
@@ -114,7 +114,21 @@ _DISCOVERY: dict[str, dict[str, object]] = {
                 "name": "serving.kserve.io",
                 "versions": [{"groupVersion": "serving.kserve.io/v1beta1", "version": "v1beta1"}],
                 "preferredVersion": {"groupVersion": "serving.kserve.io/v1beta1", "version": "v1beta1"},
-            }
+            },
+            {
+                "name": "kubeflow.org",
+                "versions": [{"groupVersion": "kubeflow.org/v1", "version": "v1"}],
+                "preferredVersion": {"groupVersion": "kubeflow.org/v1", "version": "v1"},
+            },
+        ],
+    },
+    # Kubeflow's Profile: a cluster-scoped object per user, named as the user's namespace
+    "/apis/kubeflow.org/v1": {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": "kubeflow.org/v1",
+        "resources": [
+            {"name": "profiles", "singularName": "profile", "namespaced": False, "kind": "Profile", "verbs": ["get", "list"]}
         ],
     },
     "/api/v1": {"kind": "APIResourceList", "groupVersion": "v1", "resources": _RESOURCES},
@@ -135,6 +149,16 @@ _DISCOVERY: dict[str, dict[str, object]] = {
         ],
     },
 }
+
+def _profile() -> dict[str, Any]:
+    """The demo user's Kubeflow Profile, as the profile controller keeps it (owner → namespace)."""
+    return {
+        "apiVersion": "kubeflow.org/v1",
+        "kind": "Profile",
+        "metadata": {"name": MODEL_NAMESPACE},
+        "spec": {"owner": {"kind": "User", "name": DEMO_LOGIN}},
+    }
+
 
 class KubeAPI:
     """The Kubernetes API app; ``open_node_port(to_model[, grpc])`` allocates a NodePort (listening when it reaches the model).
@@ -214,6 +238,8 @@ class KubeAPI:
         path = request.path.rstrip("/")
         if path in _DISCOVERY:
             return _ok(_DISCOVERY[path])
+        if path == "/apis/kubeflow.org/v1/profiles":
+            return _ok({"apiVersion": "kubeflow.org/v1", "kind": "ProfileList", "metadata": {}, "items": [_profile()]})
         isvc = re.fullmatch(r"/apis/serving\.kserve\.io/v1beta1/namespaces/([^/]+)/inferenceservices(?:/([^/]+))?", path)
         if isvc:
             return self._inference_services(*isvc.groups())

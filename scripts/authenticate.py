@@ -31,15 +31,25 @@ def credentials(state: State, environment: Environment) -> tuple[str, str]:
         return login, password
     if not environment.interactive:
         missing = " and ".join(key for key, value in (("DEX_LOGIN", login), ("DEX_PASSWORD", password)) if not value)
-        raise ConfigError(f"{missing} not set: put them in {state.path} or the environment (see .env.example)")
+        raise ConfigError(f"{missing} not set: put them in {state.path} (`invoke init` writes a commented one) or the environment")
     try:
         login = login or input("Dex login: ").strip()
-        password = password or getpass.getpass(f"Dex password for {login}: ")
     except EOFError:
         raise ConfigError("no credentials given: set DEX_LOGIN and DEX_PASSWORD") from None
+    if not login:
+        raise ConfigError("no credentials given: set DEX_LOGIN and DEX_PASSWORD")
+    return login, password or ask_password(login)
+
+
+def ask_password(login: str) -> str:
+    """The password typed at the terminal, hidden; a ConfigError when none is given."""
+    try:
+        password = getpass.getpass(f"Dex password for {login}: ")
+    except EOFError:
+        password = ""
     if not (login and password):
         raise ConfigError("no credentials given: set DEX_LOGIN and DEX_PASSWORD")
-    return login, password
+    return password
 
 
 def run(state: State, environment: Environment) -> StepResult:

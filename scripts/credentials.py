@@ -19,11 +19,15 @@ from .environment import Environment
 from .errors import SessionError, UsageError
 from .state import State
 
+UNREADABLE = datetime.min.replace(tzinfo=timezone.utc)  # an expiry that is not a date: long past, so never valid
+
 
 def format_expiry(expires: datetime | None, now: datetime) -> str:
     """``valid until 2026-11-29 14:02 UTC (in 23h 59m)``, or ``expired ... ago``."""
     if expires is None:
         return "no expiry given by the gateway"
+    if expires == UNREADABLE:
+        return "has an expiry that is not a date (ISO 8601, as the login writes it), so it counts as expired"
     left = int((expires - now).total_seconds())
     stamp = expires.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     if left <= 0:
@@ -38,13 +42,13 @@ def _duration(seconds: int) -> str:
 
 
 def parse_expiry(text: str) -> datetime | None:
-    """AUTH_EXPIRES as a datetime (None when empty or unreadable)."""
+    """AUTH_EXPIRES as a datetime: None when empty (no expiry given), ``UNREADABLE`` when it is not a date."""
     if not text:
         return None
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        return None
+        return UNREADABLE
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
@@ -172,7 +176,9 @@ def ensure_bound(credential: Credential, destination: str, ingress_origin: str) 
             f"the {credential.noun} in the state does not say which ingress it belongs to "
             f"({credential.keys.origin} is not set): run {hint} to get one bound to {ingress_origin}"
         )
-    raise SessionError(f"the {credential.noun} in the state belongs to {credential.origin}, not {destination}: run {hint}")
+    # name the ingress the state points at: the call may be on its way to a NodePort of it, which is not what differs
+    elsewhere = ingress_origin if credential.origin != ingress_origin else destination
+    raise SessionError(f"the {credential.noun} in the state belongs to {credential.origin}, not {elsewhere}: run {hint}")
 
 
 def describe_cookie(cookie: str, expires: datetime | None, environment: Environment) -> str:

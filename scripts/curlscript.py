@@ -6,11 +6,15 @@ each answer, as the steps are (redirects, oauth2-proxy's sign-in page, Dex's
 connector choice, password form, approval page), with the values each step
 would extract passed in shell variables and the cookies kept in a ``mktemp``
 jar.  It ends with the session in ``AUTH_COOKIE`` (the ``Cookie:`` header
-value), or the token in ``AUTH_BEARER`` for ``login --token``; the commands of
-``infer --curl`` read those variables, falling back to the .env values.
-Secrets (password, cookies, token, one-time codes in URLs) are masked unless
-``--show-secrets`` is given; a masked script says it cannot run.  Secrets are
-never put in a command's argv: curl reads them from ``<(printf ...)``.
+value) and the ingress it belongs to in ``AUTH_ORIGIN``, or the token in
+``AUTH_BEARER`` and ``AUTH_BEARER_ORIGIN`` for ``login --token`` (the names of
+the .env keys); the commands of ``infer --curl`` use those variables only when
+their origin is the ingress the .env points at (as ``infer`` itself checks),
+falling back to the .env values when they are unset.  Secrets (password,
+cookies, token, one-time codes in URLs) are masked unless ``--show-secrets``
+is given, a password with no character shown; a masked script says it cannot
+run.  Secrets are never put in a command's argv (curl reads them from
+``<(printf ...)``), and the password's shell variable is unset once used.
 """
 
 from __future__ import annotations
@@ -113,6 +117,7 @@ _EXTRACT_COOKIE = r"""kfdex_extract_cookie() {
   kfdex_hop GET "$kfdex_callback_url" || return 1
   [ -n "$kfdex_next" ] || { kfdex_fail "extract-cookie: the callback answered $kfdex_status, not a redirect"; return 1; }
   AUTH_COOKIE=$(awk -F '\t' 'NF >= 7 && ($1 !~ /^#/ || $1 ~ /^#HttpOnly_/) { print $6 "=" $7 }' "$kfdex_jar" | sort | paste -sd ';' - | sed 's/;/; /g')
+  AUTH_ORIGIN=$kfdex_origin  # the session goes nowhere else: infer --curl checks it
   [ -n "$AUTH_COOKIE" ] || kfdex_fail "extract-cookie: the callback set no session cookie"
 }
 """
@@ -124,7 +129,7 @@ def _assign(name: str, value: str) -> str:
 
 def _header(environment: Environment, what: str, state: State) -> list[str]:
     task, _, detail = what.partition(" ")
-    lines = [f"# `{environment.program} {task} --curl` {detail}: generated from {state.path}; nothing was sent".replace("  ", " ")]
+    lines = [f"# `{environment.program} {task} --curl`{' ' + detail if detail else ''}: generated from {state.path}; nothing was sent"]
     if not environment.show_secrets:
         lines.append(_MASKED)
     return lines
@@ -159,9 +164,23 @@ def _connector(state: State) -> str:
     return connector.replace(".", r"\.")
 
 
+def _origin(state: State) -> str:
+    """The ingress origin a credential printed here belongs to (checked by the printed infer)."""
+    from .settings import ingress_origin
+
+    _base(state)
+    return ingress_origin(state)
+
+
 def _preamble(state: State, environment: Environment, what: str) -> list[str]:
     tls = " ".join(shlex.quote(option) for option in _transport(state))
-    return [*_header(environment, what, state), _assign("kfdex_base", _base(state)), f"kfdex_tls=({tls})", _LIBRARY.rstrip("\n")]
+    return [
+        *_header(environment, what, state),
+        _assign("kfdex_base", _base(state)),
+        _assign("kfdex_origin", _origin(state)),
+        f"kfdex_tls=({tls})",
+        _LIBRARY.rstrip("\n"),
+    ]
 
 
 def dex_login(state: State, environment: Environment, login: str, password: str) -> str:
@@ -170,23 +189,24 @@ def dex_login(state: State, environment: Environment, login: str, password: str)
     lines = _preamble(state, environment, "login (fetch-req, authenticate, approve, extract-cookie)")
     lines += [
         _assign("kfdex_user", login),
-        _assign("kfdex_password", environment.mask(password)),
+        _assign("kfdex_password", environment.mask_password(password)),
         _FETCH_REQ.replace("CONNECTOR", connector).rstrip("\n"),
         _AUTHENTICATE.rstrip("\n"),
         _APPROVE.rstrip("\n"),
         _EXTRACT_COOKIE.rstrip("\n"),
         "if kfdex_fetch_req && kfdex_authenticate && kfdex_approve && kfdex_extract_cookie; then",
-        '  echo "kfdex: logged in; the Cookie header is in \\$AUTH_COOKIE" >&2',
+        '  echo "kfdex: logged in; the Cookie header is in \\$AUTH_COOKIE, for \\$AUTH_ORIGIN" >&2',
         "fi",
-        'rm -f "$kfdex_jar" "$kfdex_body"',
+        'rm -f "$kfdex_jar" "$kfdex_body"; unset kfdex_password',
     ]
     return "\n".join(lines)
 
 
 def token_login(state: State, environment: Environment, command: str) -> str:
-    """``AUTH_BEARER=$(kubectl create token ...)``."""
+    """``AUTH_BEARER=$(kubectl create token ...)``, bound in ``AUTH_BEARER_ORIGIN`` to the ingress."""
+    origin = _origin(state)
     lines = [f"# `{environment.program} login --token --curl`: generated from {state.path}; nothing was run"]
-    return "\n".join([*lines, f"AUTH_BEARER=$({command})"])
+    return "\n".join([*lines, f"AUTH_BEARER=$({command}) && {_assign('AUTH_BEARER_ORIGIN', origin)}"])
 
 
 def fetch_req(state: State, environment: Environment) -> str:
@@ -224,10 +244,10 @@ def authenticate(state: State, environment: Environment, login: str, password: s
         environment,
         "authenticate",
         "DEX_LOGIN_URL",
-        ["-X POST", f"--data-urlencode {shlex.quote('login=' + login)}", '--data-urlencode "password@"<(printf %s "$DEX_PASSWORD")'],
+        ["-X POST", f"--data-urlencode {shlex.quote('login=' + login)}", '--data-urlencode "password@"<(printf %s "$kfdex_password")'],
     )
     head, _, command = text.rpartition("\n")
-    return f"{head}\n{_assign('DEX_PASSWORD', environment.mask(password))}\n{command}"
+    return f"{head}\n{_assign('kfdex_password', environment.mask_password(password))}\n{command}; unset kfdex_password"
 
 
 def approve(state: State, environment: Environment) -> str:
@@ -240,21 +260,39 @@ def extract_cookie(state: State, environment: Environment) -> str:
     return _one_hop(state, environment, "extract-cookie (the session cookie is in the Set-Cookie headers)", "DEX_CALLBACK_URL", [])
 
 
-def infer(state: State, environment: Environment, url: str, host: str, body: object, auth: str, saved: dict[str, str]) -> str:
-    """The model call, with ``$AUTH_COOKIE`` / ``$AUTH_BEARER`` when set, else the ``saved`` ones; prints the raw JSON answer.
+# the shell variables a printed login leaves (named as the .env keys), per kind of credential
+_SHELL_CREDENTIALS = {
+    "cookie": ("AUTH_COOKIE", "AUTH_ORIGIN", "kfdex_cookie", 'kfdex_auth="Cookie: $kfdex_cookie"'),
+    "token": ("AUTH_BEARER", "AUTH_BEARER_ORIGIN", "kfdex_bearer", 'kfdex_auth="Authorization: Bearer $kfdex_bearer"'),
+}
 
+
+def _credential_lines(environment: Environment, kind: str, saved: str) -> list[str]:
+    """Take the shell's credential only when it belongs to ``$kfdex_origin``; else, when it is unset, the .env's."""
+    value, origin, local, _ = _SHELL_CREDENTIALS[kind]
+    shown = environment.mask_cookie_header(saved) if kind == "cookie" else environment.mask(saved)
+    return [
+        f'if [ -z "${{{value}+set}}" ]; then {local}={shlex.quote(shown)}',
+        f'elif [ "${{{origin}-}}" = "$kfdex_origin" ]; then {local}=${value}',
+        f'else echo "kfdex: \\${value} belongs to ${{{origin}:-no recorded ingress}}, not $kfdex_origin:'
+        f' eval this ingress\'s login --curl, or unset {value}" >&2; kfdex_refused=1',
+        "fi",
+    ]
+
+
+def infer(
+    state: State, environment: Environment, url: str, host: str, body: object, auth: str, saved: dict[str, str], origin: str
+) -> str:
+    """The model call, with ``$AUTH_COOKIE`` / ``$AUTH_BEARER`` when set for ``origin``, else the ``saved`` ones; prints the raw JSON answer.
+
+    ``origin`` is the ingress the state points at: a shell credential bound elsewhere is refused, nothing sent.
     ``saved`` holds only the .env credentials that are valid and belong where ``url`` goes (the caller checks).
     """
-    cookie, bearer = saved.get("cookie", ""), saved.get("token", "")
-    lines = _header(environment, "infer", state)
-    lines.append(f'kfdex_cookie=${{AUTH_COOKIE-{shlex.quote(environment.mask_cookie_header(cookie)) if auth != "token" else ""}}}')
-    lines.append(f'kfdex_bearer=${{AUTH_BEARER-{shlex.quote(environment.mask(bearer)) if auth != "cookie" else ""}}}')
-    choices = []
-    if auth != "token":
-        choices.append('[ -n "$kfdex_cookie" ]; then kfdex_auth="Cookie: $kfdex_cookie"')
-    if auth != "cookie":
-        choices.append('[ -n "$kfdex_bearer" ]; then kfdex_auth="Authorization: Bearer $kfdex_bearer"')
-    lines.append("kfdex_auth=")
+    kinds = [kind for kind in ("cookie", "token") if auth in ("auto", kind)]
+    lines = [*_header(environment, "infer", state), _assign("kfdex_origin", origin), "kfdex_auth= kfdex_refused= kfdex_cookie= kfdex_bearer="]
+    for kind in kinds:
+        lines += _credential_lines(environment, kind, saved.get(kind, ""))
+    choices = [f'[ -n "${_SHELL_CREDENTIALS[kind][2]}" ]; then {_SHELL_CREDENTIALS[kind][3]}' for kind in kinds]
     lines.append("if " + "\nelif ".join(choices) + "\nfi")
     transport = _transport(state) if url.startswith("https://") else _transport(state)[:2]  # a NodePort is plain HTTP
     command = ["curl -sS", *(shlex.quote(option) for option in transport), '-H @<(printf "%s\\n" "$kfdex_auth")']
@@ -263,7 +301,8 @@ def infer(state: State, environment: Environment, url: str, host: str, body: obj
         command.append("-H " + shlex.quote(f"Host: {host}"))
     command += ["--data-binary @-", shlex.quote(url), "<<'KFDEX_PAYLOAD'"]
     lines += [
-        'if [ -z "$kfdex_auth" ]; then echo "kfdex: no session or token: eval the output of login --curl first" >&2; else',
+        'if [ -n "$kfdex_refused" ]; then :',
+        'elif [ -z "$kfdex_auth" ]; then echo "kfdex: no session or token: eval the output of login --curl first" >&2; else',
         " ".join(command),
         json.dumps(body),
         "KFDEX_PAYLOAD",

@@ -18,6 +18,7 @@ from .dexpages import Page, parse_page
 from .errors import GatewayError, KfDexError, LoginRestartError
 from .gateway import Gateway
 from .redirects import is_redirect, location_of
+from .values import clipped
 
 if TYPE_CHECKING:  # only for annotations: requests loads when a request is sent
     import requests
@@ -82,7 +83,7 @@ def _json_error(body: str) -> str | None:
     if isinstance(parsed, dict):
         found = parsed.get("error") or parsed.get("detail")
         if found:
-            return found if isinstance(found, str) else json.dumps(found)[:160]
+            return found if isinstance(found, str) else clipped(json.dumps(found))
     return None
 
 
@@ -97,8 +98,23 @@ def _plain_error(body: str) -> str:
     lines = body.splitlines()
     if lines[0].startswith("Traceback (most recent call last)"):
         said = [line for line in lines if line.strip() and not line[0].isspace()]
-        return said[-1][:200]
-    return lines[0][:160]
+        return clipped(said[-1], 200)
+    return clipped(lines[0])
+
+
+def login_signal(response: requests.Response) -> str | None:
+    """Where an answer sends a caller that is not logged in (``to Dex``, ``to a login``), or None when it does not.
+
+    A redirect, oauth2-proxy's sign-in page (403) or its ``{}`` (401 on API paths) say the
+    request carried no session the gateway accepts.
+    """
+    status = response.status_code
+    if is_redirect(response):
+        location = location_of(response)
+        return "to Dex" if "/dex/" in location or "/oauth2/" in location else "to a login"
+    if status in (401, 403) and (page_of(response).sign_in_form() or response.text.strip() == "{}"):
+        return "to a login"
+    return None
 
 
 def describe(response: requests.Response) -> str:

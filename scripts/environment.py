@@ -76,12 +76,18 @@ class Environment:
     # masking -----------------------------------------------------------------
 
     def mask(self, value: str) -> str:
-        """A secret shortened to its first and last three characters, unless secrets are shown."""
+        """A generated secret (cookie, token, one-time code) shortened to its first and last three characters, unless secrets are shown."""
         if self.show_secrets:
             return value
         if len(value) <= 12:
             return "…" if value else ""
         return f"{value[:3]}…{value[-3:]}"
+
+    def mask_password(self, value: str) -> str:
+        """A secret a person chose, with no character of it (nor its length) shown, unless secrets are shown."""
+        if self.show_secrets:
+            return value
+        return "…" if value else ""
 
     def mask_cookie_header(self, header: str) -> str:
         """``a=secret; b=secret`` with each value masked and each name kept."""

@@ -28,6 +28,7 @@ from urllib.parse import urljoin, urlsplit
 
 from .environment import Environment
 from .errors import GatewayError
+from .values import clipped
 
 if TYPE_CHECKING:  # requests and tenacity load when a Gateway is made, not when tasks are listed
     import requests
@@ -328,4 +329,8 @@ def _short(error: BaseException) -> str:
             return marker.lower()
     if "NameResolutionError" in text or "getaddrinfo failed" in text:
         return "name or service not known"
-    return text.splitlines()[0][:120] if text else type(error).__name__
+    if not text:
+        return type(error).__name__
+    first = text.splitlines()[0]
+    _, wrapped, caused = first.rpartition("(Caused by ")  # urllib3 wraps the reason: keep the innermost part, whole
+    return clipped(caused.removesuffix(")") if wrapped else first)

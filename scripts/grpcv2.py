@@ -34,11 +34,13 @@ from urllib.parse import urlsplit
 from .credentials import Credential, choose, ensure_bound
 from .environment import Environment
 from .errors import ConfigError, GatewayError, ModelError, SessionError, UsageError
+from .extras import require
 from .gateway import NO_ANSWER, UNREACHABLE, GatewaySettings, TransientError
 from .payloads import load
 from .settings import gateway_settings, host, ingress_origin
 from .state import State
 from .step import StepResult
+from .values import clipped
 
 METHOD = "/inference.GRPCInferenceService/ModelInfer"
 EXTRA = "pip install 'kfdex[grpc]' (or '.[grpc]' in a checkout)"
@@ -64,10 +66,11 @@ _LOGIN_STATUSES = frozenset({301, 302, 303, 307, 308, 401, 403})
 
 def protos() -> tuple[Any, Any, Any]:
     """grpc, the V2 messages and their stubs; a UsageError naming the extra when they are not installed."""
+    require("grpc", "--protocol grpc")  # every module of the extra, before any of them is imported
     try:
         import grpc
         from tritonclient.grpc import service_pb2, service_pb2_grpc
-    except ImportError as missing:
+    except ImportError as missing:  # installed, but broken
         raise UsageError(f"--protocol grpc needs the optional extra grpc ({missing.name} is missing): {EXTRA}") from None
     return grpc, service_pb2, service_pb2_grpc
 
@@ -100,6 +103,16 @@ def _parameters(target: Any, parameters: dict[str, Any] | None) -> None:
         _parameter(target[name], value)
 
 
+def _contents(tensor: Any, datatype: str, values: list[Any]) -> None:
+    """The data into the tensor's typed contents; a UsageError for a value its datatype cannot hold."""
+    if datatype == "BYTES":
+        values = [value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value for value in values]
+    try:
+        getattr(tensor.contents, CONTENTS[datatype][0]).extend(values)
+    except (TypeError, ValueError) as error:
+        raise UsageError(f"input {tensor.name!r}: its data does not fit datatype {datatype} ({error})") from None
+
+
 def to_request(model: str, body: dict[str, Any], pb: Any) -> Any:
     """A V2 JSON body (inputs: name, shape, datatype, data; parameters; outputs) as a ``ModelInferRequest``."""
     request = pb.ModelInferRequest(model_name=model, id=str(body.get("id") or ""))
@@ -110,10 +123,7 @@ def to_request(model: str, body: dict[str, Any], pb: Any) -> Any:
             raise UsageError(f"input {given.get('name')!r}: datatype {datatype or '(none)'} cannot be sent over gRPC contents; use one of {', '.join(CONTENTS)}")
         tensor = request.inputs.add(name=given.get("name", ""), datatype=datatype, shape=[int(n) for n in given.get("shape") or []])
         _parameters(tensor.parameters, given.get("parameters"))
-        values = _flat(given.get("data"))
-        if datatype == "BYTES":
-            values = [value.encode() if isinstance(value, str) else bytes(value) for value in values]
-        getattr(tensor.contents, CONTENTS[datatype][0]).extend(values)
+        _contents(tensor, datatype, _flat(given.get("data")))
     for wanted in body.get("outputs") or []:
         output = request.outputs.add(name=wanted.get("name", ""))
         _parameters(output.parameters, wanted.get("parameters"))
@@ -243,10 +253,10 @@ def failure(error: Any, target: Target, credential: Credential, model: str) -> E
     if http in (502, 503, 504):
         return TransientError(f"HTTP {http} from the gateway", f"HTTP {http}", "answer")
     if "not ready yet" in details:
-        return TransientError(f"{code.name}: {details[:80]}", details[:80], "answer")
+        return TransientError(f"{code.name}: {clipped(details)}", clipped(details), "answer")
     if code.name == "UNAVAILABLE":
         unreachable = "failed to connect" in details.lower() or "connection refused" in details.lower()
-        return TransientError(f"UNAVAILABLE: {details[:80]}", details[:80], UNREACHABLE if unreachable else NO_ANSWER)
+        return TransientError(f"UNAVAILABLE: {clipped(details)}", clipped(details), UNREACHABLE if unreachable else NO_ANSWER)
     if code.name == "DEADLINE_EXCEEDED":
         return TransientError(f"no answer in {target.settings.read_timeout:g}s", "deadline exceeded", NO_ANSWER)
     if http:
@@ -347,9 +357,8 @@ class Readiness:
 
 def readiness(state: State, environment: Environment, auth: str) -> Readiness:
     """model-info over gRPC: the server's and the model's readiness, and the model's V2 metadata (as the REST JSON)."""
-    from google.protobuf.json_format import MessageToDict
-
     grpc, pb, stubs = protos()
+    from google.protobuf.json_format import MessageToDict
     model = state.require("MODEL_NAME")
     target, credential = bound(state, environment, auth)
     with _channel(grpc, target) as channel:
@@ -391,9 +400,9 @@ def retried(attempt: Any, target: Target, environment: Environment) -> tuple[Any
     return response, retries
 
 
-def run(state: State, environment: Environment, payload: str, json: bool, auth: str) -> StepResult:
+def run(state: State, environment: Environment, payload: str, json: bool, auth: str, full: bool = False) -> StepResult:
     """infer's step over gRPC: prints the outputs as the REST path does (``--json``: the V2 JSON form)."""
     from .infer import format_outputs
 
     answer, summary = infer(state, environment, payload, auth)
-    return StepResult({}, summary, output=dumps(answer, indent=2) if json else format_outputs(answer))
+    return StepResult({}, summary, output=dumps(answer, indent=2) if json else format_outputs(answer, full))

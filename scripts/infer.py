@@ -12,19 +12,20 @@ JSON with ``--json``.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from json import dumps
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from . import curlscript
 from .credentials import AUTH_METHODS, COOKIE_KEYS, TOKEN_KEYS, Credential, choose, ensure_bound, is_valid, same_cluster, saved
-from .dexflow import describe, page_of
+from .dexflow import describe, login_signal
 from .environment import Environment
 from .errors import ConfigError, ModelError, SessionError, UsageError
 from .gateway import Gateway, GatewaySettings, Sent
 from .payloads import Payload, load
-from .redirects import is_redirect, location_of
 from .settings import gateway_settings, host, ingress_origin, path_prefix
 from .standalone import main
 from .state import State
@@ -130,9 +131,9 @@ def sent_to_login(credential: str, where: str = "to a login") -> SessionError:
 def refusal(response: requests.Response, model: str, namespace: str, path: str, credential: str) -> Exception | None:
     """The error for an answer that is not a prediction, or None when it is one."""
     status = response.status_code
-    location = location_of(response) if is_redirect(response) else ""
-    if is_redirect(response) or (status in (401, 403) and (page_of(response).sign_in_form() or response.text.strip() == "{}")):
-        return sent_to_login(credential, "to Dex" if "/dex/" in location or "/oauth2/" in location else "to a login")
+    where = login_signal(response)
+    if where:
+        return sent_to_login(credential, where)
     if status == 403:
         return ModelError(
             f"{describe(response)} calling {model}: your user may not call models in {namespace or 'this namespace'}"
@@ -160,16 +161,41 @@ def took(sent: Sent) -> str:
     return line
 
 
-def format_outputs(answer: dict[str, Any]) -> str:
-    """``predict = [1, 1]`` per V2 output, or ``predictions = [...]`` for V1."""
+SHOWN_VALUES = 20  # per output, by default: a 50 MB answer is not a screenful
+SHOWN_OUTPUTS = 20
+
+
+def _leaves(data: Any) -> Iterator[Any]:
+    """The values of a (nested) list in order, depth first."""
+    if isinstance(data, list):
+        for item in data:
+            yield from _leaves(item)
+    else:
+        yield data
+
+
+def _shown_data(data: Any, full: bool) -> str:
+    """An output's data as JSON; past SHOWN_VALUES values, the first ones and how many were left out."""
+    if full or not isinstance(data, list):
+        return json.dumps(data)
+    first = list(islice(_leaves(data), SHOWN_VALUES + 1))
+    if len(first) <= SHOWN_VALUES:
+        return json.dumps(data)
+    total = sum(1 for _ in _leaves(data))
+    return f"{json.dumps(first[:SHOWN_VALUES])[:-1]}, …] (the first {SHOWN_VALUES} of {total} values; --full or --json prints all)"
+
+
+def format_outputs(answer: dict[str, Any], full: bool = False) -> str:
+    """``predict = [1, 1]`` per V2 output, or ``predictions = [...]`` for V1; long ones cut to a screenful unless ``full``."""
     if "outputs" in answer:
-        lines = []
-        for index, output in enumerate(answer.get("outputs") or []):
-            name = output.get("name") or f"output-{index}"
-            lines.append(f"{name} = {json.dumps(output.get('data'))}")
+        outputs = answer.get("outputs") or []
+        shown = outputs if full else outputs[:SHOWN_OUTPUTS]
+        lines = [f"{output.get('name') or f'output-{index}'} = {_shown_data(output.get('data'), full)}" for index, output in enumerate(shown)]
+        if len(shown) < len(outputs):
+            lines.append(f"… and {len(outputs) - len(shown)} more outputs (--full or --json prints all)")
         return "\n".join(lines) or "(no outputs)"
     if "predictions" in answer:
-        return f"predictions = {json.dumps(answer['predictions'])}"
+        return f"predictions = {_shown_data(answer['predictions'], full)}"
     return json.dumps(answer)
 
 
@@ -191,6 +217,7 @@ def run(
     auth: str = "auto",
     check: bool = False,
     protocol: str = "rest",
+    full: bool = False,
 ) -> StepResult:
     """Call the model; prints its outputs (nothing is written to .env)."""
     grpc = grpc_asked(protocol)  # an unknown protocol is refused before anything is sent
@@ -201,7 +228,7 @@ def run(
     if grpc:  # scripts.grpcv2 (and grpc itself) load only when asked for
         from . import grpcv2
 
-        return grpcv2.run(state, environment, payload, json, auth)
+        return grpcv2.run(state, environment, payload, json, auth, full)
     call = prepare(state, environment, payload, auth)
     gateway = Gateway(call.settings, environment)
     sent = gateway.call("POST", call.path, json=call.payload.body, headers=call.headers, retry_when=_not_ready)
@@ -215,7 +242,7 @@ def run(
     except ValueError:
         raise ModelError(f"the model answered {response.status_code} with a body that is not JSON") from None
     summary = f"{model} ({body.protocol}, {via}, {credential.kind}) {took(sent)}"
-    output = dumps(answer, indent=2) if json else format_outputs(answer)
+    output = dumps(answer, indent=2) if json else format_outputs(answer, full)
     return StepResult({}, summary, output=output)
 
 
@@ -227,8 +254,9 @@ def curl(
     auth: str = "auto",
     check: bool = False,  # noqa: ARG001 - the printed commands make the call only
     protocol: str = "rest",
+    full: bool = False,  # noqa: ARG001 - the printed command prints the whole answer
 ) -> str:
-    """The model call as a curl command that reads $AUTH_COOKIE / $AUTH_BEARER, else the .env values."""
+    """The model call as a curl command that reads $AUTH_COOKIE / $AUTH_BEARER when bound to this ingress, else the .env values."""
     if auth not in AUTH_METHODS:
         raise UsageError(f"unknown auth method {auth!r}: use one of {', '.join(AUTH_METHODS)}")
     if protocol != "rest":
@@ -245,7 +273,7 @@ def curl(
         and is_valid(found, environment.now())
         and same_cluster(found.origin, settings.origin, origin)
     }
-    return curlscript.infer(state, environment, settings.base + path, extra_headers.get("Host", ""), body.body, auth, saved_here)
+    return curlscript.infer(state, environment, settings.base + path, extra_headers.get("Host", ""), body.body, auth, saved_here, origin)
 
 
 STEP = Step(
@@ -259,6 +287,7 @@ STEP = Step(
     options=(
         PAYLOAD,
         Option("json", "print the raw JSON answer", kind=bool, default=False, short="j"),
+        Option("full", f"print every output value (by default at most {SHOWN_VALUES} per output)", kind=bool, default=False),
         AUTH,
         Option("check", "first check that the server and the model are ready, as model-info does", kind=bool, default=False),
         Option("protocol", "rest (HTTP/JSON) or grpc (the V2 gRPC service; needs the extra kfdex[grpc])", default="rest"),

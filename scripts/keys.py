@@ -19,6 +19,8 @@ class Key:
     name: str
     source: str  # "setting" (the user sets it), "step" (a step writes it) or "sandbox" (sandbox-up writes it)
     secret: bool = False
+    # a secret a person chose (a password): shown with no character of it, where a cookie or token keeps its ends
+    chosen: bool = False
     help: str = ""
     # a non-empty process environment variable of this name wins over the .env file; not for the
     # state of a login in progress, nor for KUBECONFIG (kubectl reads the environment's by itself,
@@ -30,7 +32,7 @@ class Key:
     def how_to_set(self) -> str:
         """The next action that gives this key a value, for error messages."""
         if self.source == "setting":
-            return f"set {self.name} in the .env file (see .env.example)"
+            return f"set {self.name} in the .env file (`invoke init` writes a commented one)"
         if self.source == "sandbox":
             return "run `invoke sandbox-up` first"
         from .catalog import how_to_produce  # the declarations import this module: look them up only when needed
@@ -43,7 +45,7 @@ _KEYS = [
     # user settings
     Key("KUBECONFIG", "setting", help="kubeconfig for kubectl; empty means kubectl's default", from_environment=False),
     Key("DEX_LOGIN", "setting", help="Dex user (email address or username)"),
-    Key("DEX_PASSWORD", "setting", secret=True, help="Dex password"),
+    Key("DEX_PASSWORD", "setting", secret=True, chosen=True, help="Dex password"),
     Key("DEX_CONNECTOR", "setting", help="Dex connector to use when Dex offers several (default local)"),
     Key("MODEL_NAME", "setting", help="InferenceService name"),
     Key("MODEL_NAMESPACE", "setting", help="namespace of the InferenceService"),
@@ -91,6 +93,12 @@ def is_secret(name: str) -> bool:
     """True for keys whose values must be masked when shown."""
     key = KEYS.get(name)
     return bool(key and key.secret)
+
+
+def is_chosen_secret(name: str) -> bool:
+    """True for secrets a person chose (a password): masked with no character shown."""
+    key = KEYS.get(name)
+    return bool(key and key.chosen)
 
 
 def produced() -> tuple[str, ...]:

@@ -6,10 +6,12 @@ otherwise kubectl's own default applies.  Nothing secret is ever put in argv.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from typing import TYPE_CHECKING, Any
@@ -59,14 +61,7 @@ def kubectl(state: State, *args: str, environment: Environment | None = None) ->
     command = " ".join(("kubectl", *args))
     started = time.monotonic()
     try:
-        finished = subprocess.run(
-            [binary, "--request-timeout=30s", *args],
-            capture_output=True,
-            text=True,
-            env=_environment(state),
-            timeout=KUBECTL_TIMEOUT_SECONDS,
-            stdin=subprocess.DEVNULL,
-        )
+        finished = _run([binary, "--request-timeout=30s", *args], _environment(state))
     except subprocess.TimeoutExpired:
         if environment is not None:
             environment.hop("$", command_line(state, *args), f"no end in {KUBECTL_TIMEOUT_SECONDS}s")
@@ -83,6 +78,21 @@ def kubectl(state: State, *args: str, environment: Environment | None = None) ->
         hint = _hint(finished.stderr)
         raise KubectlError(f"`{command}` failed: {reason}{hint}")
     return finished.stdout
+
+
+def _run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """kubectl in a session of its own: on timeout (or Ctrl-C) its whole process group is killed, auth plugins included."""
+    with subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
+    ) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=KUBECTL_TIMEOUT_SECONDS)
+        except BaseException:  # TimeoutExpired, KeyboardInterrupt: nothing it started may outlive it
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise
+    return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
 
 
 def kubectl_json(state: State, *args: str, environment: Environment | None = None) -> Any:

@@ -14,19 +14,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .environment import Environment
-from .errors import GatewayError, SessionError, UsageError
+from .errors import GatewayError, ModelError, SessionError, UsageError
 from .state import EnvFile
 from .step import AUTH, PAYLOAD, Command, Option
+from .values import COUNT, MAX_PARALLEL, OR_NONE, PARALLEL, PORT, RATE, TIMEOUT, Number, shown, timespan
 
 if TYPE_CHECKING:
     from .load.engine import LoadReport, LoadTarget
 
 VIA = Option("via", "nodeport or ingress (default: the NodePort when NODE_PORT is set, else the ingress with MODEL_HOST)")
 JSON = Option("json", "print the summary as one JSON object on stdout", kind=bool, default=False, short="j")
+MAX_ERRORS = Option(
+    "max_errors",
+    "failed requests the run may have and still exit 0: a number (10) or a percentage of the requests (2.5%); default 0",
+)
 DEFAULT_REQUESTS = 1000
 
 
@@ -45,8 +51,35 @@ def _target(env_file: EnvFile, environment: Environment, payload: str, auth: str
     )
 
 
-def _report(environment: Environment, report: LoadReport, as_json: bool, html: str | None) -> None:
-    """Print the figures, write the HTML report if asked, and end as the run ended."""
+@dataclass(frozen=True)
+class Tolerance:
+    """How many failed requests a run may have and still pass (``--max-errors N`` or ``P%``; none by default)."""
+
+    limit: float = 0
+    percent: bool = False
+
+    @classmethod
+    def parse(cls, text: str | None) -> Tolerance:
+        """``--max-errors``: a whole number of requests, or a percentage of them (``2.5%``); a UsageError otherwise."""
+        if text is None:
+            return cls()
+        percent = text.strip().endswith("%")
+        wanted = Number(float, minimum=0, maximum=100) if percent else OR_NONE
+        try:
+            return cls(wanted.parse(text.strip().removesuffix("%"), "--max-errors"), percent)
+        except UsageError:
+            raise UsageError(f"--max-errors {shown(text)}: give a number of requests (10) or a percentage of them (2.5%)") from None
+
+    def allows(self, failed: int, requests: int) -> bool:
+        """True when ``failed`` of ``requests`` is within the tolerance."""
+        return failed <= (self.limit * requests / 100 if self.percent else self.limit)
+
+    def __str__(self) -> str:
+        return f"{self.limit:g}%" if self.percent else f"{self.limit:g}"
+
+
+def _report(environment: Environment, report: LoadReport, as_json: bool, html: str | None, tolerance: Tolerance) -> None:
+    """Print the figures, write the HTML report if asked, and end as the run ended: failed requests fail the command."""
     from .load import report as figures
 
     environment.data(figures.to_json(report) if as_json else figures.table(report))
@@ -60,6 +93,15 @@ def _report(environment: Environment, report: LoadReport, as_json: bool, html: s
         raise SessionError(f"the gateway stopped accepting the session during the run ({report.note}): run `invoke login`")
     if report.interrupted:
         raise KeyboardInterrupt
+    if report.requests == 0:
+        raise ModelError("the run completed no request: nothing was measured (see the figures above)")
+    failed = sum(report.errors.values())
+    if not tolerance.allows(failed, report.requests):
+        statuses = ", ".join(f"{status} ×{count}" for status, count in report.errors.items())
+        raise ModelError(
+            f"{failed} of {report.requests} requests failed ({statuses}), more than --max-errors {tolerance} allows: "
+            "see the figures above"
+        )
 
 
 def load(
@@ -76,10 +118,16 @@ def load(
     json: bool = False,
     html: str | None = None,
     protocol: str = "rest",
+    max_errors: str | None = None,
 ) -> None:
     """Send the payload ``requests`` times (or for ``duration`` seconds) from ``concurrency`` workers and report."""
     if requests is not None and duration is not None:
         raise UsageError("give --requests or --duration, not both")
+    tolerance = Tolerance.parse(max_errors)
+    if html:
+        from .load.report import require_html
+
+        require_html()
     from .infer import grpc_asked
     from .load.engine import run_load
     from .load.progress import live_progress
@@ -91,10 +139,10 @@ def load(
         target, senders = None, load_senders(env_file.read(), environment, payload, auth, via)
     else:
         target = _target(env_file, environment, payload, auth, via)
-    bound = {"duration": duration} if duration is not None else {"requests": requests or DEFAULT_REQUESTS}
+    bound = {"duration": duration} if duration is not None else {"requests": requests or DEFAULT_REQUESTS}  # never 0: COUNT
     with live_progress(stream=environment.stderr) as progress:
         report = run_load(target, concurrency=concurrency, warmup=warmup, progress=progress, senders=senders, **bound)
-    _report(environment, report, json, html)
+    _report(environment, report, json, html, tolerance)
 
 
 def locust(
@@ -117,10 +165,13 @@ def locust(
     json: bool = False,
     html: str | None = None,
     csv: str | None = None,
+    max_errors: str | None = None,
 ) -> None:
     """Locust: a local master and workers, or one side of a master/worker pair across machines."""
     from .load import locust_run
 
+    run_time = f"{timespan(run_time, '--run-time')}s"  # Locust's own parsing would fail only after it started
+    tolerance = Tolerance.parse(max_errors)
     locust_run.require_locust()
     if worker:
         if master or not master_host:
@@ -139,7 +190,7 @@ def locust(
         report = locust_run.run_master(target, expect_workers=waiting, bind_host=bind_host, html=html_path, **shape)
     else:
         report = locust_run.run_local(target, workers=workers, html=html_path, **shape)
-    _report(environment, report, json, None)
+    _report(environment, report, json, None, tolerance)
 
 
 LOAD = Command(
@@ -150,13 +201,22 @@ LOAD = Command(
         PAYLOAD,
         AUTH,
         VIA,
-        Option("concurrency", "workers sending at once, each over its own keep-alive connection (default 4)", kind=int, default=4),
-        Option("requests", f"how many requests to send (default {DEFAULT_REQUESTS} when --duration is not given)", kind=int),
-        Option("duration", "send for this many seconds instead of a number of requests", kind=float),
-        Option("warmup", "requests sent first and not counted (cold starts stay out of the figures)", kind=int, default=0),
+        Option(
+            "concurrency",
+            f"workers sending at once, each over its own keep-alive connection (default 4, at most {MAX_PARALLEL})",
+            kind=int,
+            default=4,
+            number=PARALLEL,
+        ),
+        Option(
+            "requests", f"how many requests to send (default {DEFAULT_REQUESTS} when --duration is not given)", kind=int, number=COUNT
+        ),
+        Option("duration", "send for this many seconds instead of a number of requests", kind=float, number=TIMEOUT),
+        Option("warmup", "requests sent first and not counted (cold starts stay out of the figures)", kind=int, default=0, number=OR_NONE),
         JSON,
-        Option("html", "also write a self-contained HTML report with charts to this file (the load extra)"),
+        Option("html", "also write a self-contained HTML report with charts to this file (the load extra)", path=True),
         Option("protocol", "rest (HTTP/JSON) or grpc (ModelInfer over the V2 gRPC service; the grpc extra)", default="rest"),
+        MAX_ERRORS,
     ),
 )
 LOCUST = Command(
@@ -167,15 +227,15 @@ LOCUST = Command(
         PAYLOAD,
         AUTH,
         VIA,
-        Option("workers", "local worker processes (default 2)", kind=int, default=2),
-        Option("users", "simulated users in all (default 8)", kind=int, default=8),
-        Option("spawn_rate", "users started per second (default 8)", kind=float, default=8.0),
+        Option("workers", f"local worker processes (default 2, at most {MAX_PARALLEL})", kind=int, default=2, number=PARALLEL),
+        Option("users", "simulated users in all (default 8)", kind=int, default=8, number=COUNT),
+        Option("spawn_rate", "users started per second (default 8)", kind=float, default=8.0, number=RATE),
         Option("run_time", "how long to run, as Locust takes it: 30s, 5m, 1h (default 30s)", default="30s"),
         Option("master", "be the master for workers on other machines", kind=bool, default=False),
-        Option("expect_workers", "with --master: how many workers to wait for (default --workers)", kind=int),
+        Option("expect_workers", "with --master: how many workers to wait for (default --workers)", kind=int, number=COUNT),
         Option("worker", "be a worker for the master at --master-host (needs no .env)", kind=bool, default=False),
         Option("master_host", "with --worker: the master's address"),
-        Option("master_port", "the master's port (default 5557)", kind=int),
+        Option("master_port", "the master's port (default 5557)", kind=int, number=PORT),
         Option(
             "bind_host",
             "with --master: the address workers reach it on (default 127.0.0.1; Locust's channel carries the credential "
@@ -183,8 +243,9 @@ LOCUST = Command(
             default="127.0.0.1",
         ),
         JSON,
-        Option("html", "Locust's own HTML report, written to this file"),
-        Option("csv", "Locust's CSV files, written with this prefix"),
+        Option("html", "Locust's own HTML report, written to this file", path=True),
+        Option("csv", "Locust's CSV files, written with this prefix", path=True),
+        MAX_ERRORS,
     ),
 )
 COMMANDS = (LOAD, LOCUST)

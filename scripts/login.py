@@ -5,7 +5,7 @@ Steps never call each other; this module runs them in order with
 gateway says a login request was used up or expired, the Dex login starts
 again from a fresh request, a bounded number of times, saying why on stderr.
 Wrong credentials are never retried.  A saved session or token that is still
-valid is reused unless ``force`` is given; ``logout`` forgets them.
+valid is reused unless ``force`` is given; ``logout`` (``scripts.logout``) ends and forgets them.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from . import approve, authenticate, create_token, curlscript, extract_cookie, f
 from .credentials import COOKIE_KEYS, TOKEN_KEYS, Credential, CredentialKeys, format_expiry, is_valid, saved
 from .dexflow import START_PATH
 from .environment import Environment
-from .errors import LoginRestartError
+from .errors import CredentialsError, LoginRestartError
 from .gateway import Gateway
 from .kube import kubectl
 from .settings import gateway_settings, ingress_origin
@@ -25,6 +25,7 @@ from .state import EnvFile, State
 from .step import ATTEMPTS, CURL, DEADLINE, SHOW_SECRETS, VERBOSE, Command, Option, run_step
 
 FRESH_STARTS = 2  # after the first try: three tries in all
+PASSWORD_TRIES = 3  # a password typed at the terminal
 DEX_STEPS = (fetch_req.STEP, authenticate.STEP, approve.STEP, extract_cookie.STEP)
 # what a login leaves behind: the credentials it produced and the state of a login in progress
 LOGIN_KEYS = tuple(dict.fromkeys(key for step in (*DEX_STEPS, create_token.STEP) for key in (*step.writes, *step.clears)))
@@ -86,15 +87,35 @@ def login(
         said = format_expiry(reusable.expiry(), environment.now())
         environment.step_skipped(LOGIN.name, f"{reusable.noun} {said}, for {reusable.origin}; --force logs in again")
         return
+    typed = False
     if not token:
         # ask (or fail) before anything is sent or written; typed credentials live in memory only
+        typed = environment.interactive and not state.value("DEX_PASSWORD")
         if environment.interactive and not (state.value("DEX_LOGIN") and state.value("DEX_PASSWORD")):
             before_asking(state, environment)
         login_name, password = authenticate.credentials(state, environment)
         overrides = {**(overrides or {}), "DEX_LOGIN": login_name, "DEX_PASSWORD": password}
     if not (state.value("INGRESS_HOST") and state.value("INGRESS_PORT")):
         run_step(resolve_ingress.STEP, env_file, environment, overrides)
-    (token_login if token else dex_login)(env_file, environment, overrides)
+    if token:
+        token_login(env_file, environment, overrides)
+    elif typed:
+        _typed_login(env_file, environment, overrides or {})
+    else:
+        dex_login(env_file, environment, overrides)
+
+
+def _typed_login(env_file: EnvFile, environment: Environment, overrides: Mapping[str, str]) -> None:
+    """The Dex login with a password typed at the terminal: a wrong one is asked for again, as sudo and ssh do."""
+    for typing in range(1, PASSWORD_TRIES + 1):
+        try:
+            dex_login(env_file, environment, overrides)
+            return
+        except CredentialsError:
+            if typing == PASSWORD_TRIES:
+                raise
+            environment.warn(f"Dex rejected that password: try again ({typing + 1} of {PASSWORD_TRIES})")
+            overrides = {**overrides, "DEX_PASSWORD": authenticate.ask_password(overrides["DEX_LOGIN"])}
 
 
 def login_commands(state: State, environment: Environment, token: bool) -> str:
@@ -103,18 +124,6 @@ def login_commands(state: State, environment: Environment, token: bool) -> str:
         return curlscript.token_login(state, environment, create_token.command(state))
     login_name, password = authenticate.credentials_to_print(state, environment)
     return curlscript.dex_login(state, environment, login_name, password)
-
-
-def logout(env_file: EnvFile, environment: Environment, _overrides: Mapping[str, str] | None = None) -> list[str]:
-    """Remove the session, the token and login state from the .env; returns the keys removed.
-
-    Only the local copy is forgotten: the gateway's session ends at its expiry.
-    """
-    state = env_file.read()
-    present = [key for key in LOGIN_KEYS if key in state]
-    env_file.update({key: None for key in present})
-    environment.step_ok(LOGOUT.name, f"removed {', '.join(present)}" if present else "nothing to forget")
-    return present
 
 
 LOGIN = Command(
@@ -131,5 +140,4 @@ LOGIN = Command(
         CURL,
     ),
 )
-LOGOUT = Command("logout", logout, "Forget the session cookie, the token and any half-done login in .env (settings stay).")
-COMMANDS = (LOGIN, LOGOUT)
+COMMANDS = (LOGIN,)

@@ -30,6 +30,7 @@ from types import ModuleType
 from . import sandbox_record
 from .environment import Environment
 from .errors import SandboxError, UsageError
+from .extras import require
 from .keys import KEYS, produced
 from .state import ENV_FILE_VARIABLE, EnvFile
 from .step import VERBOSE, Command, Option, run_step
@@ -130,6 +131,7 @@ def up(
 ) -> None:
     """Start a sandbox and point ``env_file`` at it; ``settings_file`` sets gateway settings and faults."""
     chosen = _checked_flavor(flavor)
+    require("sandbox", "the sandbox")  # before anything starts: a child's ImportError would show as a traceback
     settings_wanted = _read_settings(settings_file) if settings_file else {}
     env_file.read()  # a .env that cannot be read is refused before anything starts
     _refuse_a_second(env_file, env_file.text())
@@ -206,6 +208,7 @@ def demo(
     from . import expose_nodeport, infer, login, resolve_ingress
 
     chosen = _checked_flavor(flavor)
+    require("sandbox", "the sandbox")
     control = sandbox_module("control")
     sandbox_id = control.new_id()
     named = environment.variables.get(ENV_FILE_VARIABLE)
@@ -247,7 +250,7 @@ SANDBOX_UP = Command(
     "sandbox-up",
     sandbox_up,
     "Start the local stand-in cluster and point the .env at it.",
-    options=(FLAVOR, Option("settings", "a JSON file of gateway settings and faults to start with (see README: Sandbox faults)")),
+    options=(FLAVOR, Option("settings", "a JSON file of gateway settings and faults to start with (see README: Sandbox faults)", path=True)),
 )
 SANDBOX_DOWN = Command("sandbox-down", sandbox_down, "Stop every sandbox process (by pid) and remove what sandbox-up wrote.")
 DEMO = Command(

@@ -22,14 +22,16 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import ConfigError, DeclarationError
+from .errors import ConfigError, DeclarationError, UsageError
 
 if TYPE_CHECKING:  # python-dotenv's parser loads when a file is read, not when tasks are listed
     from dotenv.parser import Binding
-from .keys import KEYS
+from .keys import KEYS, is_secret
+from .values import is_text
 
 ENV_FILE_VARIABLE = "ENV_FILE"
-ENV_EXAMPLE = ".env.example"
+PROFILE_VARIABLE = "KFDEX_PROFILE"
+_PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 _SAFE_UNQUOTED = re.compile(r"[A-Za-z0-9_./:@,+%=-]+")
 _KEY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -41,10 +43,30 @@ def checkout_folder() -> Path | None:
     return folder if (folder / "tasks.py").is_file() and __package__ == "scripts" else None
 
 
+def profiles_folder(variables: Mapping[str, str]) -> Path:
+    """Where named profiles live: ``$XDG_CONFIG_HOME/kfdex/profiles``, by default ``~/.config/kfdex/profiles``."""
+    base = variables.get("XDG_CONFIG_HOME", "")
+    return (Path(base) if os.path.isabs(base) else Path.home() / ".config") / "kfdex" / "profiles"
+
+
+def profile_path(name: str, variables: Mapping[str, str]) -> Path:
+    """The .env file of the profile ``name`` (letters, digits, ``._-``); a UsageError for any other name."""
+    if not _PROFILE_NAME.fullmatch(name):
+        raise UsageError(f"profile {name!r}: a profile's name is letters, digits, '.', '_' and '-', starting with a letter or digit")
+    return profiles_folder(variables) / f"{name}.env"
+
+
 def default_env_path(variables: Mapping[str, str] | None = None, folder: Path | None = None) -> Path:
-    """The file ``$ENV_FILE`` names, else ``.env`` in ``folder`` (beside tasks.py in a checkout), else in the current folder."""
-    named = (os.environ if variables is None else variables).get(ENV_FILE_VARIABLE)
-    return Path(named).expanduser() if named else (folder or Path.cwd()) / ".env"
+    """The state file, in this order: the file ``$ENV_FILE`` names; the profile ``$KFDEX_PROFILE`` names
+    (``--profile`` sets it); ``.env`` in ``folder`` (beside tasks.py in a checkout), else in the current folder."""
+    variables = os.environ if variables is None else variables
+    named = variables.get(ENV_FILE_VARIABLE)
+    if named:
+        return Path(named).expanduser()
+    profile = variables.get(PROFILE_VARIABLE)
+    if profile:
+        return profile_path(profile, variables)
+    return (folder or Path.cwd()) / ".env"
 
 
 _KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
@@ -67,8 +89,15 @@ def checked_state_path(path: Path) -> Path:
 
 
 def from_environment(variables: Mapping[str, str]) -> dict[str, str]:
-    """The tool's keys set (non-empty) in the process environment, for those that may come from there."""
-    return {name: variables[name] for name, key in KEYS.items() if key.from_environment and variables.get(name)}
+    """The tool's keys set (non-empty) in the process environment, for those that may come from there.
+
+    A value holding bytes that are not UTF-8 is refused (UsageError naming the key, never the value).
+    """
+    found = {name: variables[name] for name, key in KEYS.items() if key.from_environment and variables.get(name)}
+    for name, value in found.items():
+        if not is_text(value):
+            raise UsageError(f"{name} in the environment holds bytes that are not UTF-8 text: set it to UTF-8 text, or unset it")
+    return found
 
 
 class State(Mapping[str, str]):
@@ -131,15 +160,9 @@ class State(Mapping[str, str]):
             return found
         spec = KEYS[key]
         if not self.exists and not self._environment and spec.source == "setting":
-            example = self.path.parent / ENV_EXAMPLE
-            start = (
-                f"`cp {ENV_EXAMPLE} {self.path.name}` and fill it in"
-                if example.is_file()
-                else f"create {self.path} with at least DEX_LOGIN, MODEL_NAME and MODEL_NAMESPACE"
-            )
             raise ConfigError(
                 f"{key} is needed, but there is no {self.path} and none of the tool's settings are in the environment: "
-                f"{start} (or set {key} in the environment)"
+                f"run `invoke init` to write one (or set {key} in the environment)"
             )
         if not self.exists:
             raise ConfigError(f"{key} is needed but {self.path} does not exist: {spec.how_to_set}")
@@ -161,6 +184,25 @@ class EnvFile:
         Its states carry the tool's keys that ``variables`` (the process environment) set.
         """
         return cls(default_env_path(variables, folder), variables)
+
+    def exposed_secrets(self) -> str | None:
+        """A warning when the file holds a secret and others may read it (mode beyond 0600); None otherwise."""
+        import stat
+
+        try:
+            status = self.path.stat()
+        except OSError:
+            return None
+        if not stat.S_ISREG(status.st_mode) or not status.st_mode & 0o077:
+            return None
+        try:
+            secrets = [name for name, value in self.read().items() if value and is_secret(name)]
+        except ConfigError:
+            return None  # the command itself will say what is wrong with the file
+        if not secrets:
+            return None
+        mode = f"{stat.S_IMODE(status.st_mode):04o}"
+        return f"{self.path} holds {', '.join(secrets)} and others may read it (mode {mode}): chmod 600 {self.path}"
 
     # reading -----------------------------------------------------------------
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .environment import Environment
-from .errors import DeclarationError
+from .errors import DeclarationError, UsageError
 from .state import EnvFile, State
-from .values import COUNT, SECONDS, Number
+from .values import COUNT, SECONDS, Number, is_text
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class Option:
     setting: str = ""  # a .env setting this option overrides for one run (RETRY_ATTEMPTS)
     number: Number | None = None  # what a numeric value must be: checked the same way as its setting
     short: str = ""  # a one-letter flag; a letter means one thing in every task (tests/test_declarations.py)
+    path: bool = False  # the value may be a file path (any bytes a file name may hold)
 
     @property
     def flag(self) -> str:
@@ -41,9 +42,11 @@ class Option:
         return "--" + self.name.replace("_", "-")
 
     def check(self, value: Any) -> None:
-        """A UsageError for a number out of bounds (``--attempts 0: give 1 or more``)."""
+        """A UsageError for a number out of bounds (``--attempts 0: give 1 or more``) or text that is not UTF-8."""
         if self.number is not None and value is not None:
             self.number.check(value, f"{self.flag} {value:g}")
+        if isinstance(value, str) and not self.path and not is_text(value):
+            raise UsageError(f"{self.flag} holds bytes that are not UTF-8 text: give UTF-8 text")
 
 
 @dataclass
@@ -83,6 +86,7 @@ class Step:
     def execute(self, env_file: EnvFile, environment: Environment, given: Mapping[str, Any]) -> None:
         """Run as a command: options checked and split, then the step protocol (or, with --curl, its commands printed)."""
         overrides, arguments = split_options(self.options, given)
+        warn_if_exposed(env_file, environment)
         if arguments.pop(CURL.name, None):
             if self.curl is None:
                 raise DeclarationError(f"step {self.name} takes --curl but declares no curl commands")
@@ -108,6 +112,7 @@ class Command:
     def execute(self, env_file: EnvFile, environment: Environment, given: Mapping[str, Any]) -> None:
         """Run as a command: options checked and split, then the action."""
         overrides, arguments = split_options(self.options, given)
+        warn_if_exposed(env_file, environment)
         self.action(env_file, environment, overrides, **arguments)
 
 
@@ -115,7 +120,11 @@ Declaration = Step | Command
 
 
 PAYLOAD = Option(
-    "payload", "a name from payloads/ (iris, iris-v1), a JSON file, - for standard input, or inline JSON", default="iris", short="p"
+    "payload",
+    "a name from payloads/ (iris, iris-v1), a JSON file, - for standard input, or inline JSON",
+    default="iris",
+    short="p",
+    path=True,
 )
 AUTH = Option("auth", "send the Dex session cookie, the ServiceAccount token, or auto (cookie while valid, else token)", default="auto")
 ATTEMPTS = Option(
@@ -150,6 +159,13 @@ CURL = Option(
 )
 # options that shape the environment (how things are shown), not the step: the task applies them
 ENVIRONMENT_OPTIONS = (SHOW_SECRETS, VERBOSE)
+
+
+def warn_if_exposed(env_file: EnvFile, environment: Environment) -> None:
+    """A warning, never a refusal, when the .env holds a secret that others may read."""
+    warning = env_file.exposed_secrets()
+    if warning:
+        environment.warn(warning)
 
 
 def split_options(options: tuple[Option, ...], given: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:

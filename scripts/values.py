@@ -25,6 +25,24 @@ _LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
 _KUBERNETES_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
+def is_text(value: str) -> bool:
+    """False for a value holding bytes that were not UTF-8 (an environment variable or argument decoded with surrogateescape)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def clipped(text: str, limit: int = 160) -> str:
+    """``text`` cut to about ``limit`` characters at a space, never inside a word, number or address; ``…`` marks the cut."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    space = head.rfind(" ")
+    return (head[:space].rstrip(" ,;:") if space > 0 else head) + " …"
+
+
 def shown(value: str, key: str = "") -> str:
     """A value for a message: quoted (control characters visible), shortened, masked for a secret key."""
     if key and is_secret(key):
@@ -87,6 +105,27 @@ COUNT = Number(int, minimum=1)  # attempts
 SECONDS = Number(float, minimum=0, unit=" seconds")  # a deadline or a wait
 TIMEOUT = Number(float, above=0, unit=" seconds")  # how long to wait for an answer
 PORT = Number(int, minimum=1, maximum=65535)
+MAX_PARALLEL = 1024  # connections, threads or processes one run may open
+PARALLEL = Number(int, minimum=1, maximum=MAX_PARALLEL)  # load's concurrency, Locust's local workers
+OR_NONE = Number(int, minimum=0)  # warmup requests
+RATE = Number(float, above=0, unit=" per second")  # Locust's spawn rate
+_TIMESPAN = re.compile(r"(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?")
+
+
+def timespan(text: str, label: str) -> int:
+    """Seconds in a Locust time span (``30s``, ``5m``, ``1h30m``, or whole seconds), more than 0; else a UsageError."""
+    cleaned = text.strip().lower()
+    found = _TIMESPAN.fullmatch(cleaned) if cleaned and not cleaned.isdigit() else None
+    if cleaned.isdigit():
+        seconds = int(cleaned)
+    elif found:
+        hours, minutes, secs = (int(part or 0) for part in found.groups())
+        seconds = hours * 3600 + minutes * 60 + secs
+    else:
+        raise UsageError(f"{label} {shown(text)}: give a time span such as 30s, 5m, 1h or 1h30m")
+    if seconds <= 0:
+        raise UsageError(f"{label} {shown(text)}: give more than 0 seconds, such as 30s")
+    return seconds
 
 
 def _is_ip(text: str) -> bool:

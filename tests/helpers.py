@@ -17,14 +17,12 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from unittest import mock
 
-from invoke import Program
-
 from scripts.catalog import COMMANDS
-from scripts.cli import build_collection
+from scripts.cli import KfDexProgram, build_collection
 from scripts.environment import Environment
 from scripts.state import EnvFile
 
@@ -61,6 +59,7 @@ class Env:
     extra_path: str = ""  # put first on PATH (a fake kubectl)
     only_path: str = ""  # replace PATH (no kubectl at all)
     sleep: Callable[[float], None] = time.sleep  # how invoke's runs wait between retries
+    variables: dict[str, str] = field(default_factory=dict)  # set in the task's environment (any value os.environ takes)
 
     @property
     def path(self) -> Path:
@@ -73,7 +72,7 @@ class Env:
         self.file.update(values)
 
     def _variables(self) -> dict[str, str]:
-        variables = dict(os.environ, ENV_FILE=str(self.path))
+        variables = dict(os.environ, ENV_FILE=str(self.path), **self.variables)
         variables.pop("KFDEX_DEBUG", None)
         if self.only_path:
             variables["PATH"] = self.only_path
@@ -92,7 +91,7 @@ class Env:
             sys, "stdout", stdout
         ), mock.patch.object(sys, "stderr", stderr):
             try:
-                Program(namespace=collection, binary="invoke").run(["invoke", *arguments])
+                KfDexProgram(namespace=collection, binary="invoke").run(["invoke", *arguments])
             except SystemExit as leaving:
                 code = leaving.code if isinstance(leaving.code, int) else 1
         return subprocess.CompletedProcess(["invoke", *arguments], code, stdout.getvalue(), stderr.getvalue())

@@ -9,6 +9,7 @@ gateway or nodePort.
 
 from __future__ import annotations
 
+import os
 import re
 import stat
 from collections.abc import Callable
@@ -38,14 +39,30 @@ def _logged_in(env: Env) -> None:
     assert env.invoke("login").returncode == 0
 
 
-def _payload(text: str) -> Setup:
+def _payload(text: str, *task: str) -> Setup:
     def setup(env: Env, _cluster: Sandbox, tmp: Path) -> list[str]:
         _logged_in(env)
         path = tmp / "payload.json"
         path.write_text(text)
-        return ["infer", "--payload", str(path)]
+        return [*(task or ["infer"]), "--payload", str(path)]
 
     return setup
+
+
+def _tensor(data: str, datatype: str = '"FP32"', shape: str = "[1]") -> str:
+    return f'{{"inputs": [{{"name": "x", "shape": {shape}, "datatype": {datatype}, "data": {data}}}]}}'
+
+
+DEEP = _tensor("[" * 70 + "1" + "]" * 70)  # 70 levels of data (and 4 around it): beyond payloads.MAX_DEPTH
+LOAD = ("load", "--requests", "5")
+
+
+def _nodeport_then_other_ingress(env: Env, _cluster: Sandbox, _tmp: Path) -> list[str]:
+    """Logged in and exposed, then the .env points at another ingress on the same host: infer would go to the NodePort."""
+    _logged_in(env)
+    assert env.invoke("expose-nodeport").returncode == 0
+    env.set(INGRESS_PORT="1")
+    return ["infer"]
 
 
 def _env_text(text: bytes, task: str = "fetch-req") -> Setup:
@@ -82,6 +99,41 @@ def _at_gateway(args: list[str], **values: str) -> Setup:
         return args
 
     return setup
+
+
+def _login_page_then_authenticate(**values: str) -> Setup:
+    """fetch-req done against the sandbox (it writes the login in progress), then ``values``: authenticate posts them."""
+
+    def setup(env: Env, cluster: Sandbox, tmp: Path) -> list[str]:
+        _at_gateway([], **values)(env, cluster, tmp)
+        assert env.invoke("fetch-req").returncode == 0
+        return ["authenticate"]
+
+    return setup
+
+
+SECRET_BYTES = b"s3cr\xffet\xfe"  # Latin-1 typed into a UTF-8 terminal: not UTF-8
+
+
+def _environment_bytes(task: str, key: str) -> Setup:
+    """The sandbox's ingress in .env, and ``key`` set in the process environment to bytes that are not UTF-8."""
+
+    def setup(env: Env, cluster: Sandbox, tmp: Path) -> list[str]:
+        _at_gateway([])(env, cluster, tmp)
+        env.variables[key] = os.fsdecode(SECRET_BYTES)  # how Python hands such bytes over (surrogateescape)
+        return [task]
+
+    return setup
+
+
+def _grpc_port_refusing(env: Env, _cluster: Sandbox, _tmp: Path) -> list[str]:
+    """Logged in, and NODE_PORT_GRPC a closed five-digit port: the whole address must survive in the message."""
+    from sandbox.cluster import free_port
+
+    _logged_in(env)
+    port = next(port for port in iter(free_port, None) if port >= 10000)
+    env.set(NODE_PORT_GRPC=str(port))
+    return ["infer", "--protocol", "grpc"]
 
 
 def _rbac(env: Env, cluster: Sandbox, _tmp: Path) -> list[str]:
@@ -153,6 +205,20 @@ CASES = [
         r"input 'x' has unknown datatype 'FLOAT32'",
         True,
     ),
+    Case("V2 datatype a list", _payload(_tensor("[1]", '["FP32"]')), ExitCode.USAGE, r"input 'x' has unknown datatype .*not a string", True),
+    Case("NaN in the data", _payload(_tensor("[NaN]")), ExitCode.USAGE, r"holds the number 'NaN', which JSON cannot carry", True),
+    Case("1e999 in the data", _payload(_tensor("[1e999]")), ExitCode.USAGE, r"holds the number '1e999', which JSON cannot carry", True),
+    Case("-Infinity in V1", _payload('{"instances": [[-Infinity]]}'), ExitCode.USAGE, r"'-Infinity', which JSON cannot carry", True),
+    Case("nested 74 levels", _payload(DEEP), ExitCode.USAGE, r"is nested more than 64 levels deep", True),
+    Case("NaN under load", _payload(_tensor("[NaN]"), *LOAD), ExitCode.USAGE, r"'NaN', which JSON cannot carry", True),
+    Case("nested under load", _payload(DEEP, *LOAD), ExitCode.USAGE, r"is nested more than 64 levels deep", True),
+    Case(
+        "datatype a list under load",
+        _payload(_tensor("[1]", '["FP32"]'), *LOAD),
+        ExitCode.USAGE,
+        r"unknown datatype .*not a string",
+        True,
+    ),
     Case(
         "V1 body without instances",
         _payload('{"signature_name": "x", "data": [[1, 2]]}'),
@@ -165,7 +231,7 @@ CASES = [
         _no_env_file,
         ExitCode.CONFIG,
         r"MODEL_NAME is needed, but there is no .*\.env and none of the tool's settings are in the environment: "
-        r"create .*\.env with at least DEX_LOGIN, MODEL_NAME and MODEL_NAMESPACE",
+        r"run `invoke init` to write one",
     ),
     Case(".env is a folder", _env_is_a_folder, ExitCode.CONFIG, r"\.env is a folder, not a \.env file: point ENV_FILE at a regular file"),
     Case(
@@ -226,6 +292,16 @@ CASES = [
         r"MODEL_HOST='https://sklearn-iris\.example\.com' in .* has a scheme: give the host alone \(sklearn-iris\.example\.com\)",
         True,
     ),
+    *(
+        Case(
+            f"{key} not UTF-8 in the environment",
+            _environment_bytes(task, key),
+            ExitCode.USAGE,
+            rf"^error: {key} in the environment holds bytes that are not UTF-8 text: set it to UTF-8 text, or unset it$",
+            True,
+        )
+        for task, key in (("login", "DEX_PASSWORD"), ("login", "DEX_LOGIN"), ("infer", "MODEL_NAME"))
+    ),
     Case(
         "credentials missing",
         _with(["login"], DEX_LOGIN=None, DEX_PASSWORD=None),
@@ -243,6 +319,20 @@ CASES = [
         _with(["fetch-req"], INGRESS_HOST="no-such-host.invalid", INGRESS_PORT="80"),
         ExitCode.GATEWAY,
         r"cannot connect to http://no-such-host\.invalid:80: name or service not known after 4 attempt\(s\)",
+    ),
+    Case(
+        "TLS to a plain HTTP port",
+        _at_gateway(["fetch-req"], INGRESS_SCHEME="https"),
+        ExitCode.GATEWAY,
+        r"TLS failed for https://127\.0\.0\.1:\d+ \(SSLError\(SSLError\(1, '\[SSL: WRONG_VERSION_NUMBER\] wrong version number "
+        r"\(_ssl\.c:\d+\)'\)\)\): set INGRESS_CA_BUNDLE",
+    ),
+    Case(
+        "gRPC port refusing",
+        _grpc_port_refusing,
+        ExitCode.GATEWAY,
+        r"ipv4:127\.0\.0\.1:\d{5}: Failed to connect to remote host: Connection refused after 4 attempt\(s\)",
+        True,
     ),
     Case(
         "kubectl missing", _no_kubectl, ExitCode.KUBECTL, r"kubectl is not on PATH: install it and configure it for your cluster"
@@ -277,6 +367,26 @@ CASES = [
         _logged_in_then(["infer"], AUTH_EXPIRES="2026-01-01T00:00:00Z"),
         ExitCode.SESSION,
         r"the session cookie expired at 2026-01-01 00:00 UTC .*: run `invoke login`",
+    ),
+    Case(
+        "session expiry not a date",
+        _logged_in_then(["infer"], AUTH_EXPIRES="garbage"),
+        ExitCode.SESSION,
+        r"the session cookie has an expiry that is not a date .*, so it counts as expired: run `invoke login`",
+        True,
+    ),
+    Case(
+        "wrong password not ASCII",
+        _login_page_then_authenticate(DEX_PASSWORD="pässwörd-ünïcode"),
+        ExitCode.CREDENTIALS,
+        r"Dex rejected the login for user@example\.com: Invalid Email Address and password",
+    ),
+    Case(
+        "session of another ingress, on the way to its NodePort",
+        _nodeport_then_other_ingress,
+        ExitCode.SESSION,
+        r"the session cookie in the state belongs to http://127\.0\.0\.1:\d+, not http://127\.0\.0\.1:1: run `invoke login`",
+        True,
     ),
     Case(
         "no session at all",
@@ -332,6 +442,7 @@ def test_bad_input(case: Case, sandbox_env: Env, cluster: Sandbox, tmp_path: Pat
     assert re.search(case.message, errors[0]), errors[0]
     after = sandbox_env.path.read_bytes() if sandbox_env.path.is_file() else None
     assert after == before
+    assert "s3cr" not in ran.stderr + ran.stdout  # a value that is not text is named, never shown
     if case.sends_nothing:
         assert _sent(log) == sent_before
 
@@ -348,4 +459,97 @@ def test_an_unknown_flavor_is_refused_before_anything_starts(env: Env, task: str
     ran = env.invoke(task, "--flavor", "kf99")
     assert ran.returncode == ExitCode.USAGE, ran.stderr
     assert ran.stderr.strip() == "error: --flavor kf99: no such sandbox flavor; use one of kf15, kf17, kf18, kf190, kf191"
+    assert env.path.read_bytes() == before
+
+
+OPTION_CASES = [
+    (["load", "--requests", "0"], r"--requests 0: give 1 or more"),
+    (["load", "--duration", "nan"], r"--duration nan: give more than 0 seconds"),
+    (["load", "--duration", "inf"], r"--duration inf: give more than 0 seconds"),
+    (["load", "--duration", "0"], r"--duration 0: give more than 0 seconds"),
+    (["load", "--duration", "-1"], r"--duration -1: give more than 0 seconds"),
+    (["load", "--concurrency", "0"], r"--concurrency 0: give from 1 to 1024"),
+    (["load", "--warmup", "-1"], r"--warmup -1: give 0 or more"),
+    (["load", "--max-errors", "5x"], r"--max-errors '5x': give a number of requests \(10\) or a percentage of them \(2\.5%\)"),
+    (["load", "--max-errors", "101%"], r"--max-errors '101%'"),
+    (["locust", "--run-time", "bogus"], r"--run-time 'bogus': give a time span such as 30s, 5m, 1h or 1h30m"),
+    (["locust", "--run-time", "-5s"], r"--run-time '-5s': give a time span"),
+    (["locust", "--run-time", "0"], r"--run-time '0': give more than 0 seconds"),
+    (["locust", "--spawn-rate", "nan"], r"--spawn-rate nan: give more than 0 per second"),
+    (["locust", "--users", "0"], r"--users 0: give 1 or more"),
+    (["locust", "--workers", "-2"], r"--workers -2: give from 1 to 1024"),
+    (["infer", "--auth", os.fsdecode(b"\xff")], r"--auth holds bytes that are not UTF-8 text"),
+    (["-f", "/etc/passwd", "status"], r"No idea what '-f' is! \(`kfdex --list` shows the tasks"),  # Invoke's -f is not kfdex's
+    (["-T", "abc", "status"], r"No idea what '-T' is!"),
+    (["--profile", "../x", "status"], r"profile '\.\./x': a profile's name is letters"),
+    (["no-such-task"], r"No idea what 'no-such-task' is!"),
+    (["load", "--requests"], r"needed value and was not given one"),
+]
+
+
+@pytest.fixture
+def nothing_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A load run, a Locust process or a sandbox started by the test fails it."""
+    from sandbox import control
+    from scripts.load import engine, locust_run
+
+    def must_not_start(*_: object, **__: object) -> None:
+        raise AssertionError("something was started for bad input")
+
+    for module, name in ((engine, "run_load"), (locust_run, "_spawn"), (control, "start")):
+        monkeypatch.setattr(module, name, must_not_start)
+
+
+@pytest.mark.usefixtures("nothing_starts")
+@pytest.mark.parametrize(("arguments", "message"), OPTION_CASES, ids=[" ".join(case[0]) for case in OPTION_CASES])
+def test_a_bad_option_value_is_refused_before_anything_starts(env: Env, arguments: list[str], message: str) -> None:
+    env.set(MODEL_NAME="sklearn-irisv2", MODEL_NAMESPACE="kubeflow-user-example-com", INGRESS_HOST="127.0.0.1", INGRESS_PORT="1")
+    before = env.path.read_bytes()
+    ran = env.invoke(*arguments)
+    assert ran.returncode == ExitCode.USAGE, ran.stderr
+    assert "Traceback" not in ran.stderr
+    assert ran.stderr.strip().splitlines() == [ran.stderr.strip().splitlines()[-1]], ran.stderr  # one line
+    assert ran.stderr.startswith("error: ") and re.search(message, ran.stderr), ran.stderr
+    assert env.path.read_bytes() == before
+
+
+NEEDS_EXTRA = {  # every task that needs an extra (or one module of it: the load extra's two serve two tasks)
+    "grpc": (["model-info", "--protocol", "grpc"], ["infer", "--protocol", "grpc"], ["load", "--protocol", "grpc"]),
+    "locust": (["locust"],),
+    "plotly": (["load", "--html", "report.html"],),
+    "sandbox": (["sandbox-up"], ["demo"]),
+}
+
+
+def _extra_cases() -> list[tuple[str, str, list[str]]]:
+    from scripts.extras import EXTRAS
+
+    return [
+        (extra, module, task)
+        for extra, modules in EXTRAS.items()
+        for module in modules
+        for task in NEEDS_EXTRA.get(extra, NEEDS_EXTRA.get(module, ()))
+    ]
+
+
+@pytest.mark.usefixtures("nothing_starts")
+@pytest.mark.parametrize(("extra", "module", "arguments"), _extra_cases(), ids=lambda value: " ".join(value) if isinstance(value, list) else value)
+def test_a_missing_extra_is_one_line_naming_it(
+    env: Env, monkeypatch: pytest.MonkeyPatch, extra: str, module: str, arguments: list[str]
+) -> None:
+    import sys
+
+    from scripts.extras import EXTRAS
+
+    assert module in EXTRAS[extra]
+    monkeypatch.setitem(sys.modules, module, None)  # `import module` fails, find_spec finds nothing: as if not installed
+    env.set(MODEL_NAME="sklearn-irisv2", MODEL_NAMESPACE="kubeflow-user-example-com", INGRESS_HOST="127.0.0.1", INGRESS_PORT="1")
+    before = env.path.read_bytes()
+    ran = env.invoke(*arguments)
+    assert ran.returncode == ExitCode.USAGE, ran.stderr
+    assert "Traceback" not in ran.stderr
+    assert ran.stderr.strip().splitlines() == [
+        f"error: {ran.stderr.split('error: ', 1)[1].strip()}"
+    ], ran.stderr  # the one line
+    assert f"needs the optional extra {extra} ({module} missing): pip install 'kfdex[{extra}]'" in ran.stderr
     assert env.path.read_bytes() == before

@@ -11,6 +11,7 @@ import pytest
 
 from sandbox.control import Sandbox
 from sandbox.flavors import FLAVORS
+from scripts.state import EnvFile
 from tests.helpers import Env
 
 MODEL_HOST = "sklearn-irisv2.kubeflow-user-example-com.example.com"
@@ -27,8 +28,8 @@ def _requests_seen(cluster: Sandbox) -> int:
     return len((cluster.folder / "cluster.log").read_text().splitlines())
 
 
-def _bash(*scripts: str) -> subprocess.CompletedProcess[str]:
-    variables = {f"SCRIPT{index}": script for index, script in enumerate(scripts)}
+def _bash(*scripts: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    variables = {**extra, **{f"SCRIPT{index}": script for index, script in enumerate(scripts)}}
     evals = "; ".join(f'eval "$SCRIPT{index}"' for index in range(len(scripts)))
     # kubectl keeps its cache under KUBECACHEDIR (the session's private one): never in the checkout
     kept = {name: os.environ[name] for name in ("PATH", "HOME", "KUBECACHEDIR") if name in os.environ}
@@ -60,11 +61,49 @@ def test_infer_falls_back_to_the_session_in_the_env_file(no_session: Env) -> Non
 
 
 @pytest.mark.usefixtures("cluster")
+def test_a_shell_session_from_another_ingress_is_refused_before_sending(no_session: Env, tmp_path: Path) -> None:
+    # cd A; eval "$(login --curl)"; cd B; eval "$(infer --curl)": B is the same gateway under another name
+    other = Env(EnvFile(tmp_path / "b" / ".env"))
+    other.file.path.parent.mkdir()
+    other.set(**{**no_session.read(), "INGRESS_HOST": "localhost"})
+    login = no_session.process("login", "--curl", "--show-secrets")
+    infer = other.invoke("infer", "--payload", "iris", "--curl", "--show-secrets")
+    assert login.returncode == infer.returncode == 0, login.stderr + infer.stderr
+    ran = _bash(login.stdout, infer.stdout)
+    assert '"data"' not in ran.stdout, "the cookie of one ingress went to another"
+    port = no_session.read()["INGRESS_PORT"]
+    assert f"$AUTH_COOKIE belongs to http://127.0.0.1:{port}, not http://localhost:{port}" in ran.stderr
+
+
+@pytest.mark.usefixtures("cluster")
+def test_the_password_does_not_outlive_the_printed_login(no_session: Env) -> None:
+    password = no_session.read()["DEX_PASSWORD"]
+    assert no_session.invoke("fetch-req").returncode == 0
+    scripts = [no_session.invoke(*task, "--curl", "--show-secrets").stdout for task in (["login"], ["authenticate"])]
+    for script in scripts:
+        probe = '( unset SCRIPT0 KFDEX_TEST_PASSWORD; set ) | grep -c -F -- "$KFDEX_TEST_PASSWORD" || true'
+        ran = _bash(script, probe, KFDEX_TEST_PASSWORD=password)
+        assert ran.stdout.strip().splitlines()[-1] == "0", ran.stdout + ran.stderr
+    assert all(password in script for script in scripts)  # the check above can fail: the scripts do carry it
+
+
+def test_a_masked_password_shows_no_character(no_session: Env, cluster: Sandbox) -> None:
+    password = "Qz9-a-long-password-x7!"
+    cluster.configure(users={"user@example.com": password})
+    no_session.set(DEX_PASSWORD=password)
+    assert no_session.invoke("fetch-req").returncode == 0
+    shown = [no_session.invoke(*task).stdout for task in (["status"], ["login", "--curl"], ["authenticate", "--curl"])]
+    for text in shown:
+        assert "Qz9" not in text and "x7!" not in text and "…" in text
+
+
+@pytest.mark.usefixtures("cluster")
 def test_the_token_login_prints_kubectl_create_token(no_session: Env) -> None:
     login = no_session.invoke("login", "--token", "--curl")
     assert login.returncode == 0, login.stderr
     assert re.search(r"^AUTH_BEARER=\$\(KUBECONFIG=\S+ kubectl --request-timeout=30s -n kubeflow-user-example-com create token "
-                     r"default-editor --audience=istio-ingressgateway\.istio-system\.svc\.cluster\.local --duration=24h\)$",
+                     r"default-editor --audience=istio-ingressgateway\.istio-system\.svc\.cluster\.local --duration=24h\)"
+                     r" && AUTH_BEARER_ORIGIN=http://127\.0\.0\.1:\d+$",
                      login.stdout, flags=re.MULTILINE)
     infer = no_session.invoke("infer", "--auth", "token", "--curl")
     ran = _bash(login.stdout, infer.stdout)

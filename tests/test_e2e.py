@@ -194,21 +194,19 @@ def test_sandbox_down_without_a_sandbox_is_harmless(env: Env, name: str) -> None
     assert "nothing to stop" in ran.stderr
 
 
-@pytest.mark.usefixtures("cluster")
-def test_a_missing_password_is_asked_for_without_echo(sandbox_env: Env) -> None:
-    """On a terminal, login asks for the password with echo off, and never writes it to the .env."""
+def _login_on_a_terminal(env: Env, answers: list[bytes]) -> tuple[int, str, int]:
+    """``invoke login`` on a pseudo-terminal, typing one answer at each password prompt: exit code, screen, prompts answered."""
     import pty
     import select
 
-    sandbox_env.set(DEX_PASSWORD=None)
-    environment = dict(os.environ, ENV_FILE=str(sandbox_env.path))
+    environment = dict(os.environ, ENV_FILE=str(env.path))
     environment.pop("DEX_PASSWORD", None)
     pid, terminal = pty.fork()
     if pid == 0:  # the child: invoke login on the pseudo-terminal
         os.chdir(ROOT)
         os.execve(str(Path(sys.executable).with_name("invoke")), ["invoke", "login"], environment)
     seen = b""
-    answered = False
+    answered = 0
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         ready, _, _ = select.select([terminal], [], [], 1)
@@ -221,15 +219,33 @@ def test_a_missing_password_is_asked_for_without_echo(sandbox_env: Env) -> None:
         if not chunk:
             break
         seen += chunk
-        if not answered and b"Dex password for user@example.com: " in seen:
-            os.write(terminal, b"12341234\n")
-            answered = True
+        if seen.count(b"Dex password for user@example.com: ") > answered and answered < len(answers):
+            os.write(terminal, answers[answered])
+            answered += 1
     _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, seen.decode(errors="replace")
-    text = seen.decode(errors="replace")
-    assert answered and "✓ extract-cookie" in text
+    return os.waitstatus_to_exitcode(status), seen.decode(errors="replace"), answered
+
+
+@pytest.mark.usefixtures("cluster")
+def test_a_missing_password_is_asked_for_without_echo(sandbox_env: Env) -> None:
+    """On a terminal, login asks for the password with echo off, and never writes it to the .env."""
+    sandbox_env.set(DEX_PASSWORD=None)
+    code, text, answered = _login_on_a_terminal(sandbox_env, [b"12341234\n"])
+    assert code == 0, text
+    assert answered == 1 and "✓ extract-cookie" in text
     assert "12341234" not in text  # not echoed
     assert "DEX_PASSWORD" not in sandbox_env.read()  # typed, used, not stored
+
+
+@pytest.mark.usefixtures("cluster")
+def test_a_wrong_typed_password_is_asked_for_again_three_times_at_most(sandbox_env: Env) -> None:
+    sandbox_env.set(DEX_PASSWORD=None)
+    code, text, answered = _login_on_a_terminal(sandbox_env, [b"wrong-1\n", b"12341234\n"])
+    assert code == 0 and answered == 2 and "try again (2 of 3)" in text, text
+    assert sandbox_env.invoke("logout", "--local").returncode == 0
+    code, text, answered = _login_on_a_terminal(sandbox_env, [b"wrong-1\n", b"wrong-2\n", b"wrong-3\n", b"12341234\n"])
+    assert code == ExitCode.CREDENTIALS and answered == 3, text
+    assert "wrong-" not in text
 
 
 @pytest.mark.usefixtures("cluster")

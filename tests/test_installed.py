@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.control import Sandbox
+
 KFDEX = Path(sys.executable).with_name("kfdex")
 
 
@@ -67,3 +69,24 @@ def test_sandbox_login_infer_and_nothing_left_behind(empty: Path) -> None:
         down = _kfdex(empty, "sandbox-down")
     assert down.returncode == 0, down.stderr
     assert list(empty.iterdir()) == []  # sandbox-up created the .env; sandbox-down took it away again
+
+
+def test_init_writes_the_shipped_example_from_an_empty_folder(empty: Path) -> None:
+    missing = _kfdex(empty, "infer")
+    assert "run `kfdex init` to write one" in missing.stderr
+    made = _kfdex(empty, "init", KUBECONFIG=str(empty.parent / "no-kubeconfig"))
+    assert made.returncode == 0, made.stderr
+    text = (empty / ".env").read_text()
+    assert "written by `kfdex init`" in text and "DEX_LOGIN=user@example.com" in text and "# --- settings" in text
+    assert "`kfdex login` asks for it" in made.stderr
+
+
+def test_init_login_infer_against_the_sandbox_from_an_empty_folder(empty: Path, cluster: Sandbox) -> None:
+    kubeconfig = str(cluster.kubeconfig)
+    made = _kfdex(empty, "init", KUBECONFIG=kubeconfig)  # no answers: every default, or what kubectl found
+    assert made.returncode == 0, made.stderr
+    for step in (["login"], ["resolve-model"], ["infer", "--payload", "iris"]):
+        ran = _kfdex(empty, *step, KUBECONFIG=kubeconfig, DEX_PASSWORD="12341234")
+        assert ran.returncode == 0, f"{step}: {ran.stderr}"
+    assert ran.stdout.strip() == "predict = [1, 1]"
+    assert sorted(path.name for path in empty.iterdir()) == [".env"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -63,3 +65,35 @@ def test_kubeconfig_without_a_context_is_explained(sandbox_env: Env, tmp_path: P
         match=r"failed: The connection to the server localhost:8080 was refused.* \(kubectl has no cluster configured",
     ):
         run_step(resolve_ingress.STEP, sandbox_env.file, here())
+
+
+def test_a_hung_kubectl_and_its_children_end_at_the_time_limit(
+    env: Env, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A kubectl (or an auth plugin it started) that never ends: its whole process group goes at the limit."""
+    from scripts import kube
+    from scripts.state import State
+
+    child_pid = tmp_path / "child.pid"
+    fake = tmp_path / "bin" / "kubectl"
+    fake.parent.mkdir()
+    fake.write_text(f"#!/bin/sh\nsleep 300 &\necho $! > {child_pid}\nwait\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    monkeypatch.setattr(kube, "KUBECTL_TIMEOUT_SECONDS", 1)
+    with pytest.raises(KubectlError, match=r"did not finish in 1s"):
+        kube.kubectl(State(env.path, {}), "get", "pods")
+    child = int(child_pid.read_text())
+    for _ in range(100):  # a killed child is reaped by init soon after; give it that moment
+        if not _running(child):
+            break
+        time.sleep(0.05)
+    assert not _running(child), "kubectl's child outlived its time limit"
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -38,10 +39,59 @@ def test_load_counts_failures_and_never_retries(ready: Env, cluster: Sandbox) ->
     cluster.configure(faults=[{"path": PATH, "status": 503, "count": 30}])
     before = seen_by_gateway(cluster)
     ran = ready.invoke("load", "--requests", "200", "--concurrency", "4", "--via", "ingress", "--json")
-    assert ran.returncode == 0, ran.stderr
-    summary = json.loads(ran.stdout)
+    assert ran.returncode == ExitCode.MODEL, ran.stderr  # failed requests fail the run: CI sees it
+    summary = json.loads(ran.stdout)  # and the report is printed all the same
     assert summary["requests"] == 200 and summary["errors"] == {"503": 30}
     assert seen_since(cluster, before, 200) == 200  # one call per request: nothing retried
+    assert ran.stderr.strip().splitlines()[-1] == (
+        "error: 30 of 200 requests failed (503 ×30), more than --max-errors 0 allows: see the figures above"
+    )
+
+
+@pytest.mark.parametrize(("tolerance", "code"), [("30", 0), ("29", ExitCode.MODEL), ("15%", 0), ("14.5%", ExitCode.MODEL)])
+def test_max_errors_sets_how_many_failures_pass(ready: Env, cluster: Sandbox, tolerance: str, code: int) -> None:
+    cluster.configure(faults=[{"path": PATH, "status": 503, "count": 30}])
+    ran = ready.invoke("load", "--requests", "200", "--via", "ingress", "--json", "--max-errors", tolerance)
+    assert ran.returncode == code, ran.stderr
+    assert json.loads(ran.stdout)["errors"] == {"503": 30}
+
+
+def test_load_where_every_request_fails_exits_9(ready: Env) -> None:
+    ready.set(MODEL_NAME="no-such-model")
+    ran = ready.invoke("load", "--requests", "20")
+    assert ran.returncode == ExitCode.MODEL, ran.stderr
+    assert "404: 20" in ran.stdout  # the table
+    assert ran.stderr.strip().splitlines()[-1].startswith("error: 20 of 20 requests failed (404 ×20)")
+
+
+def test_locust_with_no_request_exits_non_zero(ready: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    from scripts.load import locust_run
+    from scripts.load.engine import LoadReport
+
+    monkeypatch.setattr(locust_run, "run_local", lambda *_, **__: LoadReport(0, {}, 30.0))  # Locust measured nothing
+    ran = ready.invoke("locust", "--run-time", "30s", "--json")
+    assert ran.returncode == ExitCode.MODEL, ran.stderr
+    assert json.loads(ran.stdout)["requests"] == 0
+    assert ran.stderr.strip().splitlines()[-1] == "error: the run completed no request: nothing was measured (see the figures above)"
+
+
+def test_ctrl_c_while_the_master_waits_for_workers_exits_130(ready: Env, own_locust: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from scripts.load import locust_run
+
+    def interrupted_while_waiting(process: locust_run.LocustProcess, _deadline: float) -> None:
+        """Ctrl-C once the master says it waits for its worker (none will come)."""
+        while "waiting for workers" not in process.log.read_text(errors="replace").lower():
+            assert process.process.poll() is None, process.log.read_text()
+            time.sleep(0.05)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(locust_run, "_wait", interrupted_while_waiting)
+    port = locust_run.free_port()
+    ran = ready.invoke("locust", "--master", "--expect-workers", "1", "--master-port", str(port), "--run-time", "30s")
+    assert ran.returncode == ExitCode.INTERRUPTED, ran.stderr
+    assert "Traceback" not in ran.stderr and "gevent" not in ran.stderr
+    assert ran.stderr.strip().splitlines()[-1] == "error: interrupted"
+    assert locust_processes(own_locust) == []
 
 
 def test_load_prints_a_table_by_default(ready: Env) -> None:

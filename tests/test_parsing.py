@@ -194,3 +194,17 @@ def test_payload_given_inline() -> None:
 def test_bad_payloads_from_stdin_or_inline_are_explained(source: str, stdin: str, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         load(source, io.StringIO(stdin))
+
+
+def test_a_long_answer_is_cut_to_a_screenful_unless_full() -> None:
+    from scripts.infer import SHOWN_OUTPUTS, SHOWN_VALUES, format_outputs
+
+    big = {"outputs": [{"name": "predict", "data": [[index, index] for index in range(1000)]}]}
+    shown = format_outputs(big)
+    assert shown.startswith("predict = [0, 0, 1, 1,") and f"the first {SHOWN_VALUES} of 2000 values" in shown
+    assert len(shown) < 300
+    assert format_outputs(big, full=True) == f"predict = {json.dumps(big['outputs'][0]['data'])}"
+    many = {"outputs": [{"name": f"o{index}", "data": [index]} for index in range(SHOWN_OUTPUTS + 5)]}
+    assert format_outputs(many).splitlines()[-1] == "… and 5 more outputs (--full or --json prints all)"
+    assert format_outputs({"outputs": [{"name": "predict", "data": [1, 1]}]}) == "predict = [1, 1]"
+    assert "of 30 values" in format_outputs({"predictions": list(range(30))})

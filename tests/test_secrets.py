@@ -160,3 +160,21 @@ def test_verbose_output_of_a_full_login_holds_no_secret(sandbox_env: Env, cluste
     for secret in (password, state["AUTH_BEARER"], *cookie_values, *codes):
         assert secret not in output
         assert secret[:12] not in output
+
+
+def test_status_shows_keys_it_does_not_know_masking_secret_looking_ones(env: Env) -> None:
+    env.set(MY_NOTE="hello", MY_API_TOKEN="tok-0123456789-abcdef")
+    shown = env.invoke("status")
+    assert shown.returncode == 0
+    assert "MY_NOTE=hello" in shown.stdout and "MY_API_TOKEN=…" in shown.stdout
+    assert "tok" not in shown.stdout and "def" not in shown.stdout
+
+
+def test_a_readable_env_file_holding_a_secret_is_warned_about_not_refused(env: Env) -> None:
+    env.set(DEX_PASSWORD="hunter2-hunter2")
+    env.path.chmod(0o644)
+    shown = env.invoke("status")
+    assert shown.returncode == 0
+    assert f"holds DEX_PASSWORD and others may read it (mode 0644): chmod 600 {env.path}" in shown.stderr
+    env.path.chmod(0o600)
+    assert "others may read it" not in env.invoke("status").stderr

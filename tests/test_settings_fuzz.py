@@ -9,8 +9,13 @@ a kubectl that fails at once: nothing is slow and nothing is reached.
 
 from __future__ import annotations
 
+import io
+import os
+import signal
 import socket
 import stat
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,9 +26,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from scripts import authenticate, create_token, fetch_req, infer
+from scripts.catalog import COMMANDS, STEPS
 from scripts.errors import ConfigError, ExitCode
 from scripts.keys import KEYS
 from scripts.state import EnvFile
+from scripts.step import SHOW_SECRETS, Declaration, Option
 from tests.helpers import NO_BACKOFF, Env
 
 CLOSED = "1"  # nothing listens on port 1: the connection is refused at once
@@ -90,4 +97,139 @@ def test_any_value_of_a_user_set_key_fails_cleanly(folder: Path, changes: list[t
     assert "Traceback" not in ran.stderr, ran.stderr
     assert ran.returncode in EXPECTED, ran.stderr
     assert ran.stderr.strip().splitlines()[-1].startswith("error: "), ran.stderr
+    assert env.path.read_bytes() == before
+
+
+# every task, any option values, any bytes in the environment ----------------------------------------------------
+
+DOCUMENTED = {code for code in ExitCode if code not in (ExitCode.BUG, ExitCode.INTERRUPTED)}
+ENVIRONMENT_KEYS = (*(name for name, key in KEYS.items() if key.from_environment), "KFDEX_VERBOSE")
+# tasks whose purpose is to write the .env: when they succeed it may change (a failing task never changes it)
+WRITERS = {*(step.name for step in STEPS if step.writes or step.clears), "login", "logout", "sandbox-up", "sandbox-down"}
+SESSIONLESS = {key: value for key, value in BASE.items() if not key.startswith("AUTH_")}  # nothing is ever sent with a session
+EXAMPLES_PER_RUN = 20  # seconds one task may take here before the test calls it a hang
+NO_NUL = st.characters(blacklist_characters="\x00")  # argv and the environment cannot hold NUL
+option_values = st.one_of(
+    st.text(NO_NUL, max_size=30),
+    st.sampled_from(["nan", "inf", "-inf", "0", "-1", "1e999", "", " ", "0x10", "1_000", "30s", "-5s", "5%", "101%", "iris", "-"]),
+    st.binary(min_size=1, max_size=12).filter(lambda raw: b"\x00" not in raw).map(os.fsdecode),
+)
+environment_bytes = st.one_of(
+    st.text(NO_NUL, min_size=1, max_size=30),
+    st.binary(min_size=1, max_size=40).filter(lambda raw: b"\x00" not in raw).map(os.fsdecode),  # as Python decodes any bytes
+)
+
+
+def _arguments(declaration: Declaration) -> st.SearchStrategy[list[str]]:
+    """The task's name, then some of its declared options (--show-secrets included), each with any value."""
+    options = [*declaration.options, *(() if SHOW_SECRETS in declaration.options else (SHOW_SECRETS,))]
+
+    def given(chosen: list[Option], values: list[str]) -> list[str]:
+        words = [declaration.name]
+        for option, value in zip(chosen, values, strict=False):
+            words += [option.flag] if option.kind is bool else [option.flag, value]
+        return words
+
+    picked = st.lists(st.sampled_from(options), max_size=4, unique_by=lambda option: option.name)
+    return picked.flatmap(lambda chosen: st.lists(option_values, min_size=len(chosen), max_size=len(chosen)).map(lambda values: given(chosen, values)))
+
+
+def _core_options(folder: Path) -> st.SearchStrategy[list[str]]:
+    """Invoke's own options before the task: a configuration file of any kind, a timeout, debug output off."""
+    files = ["/etc/passwd", "/dev/null", str(folder / "missing.yaml"), str(folder / "bad.yaml"), str(folder / "bad.json"), str(folder / "raises.py")]
+    some = st.one_of(
+        st.sampled_from(files).map(lambda path: ["-f", path]),
+        option_values.map(lambda value: ["-T", value]),
+        st.sampled_from([["-e"], ["-w"], ["--dry"], ["-l"], ["--complete"], ["-V"], ["-h"], ["-d"]]),
+    )
+    return st.lists(some, max_size=1).map(lambda chosen: chosen[0] if chosen else [])  # mostly none: the task is what matters
+
+
+class _Hang(Exception):
+    """A task ran longer than any task may here."""
+
+
+def _hang(_signal: int, _frame: object) -> None:
+    raise _Hang(f"a task ran for more than {EXAMPLES_PER_RUN} s")
+
+
+@pytest.fixture(scope="module")
+def fuzz_folder(folder: Path) -> Path:
+    """The fake kubectl's folder, with Invoke configuration files that cannot be loaded."""
+    (folder / "bad.yaml").write_text("a: [\n")
+    (folder / "bad.json").write_text("{not json")
+    (folder / "raises.py").write_text("raise RuntimeError('a configuration that raises')\n")
+    return folder
+
+
+@pytest.fixture
+def nothing_long_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No sandbox, and every Locust process one that ends at once with an error: nothing runs long or listens."""
+    from sandbox import control
+    from scripts.load import locust_run
+
+    def no_sandbox(*_: object, **__: object) -> None:
+        raise control.SandboxFailure("no sandbox in this test")
+
+    def failing_locust(role: str, _arguments: list[str], _environment: dict[str, str], folder: Path) -> locust_run.LocustProcess:
+        log = folder / f"locust-{role}.log"
+        log.write_text("no Locust in this test\n")
+        return locust_run.LocustProcess(role, subprocess.Popen(["false"], start_new_session=True), log)
+
+    monkeypatch.setattr(control, "start", no_sandbox)
+    monkeypatch.setattr(locust_run, "_spawn", failing_locust)
+
+
+@pytest.mark.usefixtures("nothing_long_starts")
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+def test_every_task_with_any_option_values_and_environment_bytes(fuzz_folder: Path, data: st.DataObject) -> None:
+    """Every declared task: one line and a documented exit code, bounded, and the .env unchanged unless it is a writer."""
+    declaration = data.draw(st.sampled_from(COMMANDS), label="task")
+    arguments = [*data.draw(_core_options(fuzz_folder), label="core"), *data.draw(_arguments(declaration), label="arguments")]
+    variables = data.draw(st.dictionaries(st.sampled_from(ENVIRONMENT_KEYS), environment_bytes, max_size=2), label="environment")
+    env = Env(EnvFile(fuzz_folder / ".env"), extra_path=str(fuzz_folder / "bin"), sleep=lambda _seconds: None, variables=variables)
+    env.path.write_bytes(b"")
+    env.file.update(SESSIONLESS)
+    before = env.path.read_bytes()
+    previous = signal.signal(signal.SIGALRM, _hang)
+    signal.alarm(EXAMPLES_PER_RUN)
+    try:
+        with mock.patch.object(socket, "getaddrinfo", _numeric_only), mock.patch.object(sys, "stdin", io.StringIO("")):
+            ran = env.invoke(*arguments)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert "Traceback" not in ran.stderr, ran.stderr
+    assert ran.returncode in DOCUMENTED, ran.stderr
+    if ran.returncode:
+        assert ran.stderr.strip().splitlines()[-1].startswith("error: "), ran.stderr
+    if ran.returncode or declaration.name not in WRITERS:
+        assert env.path.read_bytes() == before, arguments
+
+
+# the hidden signal: a value that used to be taken silently -------------------------------------------------------
+
+NUMERIC_OPTIONS = [
+    (declaration.name, option) for declaration in COMMANDS for option in declaration.options if option.kind in (int, float)
+]
+
+
+@pytest.mark.usefixtures("nothing_long_starts")
+@pytest.mark.parametrize(("task", "option"), NUMERIC_OPTIONS, ids=[f"{task} {option.flag}" for task, option in NUMERIC_OPTIONS])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-1", "1e999"])
+def test_every_numeric_option_refuses_what_no_run_can_use(fuzz_folder: Path, task: str, option: Option, value: str) -> None:
+    """NaN, infinities and negatives were once taken silently (`load --duration nan` ran forever): every option, new ones too.
+
+    Each is refused as bad input with the option's name (a whole-number option refuses them as not whole
+    numbers), before anything is read, sent or started.
+    """
+    env = Env(EnvFile(fuzz_folder / ".env"), extra_path=str(fuzz_folder / "bin"), sleep=lambda _seconds: None)
+    env.path.write_bytes(b"")
+    env.file.update(BASE)  # a session and a closed port: a value taken silently would go on to send
+    before = env.path.read_bytes()
+    ran = env.invoke(task, f"{option.flag}={value}")
+    assert ran.returncode == ExitCode.USAGE, ran.stderr
+    assert ran.stderr.strip().splitlines() == [ran.stderr.strip()], ran.stderr
+    assert ran.stderr.startswith(f"error: {option.flag}"), ran.stderr
     assert env.path.read_bytes() == before

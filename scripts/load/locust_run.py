@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import importlib.util
 import json
 import os
 import signal
@@ -42,8 +41,9 @@ _SECRET_ENV = ("DEX_PASSWORD", "AUTH_COOKIE", "AUTH_BEARER", TARGET_ENV)
 
 def require_locust() -> None:
     """Raise UsageError (exit 2) naming the extra when Locust is not installed."""
-    if importlib.util.find_spec("locust") is None:
-        raise UsageError("kfdex locust needs Locust: pip install '.[load]' (or pip install 'kfdex[load]')")
+    from ..extras import require
+
+    require("load", "kfdex locust", modules=("locust",))
 
 
 @dataclass
@@ -201,6 +201,8 @@ def _finish(master: LocustProcess, folder: Path, timeout: float) -> LoadReport:
         interrupted = True
         master.stop()
     report_file = folder / "report.json"
+    if not report_file.exists() and interrupted:  # stopped before it measured anything (waiting for workers)
+        raise KeyboardInterrupt
     if not report_file.exists():
         tail = " | ".join(master.log.read_text(errors="replace").strip().splitlines()[-3:])
         raise GatewayError(f"Locust's master ended without figures: {tail}")

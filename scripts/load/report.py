@@ -16,7 +16,6 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UsageError
 from .engine import LoadReport, succeeded
 
 if TYPE_CHECKING:
@@ -106,13 +105,19 @@ def series(report: LoadReport) -> list[dict[str, float]]:
     return rows
 
 
+def require_html() -> None:
+    """A UsageError naming the extra when plotly is missing: checked before a run, not after it."""
+    from ..extras import require
+
+    require("load", "--html", modules=("plotly",))
+
+
 def write_html(report: LoadReport, path: Path, title: str = "kfdex load") -> Path:
     """A self-contained HTML report (plotly, JavaScript inlined): throughput and percentiles over time, latency distribution."""
-    try:
-        from plotly import graph_objects as go
-        from plotly.subplots import make_subplots
-    except ImportError:
-        raise UsageError("--html needs plotly: pip install '.[load]'") from None
+    require_html()
+    from plotly import graph_objects as go
+    from plotly.subplots import make_subplots
+
     rows = series(report)
     seconds = [row["second"] for row in rows]
     figure = make_subplots(

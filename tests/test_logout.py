@@ -1,0 +1,74 @@
+"""``logout`` ends the session on the gateway where the real gateway can, says so where it cannot, and sends nothing astray."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from sandbox.control import Sandbox
+from sandbox.flavors import FLAVORS
+from tests.helpers import Env
+
+# the gateways that keep sessions in a store they can delete from: oidc-authservice (old and new)
+ENDS_ON_THE_SERVER = {name for name, flavor in FLAVORS.items() if flavor.proxy.startswith("authservice")}
+
+
+def _accepted(cluster: Sandbox, cookie: str) -> bool:
+    """Whether the gateway lets the old cookie through to the dashboard (no redirect, no sign-in page)."""
+    answer = requests.get(f"http://127.0.0.1:{cluster.gateway_port}/", headers={"Cookie": cookie}, allow_redirects=False, timeout=10)
+    return answer.status_code == 200
+
+
+def _requests_seen(cluster: Sandbox) -> int:
+    return len((cluster.folder / "cluster.log").read_text().splitlines())
+
+
+@pytest.mark.parametrize("flavor", sorted(FLAVORS))
+def test_logout_ends_the_session_where_the_gateway_can(sandbox_env: Env, cluster: Sandbox, flavor: str) -> None:
+    cluster.configure(flavor=flavor)
+    assert sandbox_env.invoke("login").returncode == 0
+    cookie = sandbox_env.read()["AUTH_COOKIE"]
+    assert _accepted(cluster, cookie)
+    out = sandbox_env.invoke("logout")
+    assert out.returncode == 0, out.stderr
+    assert "AUTH_COOKIE" not in sandbox_env.read()
+    if flavor in ENDS_ON_THE_SERVER:
+        assert "session ended on the gateway" in out.stderr
+        assert not _accepted(cluster, cookie)
+    else:  # oauth2-proxy keeps the session in the cookie: honest about it, and the value still works
+        assert "the gateway keeps the session (GET /oauth2/sign_out → 302" in out.stderr
+        assert _accepted(cluster, cookie)
+    assert cookie.split("=", 1)[1] not in out.stderr
+
+
+def test_logout_local_sends_nothing(sandbox_env: Env, cluster: Sandbox) -> None:
+    cluster.configure(flavor="kf18")
+    assert sandbox_env.invoke("login").returncode == 0
+    cookie, seen = sandbox_env.read()["AUTH_COOKIE"], _requests_seen(cluster)
+    out = sandbox_env.invoke("logout", "--local")
+    assert out.returncode == 0 and "the gateway was not asked (--local)" in out.stderr and "AUTH_COOKIE" in out.stderr
+    assert _requests_seen(cluster) == seen
+    assert _accepted(cluster, cookie)
+
+
+def test_a_session_of_another_ingress_is_forgotten_not_sent(sandbox_env: Env, cluster: Sandbox) -> None:
+    cluster.configure(flavor="kf18")
+    assert sandbox_env.invoke("login").returncode == 0
+    cookie = sandbox_env.read()["AUTH_COOKIE"]
+    sandbox_env.set(AUTH_ORIGIN="https://other.example.com:443")
+    seen = _requests_seen(cluster)
+    out = sandbox_env.invoke("logout")
+    assert out.returncode == 0 and "not sent to http://127.0.0.1" in out.stderr
+    assert _requests_seen(cluster) == seen and _accepted(cluster, cookie)
+    assert "AUTH_COOKIE" not in sandbox_env.read()
+
+
+def test_an_unreachable_gateway_still_forgets_the_local_copy(sandbox_env: Env, cluster: Sandbox) -> None:
+    assert sandbox_env.invoke("login").returncode == 0
+    cluster.gateway_up(False)
+    try:
+        out = sandbox_env.invoke("logout")
+    finally:
+        cluster.gateway_up(True)
+    assert out.returncode == 0 and "could not be asked to end the session" in out.stderr
+    assert "AUTH_COOKIE" not in sandbox_env.read()

@@ -1,0 +1,85 @@
+"""Profiles: one .env per cluster under the config folder, chosen by name; a credential never crosses to another."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sandbox.control import Sandbox
+from sandbox.httpserve import Reply, Request
+from scripts.errors import ExitCode
+from scripts.state import EnvFile
+from tests.helpers import ROOT, Stub
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private XDG config folder for the test's profiles."""
+    folder = tmp_path / "config"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(folder))
+    return folder / "kfdex" / "profiles"
+
+
+def _run(profile: str, *arguments: str, env_file: Path | None = None, **extra: str) -> tuple[int, str, str]:
+    """``invoke ARGS`` as a process with ``KFDEX_PROFILE=profile`` (and ``ENV_FILE`` only when given)."""
+    variables = {key: value for key, value in os.environ.items() if key != "ENV_FILE"}
+    variables.update(KFDEX_PROFILE=profile, **extra)
+    if env_file is not None:
+        variables["ENV_FILE"] = str(env_file)
+    invoke = Path(sys.executable).with_name("invoke")
+    ran = subprocess.run(
+        [str(invoke), *arguments], cwd=ROOT, env=variables, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
+    )
+    return ran.returncode, ran.stdout, ran.stderr
+
+
+def test_two_profiles_keep_their_credentials_apart(config: Path, cluster: Sandbox, stub: Stub) -> None:
+    seen: list[Request] = []
+
+    def recording(request: Request) -> Reply:
+        seen.append(request)
+        return Reply(403, b"RBAC: access denied")
+
+    stub.answer(recording)
+    settings = cluster.settings()
+    settings.pop("SANDBOX_DIR")
+    EnvFile(config / "a.env").update({**settings, "INGRESS_HOST": "127.0.0.1", "INGRESS_PORT": str(cluster.gateway_port)})
+    EnvFile(config / "b.env").update({**settings, "INGRESS_HOST": "127.0.0.1", "INGRESS_PORT": str(stub.port), "NODE_PORT": ""})
+    assert _run("a", "login")[0] == 0
+    assert _run("a", "expose-nodeport")[0] == 0
+    code, out, err = _run("a", "infer", "--payload", "iris")
+    assert code == 0 and "predict = [1, 1]" in out, err
+    code, _, err = _run("b", "infer", "--payload", "iris")
+    assert code == ExitCode.SESSION, err
+    assert all("cookie" not in request.headers and "authorization" not in request.headers for request in seen)
+    code, out, _ = _run("b", "profiles")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("  a ") and "session cookie valid until" in lines[0]
+    assert lines[1].startswith("* b ") and f"ingress 127.0.0.1:{stub.port}" in lines[1]
+
+
+def test_a_profile_name_that_is_not_a_name_is_refused(config: Path) -> None:
+    code, _, err = _run("../escape", "status")
+    assert code == ExitCode.USAGE and "a profile's name is letters" in err
+    assert not config.parent.exists()
+
+
+def test_env_file_wins_over_the_profile(config: Path, tmp_path: Path) -> None:
+    chosen = tmp_path / "chosen.env"
+    chosen.write_text("DEX_LOGIN=from-env-file\n")
+    EnvFile(config / "a.env").update({"DEX_LOGIN": "from-profile"})
+    code, out, _ = _run("a", "status", env_file=chosen)
+    assert code == 0 and "DEX_LOGIN=from-env-file" in out
+    code, out, _ = _run("a", "status")
+    assert code == 0 and "DEX_LOGIN=from-profile" in out
+
+
+def test_init_writes_a_new_profile(config: Path) -> None:
+    code, _, err = _run("fresh", "init", KUBECONFIG=str(config / "no-kubeconfig"))
+    assert code == 0, err
+    assert (config / "fresh.env").is_file() and EnvFile(config / "fresh.env").read()["DEX_LOGIN"] == "user@example.com"
