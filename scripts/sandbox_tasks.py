@@ -172,8 +172,11 @@ def down(env_file: EnvFile, environment: Environment, sandbox_id: str | None = N
             f"{env_file.path} names SANDBOX_DIR={folder_name} but holds no #kfdex-sandbox record of starting it: "
             "refused to stop or remove anything there (delete the SANDBOX_DIR line if that sandbox is gone)"
         )
-    if record is None or (sandbox_id and record.id != sandbox_id):
+    if record is None:
         environment.step_skipped("sandbox-down", f"no sandbox recorded in {env_file.path}: nothing to stop")
+        return
+    if sandbox_id and record.id != sandbox_id:
+        environment.step_skipped("sandbox-down", f"the sandbox recorded in {env_file.path} is not the one started here: left alone")
         return
     control = sandbox_module("control")
     stopped, what = control.whole(lambda: _stop_and_forget(env_file, record.id, folder_name))  # an interrupt waits for both

@@ -223,3 +223,21 @@ def test_a_running_sandbox_refuses_bad_settings_too(cluster: control.Sandbox) ->
 
 def test_tempdir_is_where_the_sandbox_proves_its_folders() -> None:
     assert control.proof(Path(tempfile.gettempdir()) / "kfdex-sandbox-nothing", "ab") == "it is not a folder"
+
+
+@pytest.mark.parametrize("task", ["sandbox-up", "demo"])
+def test_a_second_sandbox_is_refused_over_a_recorded_one(env: Env, monkeypatch: pytest.MonkeyPatch, task: str) -> None:
+    """The saved lines of the first sandbox must not be lost, even when its folder is gone (after a reboot)."""
+
+    def must_not_start(*_: object, **__: object) -> None:
+        raise AssertionError("a second sandbox was started")
+
+    monkeypatch.setattr(control, "start", must_not_start)
+    env.path.write_text(sandbox_record.keep("MODEL_NAME=mine\n", OWNED, {"SANDBOX_DIR": "/nowhere/kfdex-sandbox-x"}, "0123abcd"))
+    before = env.path.read_bytes()
+    ran = env.invoke(task)
+    assert ran.returncode == ExitCode.SANDBOX, ran.stderr
+    assert "already records a sandbox (SANDBOX_DIR): run `invoke sandbox-down` first" in ran.stderr
+    assert env.path.read_bytes() == before
+    if task == "demo":
+        assert "is not the one started here: left alone" in ran.stderr
