@@ -192,3 +192,14 @@ def test_a_signal_ends_locust_and_stops_every_process(
     assert locust_processes(own_locust) == []
     assert _left_behind(run, run_tmp) == ([], [])
     assert ready.path.read_bytes() == before
+
+
+def test_a_signal_ends_a_locust_worker_as_an_interrupt(env: Env, run_tmp: Path, own_locust: str) -> None:
+    from scripts.load.locust_run import free_port
+
+    run = Run(env, run_tmp, "locust", "--worker", "--master-host", "127.0.0.1", "--master-port", str(free_port()))
+    assert run.wait_for(lambda: bool(locust_processes(own_locust))), run.stderr
+    run.process.send_signal(signal.SIGTERM)
+    assert run.finish() == 128 + signal.SIGTERM, run.stderr
+    assert locust_processes(own_locust) == []
+    assert _left_behind(run, run_tmp) == ([], [])
