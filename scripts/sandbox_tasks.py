@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
-from . import sandbox_record
+from . import kubecache, sandbox_record
 from .environment import Environment
 from .errors import SandboxError, UsageError
 from .extras import require
@@ -120,6 +120,8 @@ def _stop_and_forget(env_file: EnvFile, sandbox_id: str, folder_name: str) -> tu
     if folder is None or not (folder.exists() or folder.is_symlink()):
         stopped, what = control.Stopped(), f"its folder {folder_name or '(not recorded)'} is gone: nothing to stop"
     else:
+        if not control.proof(folder, sandbox_id):
+            kubecache.remove_made(folder)
         stopped = control.stop(folder, sandbox_id)
         what = f"stopped pids {', '.join(str(pid) for pid in stopped.pids) or 'none were running'}"
     _forget(env_file, sandbox_id)
@@ -140,6 +142,7 @@ def up(
     owned = _owned()
 
     def recorded(sandbox: object) -> None:  # runs inside start: a failure or interrupt here stops the sandbox
+        kubecache.note_if_absent(sandbox.folder, sandbox.api_port)  # type: ignore[attr-defined]
         if settings_wanted:
             sandbox.configure(**settings_wanted)  # type: ignore[attr-defined]
 

@@ -241,3 +241,18 @@ def test_a_second_sandbox_is_refused_over_a_recorded_one(env: Env, monkeypatch: 
     assert env.path.read_bytes() == before
     if task == "demo":
         assert "is not the one started here: left alone" in ran.stderr
+
+
+@pytest.mark.usefixtures("sandbox", "private_tmp")
+def test_sandbox_down_removes_the_kubectl_cache_its_sandbox_made_and_no_other(env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "kubecache"
+    other = cache / "discovery" / "cluster.example.com_6443"
+    other.mkdir(parents=True)
+    monkeypatch.setenv("KUBECACHEDIR", str(cache))
+    assert env.process("sandbox-up").returncode == 0
+    assert env.invoke("resolve-ingress").returncode == 0  # kubectl caches discovery for the sandbox's API port
+    made = [folder for folder in (cache / "discovery").iterdir() if folder != other]
+    assert len(made) == 1 and made[0].name.startswith("127.0.0.1_")
+    down = env.process("sandbox-down")
+    assert down.returncode == 0, down.stderr
+    assert list((cache / "discovery").iterdir()) == [other]
