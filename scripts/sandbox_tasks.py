@@ -97,20 +97,17 @@ def _refuse_a_second(env_file: EnvFile, text: str | None) -> None:
         raise SandboxError(f"{env_file.path} already records a sandbox (SANDBOX_DIR): run `invoke sandbox-down` first")
 
 
-def _forget(env_file: EnvFile, sandbox_id: str | None = None) -> sandbox_record.Record | None:
-    """Put back what sandbox-up kept in the .env (only for ``sandbox_id`` when given); the record it found."""
+def _forget(env_file: EnvFile, sandbox_id: str) -> None:
+    """Put back what the sandbox ``sandbox_id`` kept in the .env, if the .env records it."""
     owned = _owned()
-    found: list[sandbox_record.Record] = []
 
     def restored(text: str | None) -> str | None:
         record = sandbox_record.find(text)
-        if text is None or record is None or (sandbox_id and record.id != sandbox_id):
+        if text is None or record is None or record.id != sandbox_id:
             return text
-        found.append(record)
         return sandbox_record.restore(text, owned)
 
     env_file.rewrite(restored)
-    return found[0] if found else None
 
 
 def _stop_and_forget(env_file: EnvFile, sandbox_id: str, folder_name: str) -> tuple[object, str]:
