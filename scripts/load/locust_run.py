@@ -286,14 +286,15 @@ def run_local(
 
 
 def run_worker(master_host: str, *, port: int = DEFAULT_MASTER_PORT, timeout: float = 86400.0) -> int:
-    """Many machines: one worker that serves the master at ``master_host`` until it ends; returns its exit code."""
+    """Many machines: one worker that serves the master at ``master_host`` until it ends; returns its exit code.
+
+    Ctrl-C or a signal stops the worker and goes on as the interrupt it is (the command exits 128 + the signal).
+    """
     require_locust()
     with tempfile.TemporaryDirectory(prefix="kfdex-locust-") as temporary:
         worker = start_worker(master_host, folder=Path(temporary), port=port)
         try:
             _wait(worker, time.monotonic() + timeout)
-        except KeyboardInterrupt:
-            pass
         finally:
             worker.stop()
         return int(worker.process.returncode or 0)
