@@ -247,7 +247,7 @@ def main() -> None:
                     rows.append((where, "kfdex locust --workers 2", None, "skipped: pip install '.[load]'"))
             timed = login_and_startup(sandbox, options.runs, folder)
     finally:
-        control.stop(sandbox.folder)
+        control.stop(sandbox.folder, sandbox.id)
 
     cpus = os.cpu_count()
     print(f"\n{time.strftime('%Y-%m-%d')}, {cpus} CPUs, Python {sys.version.split()[0]}")

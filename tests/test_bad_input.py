@@ -233,7 +233,7 @@ CASES = [
         r"MODEL_NAME is needed, but there is no .*\.env and none of the tool's settings are in the environment: "
         r"run `invoke init` to write one",
     ),
-    Case(".env is a folder", _env_is_a_folder, ExitCode.CONFIG, r"\.env is a folder, not a \.env file: set ENV_FILE to a file"),
+    Case(".env is a folder", _env_is_a_folder, ExitCode.CONFIG, r"\.env is a folder, not a \.env file: point ENV_FILE at a regular file"),
     Case(
         ".env not UTF-8",
         _env_text(b"A=1\nB=\xff\xfe\n"),

@@ -78,21 +78,24 @@ def _origin(target: LoadTarget) -> tuple[str, str]:
 
 @contextlib.contextmanager
 def interrupt_deferred() -> Iterator[None]:
-    """Ctrl-C meanwhile is held until the block ends (a process started is recorded first, so that it is stopped).
+    """Ctrl-C or a signal meanwhile is held until the block ends (a process started is recorded first, so it is stopped).
 
     Only the main thread receives signals; elsewhere this does nothing.
     """
+    from ..boundary import SIGNALS, Interrupted
+
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     held: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda number, _frame: held.append(number))
+    previous = {number: signal.signal(number, lambda signum, _frame: held.append(signum)) for number in SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
+        for number, handler in previous.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
     if held:
-        raise KeyboardInterrupt
+        raise Interrupted(held[0])
 
 
 def _target_message(target: LoadTarget) -> str:
@@ -308,7 +311,10 @@ def run_local(
 
 
 def run_worker(master_host: str, *, port: int = DEFAULT_MASTER_PORT, timeout: float = 86400.0) -> int:
-    """Many machines: one worker that serves the master at ``master_host`` until it ends; returns its exit code."""
+    """Many machines: one worker that serves the master at ``master_host`` until it ends; returns its exit code.
+
+    Ctrl-C or a signal stops the worker and goes on as the interrupt it is (the command exits 128 + the signal).
+    """
     require_locust()
     with tempfile.TemporaryDirectory(prefix="kfdex-locust-") as temporary:
         started: list[LocustProcess] = []
@@ -316,8 +322,6 @@ def run_worker(master_host: str, *, port: int = DEFAULT_MASTER_PORT, timeout: fl
             with interrupt_deferred():
                 started.append(start_worker(master_host, folder=Path(temporary), port=port))
             _wait(started[0], time.monotonic() + timeout)
-        except KeyboardInterrupt:
-            pass
         finally:
             for worker in started:
                 worker.stop()
