@@ -46,11 +46,24 @@ users:
 """
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` different ports nobody listens on right now (for servers that bind them by number).
+
+    The probes stay bound until all are chosen: closed one by one, the kernel may hand out the same port twice.
+    """
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+
+
 def free_port() -> int:
     """A port nobody listens on right now (for a server that binds it by number)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return free_ports(1)[0]
 
 
 class Sidecar:

@@ -30,7 +30,7 @@ from typing import TypeVar
 
 import requests
 
-from .cluster import free_port
+from .cluster import free_ports
 from .flavors import FLAVORS, NEWEST
 from .gateway import DEMO_LOGIN, DEMO_PASSWORD
 from .kubeapi import MODEL_NAME, MODEL_NAMESPACE
@@ -259,7 +259,7 @@ def start(flavor: str = NEWEST, sandbox_id: str = "", ready: Callable[[Sandbox],
     try:
         whole(lambda: made.append(_new_folder(sandbox_id)))
         folder = made[0]
-        model_port, grpc_port = free_port(), free_port()
+        model_port, grpc_port = free_ports(2)
         _spawn(folder, "model", [f"{__package__}.model", str(folder / "models"), str(model_port), str(grpc_port)])
         _spawn(folder, "cluster", [f"{__package__}.cluster", str(folder), str(model_port), flavor, str(grpc_port)])
         cluster = _wait_ready(folder, model_port)

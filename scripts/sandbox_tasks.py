@@ -34,6 +34,7 @@ from .extras import require
 from .keys import KEYS, produced
 from .state import ENV_FILE_VARIABLE, EnvFile
 from .step import VERBOSE, Command, Option, run_step
+from .values import shown
 
 
 def sandbox_module(name: str) -> ModuleType:
@@ -66,7 +67,7 @@ def _checked_flavor(flavor: str | None) -> str:
     if flavor is None:
         return str(_flavors.NEWEST)
     if flavor not in _flavors.FLAVORS:
-        raise UsageError(f"--flavor {flavor}: no such sandbox flavor; use one of {', '.join(_flavors.FLAVORS)}")
+        raise UsageError(f"--flavor {shown(flavor)}: no such sandbox flavor; use one of {', '.join(_flavors.FLAVORS)}")
     return flavor
 
 
