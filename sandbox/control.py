@@ -42,6 +42,7 @@ PREFIX = "kfdex-sandbox-"  # the folder's name starts so
 MARKER = "kfdex-sandbox.id"  # in the folder: the sandbox's random id, also recorded in the .env
 PIDS = "pids.json"  # in the folder: [{"name", "pid", "start"}] of every process started
 _T = TypeVar("_T")
+_STOPPING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}  # what ``whole`` holds back until its work is done
 # the .env keys sandbox-up writes (and sandbox-down puts back)
 SETTING_KEYS = ("KUBECONFIG", "DEX_LOGIN", "DEX_PASSWORD", "MODEL_NAME", "MODEL_NAMESPACE", "SANDBOX_DIR")
 
@@ -116,16 +117,22 @@ def _start_time(pid: int) -> str | None:
 
 
 def whole(work: Callable[[], _T]) -> _T:
-    """``work()`` run to its end even if a signal's exception (Ctrl-C, SIGTERM) arrives meanwhile; that exception follows.
+    """``work()`` run to its end even if Ctrl-C, SIGTERM or SIGHUP comes meanwhile; the signal's exception follows.
 
-    Python runs signal handlers in the main thread only, so the work runs in
-    another one and this thread waits for it; what it made is recorded before
-    the interrupt goes on to the cleanup that needs the record.
+    The work runs in a thread of its own while this one waits with those
+    signals blocked, so what the work makes (a folder, a process) is recorded
+    before the interrupt goes on to the cleanup that needs the record.  The
+    work's thread unblocks them first: what it starts must not inherit them
+    blocked, and a signal it takes is still handled (by Python, in the main
+    thread) once this one goes on.  A value the work returns is lost when an
+    interrupt follows, so work records what it made where the cleanup finds it.
     """
     outcome: dict[str, object] = {}
-    finished = threading.Event()  # not Thread.join: an interrupted join can take a running thread for ended (bpo-45274)
+    began, finished = threading.Event(), threading.Event()
 
     def run() -> None:
+        began.set()
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPPING)
         try:
             outcome["value"] = work()
         except BaseException as error:  # handed to the caller
@@ -133,12 +140,14 @@ def whole(work: Callable[[], _T]) -> _T:
         finally:
             finished.set()
 
-    threading.Thread(target=run, name="sandbox-whole", daemon=True).start()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
     try:
+        threading.Thread(target=run, name="sandbox-whole", daemon=True).start()
         finished.wait()
     finally:
-        while not finished.is_set():  # interrupted while waiting: let the work finish first
+        while began.is_set() and not finished.is_set():  # interrupted all the same: let the work finish first
             finished.wait()
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
     return outcome["value"]  # type: ignore[return-value]

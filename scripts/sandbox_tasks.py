@@ -164,7 +164,14 @@ def up(
 
 
 def down(env_file: EnvFile, environment: Environment, sandbox_id: str | None = None) -> None:
-    """Stop the sandbox ``env_file`` records and put back what ``up`` kept (only sandbox ``sandbox_id`` when given)."""
+    """Stop the sandbox ``env_file`` records and put back what ``up`` kept (only sandbox ``sandbox_id`` when given).
+
+    An interrupt meanwhile waits until all of it is done.
+    """
+    sandbox_module("control").whole(lambda: _down(env_file, environment, sandbox_id))
+
+
+def _down(env_file: EnvFile, environment: Environment, sandbox_id: str | None) -> None:
     text = env_file.text()
     record = sandbox_record.find(text)
     folder_name = env_file.read().get("SANDBOX_DIR", "")
@@ -179,8 +186,7 @@ def down(env_file: EnvFile, environment: Environment, sandbox_id: str | None = N
     if sandbox_id and record.id != sandbox_id:
         environment.step_skipped("sandbox-down", f"the sandbox recorded in {env_file.path} is not the one started here: left alone")
         return
-    control = sandbox_module("control")
-    stopped, what = control.whole(lambda: _stop_and_forget(env_file, record.id, folder_name))  # an interrupt waits for both
+    stopped, what = _stop_and_forget(env_file, record.id, folder_name)
     restored = ".env restored" if env_file.path.exists() else f"{env_file.path.name} removed (sandbox-up had created it)"
     if stopped.refused:
         raise SandboxError(f"{'; '.join(stopped.refused)} ({restored})")

@@ -152,6 +152,19 @@ def test_a_signal_ends_the_demo_and_leaves_nothing_behind(env: Env, run_tmp: Pat
     assert env.path.read_bytes() == before
 
 
+@pytest.mark.usefixtures("sandbox")
+@pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_while_sandbox_up_starts_leaves_the_env_as_it_was(env: Env, run_tmp: Path, sent: signal.Signals) -> None:
+    env.path.write_bytes(env.path.read_bytes() + b"KUBECONFIG=/home/me/.kube/config\n")
+    before = env.path.read_bytes()
+    run = Run(env, run_tmp, "sandbox-up")
+    assert run.wait_for(_sandbox_recorded(run_tmp)), run.stderr
+    run.process.send_signal(sent)
+    assert run.finish() == 128 + sent, run.stderr
+    assert _left_behind(run, run_tmp) == ([], [])
+    assert env.path.read_bytes() == before
+
+
 @pytest.fixture
 def ready(sandbox_env: Env) -> Env:
     """Logged in, with the NodePort exposed and MODEL_HOST set for the ingress route."""
