@@ -13,7 +13,7 @@ master hands it the request, credential included, over Locust's own channel.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,7 +25,8 @@ from .step import AUTH, PAYLOAD, Command, Option
 from .values import COUNT, MAX_PARALLEL, OR_NONE, PARALLEL, PORT, RATE, TIMEOUT, Number, is_host, shown, timespan
 
 if TYPE_CHECKING:
-    from .load.engine import LoadReport, LoadTarget
+    from .infer import ModelCall
+    from .load.engine import LoadReport, LoadTarget, Sender
 
 VIA = Option("via", "nodeport or ingress (default: the NodePort when NODE_PORT is set, else the ingress with MODEL_HOST)")
 JSON = Option("json", "print the summary as one JSON object on stdout", kind=bool, default=False, short="j")
@@ -34,13 +35,18 @@ MAX_ERRORS = Option(
     "failed requests the run may have and still exit 0: a number (10) or a percentage of the requests (2.5%); default 0",
 )
 DEFAULT_REQUESTS = 1000
+SLO = Number(float, above=0, unit=" ms")  # --slo-p99
 
 
 def _target(env_file: EnvFile, environment: Environment, payload: str, auth: str, via: str | None) -> LoadTarget:
     from .infer import prepare
+
+    return _target_of(prepare(env_file.read(), environment, payload, auth, via))
+
+
+def _target_of(call: ModelCall) -> LoadTarget:
     from .load.engine import LoadTarget
 
-    call = prepare(env_file.read(), environment, payload, auth, via)
     return LoadTarget(
         call.url,
         "POST",
@@ -85,21 +91,138 @@ def _check_folders(*given: tuple[str, str | None]) -> None:
             raise UsageError(f"{flag} {shown(path)}: its folder does not exist; create it or give another path")
 
 
-def _report(environment: Environment, report: LoadReport, as_json: bool, html: str | None, tolerance: Tolerance) -> None:
+
+def _senders(
+    env_file: EnvFile, environment: Environment, payload: str, auth: str, via: str | None, protocol: str
+) -> tuple[LoadTarget | None, Callable[[], Sender] | None, dict[str, str]]:
+    """What ``load`` sends (an HTTP target as infer's request, or gRPC senders when ``--protocol grpc`` asks) and, for
+    the HTML report's header, what that is: route, model and kind of credential (never its value)."""
+    from .infer import grpc_asked, prepare
+
+    state = env_file.read()
+    if grpc_asked(protocol):  # grpc loads only when asked for
+        from .grpcv2 import load_senders
+
+        about = {"route": f"gRPC ModelInfer (V2), --via {via or 'as infer chooses'}", "model": state.get("MODEL_NAME", "")}
+        return None, load_senders(state, environment, payload, auth, via), {**about, "credential": f"--auth {auth}"}
+    call = prepare(state, environment, payload, auth, via)
+    about = {"route": f"POST {call.url} (via {call.via})", "model": call.model, "credential": call.credential.noun}
+    return _target_of(call), None, about
+
+
+def fixed_rate(
+    env_file: EnvFile,
+    environment: Environment,
+    payload: str,
+    auth: str,
+    via: str | None,
+    protocol: str,
+    *,
+    rate: float,
+    duration: float | None,
+    connections: int,
+    warmup: int,
+    requests: int | None,
+    client: str,
+    as_json: bool,
+    html: str | None,
+    tolerance: Tolerance,
+) -> None:
+    """``load --rate R --duration S``: R requests a second, each due at its time whatever the ones before did."""
+    from .load.rate import check_rate, run_rate
+
+    if rate is None:
+        raise UsageError("--slo-p99 goes with --sweep: give --sweep START:STOP:STEP (or --rate R without an SLO)")
+    if requests is not None:
+        raise UsageError("--rate runs for --duration S: leave out --requests")
+    check_rate(rate, duration, connections, warmup)  # bad input sends nothing, not even a login check
+    from .load.progress import live_progress
+
+    target, senders, about = _senders(env_file, environment, payload, auth, via, protocol)
+    with live_progress(stream=environment.stderr) as progress:
+        shape = {"rate": rate, "duration": duration, "connections": connections, "warmup": warmup, "client": client}
+        report = run_rate(target, **shape, progress=progress, senders=senders)  # type: ignore[arg-type]
+    fixed = {**about, "load": f"fixed rate: {rate:g} req/s over {connections} connections"}
+    _report(environment, report, as_json, html, tolerance, fixed)
+
+
+def sweep_rates(
+    env_file: EnvFile,
+    environment: Environment,
+    payload: str,
+    auth: str,
+    via: str | None,
+    protocol: str,
+    *,
+    rate: float | None,
+    spec: str,
+    slo_p99: float | None,
+    duration: float | None,
+    connections: int,
+    warmup: int,
+    requests: int | None,
+    client: str,
+    as_json: bool,
+    html: str | None,
+) -> None:
+    """``load --sweep``: one fixed-rate run per rate, the table of rate against percentiles, and the knee."""
+    from .load import sweep as sweeping
+
+    if rate is not None or requests is not None:
+        raise UsageError("--sweep gives the rates and runs each for --duration S: leave out --rate and --requests")
+    wanted = sweeping.rates(spec)
+    sweeping.check_sweep(wanted, duration, connections, warmup, slo_p99)  # bad input sends nothing
+    from .load.progress import live_progress
+
+    target, senders, about = _senders(env_file, environment, payload, auth, via, protocol)
+    about["load"] = f"sweep {spec} req/s over {connections} connections" + (f", SLO p99 {slo_p99:g} ms" if slo_p99 else "")
+
+    def said(step: sweeping.Step) -> None:
+        environment.info(f"{step.rate:g} req/s: p50 {step.p50_ms:g} ms, p99 {step.p99_ms:g} ms, errors {step.failed}")
+
+    with live_progress(stream=environment.stderr) as progress:
+        shape = {"duration": duration, "connections": connections, "warmup": warmup, "client": client}
+        run = sweeping.rate_runner(target, **shape, progress=progress, senders=senders)  # type: ignore[arg-type]
+        result = sweeping.run_sweep(wanted, slo_p99, run, said)
+    environment.data(json.dumps(sweeping.summary(result)) if as_json else sweeping.table(result))
+    if html:
+        _written(environment, html, lambda path: sweeping.write_html(result, path, about))
+    if result.last is not None:
+        _ended(result.last)
+
+
+def _written(environment: Environment, html: str, write: Callable[[Path], Path]) -> None:
+    """Write the HTML report; a path that cannot be written is bad input, said after the figures."""
+    try:
+        written = write(Path(html))
+    except OSError as error:
+        raise UsageError(f"--html {html}: cannot write the report ({error.strerror}); the figures are above") from None
+    environment.info(f"report written to {written}")
+
+
+def _ended(report: LoadReport) -> None:
+    """End as the run ended: exit 5 when the session was refused mid-run, 130 when interrupted."""
+    if report.session_expired:
+        raise SessionError(f"the gateway stopped accepting the session during the run ({report.note}): run `invoke login`")
+    if report.interrupted:
+        raise KeyboardInterrupt
+
+
+def _report(
+    environment: Environment,
+    report: LoadReport,
+    as_json: bool,
+    html: str | None,
+    tolerance: Tolerance,
+    measured: Mapping[str, str] | None = None,
+) -> None:
     """Print the figures, write the HTML report if asked, and end as the run ended: failed requests fail the command."""
     from .load import report as figures
 
     environment.data(figures.to_json(report) if as_json else figures.table(report))
     if html:
-        try:
-            written = figures.write_html(report, Path(html))
-        except OSError as error:
-            raise UsageError(f"--html {shown(html)}: cannot write the report ({error.strerror}); the figures are above") from None
-        environment.info(f"report written to {written}")
-    if report.session_expired:
-        raise SessionError(f"the gateway stopped accepting the session during the run ({report.note}): run `invoke login`")
-    if report.interrupted:
-        raise KeyboardInterrupt
+        _written(environment, html, lambda path: figures.write_html(report, path, measured))
+    _ended(report)
     if report.requests == 0:
         raise ModelError("the run completed no request: nothing was measured (see the figures above)")
     failed = sum(report.errors.values())
@@ -126,6 +249,10 @@ def load(
     html: str | None = None,
     protocol: str = "rest",
     max_errors: str | None = None,
+    rate: float | None = None,
+    sweep: str | None = None,
+    slo_p99: float | None = None,
+    client: str = "auto",
 ) -> None:
     """Send the payload ``requests`` times (or for ``duration`` seconds) from ``concurrency`` workers and report."""
     if requests is not None and duration is not None:
@@ -136,21 +263,25 @@ def load(
 
         require_html()
     _check_folders(("--html", html))
-    from .infer import grpc_asked
+    if rate is not None or sweep is not None or slo_p99 is not None:
+        route = (payload, auth, via, protocol)
+        shape = {"rate": rate, "duration": duration, "connections": concurrency, "warmup": warmup, "requests": requests}
+        shape["client"] = client
+        shown_as = {"as_json": json, "html": html}
+        if sweep is None:
+            fixed_rate(env_file, environment, *route, **shape, **shown_as, tolerance=tolerance)  # type: ignore[arg-type]
+        else:
+            sweep_rates(env_file, environment, *route, spec=sweep, slo_p99=slo_p99, **shape, **shown_as)  # type: ignore[arg-type]
+        return
     from .load.engine import run_load
     from .load.progress import live_progress
 
-    senders = None
-    if grpc_asked(protocol):  # grpc loads only when asked for
-        from .grpcv2 import load_senders
-
-        target, senders = None, load_senders(env_file.read(), environment, payload, auth, via)
-    else:
-        target = _target(env_file, environment, payload, auth, via)
+    target, senders, about = _senders(env_file, environment, payload, auth, via, protocol)
     bound = {"duration": duration} if duration is not None else {"requests": requests or DEFAULT_REQUESTS}  # never 0: COUNT
     with live_progress(stream=environment.stderr) as progress:
-        report = run_load(target, concurrency=concurrency, warmup=warmup, progress=progress, senders=senders, **bound)
-    _report(environment, report, json, html, tolerance)
+        report = run_load(target, concurrency=concurrency, warmup=warmup, progress=progress, senders=senders, client=client, **bound)
+    closed = {**about, "load": f"closed loop: {concurrency} workers, each waiting for its answer"}
+    _report(environment, report, json, html, tolerance, closed)
 
 
 def locust(
@@ -229,6 +360,30 @@ LOAD = Command(
         Option("html", "also write a self-contained HTML report with charts to this file (the load extra)", path=True),
         Option("protocol", "rest (HTTP/JSON) or grpc (ModelInfer over the V2 gRPC service; the grpc extra)", default="rest"),
         MAX_ERRORS,
+        Option(
+            "rate",
+            "send at this fixed rate (requests per second) for --duration: an open model, each latency counted from its due "
+            "time (coordinated omission corrected); --concurrency is then the connections, the most requests in flight",
+            kind=float,
+            number=RATE,
+        ),
+        Option(
+            "sweep",
+            "one --rate run per rate, START:STOP:STEP or a list (100:1000:100, 100,200,400), each for --duration: "
+            "a table of rate against p50/p99/errors and the knee",
+        ),
+        Option(
+            "client",
+            "auto, curl (libcurl's multi interface: one thread, a fraction of the CPU per request; pycurl, the load extra) "
+            "or http.client (a thread per connection); auto takes curl when pycurl is installed and the load is HTTP",
+            default="auto",
+        ),
+        Option(
+            "slo_p99",
+            "with --sweep: the p99 latency objective in ms; the knee is the highest rate meeting it with no errors",
+            kind=float,
+            number=SLO,
+        ),
     ),
 )
 LOCUST = Command(
