@@ -351,7 +351,7 @@ def measure(sections: set[str], options: argparse.Namespace) -> Results:
                 results.timed = login_and_startup(sandbox, options.runs, folder)
     finally:
         if sandbox is not None:
-            control.stop(sandbox.folder)
+            control.stop(sandbox.folder, sandbox.id)
     return results
 
 

@@ -22,7 +22,7 @@ from .environment import Environment
 from .errors import GatewayError, ModelError, SessionError, UsageError
 from .state import EnvFile
 from .step import AUTH, PAYLOAD, Command, Option
-from .values import COUNT, MAX_PARALLEL, OR_NONE, PARALLEL, PORT, RATE, TIMEOUT, Number, shown, timespan
+from .values import COUNT, MAX_PARALLEL, OR_NONE, PARALLEL, PORT, RATE, TIMEOUT, Number, is_host, shown, timespan
 
 if TYPE_CHECKING:
     from .infer import ModelCall
@@ -82,6 +82,14 @@ class Tolerance:
 
     def __str__(self) -> str:
         return f"{self.limit:g}%" if self.percent else f"{self.limit:g}"
+
+
+def _check_folders(*given: tuple[str, str | None]) -> None:
+    """A report written at the end of a run goes to a folder that exists: checked before the run, not after it."""
+    for flag, path in given:
+        if path and not Path(path).expanduser().parent.is_dir():
+            raise UsageError(f"{flag} {shown(path)}: its folder does not exist; create it or give another path")
+
 
 
 def _senders(
@@ -254,6 +262,7 @@ def load(
         from .load.report import require_html
 
         require_html()
+    _check_folders(("--html", html))
     if rate is not None or sweep is not None or slo_p99 is not None:
         route = (payload, auth, via, protocol)
         shape = {"rate": rate, "duration": duration, "connections": concurrency, "warmup": warmup, "requests": requests}
@@ -302,6 +311,10 @@ def locust(
 
     run_time = f"{timespan(run_time, '--run-time')}s"  # Locust's own parsing would fail only after it started
     tolerance = Tolerance.parse(max_errors)
+    _check_folders(("--html", html), ("--csv", csv))
+    for flag, address in (("--bind-host", bind_host), ("--master-host", master_host)):
+        if address is not None and address != "*" and not is_host(address):
+            raise UsageError(f"{flag} {shown(address)}: give a host name or IP address")
     locust_run.require_locust()
     if worker:
         if master or not master_host:
