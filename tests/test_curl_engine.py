@@ -8,9 +8,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from sandbox.httpserve import Reply, Request
 from scripts.errors import UsageError
 from scripts.load.curlmulti import available, chosen
 from scripts.load.engine import LoadTarget, run_load
+from tests.helpers import Stub
 
 CLIENTS = ["http.client", pytest.param("curl", marks=pytest.mark.skipif(not available(), reason="pycurl not installed"))]
 
@@ -47,7 +49,9 @@ class DropsTheSecond:
                     return
                 pending += chunk
             head, _, pending = pending.partition(b"\r\n\r\n")
-            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0)
+            length = next(
+                (int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0
+            )
             while len(pending) < length:
                 pending += connection.recv(65536)
             pending = pending[length:]
@@ -83,3 +87,31 @@ def test_curl_is_chosen_for_http_only() -> None:
         chosen("wget", target, None)
     with pytest.raises(UsageError, match="HTTP only"):
         chosen("curl", None, object())
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_the_request_is_the_targets_and_no_proxy_sees_it(stub: Stub, client: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[Request] = []
+
+    def record(request: Request) -> Reply:
+        seen.append(request)
+        return Reply.json_text(200, "{}")
+
+    stub.answer(record)
+    for variable in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(variable, "http://127.0.0.1:9")  # a proxy that would refuse: the request must not go there
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    body = b'{"inputs": [' + b"1," * 800 + b"1]}"  # over 1 KiB: libcurl would add Expect: 100-continue
+    headers = {"Content-Type": "application/json", "Cookie": "authservice_session=s3cret", "Host": "m.ns.example.com"}
+    report = run_load(
+        LoadTarget(f"http://127.0.0.1:{stub.port}/v2/models/m/infer", "POST", headers, body),
+        concurrency=1,
+        requests=2,
+        client=client,
+    )
+    assert report.statuses == {"200": 2}
+    assert [(request.method, request.target, request.body) for request in seen] == [("POST", "/v2/models/m/infer", body)] * 2
+    sent = seen[0].headers
+    assert sent["cookie"] == "authservice_session=s3cret" and sent["host"] == "m.ns.example.com"
+    assert sent["content-type"] == "application/json" and "expect" not in sent
