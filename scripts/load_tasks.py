@@ -263,6 +263,9 @@ def load(
 
         require_html()
     _check_folders(("--html", html))
+    from .load.curlmulti import check_client
+
+    check_client(client)
     if rate is not None or sweep is not None or slo_p99 is not None:
         route = (payload, auth, via, protocol)
         shape = {"rate": rate, "duration": duration, "connections": concurrency, "warmup": warmup, "requests": requests}
