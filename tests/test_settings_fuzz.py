@@ -204,7 +204,7 @@ def nothing_long_starts(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("nothing_long_starts")
-@settings(max_examples=int(os.environ.get('FUZZ_N', '60')), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_every_task_with_any_option_values_and_environment_bytes(fuzz_folder: Path, data: st.DataObject) -> None:
     """Every declared task: one line and a documented exit code, bounded, and the .env unchanged unless it is a writer."""
