@@ -22,7 +22,7 @@ from .environment import Environment
 from .errors import GatewayError, ModelError, SessionError, UsageError
 from .state import EnvFile
 from .step import AUTH, PAYLOAD, Command, Option
-from .values import COUNT, MAX_PARALLEL, OR_NONE, PARALLEL, PORT, RATE, TIMEOUT, Number, is_host, shown, timespan
+from .values import COUNT, LATENCY_MS, MAX_PARALLEL, OR_NONE, PARALLEL, PORT, RATE, TIMEOUT, Number, is_host, shown, timespan
 
 if TYPE_CHECKING:
     from .infer import ModelCall
@@ -35,7 +35,6 @@ MAX_ERRORS = Option(
     "failed requests the run may have and still exit 0: a number (10) or a percentage of the requests (2.5%); default 0",
 )
 DEFAULT_REQUESTS = 1000
-SLO = Number(float, above=0, unit=" ms")  # --slo-p99
 
 
 def _target(env_file: EnvFile, environment: Environment, payload: str, auth: str, via: str | None) -> LoadTarget:
@@ -89,7 +88,6 @@ def _check_folders(*given: tuple[str, str | None]) -> None:
     for flag, path in given:
         if path and not Path(path).expanduser().parent.is_dir():
             raise UsageError(f"{flag} {shown(path)}: its folder does not exist; create it or give another path")
-
 
 
 def _senders(
@@ -393,7 +391,7 @@ LOAD = Command(
             "slo_p99",
             "with --sweep: the p99 latency objective in ms; the knee is the highest rate meeting it with no errors",
             kind=float,
-            number=SLO,
+            number=LATENCY_MS,
         ),
     ),
 )
