@@ -162,6 +162,7 @@ def sweep_rates(
     client: str,
     as_json: bool,
     html: str | None,
+    tolerance: Tolerance,
 ) -> None:
     """``load --sweep``: one fixed-rate run per rate, the table of rate against percentiles, and the knee."""
     from .load import sweep as sweeping
@@ -187,6 +188,8 @@ def sweep_rates(
         _written(environment, html, lambda path: sweeping.write_html(result, path, about))
     if result.last is not None:
         _ended(result.last)
+    if result.steps:  # higher rates may fail (that is what a sweep looks for), its lowest may not
+        _judged(result.steps[0].report, tolerance, f" at the sweep's lowest rate, {result.steps[0].rate:g} req/s")
 
 
 def _written(environment: Environment, html: str, write: Callable[[Path], Path]) -> None:
@@ -194,7 +197,7 @@ def _written(environment: Environment, html: str, write: Callable[[Path], Path])
     try:
         written = write(Path(html))
     except OSError as error:
-        raise UsageError(f"--html {html}: cannot write the report ({error.strerror}); the figures are above") from None
+        raise UsageError(f"--html {shown(html)}: cannot write the report ({error.strerror}); the figures are above") from None
     environment.info(f"report written to {written}")
 
 
@@ -221,13 +224,18 @@ def _report(
     if html:
         _written(environment, html, lambda path: figures.write_html(report, path, measured))
     _ended(report)
+    _judged(report, tolerance)
+
+
+def _judged(report: LoadReport, tolerance: Tolerance, where: str = "") -> None:
+    """Exit 9 (after the figures) when the run completed no request, or more failed than ``--max-errors`` allows."""
     if report.requests == 0:
-        raise ModelError("the run completed no request: nothing was measured (see the figures above)")
+        raise ModelError(f"the run completed no request{where}: nothing was measured (see the figures above)")
     failed = sum(report.errors.values())
     if not tolerance.allows(failed, report.requests):
         statuses = ", ".join(f"{status} ×{count}" for status, count in report.errors.items())
         raise ModelError(
-            f"{failed} of {report.requests} requests failed ({statuses}), more than --max-errors {tolerance} allows: "
+            f"{failed} of {report.requests} requests failed{where} ({statuses}), more than --max-errors {tolerance} allows: "
             "see the figures above"
         )
 
@@ -261,6 +269,9 @@ def load(
 
         require_html()
     _check_folders(("--html", html))
+    from .load.curlmulti import check_client
+
+    check_client(client)
     if rate is not None or sweep is not None or slo_p99 is not None:
         route = (payload, auth, via, protocol)
         shape = {"rate": rate, "duration": duration, "connections": concurrency, "warmup": warmup, "requests": requests}
@@ -269,7 +280,7 @@ def load(
         if sweep is None:
             fixed_rate(env_file, environment, *route, **shape, **shown_as, tolerance=tolerance)  # type: ignore[arg-type]
         else:
-            sweep_rates(env_file, environment, *route, spec=sweep, slo_p99=slo_p99, **shape, **shown_as)  # type: ignore[arg-type]
+            sweep_rates(env_file, environment, *route, spec=sweep, slo_p99=slo_p99, **shape, **shown_as, tolerance=tolerance)  # type: ignore[arg-type]
         return
     from .load.engine import run_load
     from .load.progress import live_progress
