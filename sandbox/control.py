@@ -273,6 +273,22 @@ def start(flavor: str = NEWEST, sandbox_id: str = "", ready: Callable[[Sandbox],
     return sandbox
 
 
+def naming(folder: Path) -> list[int]:
+    """Pids of this user's processes whose command line names ``folder`` (a sandbox's model and cluster do)."""
+    wanted, found = str(folder).encode(), []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if entry.stat().st_uid == os.getuid() and any(
+                part == wanted or part.startswith(wanted + b"/") for part in (entry / "cmdline").read_bytes().split(b"\0")
+            ):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return sorted(found)
+
+
 def new_id() -> str:
     """A random sandbox id."""
     import secrets
@@ -307,7 +323,7 @@ def _stop(folder: Path, sandbox_id: str, grace: float) -> Stopped:
         return done
     for entry in _read_pids(folder):
         pid, started = int(entry["pid"]), entry.get("start")  # type: ignore[call-overload]
-        if not started:
+        if not started and _alive(pid, None):
             done.refused.append(f"did not signal pid {pid} ({entry.get('name')}): its start time was not recorded")
         elif _alive(pid, started):
             with contextlib.suppress(ProcessLookupError):

@@ -69,8 +69,18 @@ def find(text: str | None) -> Record | None:
 
 
 def claimed(text: str | None) -> bool:
-    """True when a .env text records a sandbox: its marker, or a SANDBOX_DIR line (from before markers existed)."""
-    return any(key == "SANDBOX_DIR" or _marker(key, rest) for key, _, rest in _lines(text or ""))
+    """True when a .env text records a sandbox: its marker, or a SANDBOX_DIR with a value (from before markers existed).
+
+    The example's empty ``SANDBOX_DIR=`` (what ``init`` writes) records nothing.
+    """
+    return any((key == "SANDBOX_DIR" and _value(rest)) or _marker(key, rest) for key, _, rest in _lines(text or ""))
+
+
+def _value(line: str) -> str:
+    """The value of one ``KEY=VALUE`` line, as the .env parser reads it."""
+    from dotenv.parser import parse_stream
+
+    return next((binding.value or "" for binding in parse_stream(io.StringIO(line)) if binding.key), "")
 
 
 def keep(text: str | None, owned: Collection[str], settings: Mapping[str, str], sandbox_id: str) -> str:

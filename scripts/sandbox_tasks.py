@@ -117,12 +117,18 @@ def _stop_and_forget(env_file: EnvFile, sandbox_id: str, folder_name: str) -> tu
     folder = Path(folder_name) if folder_name else None
     if folder is None or not (folder.exists() or folder.is_symlink()):
         stopped, what = control.Stopped(), f"its folder {folder_name or '(not recorded)'} is gone: nothing to stop"
+        left = control.naming(folder) if folder is not None else []
+        if left:  # the folder was deleted under running processes: say which, touch none (nothing proves them ours)
+            stopped.refused.append(
+                f"its folder {folder_name} is gone but processes still name it: pids {', '.join(map(str, left))} (stop them with kill)"
+            )
     else:
         if not control.proof(folder, sandbox_id):
             kubecache.remove_made(folder)
         stopped = control.stop(folder, sandbox_id)
         what = f"stopped pids {', '.join(str(pid) for pid in stopped.pids) or 'none were running'}"
-    _forget(env_file, sandbox_id)
+    if not stopped.refused:  # a sandbox left running keeps its record: the next sandbox-down can still find it
+        _forget(env_file, sandbox_id)
     return stopped, what
 
 
@@ -187,9 +193,12 @@ def _down(env_file: EnvFile, environment: Environment, sandbox_id: str | None) -
         environment.step_skipped("sandbox-down", f"the sandbox recorded in {env_file.path} is not the one started here: left alone")
         return
     stopped, what = _stop_and_forget(env_file, record.id, folder_name)
-    restored = ".env restored" if env_file.path.exists() else f"{env_file.path.name} removed (sandbox-up had created it)"
     if stopped.refused:
-        raise SandboxError(f"{'; '.join(stopped.refused)} ({restored})")
+        raise SandboxError(
+            f"{'; '.join(stopped.refused)}; the .env keeps the sandbox's record: fix SANDBOX_DIR (or stop what is named) "
+            "and run `invoke sandbox-down` again"
+        )
+    restored = ".env restored" if env_file.path.exists() else f"{env_file.path.name} removed (sandbox-up had created it)"
     environment.step_ok("sandbox-down", f"{what}; {restored}")
 
 

@@ -122,7 +122,8 @@ def test_sandbox_down_refuses_a_folder_whose_marker_is_not_the_recorded_one(env:
         assert ran.returncode == ExitCode.SANDBOX
         assert f"did not stop or remove {folder}: its {control.MARKER} marker holds another sandbox's id" in ran.stderr
         assert (folder / "work.txt").exists()
-        assert env.path.read_text() == ""  # the .env is restored all the same: the saved lines are ours
+        assert "the .env keeps the sandbox's record" in ran.stderr
+        assert sandbox_record.find(env.path.read_text()) is not None  # a sandbox may still run: its record stays
     finally:
         shutil.rmtree(folder)
 
@@ -256,3 +257,42 @@ def test_sandbox_down_removes_the_kubectl_cache_its_sandbox_made_and_no_other(en
     down = env.process("sandbox-down")
     assert down.returncode == 0, down.stderr
     assert list((cache / "discovery").iterdir()) == [other]
+
+
+def test_an_env_written_by_init_takes_a_sandbox_and_gets_back_byte_identical(env: Env) -> None:
+    env.path.unlink()
+    env.variables["KUBECONFIG"] = str(env.path.parent / "no-kubeconfig")
+    made = env.process("init")  # the example's empty SANDBOX_DIR= records no sandbox
+    assert made.returncode == 0, made.stderr
+    del env.variables["KUBECONFIG"]
+    before = env.path.read_bytes()
+    up = env.process("sandbox-up")
+    try:
+        assert up.returncode == 0, up.stderr
+    finally:
+        down = env.process("sandbox-down")
+    assert down.returncode == 0, down.stderr
+    assert env.path.read_bytes() == before
+
+
+def test_a_folder_deleted_under_a_running_sandbox_names_its_processes_and_keeps_the_record(env: Env) -> None:
+    up = env.process("sandbox-up")
+    assert up.returncode == 0, up.stderr
+    folder = Path(env.read()["SANDBOX_DIR"])
+    pids = [int(entry["pid"]) for entry in json.loads((folder / control.PIDS).read_text())]
+    try:
+        shutil.rmtree(folder)
+        refused = env.process("sandbox-down")
+        assert refused.returncode == ExitCode.SANDBOX and "processes still name it" in refused.stderr, refused.stderr
+        assert all(str(pid) in refused.stderr for pid in pids)
+        assert sandbox_record.find(env.path.read_text()) is not None
+    finally:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        for pid in pids:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+    down = env.process("sandbox-down")
+    assert down.returncode == 0 and "nothing to stop" in down.stderr, down.stderr
+    assert sandbox_record.find(env.path.read_text() if env.path.exists() else "") is None
