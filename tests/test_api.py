@@ -1,0 +1,167 @@
+"""kfdex as a Python library (scripts.api, ``from kfdex import Kubeflow`` once installed), against the sandbox.
+
+The renewal tests shorten the sandbox's session to a second and run for a few
+session lifetimes: no other waiting.  ``expire_sessions`` ends a session the
+clock still counts as valid, so that the gateway's own signal is what renews it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from unittest import mock
+
+import pytest
+
+from sandbox.control import Sandbox
+from sandbox.httpserve import Reply, Request
+from scripts.api import Kubeflow, KubeflowAuth
+from scripts.errors import ExitCode, SessionError, UsageError
+from tests.helpers import NO_BACKOFF, ROOT, Env, Stub, here
+
+PREDICTION = [1, 1]
+
+
+def _kubeflow(env: Env, **settings: str) -> Kubeflow:
+    return Kubeflow.from_env(env.path, environment=here(), **settings)
+
+
+def _prediction(answer: dict[str, object]) -> object:
+    return answer["outputs"][0]["data"]  # type: ignore[index]
+
+
+def test_login_then_infer_and_model_info_write_the_env_as_the_cli_does(sandbox_env: Env) -> None:
+    kubeflow = _kubeflow(sandbox_env).login()
+    assert _prediction(kubeflow.infer("iris")) == PREDICTION
+    assert kubeflow.model_info()["name"] == sandbox_env.read()["MODEL_NAME"]
+    written = sandbox_env.read()
+    assert written["AUTH_COOKIE"] and written["MODEL_HOST"] and written["AUTH_ORIGIN"] == kubeflow.ingress
+    assert os.stat(sandbox_env.path).st_mode & 0o777 == 0o600
+
+
+def test_settings_given_in_code_need_no_env_file_and_leave_none(tmp_path: Path, cluster: Sandbox) -> None:
+    settings = {key: value for key, value in cluster.settings().items() if key != "SANDBOX_DIR"}
+    missing = tmp_path / "none.env"
+    environment = here(variables={**os.environ, "ENV_FILE": str(missing)})
+    kubeflow = Kubeflow.from_env(environment=environment, **settings, **NO_BACKOFF).login()
+    assert _prediction(kubeflow.infer({"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP32", "data": [6.8, 2.8, 4.8, 1.4]}]})) == [1]
+    assert not missing.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_persist_false_keeps_the_env_file_as_it_was(sandbox_env: Env) -> None:
+    before = sandbox_env.path.read_bytes()
+    Kubeflow.from_env(sandbox_env.path, persist=False, environment=here()).login()
+    assert sandbox_env.path.read_bytes() == before
+
+
+def test_an_unknown_setting_is_refused_before_anything(sandbox_env: Env) -> None:
+    with pytest.raises(UsageError, match="MODEL_NAM: not a setting"):
+        _kubeflow(sandbox_env, MODEL_NAM="x")
+
+
+def test_a_session_over_three_lifetimes_never_fails_and_renews(sandbox_env: Env, cluster: Sandbox) -> None:
+    cluster.configure(session_seconds=1)
+    kubeflow = _kubeflow(sandbox_env).login()
+    session = kubeflow.session()
+    started, answers = time.monotonic(), []
+    while time.monotonic() - started < 3.5:  # three lifetimes and a half
+        answers.append(session.get(kubeflow.url("/")).status_code)
+        assert _prediction(kubeflow.infer("iris")) == PREDICTION
+        time.sleep(0.1)
+    assert set(answers) == {200}
+    assert kubeflow.renewals >= 3
+
+
+def test_the_gateways_signal_renews_and_resends_once(sandbox_env: Env, cluster: Sandbox) -> None:
+    kubeflow = _kubeflow(sandbox_env).login()
+    session = kubeflow.session()
+    assert session.get(kubeflow.url("/")).status_code == 200
+    cluster.expire_sessions()  # the clock still says valid: only the gateway knows
+    answer = session.post(kubeflow.url("/"), data=b"again")
+    assert answer.status_code == 200 and kubeflow.renewals == 1
+    assert [hop.status_code in (302, 401, 403) for hop in answer.history] == [True]  # the refusal, then the resend
+    cluster.expire_sessions()
+    assert _prediction(kubeflow.infer("iris")) == PREDICTION and kubeflow.renewals == 2
+
+
+@pytest.mark.parametrize("flavor", ["kf15", "kf18"])
+def test_renewal_behind_oidc_authservice(sandbox_env: Env, cluster: Sandbox, flavor: str) -> None:
+    cluster.configure(flavor=flavor)
+    kubeflow = _kubeflow(sandbox_env).login()
+    cluster.expire_sessions()
+    assert _prediction(kubeflow.infer("iris")) == PREDICTION and kubeflow.renewals == 1
+
+
+def test_without_a_password_source_the_end_is_the_log_in_error_and_nothing_prompts(sandbox_env: Env, cluster: Sandbox) -> None:
+    assert sandbox_env.invoke("login").returncode == 0
+    sandbox_env.set(DEX_PASSWORD=None)
+    kubeflow = Kubeflow.from_env(sandbox_env.path, environment=here(interactive=True))
+    session = kubeflow.session()
+    cluster.expire_sessions()
+    with mock.patch("getpass.getpass", side_effect=AssertionError("prompted")), mock.patch(
+        "builtins.input", side_effect=AssertionError("prompted")
+    ), pytest.raises(SessionError, match="no password to renew it") as raised:
+        session.get(kubeflow.url("/"))
+    assert raised.value.exit_code == ExitCode.SESSION
+
+
+def test_a_password_callable_is_asked_at_each_login(sandbox_env: Env, cluster: Sandbox) -> None:
+    password = sandbox_env.read()["DEX_PASSWORD"]
+    sandbox_env.set(DEX_PASSWORD=None)
+    asked: list[int] = []
+    kubeflow = _kubeflow(sandbox_env).login(password=lambda: asked.append(1) or password)
+    cluster.expire_sessions()
+    assert _prediction(kubeflow.infer("iris")) == PREDICTION
+    assert len(asked) == 2 and "DEX_PASSWORD" not in sandbox_env.read()
+
+
+def test_token_login_renews_with_a_fresh_token(sandbox_env: Env) -> None:
+    kubeflow = _kubeflow(sandbox_env).login(token=True)
+    first = sandbox_env.read()["AUTH_BEARER"]
+    sandbox_env.set(AUTH_BEARER_EXPIRES="2000-01-01T00:00:00Z")
+    kubeflow = _kubeflow(sandbox_env)
+    assert _prediction(kubeflow.infer("iris")) == PREDICTION and kubeflow.renewals == 1
+    assert sandbox_env.read()["AUTH_BEARER"] != first
+
+
+def test_a_request_to_another_origin_is_refused_before_sending(sandbox_env: Env, stub: Stub) -> None:
+    seen: list[Request] = []
+    stub.answer(lambda request: seen.append(request) or Reply(200, b"ok"))
+    kubeflow = _kubeflow(sandbox_env).login()
+    for url in (f"http://localhost:{stub.port}/", "https://example.com/"):
+        with pytest.raises(UsageError, match="refusing to send the Kubeflow credential"):
+            kubeflow.session().get(url)
+    assert seen == []
+
+
+def test_kubeflow_auth_alone_carries_the_credential(sandbox_env: Env) -> None:
+    _kubeflow(sandbox_env).login()
+    import requests
+
+    auth = KubeflowAuth.from_env(sandbox_env.path, environment=here())
+    assert requests.get(auth.kubeflow.url("/"), auth=auth, timeout=10, allow_redirects=False).status_code == 200
+
+
+def test_the_installed_package_maps_kfdex_to_the_library_folder(tmp_path: Path) -> None:
+    """As pip installs it: kfdex/ from library/, kfdex/scripts from scripts/; importing kfdex stays cheap."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "kfdex" in config["packages"] and config["package-dir"]["kfdex"] == "library"
+    top = tmp_path / "kfdex"
+    top.mkdir()
+    (top / "__init__.py").write_bytes((ROOT / "library" / "__init__.py").read_bytes())
+    for name, folder in config["package-dir"].items():
+        if name.count(".") == 1:
+            (top / name.split(".")[1]).symlink_to(ROOT / folder)
+    probe = (
+        "import sys, kfdex; cheap = 'requests' not in sys.modules; "
+        "from kfdex import Kubeflow, KubeflowAuth, SessionError; "
+        "print(cheap, Kubeflow.__module__, KubeflowAuth.__name__, int(SessionError('x').exit_code))"
+    )
+    ran = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path)},
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.split() == ["True", "kfdex.scripts.api", "KubeflowAuth", "5"]
