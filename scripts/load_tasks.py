@@ -15,17 +15,19 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .environment import Environment
 from .errors import GatewayError, ModelError, SessionError, UsageError
-from .state import EnvFile
+from .state import EnvFile, State
 from .step import AUTH, PAYLOAD, Command, Option
 from .values import COUNT, MAX_PARALLEL, OR_NONE, PARALLEL, PORT, RATE, TIMEOUT, Number, shown, timespan
 
 if TYPE_CHECKING:
     from .load.engine import LoadReport, LoadTarget
+    from .load.renewal import Renewal
 
 VIA = Option("via", "nodeport or ingress (default: the NodePort when NODE_PORT is set, else the ingress with MODEL_HOST)")
 JSON = Option("json", "print the summary as one JSON object on stdout", kind=bool, default=False, short="j")
@@ -36,11 +38,24 @@ MAX_ERRORS = Option(
 DEFAULT_REQUESTS = 1000
 
 
+RENEW = Option(
+    "renew",
+    "when the session ends mid-run, log in again (DEX_PASSWORD, or a new token after a token login) and resend; "
+    "the report counts the renewals",
+    kind=bool,
+    default=False,
+)
+
+
 def _target(env_file: EnvFile, environment: Environment, payload: str, auth: str, via: str | None) -> LoadTarget:
+    return _target_of(env_file.read(), environment, payload, auth, via)
+
+
+def _target_of(state: State, environment: Environment, payload: str, auth: str, via: str | None) -> LoadTarget:
     from .infer import prepare
     from .load.engine import LoadTarget
 
-    call = prepare(env_file.read(), environment, payload, auth, via)
+    call = prepare(state, environment, payload, auth, via)
     return LoadTarget(
         call.url,
         "POST",
@@ -104,10 +119,29 @@ def _report(environment: Environment, report: LoadReport, as_json: bool, html: s
         )
 
 
+def renewal(
+    env_file: EnvFile, environment: Environment, overrides: Mapping[str, str], payload: str, auth: str, via: str | None
+) -> Renewal:
+    """``--renew``: the run's target, and how to renew it, through the library's login (``scripts.api``)."""
+    from .api import Kubeflow
+    from .load.renewal import Renewal
+
+    kubeflow = Kubeflow.for_command(env_file, environment, overrides)
+
+    def target(state: State) -> LoadTarget:
+        return _target_of(state, environment, payload, auth, via)
+
+    def renewed() -> LoadTarget:
+        kubeflow.renew()
+        return target(kubeflow.state)
+
+    return Renewal(kubeflow.with_renewal(target), renewed)  # a session already over is renewed before the run
+
+
 def load(
     env_file: EnvFile,
     environment: Environment,
-    _overrides: Mapping[str, str],
+    overrides: Mapping[str, str],
     payload: str = "iris",
     auth: str = "auto",
     via: str | None = None,
@@ -119,10 +153,13 @@ def load(
     html: str | None = None,
     protocol: str = "rest",
     max_errors: str | None = None,
+    renew: bool = False,
 ) -> None:
     """Send the payload ``requests`` times (or for ``duration`` seconds) from ``concurrency`` workers and report."""
     if requests is not None and duration is not None:
         raise UsageError("give --requests or --duration, not both")
+    if renew and protocol != "rest":
+        raise UsageError("--renew works with REST load: leave out --protocol grpc")
     tolerance = Tolerance.parse(max_errors)
     if html:
         from .load.report import require_html
@@ -133,15 +170,27 @@ def load(
     from .load.progress import live_progress
 
     senders = None
+    renewing = None
     if grpc_asked(protocol):  # grpc loads only when asked for
         from .grpcv2 import load_senders
 
         target, senders = None, load_senders(env_file.read(), environment, payload, auth, via)
+    elif renew:
+        from .load.engine import HttpSender
+        from .load.renewal import RenewingSender
+
+        renewing = renewal(env_file, environment, overrides, payload, auth, via)
+        target = renewing.target
+        senders = partial(RenewingSender, renewing, HttpSender)
     else:
         target = _target(env_file, environment, payload, auth, via)
     bound = {"duration": duration} if duration is not None else {"requests": requests or DEFAULT_REQUESTS}  # never 0: COUNT
     with live_progress(stream=environment.stderr) as progress:
         report = run_load(target, concurrency=concurrency, warmup=warmup, progress=progress, senders=senders, **bound)
+    if renewing is not None:
+        report.renewals = renewing.renewals
+        if renewing.failure:
+            report.note = f"{report.note}; renewing it failed: {renewing.failure}"
     _report(environment, report, json, html, tolerance)
 
 
@@ -217,6 +266,7 @@ LOAD = Command(
         Option("html", "also write a self-contained HTML report with charts to this file (the load extra)", path=True),
         Option("protocol", "rest (HTTP/JSON) or grpc (ModelInfer over the V2 gRPC service; the grpc extra)", default="rest"),
         MAX_ERRORS,
+        RENEW,
     ),
 )
 LOCUST = Command(

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -104,6 +104,13 @@ class Kubeflow:
             backing=real if from_file and persist else None,
         )
         return cls(memory, environment, _settings(settings), renew=renew)
+
+    @classmethod
+    def for_command(cls, env_file: EnvFile, environment: Environment, overrides: Mapping[str, str] | None) -> Kubeflow:
+        """The object a command works through when it renews (``kfdex load --renew``): its .env, its options."""
+        found = env_file.read()
+        memory = MemoryEnvFile(env_file.path, dict(found), env_file.environment, exists=found.exists, backing=env_file)
+        return cls(memory, environment, dict(overrides or {}))
 
     def __repr__(self) -> str:
         return f"Kubeflow(env_file={str(self.file.path)!r}, persist={self.file.backing is not None}, renewals={self.renewals})"
@@ -187,7 +194,7 @@ class Kubeflow:
             self.renew(seen)
             return self._generation, choose(self.state, self.environment.now())
 
-    def _renewing(self, call: Callable[[State], T]) -> T:
+    def with_renewal(self, call: Callable[[State], T]) -> T:
         """``call(state)``, and once more after a renewal when the session turned out to be over."""
         seen = self._generation
         try:
@@ -217,14 +224,14 @@ class Kubeflow:
         source = payload if isinstance(payload, str) else json.dumps(payload)
         self._routed()
         if grpc:
-            return self._renewing(lambda state: grpcv2.infer(state, self.environment, source, auth)[0])
-        return self._renewing(lambda state: infer_step.answer(state, self.environment, source, auth, self._gateway).answer)
+            return self.with_renewal(lambda state: grpcv2.infer(state, self.environment, source, auth)[0])
+        return self.with_renewal(lambda state: infer_step.answer(state, self.environment, source, auth, self._gateway).answer)
 
     def model_info(self, protocol: str = "rest", auth: str = "auto") -> dict[str, Any]:
         """``kfdex model-info --json``: the server and the model checked ready, and the model's V2 metadata."""
         check = model_info.check_grpc if infer_step.grpc_asked(protocol) else model_info.check
         self._routed()
-        return self._renewing(lambda state: check(state, self.environment, auth).metadata)
+        return self.with_renewal(lambda state: check(state, self.environment, auth).metadata)
 
     # any request --------------------------------------------------------------------------------
 

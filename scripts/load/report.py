@@ -53,13 +53,16 @@ def latency_ms(recorded: HdrHistogram) -> dict[str, float]:
 def summary(report: LoadReport) -> dict[str, Any]:
     """The JSON object of ``--json``: exactly the documented keys."""
     duration = round(report.duration_s, 3)
-    return {
+    figures = {
         "requests": report.requests,
         "errors": report.errors,
         "throughput_rps": round(report.requests / report.duration_s, 1) if report.duration_s > 0 else 0.0,
         "latency_ms": latency_ms(histogram(report.latencies_us)),
         "duration_s": duration,
     }
+    if report.renewals is not None:  # --renew
+        figures["renewals"] = report.renewals
+    return figures
 
 
 def to_json(report: LoadReport) -> str:
@@ -79,6 +82,8 @@ def table(report: LoadReport) -> str:
         ("latency (ms)", "  ".join(f"{name} {latency[name]:.2f}" for name in ("min", "p50", "p90", "p99", "max"))),
         ("wall time", f"{figures['duration_s']:.2f} s"),
     ]
+    if report.renewals is not None:
+        rows.append(("renewals", str(report.renewals)))
     if report.note:
         rows.append(("note", report.note))
     width = max(len(name) for name, _ in rows)
