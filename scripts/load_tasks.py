@@ -13,7 +13,7 @@ master hands it the request, credential included, over Locust's own channel.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -121,8 +121,8 @@ def _report(environment: Environment, report: LoadReport, as_json: bool, html: s
 
 def renewal(
     env_file: EnvFile, environment: Environment, overrides: Mapping[str, str], payload: str, auth: str, via: str | None
-) -> Renewal:
-    """``--renew``: the run's target, and how to renew it, through the library's login (``scripts.api``)."""
+) -> tuple[Renewal, Callable[[], float | None]]:
+    """``--renew``: the run's target and how to renew it, through the library's login (``scripts.api``), and the seconds left."""
     from .api import Kubeflow
     from .load.renewal import Renewal
 
@@ -135,7 +135,7 @@ def renewal(
         kubeflow.renew()
         return target(kubeflow.state)
 
-    return Renewal(kubeflow.with_renewal(target), renewed)  # a session already over is renewed before the run
+    return Renewal(kubeflow.with_renewal(target), renewed), kubeflow.remaining  # a session already over is renewed first
 
 
 def load(
@@ -179,7 +179,7 @@ def load(
         from .load.engine import HttpSender
         from .load.renewal import RenewingSender
 
-        renewing = renewal(env_file, environment, overrides, payload, auth, via)
+        renewing, _remaining = renewal(env_file, environment, overrides, payload, auth, via)
         target = renewing.target
         senders = partial(RenewingSender, renewing, HttpSender)
     else:
@@ -187,17 +187,22 @@ def load(
     bound = {"duration": duration} if duration is not None else {"requests": requests or DEFAULT_REQUESTS}  # never 0: COUNT
     with live_progress(stream=environment.stderr) as progress:
         report = run_load(target, concurrency=concurrency, warmup=warmup, progress=progress, senders=senders, **bound)
+    _finish_renewal(report, renewing)
+    _report(environment, report, json, html, tolerance)
+
+
+def _finish_renewal(report: LoadReport, renewing: Renewal | None) -> None:
+    """``--renew``: the report counts the renewals, and says why one failed."""
     if renewing is not None:
         report.renewals = renewing.renewals
         if renewing.failure:
             report.note = f"{report.note}; renewing it failed: {renewing.failure}"
-    _report(environment, report, json, html, tolerance)
 
 
 def locust(
     env_file: EnvFile,
     environment: Environment,
-    _overrides: Mapping[str, str],
+    overrides: Mapping[str, str],
     payload: str = "iris",
     auth: str = "auto",
     via: str | None = None,
@@ -215,6 +220,7 @@ def locust(
     html: str | None = None,
     csv: str | None = None,
     max_errors: str | None = None,
+    renew: bool = False,
 ) -> None:
     """Locust: a local master and workers, or one side of a master/worker pair across machines."""
     from .load import locust_run
@@ -225,20 +231,28 @@ def locust(
     if worker:
         if master or not master_host:
             raise UsageError("--worker needs --master-host HOST (and no --master)")
+        if renew:
+            raise UsageError("--renew is for the master (or a local run): a worker takes each renewed credential from it")
         port = master_port or locust_run.DEFAULT_MASTER_PORT
         environment.info(f"locust worker: serving the master at {master_host}:{port}")
         if locust_run.run_worker(master_host, port=port) != 0:
             raise GatewayError(f"the Locust worker ended with an error: check that a master runs at {master_host}:{port}")
         return
-    target = _target(env_file, environment, payload, auth, via)
+    renewing, renewed = None, {}
+    if renew:
+        renewing, remaining = renewal(env_file, environment, overrides, payload, auth, via)
+        target, renewed = renewing.target, {"renewal": renewing, "remaining": remaining}
+    else:
+        target = _target(env_file, environment, payload, auth, via)
     shape = {"users": users, "spawn_rate": spawn_rate, "run_time": run_time, "csv": csv, "port": master_port}
     html_path = Path(html) if html else None
     if master:
         waiting = expect_workers or workers
         environment.info(f"locust master: waiting for {waiting} worker(s) on port {master_port or locust_run.DEFAULT_MASTER_PORT}")
-        report = locust_run.run_master(target, expect_workers=waiting, bind_host=bind_host, html=html_path, **shape)
+        report = locust_run.run_master(target, expect_workers=waiting, bind_host=bind_host, html=html_path, **shape, **renewed)
     else:
-        report = locust_run.run_local(target, workers=workers, html=html_path, **shape)
+        report = locust_run.run_local(target, workers=workers, html=html_path, **shape, **renewed)
+    _finish_renewal(report, renewing)
     _report(environment, report, json, None, tolerance)
 
 
@@ -296,6 +310,7 @@ LOCUST = Command(
         Option("html", "Locust's own HTML report, written to this file", path=True),
         Option("csv", "Locust's CSV files, written with this prefix", path=True),
         MAX_ERRORS,
+        RENEW,
     ),
 )
 COMMANDS = (LOAD, LOCUST)

@@ -8,7 +8,7 @@ import pytest
 
 from sandbox.control import Sandbox
 from scripts.errors import ExitCode
-from tests.helpers import Env
+from tests.helpers import Env, locust_processes
 
 
 @pytest.fixture
@@ -39,3 +39,17 @@ def test_load_renew_without_a_password_ends_as_the_session_does(short: Env) -> N
 def test_renew_is_refused_for_grpc_load(short: Env) -> None:
     ran = short.invoke("load", "--renew", "--protocol", "grpc", "--requests", "1")
     assert ran.returncode == ExitCode.USAGE and "--renew works with REST load" in ran.stderr
+
+
+def test_locust_renew_hands_each_new_session_to_the_workers(short: Env, own_locust: str) -> None:
+    ran = short.process("locust", "--renew", "--workers", "2", "--users", "4", "--spawn-rate", "20", "--run-time", "7s", "--json")
+    assert ran.returncode == 0, ran.stderr
+    summary = json.loads(ran.stdout)
+    assert summary["errors"] == {} and summary["requests"] > 0
+    assert summary["renewals"] >= 2
+    assert locust_processes(own_locust) == []
+
+
+def test_locust_renew_is_for_the_master(short: Env) -> None:
+    ran = short.invoke("locust", "--renew", "--worker", "--master-host", "127.0.0.1")
+    assert ran.returncode == ExitCode.USAGE and "--renew is for the master" in ran.stderr

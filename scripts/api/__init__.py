@@ -194,6 +194,11 @@ class Kubeflow:
             self.renew(seen)
             return self._generation, choose(self.state, self.environment.now())
 
+    def remaining(self) -> float | None:
+        """Seconds until the credential in use ends (None when the gateway gave no end); renewed first if over."""
+        expiry = self.current()[1].expiry()
+        return None if expiry is None else (expiry - self.environment.now()).total_seconds()
+
     def with_renewal(self, call: Callable[[State], T]) -> T:
         """``call(state)``, and once more after a renewal when the session turned out to be over."""
         seen = self._generation

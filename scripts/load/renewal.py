@@ -7,6 +7,11 @@ A ``RenewingSender`` wraps a worker's sender: an answer that sends the call to a
 login makes it fetch the new target (renewing only if nobody has yet since its
 own) and send that one request again, once; only the resent answer is counted.
 A renewal that fails ends the run as a session's end does, with its reason.
+
+Locust's workers are other processes: ``keep_ahead`` renews before the session
+ends (a third of its lifetime before, at most ``AHEAD`` seconds) and hands each
+new target to ``publish`` (``scripts.load.locust_run``: through the master to
+its workers, over Locust's message channel).
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ from collections.abc import Callable
 
 from ..errors import KfDexError
 from .engine import LoadTarget, Sender
+
+AHEAD = 300.0  # renew at most five minutes before the session ends
+SHORTEST_WAIT = 0.25  # between renewals, whatever the session's lifetime says
 
 
 class Renewal:
@@ -68,3 +76,19 @@ class RenewingSender:
 
     def close(self) -> None:
         self.inner.close()
+
+
+def keep_ahead(
+    renewal: Renewal, remaining: Callable[[], float | None], publish: Callable[[LoadTarget], None], stop: threading.Event
+) -> None:
+    """Until ``stop``: renew a while before the credential's end (``remaining`` seconds; None: no known end) and publish."""
+    lifetime = remaining()
+    while lifetime is not None:
+        left = remaining() or 0.0
+        if stop.wait(max(left - min(AHEAD, lifetime / 3), SHORTEST_WAIT)):
+            return
+        fresh = renewal.after(renewal.generation)
+        if fresh is None:
+            return  # the gateway's refusal will end the run, saying why
+        publish(fresh[1])
+        lifetime = remaining()
