@@ -165,3 +165,18 @@ def test_the_installed_package_maps_kfdex_to_the_library_folder(tmp_path: Path) 
                          capture_output=True, text=True, timeout=60)  # fmt: skip
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.split() == ["True", "kfdex.scripts.api", "KubeflowAuth", "5"]
+
+
+def test_kfdex_infer_and_kubeflow_infer_send_the_same_bytes(env: Env, stub: Stub) -> None:
+    seen: list[Request] = []
+    answer = b'{"model_name": "m", "outputs": [{"name": "predict", "shape": [2], "datatype": "INT64", "data": [1, 1]}]}'
+    stub.answer(lambda request: seen.append(request) or Reply(200, answer, [], "application/json"), env)
+    origin = f"http://127.0.0.1:{stub.port}"
+    env.set(MODEL_NAME="m", MODEL_HOST="m.ns.example.com", AUTH_COOKIE="authservice_session=abc", AUTH_ORIGIN=origin)
+    assert env.invoke("infer", "--payload", "iris").returncode == 0
+    assert _prediction(_kubeflow(env).infer("iris")) == PREDICTION
+    cli, library = seen
+    assert (cli.method, cli.target, list(cli.headers.items()), cli.body) == (
+        library.method, library.target, list(library.headers.items()), library.body
+    )  # fmt: skip
+    assert cli.headers["cookie"] == "authservice_session=abc" and cli.headers["host"] == "m.ns.example.com"
