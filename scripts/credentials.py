@@ -58,6 +58,12 @@ def iso(moment: datetime) -> str:
 
 
 AUTH_METHODS = ("auto", "cookie", "token")
+AHEAD = 300.0  # what renews ahead of a credential's end (locust --renew, kfp_client) starts at most five minutes before
+
+
+def renew_before(lifetime: float) -> float:
+    """Seconds before its end that a credential lasting ``lifetime`` seconds is renewed ahead: a third of it, at most AHEAD."""
+    return min(AHEAD, lifetime / 3)
 
 
 @dataclass(frozen=True)

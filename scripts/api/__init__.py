@@ -24,6 +24,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,7 +35,7 @@ import requests.auth
 from .. import grpcv2, model_info, resolve_ingress, resolve_model
 from .. import infer as infer_step
 from .. import login as login_command
-from ..credentials import COOKIE_KEYS, TOKEN_KEYS, Credential, choose, ensure_bound, same_cluster, saved
+from ..credentials import COOKIE_KEYS, TOKEN_KEYS, Credential, choose, ensure_bound, renew_before, same_cluster, saved
 from ..dexflow import login_signal
 from ..environment import Environment, verbose_requested
 from ..errors import GatewayError, SessionError, SessionOver, UsageError
@@ -71,6 +72,7 @@ class Kubeflow:
         self._password: Password | None = None
         self._token: bool | None = None  # how the last login here was made (None: none yet)
         self._gateways: dict[GatewaySettings, Gateway] = {}
+        self._issued: dict[int, datetime] = {}  # when each login here was made: how long its credential lasts
 
     @classmethod
     def from_env(
@@ -160,6 +162,7 @@ class Kubeflow:
         login_command.login(self.file, environment, overrides, force=force, token=bool(self._token))
         self._took((*login_command.LOGIN_KEYS, *resolve_ingress.STEP.writes))
         self._generation += 1
+        self._issued[self._generation] = environment.now()  # a credential reused from the .env counts from here
 
     def _renews_with_token(self, state: State) -> bool:
         if self._token is not None:
@@ -193,6 +196,17 @@ class Kubeflow:
         except SessionOver:
             self.renew(seen)
             return self._generation, choose(self.state, self.environment.now())
+
+    def fresh(self) -> Credential:
+        """The credential, renewed first when it is over or near its end (``credentials.renew_before``): for kfp's hook."""
+        seen, credential = self.current()
+        expiry, issued = credential.expiry(), self._issued.get(seen)
+        if expiry is None or issued is None:
+            return credential
+        if (expiry - self.environment.now()).total_seconds() < renew_before((expiry - issued).total_seconds()):
+            self.renew(seen)
+            credential = self.current()[1]
+        return credential
 
     def remaining(self) -> float | None:
         """Seconds until the credential in use ends (None when the gateway gave no end); renewed first if over."""
@@ -244,12 +258,31 @@ class Kubeflow:
         """A ``requests`` auth carrying this object's credential, renewed as the object renews it."""
         return KubeflowAuth(self)
 
+    @property
+    def verify(self) -> bool | str:
+        """TLS verification for the ingress, as the CLI does it: True, a CA bundle's path, or False (INGRESS_INSECURE)."""
+        return gateway_settings(self.state).verify
+
+    def kfp_client(self, **kwargs: Any) -> Any:
+        """A ``kfp.Client`` for the Pipelines API behind the same gateway (``<ingress>/pipeline``): the ``kfp`` extra.
+
+        The credential reaches kfp through its ``credentials`` hook before every call, renewed
+        ahead of its end (tokens and cookies alike: see ``scripts.api.pipelines``).  ``kwargs``
+        go to ``kfp.Client`` (``namespace``, ``ui_host``…).
+        """
+        from ..extras import require
+
+        require("kfp", "Kubeflow.kfp_client()", modules=("kfp",))
+        from .pipelines import client
+
+        return client(self, **kwargs)
+
     def session(self) -> KubeflowSession:
         """A ``requests.Session`` for the ingress (and the model's NodePort on its host), renewing the session by itself."""
         session = KubeflowSession()
         session.auth = self.auth()
         session.trust_env = False  # no .netrc credentials or proxies slipped in from the environment
-        session.verify = gateway_settings(self.state).verify
+        session.verify = self.verify
         return session
 
 

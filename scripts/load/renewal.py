@@ -9,7 +9,7 @@ own) and send that one request again, once; only the resent answer is counted.
 A renewal that fails ends the run as a session's end does, with its reason.
 
 Locust's workers are other processes: ``keep_ahead`` renews before the session
-ends (a third of its lifetime before, at most ``AHEAD`` seconds) and hands each
+ends (``credentials.renew_before``) and hands each
 new target to ``publish`` (``scripts.load.locust_run``: through the master to
 its workers, over Locust's message channel).
 """
@@ -19,10 +19,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from ..credentials import renew_before
 from ..errors import KfDexError
 from .engine import LoadTarget, Sender
 
-AHEAD = 300.0  # renew at most five minutes before the session ends
 SHORTEST_WAIT = 0.25  # between renewals, whatever the session's lifetime says
 
 
@@ -85,7 +85,7 @@ def keep_ahead(
     lifetime = remaining()
     while lifetime is not None:
         left = remaining() or 0.0
-        if stop.wait(max(left - min(AHEAD, lifetime / 3), SHORTEST_WAIT)):
+        if stop.wait(max(left - renew_before(lifetime), SHORTEST_WAIT)):
             return
         fresh = renewal.after(renewal.generation)
         if fresh is None:
