@@ -17,6 +17,7 @@ from unittest import mock
 import pytest
 
 from sandbox.control import Sandbox
+from sandbox.flavors import FLAVORS
 from sandbox.httpserve import Reply, Request
 from scripts.api import Kubeflow, KubeflowAuth
 from scripts.errors import ExitCode, SessionError, UsageError
@@ -40,6 +41,12 @@ def test_login_then_infer_and_model_info_write_the_env_as_the_cli_does(sandbox_e
     written = sandbox_env.read()
     assert written["AUTH_COOKIE"] and written["MODEL_HOST"] and written["AUTH_ORIGIN"] == kubeflow.ingress
     assert os.stat(sandbox_env.path).st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("flavor", sorted(FLAVORS))
+def test_login_then_infer_on_every_flavor(sandbox_env: Env, cluster: Sandbox, flavor: str) -> None:
+    cluster.configure(flavor=flavor)
+    assert _prediction(_kubeflow(sandbox_env).login().infer("iris")) == PREDICTION
 
 
 def test_settings_given_in_code_need_no_env_file_and_leave_none(tmp_path: Path, cluster: Sandbox) -> None:
