@@ -400,8 +400,10 @@ class MemoryEnvFile(EnvFile):
     def update(self, changes: Mapping[str, str | None]) -> None:
         if self.backing is not None:
             self.backing.update(changes)
+        values = dict(self.values)
         for key, value in changes.items():
             if value is None:
-                self.values.pop(key, None)
+                values.pop(key, None)
             else:
-                self.values[key] = value
+                values[key] = value
+        self.values = values  # swapped whole: a thread reading the state meanwhile sees the old or the new, never half
