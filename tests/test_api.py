@@ -187,3 +187,18 @@ def test_kfdex_infer_and_kubeflow_infer_send_the_same_bytes(env: Env, stub: Stub
         library.method, library.target, list(library.headers.items()), library.body
     )  # fmt: skip
     assert cli.headers["cookie"] == "authservice_session=abc" and cli.headers["host"] == "m.ns.example.com"
+
+
+def test_errors_name_the_installed_command_and_send_nothing(env: Env) -> None:
+    env.set(MODEL_NAME="m", INGRESS_HOST="127.0.0.1", INGRESS_PORT="1", NODE_PORT="2", AUTH_COOKIE="a=b", AUTH_ORIGIN="http://other:1")
+    with pytest.raises(SessionError, match=r"belongs to http://other:1, not http://127.0.0.1:1: run `kfdex login`$") as raised:
+        _kubeflow(env).infer("iris")
+    assert raised.value.exit_code == ExitCode.SESSION and str(raised.value) == raised.value.message
+
+
+def test_grpc_infer_and_its_renewal(sandbox_env: Env, cluster: Sandbox) -> None:
+    pytest.importorskip("grpc")
+    kubeflow = _kubeflow(sandbox_env).login()
+    assert _prediction(kubeflow.infer("iris", protocol="grpc")) == PREDICTION
+    cluster.expire_sessions()
+    assert _prediction(kubeflow.infer("iris", protocol="grpc")) == PREDICTION and kubeflow.renewals == 1

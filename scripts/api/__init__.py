@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
-from functools import partial
+from functools import partial, wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,7 +38,7 @@ from .. import login as login_command
 from ..credentials import COOKIE_KEYS, TOKEN_KEYS, Credential, choose, ensure_bound, renew_before, same_cluster, saved
 from ..dexflow import login_signal
 from ..environment import Environment, verbose_requested
-from ..errors import GatewayError, SessionError, SessionOver, UsageError
+from ..errors import GatewayError, KfDexError, SessionError, SessionOver, UsageError
 from ..gateway import Gateway, GatewaySettings, origin_of
 from ..keys import KEYS
 from ..settings import gateway_settings, ingress_origin
@@ -56,6 +56,22 @@ def _settings(given: dict[str, Any]) -> dict[str, str]:
     if unknown:
         raise UsageError(f"{', '.join(unknown)}: not a setting kfdex knows (the keys of .env.example, such as MODEL_NAME)")
     return {name: str(value) for name, value in given.items() if value is not None and str(value) != ""}
+
+
+def _worded(method: Callable[..., T]) -> Callable[..., T]:
+    """A public method whose errors name the next command as the installed tool does (`kfdex login`)."""
+
+    @wraps(method)
+    def worded(self: Any, *arguments: Any, **keywords: Any) -> T:
+        try:
+            return method(self, *arguments, **keywords)
+        except KfDexError as error:
+            environment = self.environment if isinstance(self, Kubeflow) else self.kubeflow.environment
+            error.message = environment.in_own_words(error.message)
+            error.args = (error.message,)
+            raise
+
+    return worded
 
 
 class Kubeflow:
@@ -135,12 +151,13 @@ class Kubeflow:
 
     def _took(self, keys: tuple[str, ...]) -> None:
         """Keys a step has just written: what was given in code or the environment for them is stale now."""
-        for key in keys:
-            self._overrides.pop(key, None)
-            self.file.environment.pop(key, None)
+        # replaced whole, never changed in place: other threads read them meanwhile
+        self._overrides = {key: value for key, value in self._overrides.items() if key not in keys}
+        self.file.environment = {key: value for key, value in self.file.environment.items() if key not in keys}
 
     # logging in ---------------------------------------------------------------------------
 
+    @_worded
     def login(self, password: Password | None = None, token: bool = False, force: bool = False) -> Kubeflow:
         """``kfdex login``: reuse a valid session (unless ``force``), else the Dex login (or, ``token``, kubectl's token).
 
@@ -237,6 +254,7 @@ class Kubeflow:
             self._gateways[settings] = Gateway(settings, environment)
         return self._gateways[settings]
 
+    @_worded
     def infer(self, payload: str | dict[str, Any] = "iris", protocol: str = "rest", auth: str = "auto") -> Any:
         """The model's answer to ``payload`` (a payload name, a file, JSON text, or a dict) as parsed JSON: ``kfdex infer --json``."""
         grpc = infer_step.grpc_asked(protocol)
@@ -246,6 +264,7 @@ class Kubeflow:
             return self.with_renewal(lambda state: grpcv2.infer(state, self.environment, source, auth)[0])
         return self.with_renewal(lambda state: infer_step.answer(state, self.environment, source, auth, self._gateway).answer)
 
+    @_worded
     def model_info(self, protocol: str = "rest", auth: str = "auto") -> dict[str, Any]:
         """``kfdex model-info --json``: the server and the model checked ready, and the model's V2 metadata."""
         check = model_info.check_grpc if infer_step.grpc_asked(protocol) else model_info.check
@@ -263,6 +282,7 @@ class Kubeflow:
         """TLS verification for the ingress, as the CLI does it: True, a CA bundle's path, or False (INGRESS_INSECURE)."""
         return gateway_settings(self.state).verify
 
+    @_worded
     def kfp_client(self, **kwargs: Any) -> Any:
         """A ``kfp.Client`` for the Pipelines API behind the same gateway (``<ingress>/pipeline``): the ``kfp`` extra.
 
@@ -303,6 +323,7 @@ class KubeflowAuth(requests.auth.AuthBase):
         """An auth over ``Kubeflow.from_env(env_file, **settings)``."""
         return cls(Kubeflow.from_env(env_file, **settings))
 
+    @_worded
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         cookies = request.headers.get("Cookie")  # the request's own, before the credential joins them
         seen, _credential = self.attach(request)
@@ -324,6 +345,7 @@ class KubeflowAuth(requests.auth.AuthBase):
             request.headers["Authorization"] = credential.header_value()
         return seen, credential
 
+    @_worded
     def _answered(self, seen: int, cookies: str | None, response: requests.Response, **sending: Any) -> requests.Response:
         """A response hook: an answer that sends the call to a login is answered by a renewal and one resend."""
         if login_signal(response) is None:
