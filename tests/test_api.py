@@ -202,3 +202,51 @@ def test_grpc_infer_and_its_renewal(sandbox_env: Env, cluster: Sandbox) -> None:
     assert _prediction(kubeflow.infer("iris", protocol="grpc")) == PREDICTION
     cluster.expire_sessions()
     assert _prediction(kubeflow.infer("iris", protocol="grpc")) == PREDICTION and kubeflow.renewals == 1
+
+
+def test_the_session_keeps_the_credential_on_redirects_within_the_ingress_and_follows_none_elsewhere(env: Env, stub: Stub) -> None:
+    seen: list[Request] = []
+
+    def app(request: Request) -> Reply:
+        seen.append(request)
+        if request.path == "/here":
+            return Reply(302, b"", [("Location", "/there")])
+        if request.path == "/away":
+            return Reply(302, b"", [("Location", f"http://localhost:{stub.port}/there")])
+        return Reply(200, b"ok")
+
+    stub.answer(app, env)
+    env.set(AUTH_COOKIE="authservice_session=abc", AUTH_ORIGIN=f"http://127.0.0.1:{stub.port}")
+    kubeflow = _kubeflow(env)
+    session = kubeflow.session()
+    assert session.get(kubeflow.url("/here")).text == "ok"
+    assert [(request.path, request.headers.get("cookie")) for request in seen] == [
+        ("/here", "authservice_session=abc"), ("/there", "authservice_session=abc")
+    ]  # fmt: skip
+    seen.clear()  # a redirect to another origin is an identity provider elsewhere: a login, never followed
+    with pytest.raises(SessionError, match="no password to renew it"):
+        session.get(kubeflow.url("/away"))
+    assert [request.path for request in seen] == ["/away"]
+
+
+@pytest.mark.parametrize(
+    ("location", "for_the_model", "for_navigation"),
+    [
+        ("/dex/auth?client_id=x", "to Dex", "to Dex"),
+        ("/oauth2/start?rd=%2F", "to Dex", "to Dex"),
+        ("/pipeline/", "to a login", None),  # the model's API never redirects; an application does
+        ("https://idp.example.com/authorize", "to a login", "to a login"),  # an identity provider elsewhere
+    ],
+)
+def test_a_redirect_is_a_login_for_the_model_and_for_navigation_only_when_it_leaves(
+    location: str, for_the_model: str, for_navigation: str | None
+) -> None:
+    import requests
+
+    from scripts.dexflow import login_signal
+
+    answer = requests.Response()
+    answer.status_code, answer.url = 302, "http://127.0.0.1:31380/pipeline"
+    answer.headers["Location"] = location
+    assert login_signal(answer) == for_the_model
+    assert login_signal(answer, navigation=True) == for_navigation

@@ -348,7 +348,7 @@ class KubeflowAuth(requests.auth.AuthBase):
     @_worded
     def _answered(self, seen: int, cookies: str | None, response: requests.Response, **sending: Any) -> requests.Response:
         """A response hook: an answer that sends the call to a login is answered by a renewal and one resend."""
-        if login_signal(response) is None:
+        if login_signal(response, navigation=True) is None:
             return response
         sent = response.request
         if sent.body is not None and not isinstance(sent.body, (bytes, str)):
@@ -362,7 +362,7 @@ class KubeflowAuth(requests.auth.AuthBase):
         resent = response.connection.send(again, **sending)
         resent.history.append(response)
         resent.request = again
-        if login_signal(resent) is not None:
+        if login_signal(resent, navigation=True) is not None:
             raise SessionOver("the gateway sent the request to a login again right after the session was renewed: call .login()")
         return resent
 
