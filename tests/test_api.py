@@ -250,3 +250,14 @@ def test_a_redirect_is_a_login_for_the_model_and_for_navigation_only_when_it_lea
     answer.headers["Location"] = location
     assert login_signal(answer) == for_the_model
     assert login_signal(answer, navigation=True) == for_navigation
+
+
+def test_threads_share_one_renewal(sandbox_env: Env, cluster: Sandbox) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    kubeflow = _kubeflow(sandbox_env).login()
+    sessions = [kubeflow.session() for _ in range(4)]
+    cluster.expire_sessions()
+    with ThreadPoolExecutor(4) as pool:
+        statuses = list(pool.map(lambda session: session.get(kubeflow.url("/")).status_code, sessions * 3))
+    assert statuses == [200] * 12 and kubeflow.renewals == 1
