@@ -280,7 +280,7 @@ def main() -> None:
             plain_calls, library = library_calls(sandbox, folder)
             timed.append(("1,000 calls in one process", "requests.Session with the cookie", plain_calls, "Kubeflow.infer", library))
     finally:
-        control.stop(sandbox.folder)
+        control.stop(sandbox.folder, sandbox.id)
 
     cpus = os.cpu_count()
     print(f"\n{time.strftime('%Y-%m-%d')}, {cpus} CPUs, Python {sys.version.split()[0]}")

@@ -21,9 +21,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import IO
 
-from .faults import Faulty
-from .flavors import FLAVORS
-from .gateway import Settings, StandInGateway, World
+from .faults import BadSetting, Faulty
+from .gateway import Settings, StandInGateway, World, check_settings
 from .grpcfront import GrpcFront
 from .httpserve import Listener, Reply, Request
 from .kubeapi import KubeAPI
@@ -47,11 +46,24 @@ users:
 """
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` different ports nobody listens on right now (for servers that bind them by number).
+
+    The probes stay bound until all are chosen: closed one by one, the kernel may hand out the same port twice.
+    """
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+
+
 def free_port() -> int:
     """A port nobody listens on right now (for a server that binds it by number)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return free_ports(1)[0]
 
 
 class Sidecar:
@@ -79,13 +91,14 @@ class Control:
             return self.api(request)
         if request.path == "/sandbox/config" and request.method == "POST":
             changes = json.loads(request.body or b"{}")
+            try:
+                check_settings(changes)
+            except BadSetting as error:
+                return Reply.json_text(400, json.dumps({"error": str(error)}))
             if "model_not_ready_seconds" in changes:
                 changes["model_not_ready_until"] = time.time() + float(changes.pop("model_not_ready_seconds"))
             with self.world.lock:
                 settings = asdict(self.world.settings)
-                unknown = set(changes) - set(settings)
-                if unknown or changes.get("flavor", self.world.settings.flavor) not in FLAVORS:
-                    return Reply.json_text(400, json.dumps({"error": f"unknown settings {sorted(unknown)} or flavor"}))
                 settings.update(changes)
                 self.world.settings = Settings(**settings)
         elif request.path == "/sandbox/expire-sessions" and request.method == "POST":

@@ -1,9 +1,14 @@
-"""Starting and stopping the sandbox: two processes, tracked by pid in the sandbox folder.
+"""Starting and stopping the sandbox: its processes, tracked by pid and start time in the sandbox folder.
 
-``start`` creates a private folder, starts the model server (``sandbox.model``)
-and the stand-in cluster (``sandbox.cluster``), each in its own session, and
-waits until both answer.  ``stop`` ends exactly those processes (checking that
-a pid still belongs to the process we started) and removes the folder.
+``start`` creates a private folder under the temporary directory with a marker
+file holding a random id, starts the model server (``sandbox.model``) and the
+stand-in cluster (``sandbox.cluster``), each in its own session, and waits
+until both answer.  Each process is written to ``pids.json`` (pid and kernel
+start time) as soon as it is spawned, and the folder and each spawn are made
+whole even when a signal's exception arrives meanwhile, so an interrupt at any
+moment leaves nothing unrecorded.  ``stop`` signals only processes whose start
+time still matches, and removes the folder only when ``proof`` finds it is the
+sandbox of that id.
 """
 
 from __future__ import annotations
@@ -16,13 +21,16 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import requests
 
-from .cluster import free_port
+from .cluster import free_ports
 from .flavors import FLAVORS, NEWEST
 from .gateway import DEMO_LOGIN, DEMO_PASSWORD
 from .kubeapi import MODEL_NAME, MODEL_NAMESPACE
@@ -30,6 +38,11 @@ from .kubeapi import MODEL_NAME, MODEL_NAMESPACE
 # the folder that holds the top package: the checkout, or site-packages when installed as kfdex.sandbox
 IMPORT_ROOT = Path(__file__).resolve().parents[len(__package__.split("."))]
 READY_TIMEOUT = 90.0
+PREFIX = "kfdex-sandbox-"  # the folder's name starts so
+MARKER = "kfdex-sandbox.id"  # in the folder: the sandbox's random id, also recorded in the .env
+PIDS = "pids.json"  # in the folder: [{"name", "pid", "start"}] of every process started
+_T = TypeVar("_T")
+_STOPPING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}  # what ``whole`` holds back until its work is done
 # the .env keys sandbox-up writes (and sandbox-down puts back)
 SETTING_KEYS = ("KUBECONFIG", "DEX_LOGIN", "DEX_PASSWORD", "MODEL_NAME", "MODEL_NAMESPACE", "SANDBOX_DIR")
 
@@ -47,6 +60,7 @@ class Sandbox:
     api_port: int
     model_port: int
     flavor: str
+    id: str = ""
 
     @property
     def kubeconfig(self) -> Path:
@@ -102,30 +116,106 @@ def _start_time(pid: int) -> str | None:
     return fields[19] if fields else None
 
 
-def _spawn(folder: Path, name: str, arguments: list[str]) -> int:
-    log = open(folder / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
+def whole(work: Callable[[], _T]) -> _T:
+    """``work()`` run to its end even if Ctrl-C, SIGTERM or SIGHUP comes meanwhile; the signal's exception follows.
+
+    The work runs in a thread of its own while this one waits with those
+    signals blocked, so what the work makes (a folder, a process) is recorded
+    before the interrupt goes on to the cleanup that needs the record.  The
+    work's thread unblocks them first: what it starts must not inherit them
+    blocked, and a signal it takes is still handled (by Python, in the main
+    thread) once this one goes on.  A value the work returns is lost when an
+    interrupt follows, so work records what it made where the cleanup finds it.
+    """
+    outcome: dict[str, object] = {}
+    began, finished = threading.Event(), threading.Event()
+
+    def run() -> None:
+        began.set()
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPPING)
+        try:
+            outcome["value"] = work()
+        except BaseException as error:  # handed to the caller
+            outcome["error"] = error
+        finally:
+            finished.set()
+
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
     try:
-        process = subprocess.Popen(
-            [sys.executable, "-m", *arguments],
-            cwd=IMPORT_ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        threading.Thread(target=run, name="sandbox-whole", daemon=True).start()
+        finished.wait()
     finally:
-        log.close()
-    pids = _read_pids(folder)
-    pids[name] = {"pid": process.pid, "start": _start_time(process.pid)}
-    (folder / "pids.json").write_text(json.dumps(pids))
-    return process.pid
+        while began.is_set() and not finished.is_set():  # interrupted all the same: let the work finish first
+            finished.wait()
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["value"]  # type: ignore[return-value]
 
 
-def _read_pids(folder: Path) -> dict[str, dict[str, object]]:
+def _new_folder(sandbox_id: str) -> Path:
+    """A private folder under the temporary directory, with the marker holding ``sandbox_id``."""
+    folder = Path(tempfile.mkdtemp(prefix=PREFIX))
+    descriptor = os.open(folder / MARKER, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(sandbox_id)
+    return folder
+
+
+def proof(folder: Path, sandbox_id: str) -> str:
+    """Why ``folder`` cannot be shown to be the sandbox ``sandbox_id`` made ("" when it can)."""
+    if not sandbox_id:
+        return "no sandbox id is recorded for it"
+    if folder.is_symlink() or not folder.is_dir():
+        return "it is not a folder"
+    if not folder.name.startswith(PREFIX) or folder.resolve().parent != Path(tempfile.gettempdir()).resolve():
+        return f"it is not a {PREFIX}* folder in the temporary directory {tempfile.gettempdir()}"
+    if folder.stat().st_uid != os.getuid():
+        return "another user owns it"
     try:
-        return dict(json.loads((folder / "pids.json").read_text()))
+        found = (folder / MARKER).read_text().strip()
+    except OSError:
+        return f"it has no {MARKER} marker"
+    return "" if found == sandbox_id else f"its {MARKER} marker holds another sandbox's id"
+
+
+def _spawn(folder: Path, name: str, arguments: list[str]) -> int:
+    """Start ``python -m ARGUMENTS`` in its own session, logging to ``NAME.log``; recorded in pids.json at once."""
+    return launch(folder, name, [sys.executable, "-m", *arguments])
+
+
+def launch(folder: Path, name: str, command: list[str], environment: dict[str, str] | None = None) -> int:
+    """Start ``command`` for the sandbox in ``folder`` (its own session, output in ``NAME.log``); its pid, recorded."""
+
+    def started() -> int:
+        with open(folder / f"{name}.log", "ab") as log:
+            process = subprocess.Popen(
+                command,
+                cwd=IMPORT_ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=environment,
+                start_new_session=True,
+            )
+        entries = [*_read_pids(folder), {"name": name, "pid": process.pid, "start": _start_time(process.pid)}]
+        temporary = folder / f".{PIDS}.tmp"
+        temporary.write_text(json.dumps(entries))
+        os.replace(temporary, folder / PIDS)
+        return process.pid
+
+    return whole(started)
+
+
+def _read_pids(folder: Path) -> list[dict[str, object]]:
+    """Every process recorded for ``folder`` (an older dict-by-name file too)."""
+    try:
+        found = json.loads((folder / PIDS).read_text())
     except (OSError, ValueError):
-        return {}
+        return []
+    if isinstance(found, dict):
+        found = [{"name": name, **entry} for name, entry in found.items() if isinstance(entry, dict)]
+    return [entry for entry in found if isinstance(entry, dict)] if isinstance(found, list) else []
 
 
 def _alive(pid: int, start: object) -> bool:
@@ -140,8 +230,9 @@ def _wait_ready(folder: Path, model_port: int) -> dict[str, int]:
     cluster: dict[str, int] | None = None
     model_ready = False
     while time.monotonic() < deadline:
-        for name, entry in _read_pids(folder).items():
-            if not _alive(int(entry["pid"]), entry.get("start")):  # type: ignore[arg-type]
+        for entry in _read_pids(folder):
+            if not _alive(int(entry["pid"]), entry.get("start")):  # type: ignore[call-overload]
+                name = entry.get("name")
                 tail = (folder / f"{name}.log").read_text(errors="replace").strip().splitlines()[-3:]
                 raise SandboxFailure(f"the sandbox's {name} process exited while starting: {' | '.join(tail)}")
         if cluster is None and (folder / "cluster.json").exists():
@@ -155,36 +246,82 @@ def _wait_ready(folder: Path, model_port: int) -> dict[str, int]:
     raise SandboxFailure(f"the sandbox did not become ready in {READY_TIMEOUT:.0f}s; logs are in {folder}")
 
 
-def start(flavor: str = NEWEST) -> Sandbox:
-    """Start a sandbox of this flavor; stops what it started if it cannot become ready."""
+def start(flavor: str = NEWEST, sandbox_id: str = "", ready: Callable[[Sandbox], None] | None = None) -> Sandbox:
+    """Start a sandbox of this flavor; ``ready(sandbox)`` runs once it answers (to record it somewhere).
+
+    Whatever stops the start (a failure, ``ready`` raising, an interrupt at any
+    moment) stops every process started and removes the folder.
+    """
     if flavor not in FLAVORS:
         raise SandboxFailure(f"unknown flavor {flavor!r}: use one of {', '.join(FLAVORS)}")
-    folder = Path(tempfile.mkdtemp(prefix="kfdex-sandbox-"))
-    model_port, grpc_port = free_port(), free_port()
+    sandbox_id = sandbox_id or new_id()
+    made: list[Path] = []
     try:
+        whole(lambda: made.append(_new_folder(sandbox_id)))
+        folder = made[0]
+        model_port, grpc_port = free_ports(2)
         _spawn(folder, "model", [f"{__package__}.model", str(folder / "models"), str(model_port), str(grpc_port)])
         _spawn(folder, "cluster", [f"{__package__}.cluster", str(folder), str(model_port), flavor, str(grpc_port)])
         cluster = _wait_ready(folder, model_port)
+        sandbox = Sandbox(folder, int(cluster["gateway_port"]), int(cluster["api_port"]), model_port, flavor, sandbox_id)
+        if ready is not None:
+            ready(sandbox)
     except BaseException:
-        stop(folder)
+        for folder in made:
+            stop(folder, sandbox_id)
         raise
-    return Sandbox(folder, int(cluster["gateway_port"]), int(cluster["api_port"]), model_port, flavor)
+    return sandbox
 
 
-def stop(folder: Path, grace: float = 5.0) -> list[int]:
-    """Stop every process started for ``folder`` (SIGTERM, then SIGKILL) and remove it; returns the pids stopped."""
-    stopped: list[int] = []
-    entries = _read_pids(folder)
-    for entry in entries.values():
-        pid, start_time = int(entry["pid"]), entry.get("start")  # type: ignore[arg-type]
-        if _alive(pid, start_time):
-            try:
+def new_id() -> str:
+    """A random sandbox id."""
+    import secrets
+
+    return secrets.token_hex(16)
+
+
+@dataclass
+class Stopped:
+    """What ``stop`` did: the pids it ended, and what it refused to touch and why."""
+
+    pids: list[int] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+
+
+def stop(folder: Path, sandbox_id: str, grace: float = 5.0) -> Stopped:
+    """Stop the processes recorded for the sandbox ``sandbox_id`` in ``folder`` and remove the folder.
+
+    Nothing is touched unless ``proof`` shows the folder is that sandbox's; a
+    process is signalled only when its recorded start time matches the running
+    one (a pid reused since, or recorded without its start time, is left alone).
+    An interrupt meanwhile does not cut it short: it follows once all is stopped.
+    """
+    return whole(lambda: _stop(folder, sandbox_id, grace))
+
+
+def _stop(folder: Path, sandbox_id: str, grace: float) -> Stopped:
+    done = Stopped()
+    why = proof(folder, sandbox_id)
+    if why:
+        done.refused.append(f"did not stop or remove {folder}: {why}")
+        return done
+    for entry in _read_pids(folder):
+        pid, started = int(entry["pid"]), entry.get("start")  # type: ignore[call-overload]
+        if not started:
+            done.refused.append(f"did not signal pid {pid} ({entry.get('name')}): its start time was not recorded")
+        elif _alive(pid, started):
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                continue
-            stopped.append(pid)
+                done.pids.append(pid)
+    _ended(done.pids, grace)
+    shutil.rmtree(folder, ignore_errors=True)
+    return done
+
+
+def _ended(pids: list[int], grace: float) -> None:
+    """Wait for each process to end (SIGKILL to its group after ``grace`` seconds), collecting our children."""
     deadline = time.monotonic() + grace
-    for pid in stopped:
+    for pid in pids:
         while _alive(pid, None) and time.monotonic() < deadline:
             _reap(pid)
             time.sleep(0.05)
@@ -192,8 +329,6 @@ def stop(folder: Path, grace: float = 5.0) -> list[int]:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
         _reap(pid, block=True)
-    shutil.rmtree(folder, ignore_errors=True)
-    return stopped
 
 
 def _reap(pid: int, block: bool = False) -> None:

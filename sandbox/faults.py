@@ -11,7 +11,9 @@ the gateway settings, so tests change them at run time through
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .httpserve import App, Reply, Request
@@ -21,6 +23,51 @@ ENVOY_WORDS = {
     503: b"no healthy upstream",
     504: b"upstream request timeout",
 }
+
+
+class BadSetting(ValueError):
+    """A sandbox setting that cannot be used; the message names the field, its value and what it takes."""
+
+
+def is_status(value: object) -> bool:
+    """An HTTP status code: a whole number from 100 to 599."""
+    return isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599
+
+
+def is_count(value: object) -> bool:
+    """A whole number, zero or more."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def is_seconds(value: object) -> bool:
+    """A finite number of seconds, zero or more."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+
+
+FAULT_FIELDS: dict[str, tuple[Callable[[object], bool], str]] = {
+    "path": (lambda value: isinstance(value, str) and value.startswith("/"), "a path starting with /"),
+    "method": (lambda value: isinstance(value, str) and value.isalpha(), "an HTTP method such as POST"),
+    "status": (is_status, "an HTTP status, a whole number from 100 to 599"),
+    "count": (is_count, "a whole number, zero or more"),
+    "delay": (is_seconds, "seconds, a number zero or more"),
+    "after": (lambda value: isinstance(value, bool), "true or false"),
+}
+
+
+def check_faults(faults: object, name: str = "faults") -> None:
+    """Raise BadSetting naming the first field of ``faults`` that a fault cannot take."""
+    if not isinstance(faults, list):
+        raise BadSetting(f"{name} {faults!r}: give a list of faults (objects with path, status, count, ...)")
+    for index, fault in enumerate(faults):
+        where = f"{name}[{index}]"
+        if not isinstance(fault, dict):
+            raise BadSetting(f"{where} {fault!r}: give an object with path, status, count, ...")
+        for field, value in fault.items():
+            if field not in FAULT_FIELDS:
+                raise BadSetting(f"{where}.{field}: no such fault field; use {', '.join(FAULT_FIELDS)}")
+            accepts, wanted = FAULT_FIELDS[field]
+            if not accepts(value):
+                raise BadSetting(f"{where}.{field} {value!r}: give {wanted}")
 
 
 def envoy_reply(status: int) -> Reply:

@@ -28,7 +28,7 @@ from urllib.parse import quote, urlencode
 import requests
 
 from . import pages, pipelines
-from .faults import envoy_reply
+from .faults import BadSetting, check_faults, envoy_reply, is_count, is_seconds, is_status
 from .flavors import FLAVORS, NEWEST, Flavor
 from .httpserve import Reply, Request
 
@@ -74,6 +74,47 @@ class Settings:
     model_domain: str = "example.com"  # KServe's ingress domain: the isvc URL's host is NAME.NAMESPACE.DOMAIN
     path_routing: bool = False  # KServe's path-based routing: status.url is http://<ingress>/serving/NAMESPACE/NAME
     isvc_not_ready: str = ""  # a reason (RevisionMissing): the InferenceService's Ready condition is False
+
+
+def _strings(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _users(value: object) -> bool:
+    return isinstance(value, dict) and all(isinstance(key, str) and isinstance(item, str) for key, item in value.items())
+
+
+_SETTING_CHECKS: dict[str, tuple[object, str]] = {
+    "flavor": (lambda value: value in FLAVORS, f"one of {', '.join(FLAVORS)}"),
+    "connectors": (_strings, "a list of connector names"),
+    "login_prompt": (lambda value: isinstance(value, str), "text"),
+    "users": (_users, "an object of login: password"),
+    "session_seconds": (is_count, "a whole number of seconds"),
+    "auth_request_seconds": (is_count, "a whole number of seconds"),
+    "big_cookie": (lambda value: isinstance(value, bool), "true or false"),
+    "approval_reuse_status": (is_status, "an HTTP status, a whole number from 100 to 599"),
+    "rbac_deny": (lambda value: isinstance(value, bool), "true or false"),
+    "model_not_ready_until": (is_seconds, "epoch seconds"),
+    "model_not_ready_seconds": (is_seconds, "seconds, a number zero or more"),
+    "model_domain": (lambda value: isinstance(value, str) and bool(value), "a DNS domain"),
+    "path_routing": (lambda value: isinstance(value, bool), "true or false"),
+    "isvc_not_ready": (lambda value: isinstance(value, str), "a reason (text), or empty"),
+}
+
+
+def check_settings(changes: object) -> None:
+    """Raise BadSetting naming the first setting (or fault field) the sandbox cannot take, before anything uses it."""
+    if not isinstance(changes, dict):
+        raise BadSetting("the settings must be a JSON object of gateway settings")
+    for name, value in changes.items():
+        if name == "faults":
+            check_faults(value)
+            continue
+        if name not in _SETTING_CHECKS:
+            raise BadSetting(f"{name}: no such sandbox setting; use faults, {', '.join(_SETTING_CHECKS)}")
+        accepts, wanted = _SETTING_CHECKS[name]
+        if not accepts(value):  # type: ignore[operator]
+            raise BadSetting(f"{name} {value!r}: give {wanted}")
 
 
 class World:

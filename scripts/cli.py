@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import logging
+import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -122,13 +123,18 @@ def build_collection(declarations: Iterable[Declaration]) -> Collection:
     return collection
 
 
+_NEEDS_VALUE = re.compile(r"Flag <\w+: (\w+)\b.*> needed value and was not given one")  # Invoke's words, for a person
+
+
 @contextmanager
 def _bad_command_line() -> Iterator[None]:
     """Invoke's parse errors as bad input (exit 2, one line), not its exit 1."""
     try:
         yield
     except (ParseError, ValueError) as error:  # ValueError: a core option's number (-T abc)
-        raise Exit(f"error: {error} (`kfdex --list` shows the tasks, `kfdex TASK --help` their options)", code=int(ExitCode.USAGE)) from None
+        needs = _NEEDS_VALUE.search(str(error))
+        said = f"--{needs.group(1).replace('_', '-')} needs a value" if needs else str(error)
+        raise Exit(f"error: {said} (`kfdex --list` shows the tasks, `kfdex TASK --help` their options)", code=int(ExitCode.USAGE)) from None
     except Exit as leaving:  # Invoke's own refusals (`--list no-such-namespace`) leave with 1, which we keep for bugs
         if leaving.code != int(ExitCode.BUG) or not leaving.message:
             raise

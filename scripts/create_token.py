@@ -19,6 +19,7 @@ from .settings import ingress_origin, kube_name
 from .standalone import main
 from .state import State
 from .step import VERBOSE, Option, Step, StepResult
+from .values import is_kubernetes_name, shown
 
 AUDIENCE = "istio-ingressgateway.istio-system.svc.cluster.local"
 DEFAULT_SERVICE_ACCOUNT = "default-editor"
@@ -28,10 +29,12 @@ _GO_DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+")
 
 def _request(state: State, service_account: str | None, duration: str | None) -> tuple[str, str, str]:
     """The ServiceAccount, the lifetime and the namespace of the token to ask for."""
+    if service_account and not is_kubernetes_name(service_account):  # the same rule as TOKEN_SERVICE_ACCOUNT's
+        raise UsageError(f"--service-account {shown(service_account)} is not a Kubernetes name: use lower-case letters, digits, - and .")
     account = service_account or kube_name(state, "TOKEN_SERVICE_ACCOUNT", DEFAULT_SERVICE_ACCOUNT)
     lasting = duration or state.value("TOKEN_DURATION", DEFAULT_DURATION)
     if not _GO_DURATION.fullmatch(lasting):
-        raise UsageError(f"token duration {lasting!r} is not a duration such as 24h, 90m or 1h30m")
+        raise UsageError(f"token duration {shown(lasting)} is not a duration such as 24h, 90m or 1h30m")
     namespace = kube_name(state, "TOKEN_NAMESPACE", "") or kube_name(state, "MODEL_NAMESPACE")
     return account, lasting, namespace
 

@@ -17,6 +17,7 @@ from .environment import Environment
 from .errors import UsageError
 from .state import EnvFile
 from .step import AUTH, SHOW_SECRETS, Command, Option
+from .values import shown as quoted
 
 FORMATS = ("header", "curl", "json", "env", "python")
 
@@ -108,7 +109,7 @@ def credential(
 ) -> None:
     """Print the credential ``auth`` chooses in ``format``; an expired or missing one is refused (exit 5)."""
     if format not in FORMATS:
-        raise UsageError(f"--format {format}: use one of {', '.join(FORMATS)}")
+        raise UsageError(f"--format {quoted(format)}: use one of {', '.join(FORMATS)}")
     chosen = choose(env_file.read(), environment.now(), auth)
     shown = environment.mask_cookie_header if chosen.kind == "cookie" else environment.mask
     environment.data(render(chosen, format, shown, str(env_file.path)))

@@ -10,6 +10,7 @@ go to ``stderr``; data (infer's answer, status) goes to ``stdout``.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -22,6 +23,7 @@ _CHECK = "✓"
 _SKIP = "·"
 _CLEAR_LINE = "\r\x1b[K"  # back to the start of the line, and erase it
 _TRUE = ("1", "true", "yes", "on")
+_LINE_BREAK = re.compile("[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")  # what str.splitlines() and terminals break on
 
 
 def verbose_requested(variables: Mapping[str, str]) -> bool:
@@ -172,8 +174,8 @@ class Environment:
         self._line(self.stderr, f"warning: {message}")
 
     def error(self, message: str) -> None:
-        """The one-line error a failed command ends with."""
-        self._line(self.stderr, f"error: {message}")
+        """The one-line error a failed command ends with (a line break inside a value it quotes is shown escaped)."""
+        self._line(self.stderr, "error: " + _LINE_BREAK.sub(lambda found: repr(found.group())[1:-1], message))
 
     def data(self, text: str) -> None:
         """Output meant for the user or a pipe: stdout."""

@@ -25,7 +25,10 @@ class ExitCode(IntEnum):
     KUBECTL = 8  # kubectl missing or a kubectl command failed
     MODEL = 9  # the model server answered with an error (404 model, 403 RBAC, 4xx/5xx)
     SANDBOX = 10  # the local sandbox could not start or stop
-    INTERRUPTED = 130
+    # a signal ends a command with 128 + its number (scripts.boundary)
+    HANGUP = 129  # SIGHUP
+    INTERRUPTED = 130  # SIGINT (Ctrl-C)
+    TERMINATED = 143  # SIGTERM
 
 
 class KfDexError(Exception):

@@ -40,7 +40,7 @@ from .payloads import load
 from .settings import gateway_settings, host, ingress_origin
 from .state import State
 from .step import StepResult
-from .values import clipped
+from .values import clipped, shown
 
 METHOD = "/inference.GRPCInferenceService/ModelInfer"
 EXTRA = "pip install 'kfdex[grpc]' (or '.[grpc]' in a checkout)"
@@ -200,7 +200,7 @@ class Target:
 def route(state: State, via: str | None = None) -> Target:
     """The gRPC nodePort when expose-nodeport recorded one (or ``via`` says nodeport), else the ingress with MODEL_HOST."""
     if via not in (None, "nodeport", "ingress"):
-        raise UsageError(f"--via {via}: use nodeport or ingress")
+        raise UsageError(f"--via {shown(via)}: use nodeport or ingress")
     if via == "nodeport" or (via is None and state.value("NODE_PORT_GRPC")):
         return Target(gateway_settings(state, port_key="NODE_PORT_GRPC", scheme="http"), None, "nodePort")
     if state.value("MODEL_HOST") or via == "ingress":

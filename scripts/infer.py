@@ -30,6 +30,7 @@ from .settings import gateway_settings, host, ingress_origin, path_prefix
 from .standalone import main
 from .state import State
 from .step import ATTEMPTS, AUTH, CURL, DEADLINE, PAYLOAD, VERBOSE, Option, Step, StepResult
+from .values import shown
 
 if TYPE_CHECKING:  # only for annotations: requests loads when a request is sent
     import requests
@@ -65,7 +66,7 @@ class ModelCall:
 def _route(state: State, via: str | None) -> tuple[GatewaySettings, dict[str, str], str]:
     """The NodePort (when set, or asked for) or the ingress with MODEL_HOST as the Host header."""
     if via not in (None, *ROUTES):
-        raise UsageError(f"--via {via}: use {' or '.join(ROUTES)}")
+        raise UsageError(f"--via {shown(via)}: use {' or '.join(ROUTES)}")
     if via == "nodeport" or (via is None and state.value("NODE_PORT")):
         # the NodePort reaches the model server's own port 8080: plain HTTP whatever the ingress speaks
         return gateway_settings(state, port_key="NODE_PORT", scheme="http"), {}, "nodePort"
@@ -205,7 +206,7 @@ PROTOCOLS = ("rest", "grpc")
 def grpc_asked(protocol: str) -> bool:
     """True for ``--protocol grpc``, False for rest; a UsageError for anything else."""
     if protocol not in PROTOCOLS:
-        raise UsageError(f"--protocol {protocol}: use {' or '.join(PROTOCOLS)}")
+        raise UsageError(f"--protocol {shown(protocol)}: use {' or '.join(PROTOCOLS)}")
     return protocol == "grpc"
 
 

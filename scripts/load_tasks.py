@@ -23,7 +23,7 @@ from .environment import Environment
 from .errors import GatewayError, ModelError, SessionError, UsageError
 from .state import EnvFile, State
 from .step import AUTH, PAYLOAD, Command, Option
-from .values import COUNT, MAX_PARALLEL, OR_NONE, PARALLEL, PORT, RATE, TIMEOUT, Number, shown, timespan
+from .values import COUNT, MAX_PARALLEL, OR_NONE, PARALLEL, PORT, RATE, TIMEOUT, Number, is_host, shown, timespan
 
 if TYPE_CHECKING:
     from .load.engine import LoadReport, LoadTarget
@@ -93,6 +93,13 @@ class Tolerance:
         return f"{self.limit:g}%" if self.percent else f"{self.limit:g}"
 
 
+def _check_folders(*given: tuple[str, str | None]) -> None:
+    """A report written at the end of a run goes to a folder that exists: checked before the run, not after it."""
+    for flag, path in given:
+        if path and not Path(path).expanduser().parent.is_dir():
+            raise UsageError(f"{flag} {shown(path)}: its folder does not exist; create it or give another path")
+
+
 def _report(environment: Environment, report: LoadReport, as_json: bool, html: str | None, tolerance: Tolerance) -> None:
     """Print the figures, write the HTML report if asked, and end as the run ended: failed requests fail the command."""
     from .load import report as figures
@@ -102,7 +109,7 @@ def _report(environment: Environment, report: LoadReport, as_json: bool, html: s
         try:
             written = figures.write_html(report, Path(html))
         except OSError as error:
-            raise UsageError(f"--html {html}: cannot write the report ({error.strerror}); the figures are above") from None
+            raise UsageError(f"--html {shown(html)}: cannot write the report ({error.strerror}); the figures are above") from None
         environment.info(f"report written to {written}")
     if report.session_expired:
         raise SessionError(f"the gateway stopped accepting the session during the run ({report.note}): run `invoke login`")
@@ -165,6 +172,7 @@ def load(
         from .load.report import require_html
 
         require_html()
+    _check_folders(("--html", html))
     from .infer import grpc_asked
     from .load.engine import run_load
     from .load.progress import live_progress
@@ -227,6 +235,10 @@ def locust(
 
     run_time = f"{timespan(run_time, '--run-time')}s"  # Locust's own parsing would fail only after it started
     tolerance = Tolerance.parse(max_errors)
+    _check_folders(("--html", html), ("--csv", csv))
+    for flag, address in (("--bind-host", bind_host), ("--master-host", master_host)):
+        if address is not None and address != "*" and not is_host(address):
+            raise UsageError(f"{flag} {shown(address)}: give a host name or IP address")
     locust_run.require_locust()
     if worker:
         if master or not master_host:

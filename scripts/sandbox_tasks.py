@@ -1,11 +1,13 @@
 """The sandbox's tasks: ``sandbox-up``, ``sandbox-down`` and ``demo``, and what they do to the .env file.
 
 ``sandbox-up`` starts a local stand-in cluster (the ``sandbox`` package) and
-writes the settings that point the tool at it, first saving any values it
-replaces; ``sandbox-down`` stops its processes by pid and puts those values
-back, removing what it wrote (and the file itself when sandbox-up created it
-and nothing else was added).  ``demo`` does both around the seven steps, with
-its state in a temporary file, so it leaves nothing behind.
+points the .env at it, keeping every line it takes over in the .env itself
+(``scripts.sandbox_record``); ``sandbox-down`` stops its processes by pid and
+puts those lines back, so the .env is as it was (or gone again, when
+sandbox-up created it) whatever happened to the temporary folder meanwhile.
+It stops and removes only a sandbox whose folder holds the random id recorded
+in the .env.  ``demo`` does both around the seven steps, with its state in a
+temporary file, so it leaves nothing behind.
 
 The sandbox package sits beside this one (``sandbox`` in a checkout,
 ``kfdex.sandbox`` when installed) and is imported only when one of these tasks
@@ -25,14 +27,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
+from . import kubecache, sandbox_record
 from .environment import Environment
 from .errors import SandboxError, UsageError
 from .extras import require
 from .keys import KEYS, produced
 from .state import ENV_FILE_VARIABLE, EnvFile
 from .step import VERBOSE, Command, Option, run_step
-
-SAVED = "previous.json"  # in the sandbox folder: the values sandbox-up replaced
+from .values import shown
 
 
 def sandbox_module(name: str) -> ModuleType:
@@ -65,47 +67,95 @@ def _checked_flavor(flavor: str | None) -> str:
     if flavor is None:
         return str(_flavors.NEWEST)
     if flavor not in _flavors.FLAVORS:
-        raise UsageError(f"--flavor {flavor}: no such sandbox flavor; use one of {', '.join(_flavors.FLAVORS)}")
+        raise UsageError(f"--flavor {shown(flavor)}: no such sandbox flavor; use one of {', '.join(_flavors.FLAVORS)}")
     return flavor
 
 
 def _read_settings(path: str) -> dict[str, object]:
-    """Gateway settings and faults from a JSON file (see the README's "Sandbox faults")."""
+    """Gateway settings and faults from a JSON file (see the README's "Sandbox faults"), checked field by field."""
     try:
         settings = json.loads(Path(path).read_text())
     except OSError as error:
         raise UsageError(f"cannot read sandbox settings {path}: {error.strerror}") from None
     except ValueError as error:
         raise UsageError(f"sandbox settings {path} are not JSON: {error}") from None
-    if not isinstance(settings, dict):
-        raise UsageError(f"sandbox settings {path} must be a JSON object of gateway settings")
-    return settings
+    gateway = sandbox_module("gateway")
+    try:
+        gateway.check_settings(settings)
+    except gateway.BadSetting as error:
+        raise UsageError(f"sandbox settings {path}: {error}") from None
+    return dict(settings)
 
 
-def up(env_file: EnvFile, environment: Environment, flavor: str | None, settings_file: str | None = None) -> None:
+def _owned() -> tuple[str, ...]:
+    """The .env keys a sandbox takes over: those sandbox-up writes and those the steps write for its cluster."""
+    return (*sandbox_module("control").SETTING_KEYS, *produced())
+
+
+def _refuse_a_second(env_file: EnvFile, text: str | None) -> None:
+    """A SandboxError when the .env's ``text`` already records a sandbox (running or not): its saved lines must not be lost."""
+    if sandbox_record.claimed(text):
+        raise SandboxError(f"{env_file.path} already records a sandbox (SANDBOX_DIR): run `invoke sandbox-down` first")
+
+
+def _forget(env_file: EnvFile, sandbox_id: str) -> None:
+    """Put back what the sandbox ``sandbox_id`` kept in the .env, if the .env records it."""
+    owned = _owned()
+
+    def restored(text: str | None) -> str | None:
+        record = sandbox_record.find(text)
+        if text is None or record is None or record.id != sandbox_id:
+            return text
+        return sandbox_record.restore(text, owned)
+
+    env_file.rewrite(restored)
+
+
+def _stop_and_forget(env_file: EnvFile, sandbox_id: str, folder_name: str) -> tuple[object, str]:
+    """Stop the sandbox in ``folder_name`` (if its folder is still there), then restore the .env; what was done, in words."""
+    control = sandbox_module("control")
+    folder = Path(folder_name) if folder_name else None
+    if folder is None or not (folder.exists() or folder.is_symlink()):
+        stopped, what = control.Stopped(), f"its folder {folder_name or '(not recorded)'} is gone: nothing to stop"
+    else:
+        if not control.proof(folder, sandbox_id):
+            kubecache.remove_made(folder)
+        stopped = control.stop(folder, sandbox_id)
+        what = f"stopped pids {', '.join(str(pid) for pid in stopped.pids) or 'none were running'}"
+    _forget(env_file, sandbox_id)
+    return stopped, what
+
+
+def up(
+    env_file: EnvFile, environment: Environment, flavor: str | None, settings_file: str | None = None, sandbox_id: str = ""
+) -> None:
     """Start a sandbox and point ``env_file`` at it; ``settings_file`` sets gateway settings and faults."""
     chosen = _checked_flavor(flavor)
-    settings_wanted = _read_settings(settings_file) if settings_file else {}
     require("sandbox", "the sandbox")  # before anything starts: a child's ImportError would show as a traceback
-    state = env_file.read()
-    running = state.value("SANDBOX_DIR")
-    if running and Path(running, "pids.json").exists():
-        raise SandboxError(f"a sandbox is already running for {env_file.path} ({running}): run `invoke sandbox-down` first")
+    settings_wanted = _read_settings(settings_file) if settings_file else {}
+    env_file.read()  # a .env that cannot be read is refused before anything starts
+    _refuse_a_second(env_file, env_file.text())
     control = sandbox_module("control")
-    with _reported():
-        sandbox = control.start(chosen)
-        try:
-            if settings_wanted:
-                sandbox.configure(**settings_wanted)
-            written = (*control.SETTING_KEYS, *produced())
-            saved = {"replaced": {key: state[key] for key in written if key in state}, "file_existed": state.exists}
-            descriptor = os.open(sandbox.folder / SAVED, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(descriptor, "w") as handle:
-                json.dump(saved, handle)
-            env_file.update({**sandbox.settings(), **{key: None for key in produced()}})
-        except BaseException:
-            control.stop(sandbox.folder)
-            raise
+    sandbox_id = sandbox_id or control.new_id()
+    owned = _owned()
+
+    def recorded(sandbox: object) -> None:  # runs inside start: a failure or interrupt here stops the sandbox
+        kubecache.note_if_absent(sandbox.folder, sandbox.api_port)  # type: ignore[attr-defined]
+        if settings_wanted:
+            sandbox.configure(**settings_wanted)  # type: ignore[attr-defined]
+
+        def kept(text: str | None) -> str:
+            _refuse_a_second(env_file, text)  # checked again under the lock
+            return sandbox_record.keep(text, owned, sandbox.settings(), sandbox_id)  # type: ignore[attr-defined]
+
+        env_file.rewrite(kept)
+
+    try:
+        with _reported():
+            sandbox = control.start(chosen, sandbox_id, ready=recorded)
+    except BaseException:
+        _forget(env_file, sandbox_id)  # the .env as it was, if the record was already written
+        raise
     environment.step_ok(
         "sandbox-up",
         f"{sandbox.flavor} gateway on 127.0.0.1:{sandbox.gateway_port}, Kubernetes API on :{sandbox.api_port}, "
@@ -113,29 +163,34 @@ def up(env_file: EnvFile, environment: Environment, flavor: str | None, settings
     )
 
 
-def down(env_file: EnvFile, environment: Environment) -> None:
-    """Stop the sandbox ``env_file`` points at and restore what ``up`` replaced."""
-    state = env_file.read()
-    folder_name = state.value("SANDBOX_DIR")
-    if not folder_name:
+def down(env_file: EnvFile, environment: Environment, sandbox_id: str | None = None) -> None:
+    """Stop the sandbox ``env_file`` records and put back what ``up`` kept (only sandbox ``sandbox_id`` when given).
+
+    An interrupt meanwhile waits until all of it is done.
+    """
+    sandbox_module("control").whole(lambda: _down(env_file, environment, sandbox_id))
+
+
+def _down(env_file: EnvFile, environment: Environment, sandbox_id: str | None) -> None:
+    text = env_file.text()
+    record = sandbox_record.find(text)
+    folder_name = env_file.read().get("SANDBOX_DIR", "")
+    if record is None and folder_name:
+        raise SandboxError(
+            f"{env_file.path} names SANDBOX_DIR={folder_name} but holds no #kfdex-sandbox record of starting it: "
+            "refused to stop or remove anything there (delete the SANDBOX_DIR line if that sandbox is gone)"
+        )
+    if record is None:
         environment.step_skipped("sandbox-down", f"no sandbox recorded in {env_file.path}: nothing to stop")
         return
-    folder = Path(folder_name)
-    try:
-        saved = json.loads((folder / SAVED).read_text())
-    except (OSError, ValueError):
-        saved = {}
-    control = sandbox_module("control")
-    with _reported():
-        stopped = control.stop(folder)
-    replaced = saved.get("replaced", {})
-    env_file.update({key: replaced.get(key) for key in (*control.SETTING_KEYS, *produced())})
-    restored = ".env restored"
-    if saved.get("file_existed") is False and not env_file.read():
-        env_file.path.unlink(missing_ok=True)  # sandbox-up created it and nothing else lives there
-        restored = f"{env_file.path.name} removed (sandbox-up had created it)"
-    pids = ", ".join(str(pid) for pid in stopped) or "none were running"
-    environment.step_ok("sandbox-down", f"stopped pids {pids}; {restored}")
+    if sandbox_id and record.id != sandbox_id:
+        environment.step_skipped("sandbox-down", f"the sandbox recorded in {env_file.path} is not the one started here: left alone")
+        return
+    stopped, what = _stop_and_forget(env_file, record.id, folder_name)
+    restored = ".env restored" if env_file.path.exists() else f"{env_file.path.name} removed (sandbox-up had created it)"
+    if stopped.refused:
+        raise SandboxError(f"{'; '.join(stopped.refused)} ({restored})")
+    environment.step_ok("sandbox-down", f"{what}; {restored}")
 
 
 def sandbox_up(
@@ -157,28 +212,34 @@ def demo(
 
     The state lives in a temporary file (or the one ``ENV_FILE`` names), and the
     tool's keys in the process environment are ignored: the demo plays its own cluster.
+    Whatever ends the run (a failure, Ctrl-C, SIGTERM, SIGHUP), the sandbox this
+    demo started is stopped and its temporary folders are removed.
     """
     from . import expose_nodeport, infer, login, resolve_ingress
 
     chosen = _checked_flavor(flavor)
     require("sandbox", "the sandbox")
+    control = sandbox_module("control")
+    sandbox_id = control.new_id()
     named = environment.variables.get(ENV_FILE_VARIABLE)
-    folder = Path(tempfile.mkdtemp(prefix="kfdex-demo-"))
-    env_file = EnvFile(Path(named) if named else folder / ".env")
     own = dataclasses.replace(environment, variables={k: v for k, v in environment.variables.items() if k not in KEYS})
-    own.info(f"demo: state in {env_file.path}")
+    made: list[Path] = []
     try:
-        with _kubectl_cache_in(folder):  # kubectl's discovery cache for the sandbox goes with it
-            up(env_file, own, chosen)
+        control.whole(lambda: made.append(Path(tempfile.mkdtemp(prefix="kfdex-demo-"))))
+        env_file = EnvFile(Path(named) if named else made[0] / ".env")
+        own.info(f"demo: state in {env_file.path}")
+        with _kubectl_cache_in(made[0]):  # kubectl's discovery cache for the sandbox goes with it
             try:
+                up(env_file, own, chosen, sandbox_id=sandbox_id)
                 run_step(resolve_ingress.STEP, env_file, own)
                 (login.token_login if token else login.dex_login)(env_file, own)
                 run_step(expose_nodeport.STEP, env_file, own)
                 run_step(infer.STEP, env_file, own, payload="iris", auth="token" if token else "cookie")
             finally:
-                down(env_file, own)
+                down(env_file, own, sandbox_id)
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        for folder in made:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextmanager

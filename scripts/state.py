@@ -15,8 +15,9 @@ import glob
 import io
 import os
 import re
+import stat
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -66,6 +67,25 @@ def default_env_path(variables: Mapping[str, str] | None = None, folder: Path | 
     if profile:
         return profile_path(profile, variables)
     return (folder or Path.cwd()) / ".env"
+
+
+_KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
+
+
+def checked_state_path(path: Path) -> Path:
+    """``path`` when it names a regular file (through any symlink) or nothing yet; else a ConfigError (exit 3).
+
+    Checked with ``os.stat`` before anything opens it: a FIFO would block the reader,
+    and a device or folder would be replaced by the atomic rewrite.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:  # missing (it will be created), or unreachable: reading it says why
+        return path
+    if not stat.S_ISREG(mode):
+        kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+        raise ConfigError(f"{path} is {kind}, not a .env file: point ENV_FILE at a regular file (or at none yet)")
+    return path
 
 
 def from_environment(variables: Mapping[str, str]) -> dict[str, str]:
@@ -154,7 +174,7 @@ class EnvFile:
     """Reads and updates one .env file safely."""
 
     def __init__(self, path: Path | str | None = None, variables: Mapping[str, str] | None = None) -> None:
-        self.path = Path(path) if path is not None else default_env_path(variables)
+        self.path = checked_state_path(Path(path) if path is not None else default_env_path(variables))
         self.environment = from_environment(variables or {})  # what the process environment sets over the file
 
     @classmethod
@@ -186,13 +206,12 @@ class EnvFile:
 
     # reading -----------------------------------------------------------------
 
-    def _text(self) -> str | None:
+    def text(self) -> str | None:
+        """The file's text, or None when it does not exist (a ConfigError when it cannot be read as UTF-8)."""
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
             return None
-        except IsADirectoryError:
-            raise ConfigError(f"{self.path} is a folder, not a .env file: set ENV_FILE to a file") from None
         except PermissionError:
             raise ConfigError(f"cannot read {self.path}: permission denied (check its owner, then chmod 600 it)") from None
         except OSError as error:
@@ -215,7 +234,7 @@ class EnvFile:
 
     def read(self) -> State:
         """The current state; a missing file is an empty state."""
-        text = self._text()
+        text = self.text()
         if text is None:
             return State(self.path, {}, exists=False, environment=self.environment)
         values: dict[str, str] = {}
@@ -234,7 +253,7 @@ class EnvFile:
             if not _KEY_NAME.fullmatch(key):
                 raise ConfigError(f"{key!r} cannot be a .env key: use letters, digits and _")
         with self._locked():
-            bindings = self._bindings(self._text() or "")
+            bindings = self._bindings(self.text() or "")
             new_text = _rewrite(bindings, changes)
             expected = {binding.key: binding.value or "" for binding in bindings if binding.key is not None}
             for key, value in changes.items():
@@ -244,6 +263,23 @@ class EnvFile:
                     expected[key] = value
             self._verify(new_text, expected)
             self._replace(new_text)
+
+    def rewrite(self, change: Callable[[str | None], str | None]) -> None:
+        """Replace the file's text (None: it does not exist) with ``change(text)`` under the lock; None removes the file."""
+        with self._locked():
+            text = self.text()
+            new_text = change(text)
+            if new_text == text:
+                return
+            if new_text is None:
+                self._target().unlink(missing_ok=True)
+                return
+            self._bindings(new_text)  # what we write must read back as KEY=VALUE lines
+            self._replace(new_text)
+
+    def _target(self) -> Path:
+        """The file written: the symlink's target when the path is a symlink (the link itself is kept)."""
+        return self.path.resolve() if self.path.is_symlink() else self.path
 
     def _verify(self, new_text: str, expected: Mapping[str, str]) -> None:
         """Parse what we are about to write: every key must read back exactly as intended."""
@@ -255,7 +291,7 @@ class EnvFile:
             raise ConfigError(f"refusing to write {self.path}: {', '.join(bad)} would not read back exactly")
 
     def _replace(self, text: str) -> None:
-        target = self.path.resolve() if self.path.is_symlink() else self.path
+        target = self._target()
         folder = target.parent
         folder.mkdir(parents=True, exist_ok=True)
         prefix = f".{target.name}."
@@ -284,7 +320,7 @@ class EnvFile:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        folder = (self.path.resolve() if self.path.is_symlink() else self.path).parent
+        folder = self._target().parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
             descriptor = os.open(folder, os.O_RDONLY)
@@ -300,7 +336,8 @@ class EnvFile:
 
 
 def _rewrite(bindings: list[Binding], changes: Mapping[str, str | None]) -> str:
-    """The file's text with ``changes`` applied in place; new keys are appended at the end."""
+    """The file's text with ``changes`` applied in place; new keys are appended at the end, in the file's line ending."""
+    newline = line_ending("".join(binding.original.string for binding in bindings))
     pending = dict(changes)
     out: list[str] = []
     for binding in bindings:
@@ -311,14 +348,24 @@ def _rewrite(bindings: list[Binding], changes: Mapping[str, str | None]) -> str:
         value = changes[key]
         pending.pop(key, None)
         if value is None:
-            out.append(_leading_whitespace(binding.original.string))
+            out.append(leading_whitespace(binding.original.string))
             continue
-        out.append(_replace_value(binding.original.string, key, encode_value(value)))
-    additions = [f"{key}={encode_value(value)}\n" for key, value in pending.items() if value is not None]
-    joined = "".join(out)
-    if additions and joined and not joined.endswith(("\n", "\r")):
-        joined += "\n"
-    return joined + "".join(additions)
+        out.append(_replace_value(binding.original.string, key, encode_value(value), newline))
+    additions = [f"{key}={encode_value(value)}{newline}" for key, value in pending.items() if value is not None]
+    return appended("".join(out), "".join(additions), newline)
+
+
+def line_ending(text: str) -> str:
+    """The file's line ending: CRLF when its first line ends so, else LF."""
+    first = text.find("\n")
+    return "\r\n" if first > 0 and text[first - 1] == "\r" else "\n"
+
+
+def appended(text: str, addition: str, newline: str) -> str:
+    """``addition`` after ``text``, on a line of its own."""
+    if addition and text and not text.endswith(("\n", "\r")):
+        text += newline
+    return text + addition
 
 
 def encode_value(value: str) -> str:
@@ -328,7 +375,7 @@ def encode_value(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _leading_whitespace(original: str) -> str:
+def leading_whitespace(original: str) -> str:
     match = re.match(r"\s*", original)
     text = match.group(0) if match else ""
     # keep only whole blank lines, not the indentation of the removed line
@@ -336,10 +383,10 @@ def _leading_whitespace(original: str) -> str:
 
 
 def _leading_blank_lines(original: str) -> int:
-    return _leading_whitespace(original).count("\n")
+    return leading_whitespace(original).count("\n")
 
 
-def _replace_value(original: str, key: str, encoded: str) -> str:
+def _replace_value(original: str, key: str, encoded: str, newline: str) -> str:
     """Rewrite one binding's value, keeping what stood before the key and any trailing comment."""
     from dotenv import parser as dotenv_parser
 
@@ -363,7 +410,7 @@ def _replace_value(original: str, key: str, encoded: str) -> str:
         comment = found.group(0) if found else ""
     tail = comment + original[reader.position.chars :]
     if not tail.endswith(("\n", "\r")):
-        tail += "\n"
+        tail += newline
     return f"{head}{key}={encoded}{tail}"
 
 

@@ -40,7 +40,7 @@ def sandbox() -> Iterator[control.Sandbox]:
     try:
         yield running
     finally:
-        control.stop(running.folder)
+        control.stop(running.folder, running.id)
 
 
 @pytest.fixture

@@ -233,7 +233,7 @@ CASES = [
         r"MODEL_NAME is needed, but there is no .*\.env and none of the tool's settings are in the environment: "
         r"run `invoke init` to write one",
     ),
-    Case(".env is a folder", _env_is_a_folder, ExitCode.CONFIG, r"\.env is a folder, not a \.env file: set ENV_FILE to a file"),
+    Case(".env is a folder", _env_is_a_folder, ExitCode.CONFIG, r"\.env is a folder, not a \.env file: point ENV_FILE at a regular file"),
     Case(
         ".env not UTF-8",
         _env_text(b"A=1\nB=\xff\xfe\n"),
@@ -458,7 +458,7 @@ def test_an_unknown_flavor_is_refused_before_anything_starts(env: Env, task: str
     before = env.path.read_bytes()
     ran = env.invoke(task, "--flavor", "kf99")
     assert ran.returncode == ExitCode.USAGE, ran.stderr
-    assert ran.stderr.strip() == "error: --flavor kf99: no such sandbox flavor; use one of kf15, kf17, kf18, kf190, kf191"
+    assert ran.stderr.strip() == "error: --flavor 'kf99': no such sandbox flavor; use one of kf15, kf17, kf18, kf190, kf191"
     assert env.path.read_bytes() == before
 
 
@@ -477,13 +477,24 @@ OPTION_CASES = [
     (["locust", "--run-time", "0"], r"--run-time '0': give more than 0 seconds"),
     (["locust", "--spawn-rate", "nan"], r"--spawn-rate nan: give more than 0 per second"),
     (["locust", "--users", "0"], r"--users 0: give 1 or more"),
+    (["load", "--html", "/no/such/folder/report.html"], r"--html '/no/such/folder/report\.html': its folder does not exist"),
+    (["locust", "--csv", "/no/such/folder/run"], r"--csv '/no/such/folder/run': its folder does not exist"),
+    (["locust", "--bind-host", "not a host"], r"--bind-host 'not a host': give a host name or IP address"),
+    (["locust", "--worker", "--master-host", "http://10.0.0.5"], r"--master-host 'http://10\.0\.0\.5': give a host name"),
     (["locust", "--workers", "-2"], r"--workers -2: give from 1 to 1024"),
     (["infer", "--auth", os.fsdecode(b"\xff")], r"--auth holds bytes that are not UTF-8 text"),
+    # a control character in a value is shown escaped: the error stays one line (and kubectl is never run with it)
+    (["create-token", "--service-account", "\r"], r"--service-account '\\r' is not a Kubernetes name"),
+    (["sandbox-up", "--flavor", "kf\n99"], r"--flavor 'kf\\n99': no such sandbox flavor"),
+    (["infer", "--protocol", "grpc\r"], r"--protocol 'grpc\\r': use rest or grpc"),
+    (["load", "--via", "\nnodeport"], r"--via '\\nnodeport': use nodeport or ingress"),
+    (["credential", "--format", "env\n"], r"--format 'env\\n': use one of"),
     (["-f", "/etc/passwd", "status"], r"No idea what '-f' is! \(`kfdex --list` shows the tasks"),  # Invoke's -f is not kfdex's
     (["-T", "abc", "status"], r"No idea what '-T' is!"),
     (["--profile", "../x", "status"], r"profile '\.\./x': a profile's name is letters"),
     (["no-such-task"], r"No idea what 'no-such-task' is!"),
-    (["load", "--requests"], r"needed value and was not given one"),
+    (["load", "--requests"], r"^error: --requests needs a value \(`kfdex --list` shows the tasks"),
+    (["locust", "--run-time"], r"^error: --run-time needs a value"),
 ]
 
 
@@ -552,4 +563,29 @@ def test_a_missing_extra_is_one_line_naming_it(
         f"error: {ran.stderr.split('error: ', 1)[1].strip()}"
     ], ran.stderr  # the one line
     assert f"needs the optional extra {extra} ({module} missing): pip install 'kfdex[{extra}]'" in ran.stderr
+    assert env.path.read_bytes() == before
+
+
+def test_an_error_is_one_line_whatever_it_quotes() -> None:
+    """A value a message quotes raw (a path, a server's words) cannot break the error's one line: breaks are escaped."""
+    import io
+
+    from scripts.environment import Environment
+
+    stderr = io.StringIO()
+    Environment(io.StringIO(), stderr).error("cannot read a\nb\rc\x1ed\u2028e: no such file")
+    assert stderr.getvalue() == "error: cannot read a\\nb\\rc\\x1ed\\u2028e: no such file\n"
+    assert len(stderr.getvalue().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("content", "reason"), [(None, r"it reads only \.yaml, \.yml, \.json and \.py files"), ("a: [\n", "ParserError")])
+def test_an_invoke_configuration_it_cannot_load_is_bad_input(env: Env, tmp_path: Path, content: str | None, reason: str) -> None:
+    named = tmp_path / ("passwd" if content is None else "bad.yaml")
+    named.write_text(content or "root:x:0:0:root:/root:/bin/bash\n")
+    env.variables["INVOKE_RUNTIME_CONFIG"] = str(named)
+    before = env.path.read_bytes()
+    ran = env.invoke("status")
+    assert ran.returncode == ExitCode.USAGE, ran.stderr
+    assert ran.stderr.strip().splitlines() == [ran.stderr.strip()], ran.stderr
+    assert re.match(rf"error: INVOKE_RUNTIME_CONFIG: Invoke cannot load it as configuration \({reason}", ran.stderr), ran.stderr
     assert env.path.read_bytes() == before

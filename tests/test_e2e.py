@@ -263,3 +263,14 @@ def test_logout_forgets_the_session_and_keeps_the_settings(sandbox_env: Env) -> 
     assert infer.returncode == ExitCode.SESSION
     again = sandbox_env.process("logout")
     assert again.returncode == 0 and "nothing to forget" in again.stderr
+
+
+def test_a_utf8_password_is_posted_and_compared_as_dex_does(sandbox_env: Env, cluster: Sandbox) -> None:
+    """Dex takes any UTF-8 password: the right one logs in, a wrong one is "wrong password" (not the gateway's 500)."""
+    cluster.configure(users={"user@example.com": "pässwörd-日本"})
+    sandbox_env.set(DEX_PASSWORD="pässwörd-日本")
+    assert sandbox_env.invoke("login").returncode == 0
+    sandbox_env.set(DEX_PASSWORD="pässwort-日本")
+    wrong = sandbox_env.invoke("login", "--force")
+    assert wrong.returncode == ExitCode.CREDENTIALS, wrong.stderr
+    assert "Dex rejected the login for user@example.com" in wrong.stderr

@@ -244,3 +244,20 @@ def test_progress_draws_on_a_terminal_only() -> None:
         for done in (0, 50, 100):
             callback(Progress(done, 3, done / 100, 100, None))
     assert "req/s" in screen.getvalue() and "errors 3" in screen.getvalue()
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_a_signal_while_a_locust_process_starts_waits_until_it_is_recorded(name: str) -> None:
+    """A process started as Ctrl-C (or a signal) arrives is recorded first, then the interrupt ends the run and stops it."""
+    import signal
+
+    from scripts.load.locust_run import interrupt_deferred
+
+    number = signal.Signals[name]
+    recorded, before = [], signal.getsignal(number)
+    with pytest.raises(KeyboardInterrupt) as raised, interrupt_deferred():
+        signal.raise_signal(number)  # as if it came while Popen returned
+        recorded.append("the process")
+    assert recorded == ["the process"]
+    assert getattr(raised.value, "signum", None) == number  # the command exits 128 + this signal
+    assert signal.getsignal(number) == before

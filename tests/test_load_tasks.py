@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from sandbox.control import Sandbox
 from scripts.errors import ExitCode
-from tests.helpers import Env, locust_processes
+from tests.helpers import ROOT, Env, locust_processes
 from tests.test_load import PATH, seen_by_gateway, seen_since
 
 SUMMARY_KEYS = {"requests", "errors", "throughput_rps", "latency_ms", "duration_s"}
@@ -121,3 +125,32 @@ def test_locust_task_prints_the_same_summary_and_leaves_no_process(ready: Env, o
     assert set(summary) == SUMMARY_KEYS
     assert summary["requests"] > 0 and summary["errors"] == {}
     assert locust_processes(own_locust) == []
+
+
+def test_load_where_every_connection_is_refused_exits_9(ready: Env) -> None:
+    from sandbox.cluster import free_port
+
+    ready.set(NODE_PORT=str(free_port()))  # the model's NodePort, closed: every request is refused
+    ran = ready.invoke("load", "--requests", "10", "--via", "nodeport", "--json")
+    assert ran.returncode == ExitCode.MODEL, ran.stderr
+    assert json.loads(ran.stdout)["errors"] == {"connection-error": 10}
+
+
+def test_ctrl_c_to_the_real_process_while_the_master_waits(ready: Env, own_locust: str) -> None:
+    """The process a person runs: SIGINT while Locust's master waits for a worker ends it with 130, one line, nothing left."""
+    from scripts.load.locust_run import free_port
+
+    invoke = Path(sys.executable).with_name("invoke")
+    arguments = ["locust", "--master", "--expect-workers", "1", "--master-port", str(free_port()), "--run-time", "30s"]
+    with subprocess.Popen(
+        [str(invoke), *arguments], cwd=ROOT, env=ready._variables(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    ) as running:
+        assert running.stderr is not None
+        first = running.stderr.readline()  # the master is started and waits for its worker
+        assert "waiting for 1 worker(s)" in first, first
+        running.send_signal(signal.SIGINT)
+        rest = running.stderr.read()
+        assert running.wait(60) == ExitCode.INTERRUPTED, first + rest
+    assert rest.strip().splitlines() == ["error: interrupted"], rest
+    assert locust_processes(own_locust) == []  # (a Ctrl-C just as the master started once left it running)

@@ -1,15 +1,25 @@
-"""Any value a person can put in a user-set key ends in one line and a documented exit code, never a traceback.
+"""Any value a person can put in a user-set key, option, environment variable or payload ends in one line and a
+documented exit code, never a traceback nor a hang.
 
 Hypothesis writes arbitrary text (control characters, any script, very long)
 into one or more of the keys a person sets (``scripts.keys`` settings, plus the
 ingress address and NODE_PORT) through the project's ``EnvFile``, and runs the
 first step that reads the first of them in-process, against a closed port and
 a kubectl that fails at once: nothing is slow and nothing is reached.
+
+It also drives every declared task (the catalog: a new task is covered by
+itself) with arbitrary option values, kfdex's own options and arbitrary bytes
+in the environment, with or without a session in the .env (bound to the
+closed port, so every call is refused at once), no sandbox and a Locust that
+ends at once; each run is bounded by an alarm.  And it feeds arbitrary payload text (NaN, deep nesting, wrong types)
+to the payload checks and the gRPC encoder: refused, or fit to be sent.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
+import json
 import os
 import signal
 import socket
@@ -27,7 +37,8 @@ from hypothesis import strategies as st
 
 from scripts import authenticate, create_token, fetch_req, infer
 from scripts.catalog import COMMANDS, STEPS
-from scripts.errors import ConfigError, ExitCode
+from scripts.errors import ConfigError, ExitCode, UsageError
+from scripts.extras import missing
 from scripts.keys import KEYS
 from scripts.state import EnvFile
 from scripts.step import SHOW_SECRETS, Declaration, Option
@@ -105,13 +116,16 @@ def test_any_value_of_a_user_set_key_fails_cleanly(folder: Path, changes: list[t
 DOCUMENTED = {code for code in ExitCode if code not in (ExitCode.BUG, ExitCode.INTERRUPTED)}
 ENVIRONMENT_KEYS = (*(name for name, key in KEYS.items() if key.from_environment), "KFDEX_VERBOSE")
 # tasks whose purpose is to write the .env: when they succeed it may change (a failing task never changes it)
-WRITERS = {*(step.name for step in STEPS if step.writes or step.clears), "login", "logout", "sandbox-up", "sandbox-down"}
-SESSIONLESS = {key: value for key, value in BASE.items() if not key.startswith("AUTH_")}  # nothing is ever sent with a session
+WRITERS = {*(step.name for step in STEPS if step.writes or step.clears), "init", "login", "logout", "sandbox-up", "sandbox-down"}
+SESSIONLESS = {key: value for key, value in BASE.items() if not key.startswith("AUTH_")}
+WITH_SESSION = {**BASE, "AUTH_ORIGIN": f"http://127.0.0.1:{CLOSED}"}  # a session bound to the closed port: calls are refused at once
+RUN_LENGTH = frozenset({"requests", "duration", "warmup", "run_time"})  # with a session, how long a load runs stays the default
 EXAMPLES_PER_RUN = 20  # seconds one task may take here before the test calls it a hang
-NO_NUL = st.characters(blacklist_characters="\x00")  # argv and the environment cannot hold NUL
+NO_NUL = st.characters(codec="utf-8", blacklist_characters="\x00")  # argv and the environment: text, no NUL
 option_values = st.one_of(
     st.text(NO_NUL, max_size=30),
     st.sampled_from(["nan", "inf", "-inf", "0", "-1", "1e999", "", " ", "0x10", "1_000", "30s", "-5s", "5%", "101%", "iris", "-"]),
+    st.sampled_from(["grpc", "rest", "nodeport", "ingress", "cookie", "token", "json", "env", "kf15", "iris-v1", "2", "1"]),  # valid words
     st.binary(min_size=1, max_size=12).filter(lambda raw: b"\x00" not in raw).map(os.fsdecode),
 )
 environment_bytes = st.one_of(
@@ -120,9 +134,13 @@ environment_bytes = st.one_of(
 )
 
 
-def _arguments(declaration: Declaration) -> st.SearchStrategy[list[str]]:
-    """The task's name, then some of its declared options (--show-secrets included), each with any value."""
-    options = [*declaration.options, *(() if SHOW_SECRETS in declaration.options else (SHOW_SECRETS,))]
+def _arguments(declaration: Declaration, leave_out: frozenset[str] = frozenset()) -> st.SearchStrategy[list[str]]:
+    """The task's name, then some of its declared options (--show-secrets included, ``leave_out`` not), each with any value."""
+    options = [
+        option
+        for option in (*declaration.options, *(() if SHOW_SECRETS in declaration.options else (SHOW_SECRETS,)))
+        if option.name not in leave_out
+    ]
 
     def given(chosen: list[Option], values: list[str]) -> list[str]:
         words = [declaration.name]
@@ -130,19 +148,24 @@ def _arguments(declaration: Declaration) -> st.SearchStrategy[list[str]]:
             words += [option.flag] if option.kind is bool else [option.flag, value]
         return words
 
-    picked = st.lists(st.sampled_from(options), max_size=4, unique_by=lambda option: option.name)
+    picked = st.lists(st.sampled_from(options), max_size=4, unique_by=lambda option: option.name) if options else st.just([])
     return picked.flatmap(lambda chosen: st.lists(option_values, min_size=len(chosen), max_size=len(chosen)).map(lambda values: given(chosen, values)))
 
 
-def _core_options(folder: Path) -> st.SearchStrategy[list[str]]:
-    """Invoke's own options before the task: a configuration file of any kind, a timeout, debug output off."""
-    files = ["/etc/passwd", "/dev/null", str(folder / "missing.yaml"), str(folder / "bad.yaml"), str(folder / "bad.json"), str(folder / "raises.py")]
+def _core_options() -> st.SearchStrategy[list[str]]:
+    """kfdex's own options before the task (Invoke's others are unknown to it): a profile of any name, help, listing."""
     some = st.one_of(
-        st.sampled_from(files).map(lambda path: ["-f", path]),
-        option_values.map(lambda value: ["-T", value]),
-        st.sampled_from([["-e"], ["-w"], ["--dry"], ["-l"], ["--complete"], ["-V"], ["-h"], ["-d"]]),
+        option_values.map(lambda value: ["--profile", value]),
+        st.sampled_from([["-V"], ["-h"], ["--list"], ["--complete"], ["-v"], ["-s"], ["-f", "/etc/passwd"], ["-T", "5"], ["-e"]]),
     )
     return st.lists(some, max_size=1).map(lambda chosen: chosen[0] if chosen else [])  # mostly none: the task is what matters
+
+
+def _invoke_configuration(folder: Path) -> st.SearchStrategy[dict[str, str]]:
+    """Sometimes INVOKE_RUNTIME_CONFIG, naming a file Invoke cannot load."""
+    files = ["/etc/passwd", "/dev/null", str(folder / "missing.yaml"), str(folder / "bad.yaml"), str(folder / "bad.json"), str(folder / "raises.py")]
+    named = st.sampled_from(files).map(lambda path: {"INVOKE_RUNTIME_CONFIG": path})
+    return st.lists(named, max_size=1).map(lambda chosen: chosen[0] if chosen else {})
 
 
 class _Hang(Exception):
@@ -186,11 +209,15 @@ def nothing_long_starts(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_every_task_with_any_option_values_and_environment_bytes(fuzz_folder: Path, data: st.DataObject) -> None:
     """Every declared task: one line and a documented exit code, bounded, and the .env unchanged unless it is a writer."""
     declaration = data.draw(st.sampled_from(COMMANDS), label="task")
-    arguments = [*data.draw(_core_options(fuzz_folder), label="core"), *data.draw(_arguments(declaration), label="arguments")]
+    session = data.draw(st.booleans(), label="session")
+    leave_out = RUN_LENGTH if session else frozenset()
+    arguments = [*data.draw(_core_options(), label="core"), *data.draw(_arguments(declaration, leave_out), label="arguments")]
     variables = data.draw(st.dictionaries(st.sampled_from(ENVIRONMENT_KEYS), environment_bytes, max_size=2), label="environment")
+    variables.update(data.draw(_invoke_configuration(fuzz_folder), label="Invoke's configuration"))
+    variables["XDG_CONFIG_HOME"] = str(fuzz_folder / "config")  # profiles (--profile NAME) live in the test's folder
     env = Env(EnvFile(fuzz_folder / ".env"), extra_path=str(fuzz_folder / "bin"), sleep=lambda _seconds: None, variables=variables)
     env.path.write_bytes(b"")
-    env.file.update(SESSIONLESS)
+    env.file.update(WITH_SESSION if session else SESSIONLESS)
     before = env.path.read_bytes()
     previous = signal.signal(signal.SIGALRM, _hang)
     signal.alarm(EXAMPLES_PER_RUN)
@@ -233,3 +260,54 @@ def test_every_numeric_option_refuses_what_no_run_can_use(fuzz_folder: Path, tas
     assert ran.stderr.strip().splitlines() == [ran.stderr.strip()], ran.stderr
     assert ran.stderr.startswith(f"error: {option.flag}"), ran.stderr
     assert env.path.read_bytes() == before
+
+
+# any payload ------------------------------------------------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=25,
+)
+_DATATYPES = st.sampled_from(["FP32", "INT64", "BYTES", "BOOL", "UINT8", "FP16"])
+tensors = st.fixed_dictionaries(
+    {},
+    optional={
+        "name": st.one_of(st.text(max_size=6), json_values),
+        "shape": st.one_of(st.lists(st.integers(-1, 5), max_size=3), json_values),
+        "datatype": st.one_of(_DATATYPES, json_values),
+        "data": json_values,
+        "parameters": json_values,
+    },
+)
+bodies = st.one_of(
+    json_values,
+    st.fixed_dictionaries(
+        {}, optional={"inputs": st.one_of(st.lists(tensors, max_size=3), json_values), "outputs": json_values, "parameters": json_values}
+    ),
+    st.fixed_dictionaries({"instances": json_values}),
+)
+texts = st.one_of(
+    bodies.map(json.dumps),  # NaN and Infinity written as Python's json writes them
+    st.integers(1, 3000).map(lambda depth: '{"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": ' + "[" * depth + "1" + "]" * depth + "}]}"),
+    st.text(max_size=60),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts)
+def test_any_payload_text_is_checked_or_refused(text: str) -> None:
+    """Whatever the text, a payload is refused (UsageError) or is one a server can be sent, over REST and gRPC alike."""
+    from scripts import payloads
+
+    try:
+        body = payloads.parse(text, "(fuzz)")
+        protocol = payloads.check(body, "(fuzz)")
+    except UsageError:
+        return
+    json.dumps(body, allow_nan=False)  # only finite numbers go out
+    if protocol == "v2" and not missing("grpc"):
+        from scripts import grpcv2
+
+        with contextlib.suppress(UsageError):
+            grpcv2.to_request("m", body, grpcv2.protos()[1])

@@ -34,6 +34,8 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from ..errors import UsageError
+from ..values import COUNT, OR_NONE, PARALLEL
+from ..values import TIMEOUT as SECONDS_ABOVE_ZERO
 from .refusal import session_refused
 
 CONNECTION_ERROR = "connection-error"
@@ -229,17 +231,17 @@ def _phase(
 
 
 def _check_bounds(concurrency: int, requests: int | None, duration: float | None, warmup: int) -> None:
-    """A UsageError for a run that would not be bounded, or bounds that make no sense."""
-    if concurrency < 1:
-        raise UsageError(f"--concurrency {concurrency}: give at least 1")
+    """A UsageError for a run that would not be bounded, or bounds that make no sense (the options' own rules)."""
     if (requests is None) == (duration is None):
         raise UsageError("give either --requests or --duration (one of them), so that the run is bounded")
-    if requests is not None and requests < 1:
-        raise UsageError(f"--requests {requests}: give at least 1")
-    if duration is not None and duration <= 0:
-        raise UsageError(f"--duration {duration}: give a positive number of seconds")
-    if warmup < 0:
-        raise UsageError(f"--warmup {warmup}: give 0 or more")
+    for flag, value, wanted in (
+        ("--concurrency", concurrency, PARALLEL),
+        ("--requests", requests, COUNT),
+        ("--duration", duration, SECONDS_ABOVE_ZERO),
+        ("--warmup", warmup, OR_NONE),
+    ):
+        if value is not None:
+            wanted.check(value, f"{flag} {value:g}")
 
 
 def run_load(

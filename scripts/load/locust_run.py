@@ -78,6 +78,28 @@ def _origin(target: LoadTarget) -> tuple[str, str]:
     return f"{parts.scheme}://{parts.netloc}", path
 
 
+@contextlib.contextmanager
+def interrupt_deferred() -> Iterator[None]:
+    """Ctrl-C or a signal meanwhile is held until the block ends (a process started is recorded first, so it is stopped).
+
+    Only the main thread receives signals; elsewhere this does nothing.
+    """
+    from ..boundary import SIGNALS, Interrupted
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = {number: signal.signal(number, lambda signum, _frame: held.append(signum)) for number in SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+    if held:
+        raise Interrupted(held[0])
+
+
 def _target_message(target: LoadTarget) -> str:
     _, path = _origin(target)
     return json.dumps(
@@ -302,21 +324,22 @@ def _run_master(
         port = port or (free_port() if local_workers == expect_workers else DEFAULT_MASTER_PORT)
         started: list[LocustProcess] = []
         try:
-            master = start_master(
-                target,
-                expect_workers=expect_workers,
-                users=users,
-                spawn_rate=spawn_rate,
-                run_time=run_time,
-                folder=folder,
-                bind_host=bind_host,
-                port=port,
-                html=html,
-                csv=csv,
-                updates=updates,
-            )
-            started.append(master)
-            started += [start_worker("127.0.0.1", folder=folder, port=port, index=index) for index in range(local_workers)]
+            with interrupt_deferred():  # every process started is recorded before Ctrl-C may end the run
+                master = start_master(
+                    target,
+                    expect_workers=expect_workers,
+                    users=users,
+                    spawn_rate=spawn_rate,
+                    run_time=run_time,
+                    folder=folder,
+                    bind_host=bind_host,
+                    port=port,
+                    html=html,
+                    csv=csv,
+                    updates=updates,
+                )
+                started.append(master)
+                started += [start_worker("127.0.0.1", folder=folder, port=port, index=index) for index in range(local_workers)]
             return _finish(master, folder, timeout)
         finally:
             for process in reversed(started):
@@ -355,14 +378,18 @@ def run_local(
 
 
 def run_worker(master_host: str, *, port: int = DEFAULT_MASTER_PORT, timeout: float = 86400.0) -> int:
-    """Many machines: one worker that serves the master at ``master_host`` until it ends; returns its exit code."""
+    """Many machines: one worker that serves the master at ``master_host`` until it ends; returns its exit code.
+
+    Ctrl-C or a signal stops the worker and goes on as the interrupt it is (the command exits 128 + the signal).
+    """
     require_locust()
     with tempfile.TemporaryDirectory(prefix="kfdex-locust-") as temporary:
-        worker = start_worker(master_host, folder=Path(temporary), port=port)
+        started: list[LocustProcess] = []
         try:
-            _wait(worker, time.monotonic() + timeout)
-        except KeyboardInterrupt:
-            pass
+            with interrupt_deferred():
+                started.append(start_worker(master_host, folder=Path(temporary), port=port))
+            _wait(started[0], time.monotonic() + timeout)
         finally:
-            worker.stop()
-        return int(worker.process.returncode or 0)
+            for worker in started:
+                worker.stop()
+        return int(started[0].process.returncode or 0) if started else 0

@@ -1,0 +1,258 @@
+"""The sandbox never holds the only copy of anything, and touches only what it can prove it made.
+
+A reboot between ``sandbox-up`` and ``sandbox-down`` (processes and the
+temporary folder gone) leaves the user's .env byte-identical; ``sandbox-down``
+refuses a folder or a process it cannot prove is its own; the state file is a
+regular file or nothing; sandbox settings are checked before anything starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sandbox import control
+from scripts import sandbox_record
+from scripts.errors import ExitCode
+from scripts.state import EnvFile
+from tests.helpers import ROOT, Env
+
+OWNED = (*control.SETTING_KEYS, "INGRESS_HOST", "AUTH_COOKIE")
+
+
+@pytest.fixture
+def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temporary directory of this test's own, for the processes it starts (their TMPDIR)."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setenv("TMPDIR", str(folder))
+    return folder
+
+
+def _reboot(folder: Path) -> None:
+    """What a reboot does to a sandbox: every process gone, the temporary folder gone."""
+    for entry in json.loads((folder / control.PIDS).read_text()):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(int(entry["pid"]), signal.SIGKILL)
+    shutil.rmtree(folder)
+
+
+# the .env a user had, in the shapes a rewrite could spoil: quotes, comments, CRLF, no final line ending
+USER_ENV = (
+    b"# my cluster\r\nKUBECONFIG=/home/me/.kube/config  # the real one\r\n\r\nMODEL_NAME=\"my-model\"\r\n"
+    b"export DEX_LOGIN='me@corp.example'\r\nINGRESS_HOST=10.0.0.1\r\nHTTP_TIMEOUT=5"
+)
+
+
+@pytest.mark.usefixtures("sandbox")  # shares the start-up cost with the session's sandbox (MLServer imports warm)
+def test_a_reboot_between_up_and_down_leaves_the_env_byte_identical(env: Env, private_tmp: Path) -> None:
+    env.path.write_bytes(USER_ENV)
+    up = env.process("sandbox-up")
+    assert up.returncode == 0, up.stderr
+    kept = env.path.read_bytes().decode()
+    assert '#kfdex-saved "KUBECONFIG=/home/me/.kube/config  # the real one\\r\\n"\r\n' in kept  # the user's line, kept in place
+    assert "\r\nSANDBOX_DIR=" in kept and kept.count("\n") == kept.count("\r\n")  # in the file's own line ending
+    assert stat.S_IMODE(env.path.stat().st_mode) == 0o600
+    folder = Path(env.read()["SANDBOX_DIR"])
+    assert folder.parent == private_tmp
+    _reboot(folder)
+
+    down = env.process("sandbox-down")
+    assert down.returncode == 0, down.stderr
+    assert "is gone: nothing to stop" in down.stderr
+    assert env.path.read_bytes() == USER_ENV
+    assert list(private_tmp.iterdir()) == []
+
+
+@pytest.mark.usefixtures("sandbox", "private_tmp")
+def test_sandbox_down_removes_the_env_sandbox_up_created_even_after_a_reboot(tmp_path: Path) -> None:
+    env = Env(EnvFile(tmp_path / "fresh" / ".env"))
+    up = env.process("sandbox-up")
+    assert up.returncode == 0, up.stderr
+    assert env.invoke("resolve-ingress").returncode == 0  # a step writes its keys meanwhile: they are the sandbox's too
+    _reboot(Path(env.read()["SANDBOX_DIR"]))
+    down = env.process("sandbox-down")
+    assert down.returncode == 0, down.stderr
+    assert not env.path.exists() and ".env removed (sandbox-up had created it)" in down.stderr
+
+
+@pytest.mark.parametrize(
+    "text",
+    [None, "", "A=1", "A=1\n", "KUBECONFIG=x", "\n\nKUBECONFIG='a b' # c\r\nB=2\r\nMODEL_NAME=\"q\"", "export MODEL_NAME=m\n\nMODEL_NAME=dup"],
+)
+def test_the_record_round_trips_every_shape_of_env(text: str | None) -> None:
+    kept = sandbox_record.keep(text, OWNED, {"KUBECONFIG": "/tmp/k", "SANDBOX_DIR": "/tmp/s"}, "ab12")
+    record = sandbox_record.find(kept)
+    assert record is not None and (record.id, record.created) == ("ab12", text is None)
+    assert sandbox_record.restore(kept + "INGRESS_HOST=127.0.0.1\n", OWNED) == text  # what a step wrote meanwhile goes too
+    glue = "\n" if text and not text.endswith("\n") else ""
+    assert sandbox_record.restore(kept + "MINE=1\n", OWNED) == f"{text or ''}{glue}MINE=1\n"  # a line of the user's own stays
+
+
+def test_sandbox_down_does_not_delete_a_folder_the_env_merely_names(env: Env, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / "src").mkdir(parents=True)
+    (project / "src" / "main.py").write_text("print('mine')\n")
+    env.path.write_text(f"SANDBOX_DIR={project}\n")
+    ran = env.invoke("sandbox-down")
+    assert ran.returncode == ExitCode.SANDBOX
+    assert "refused to stop or remove anything" in ran.stderr and str(project) in ran.stderr
+    assert (project / "src" / "main.py").read_text() == "print('mine')\n"
+    assert env.path.read_text() == f"SANDBOX_DIR={project}\n"
+
+
+def test_sandbox_down_refuses_a_folder_whose_marker_is_not_the_recorded_one(env: Env) -> None:
+    folder = control.whole(lambda: control._new_folder("someone-else"))
+    try:
+        (folder / "work.txt").write_text("not ours\n")
+        env.path.write_text(sandbox_record.keep("", OWNED, {"SANDBOX_DIR": str(folder)}, "0123abcd"))
+        ran = env.invoke("sandbox-down")
+        assert ran.returncode == ExitCode.SANDBOX
+        assert f"did not stop or remove {folder}: its {control.MARKER} marker holds another sandbox's id" in ran.stderr
+        assert (folder / "work.txt").exists()
+        assert env.path.read_text() == ""  # the .env is restored all the same: the saved lines are ours
+    finally:
+        shutil.rmtree(folder)
+
+
+@pytest.fixture
+def bystander() -> Iterator[subprocess.Popen[bytes]]:
+    """A process that is not the sandbox's, in a session of its own."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
+    yield process
+    process.kill()
+    process.wait()
+
+
+@pytest.mark.parametrize("start", [None, "1"])
+def test_stop_signals_no_process_without_its_recorded_start_time(bystander: subprocess.Popen[bytes], start: str | None) -> None:
+    sandbox_id = control.new_id()
+    folder = control.whole(lambda: control._new_folder(sandbox_id))
+    (folder / control.PIDS).write_text(json.dumps([{"name": "model", "pid": bystander.pid, "start": start}]))
+    stopped = control.stop(folder, sandbox_id)
+    assert bystander.poll() is None  # still running
+    assert stopped.pids == []
+    assert stopped.refused == ([] if start else [f"did not signal pid {bystander.pid} (model): its start time was not recorded"])
+    assert not folder.exists()  # the folder itself is provably ours
+
+
+def _fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def _socket(path: Path) -> None:
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(path))
+    listener.close()
+
+
+def _device(path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("making a device node needs root")
+    os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 3))  # a /dev/null of our own
+
+
+@pytest.mark.parametrize(("make", "kind"), [(_fifo, "a FIFO"), (_socket, "a socket"), (_device, "a device"), (Path.mkdir, "a folder")])
+@pytest.mark.parametrize("task", ["status", "logout"])
+def test_the_state_file_is_a_regular_file_or_nothing(tmp_path: Path, make: object, kind: str, task: str) -> None:
+    path = tmp_path / "state"
+    make(path)  # type: ignore[operator]
+    before = os.stat(path)
+    variables = dict(os.environ, ENV_FILE=str(path))
+    invoke = Path(sys.executable).with_name("invoke")
+    done = subprocess.run(  # a process of its own, bounded: a FIFO must not block it
+        [str(invoke), task], cwd=ROOT, env=variables, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+    )
+    assert done.returncode == ExitCode.CONFIG, done.stderr
+    assert done.stderr.strip() == f"error: {path} is {kind}, not a .env file: point ENV_FILE at a regular file (or at none yet)"
+    after = os.stat(path)
+    assert (after.st_mode, after.st_ino) == (before.st_mode, before.st_ino)  # not replaced by a regular file
+
+
+def test_a_crlf_env_keeps_its_line_ending(env: Env) -> None:
+    env.path.write_bytes(b"A=1\r\nB=2\r\n")
+    env.set(B="3", C="4")
+    assert env.path.read_bytes() == b"A=1\r\nB=3\r\nC=4\r\n"
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"faults": "notalist"}, "faults 'notalist': give a list of faults"),
+        ({"faults": [{"path": "/", "status": "abc"}]}, "faults[0].status 'abc': give an HTTP status"),
+        ({"faults": [{"path": "/", "stauts": 503}]}, "faults[0].stauts: no such fault field"),
+        ({"session_seconds": "long"}, "session_seconds 'long': give a whole number of seconds"),
+        ({"flavor": "kf99"}, "flavor 'kf99': give one of kf15"),
+        ({"colour": "blue"}, "colour: no such sandbox setting"),
+        (["not", "an", "object"], "the settings must be a JSON object"),
+    ],
+)
+def test_sandbox_settings_are_checked_before_anything_starts(
+    env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: object, named: str
+) -> None:
+    def must_not_start(*_: object, **__: object) -> None:
+        raise AssertionError("a sandbox was started with bad settings")
+
+    monkeypatch.setattr(control, "start", must_not_start)
+    file = tmp_path / "settings.json"
+    file.write_text(json.dumps(settings))
+    before = env.path.read_bytes()
+    ran = env.invoke("sandbox-up", "--settings", str(file))
+    assert ran.returncode == ExitCode.USAGE, ran.stderr
+    lines = ran.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: sandbox settings {file}: {named}"), ran.stderr
+    assert env.path.read_bytes() == before
+
+
+def test_a_running_sandbox_refuses_bad_settings_too(cluster: control.Sandbox) -> None:
+    with pytest.raises(control.SandboxFailure, match=r"faults\[0\]\.status 'abc'"):
+        cluster.configure(faults=[{"path": "/", "status": "abc"}])
+
+
+def test_tempdir_is_where_the_sandbox_proves_its_folders() -> None:
+    assert control.proof(Path(tempfile.gettempdir()) / "kfdex-sandbox-nothing", "ab") == "it is not a folder"
+
+
+@pytest.mark.parametrize("task", ["sandbox-up", "demo"])
+def test_a_second_sandbox_is_refused_over_a_recorded_one(env: Env, monkeypatch: pytest.MonkeyPatch, task: str) -> None:
+    """The saved lines of the first sandbox must not be lost, even when its folder is gone (after a reboot)."""
+
+    def must_not_start(*_: object, **__: object) -> None:
+        raise AssertionError("a second sandbox was started")
+
+    monkeypatch.setattr(control, "start", must_not_start)
+    env.path.write_text(sandbox_record.keep("MODEL_NAME=mine\n", OWNED, {"SANDBOX_DIR": "/nowhere/kfdex-sandbox-x"}, "0123abcd"))
+    before = env.path.read_bytes()
+    ran = env.invoke(task)
+    assert ran.returncode == ExitCode.SANDBOX, ran.stderr
+    assert "already records a sandbox (SANDBOX_DIR): run `invoke sandbox-down` first" in ran.stderr
+    assert env.path.read_bytes() == before
+    if task == "demo":
+        assert "is not the one started here: left alone" in ran.stderr
+
+
+@pytest.mark.usefixtures("sandbox", "private_tmp")
+def test_sandbox_down_removes_the_kubectl_cache_its_sandbox_made_and_no_other(env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "kubecache"
+    other = cache / "discovery" / "cluster.example.com_6443"
+    other.mkdir(parents=True)
+    monkeypatch.setenv("KUBECACHEDIR", str(cache))
+    assert env.process("sandbox-up").returncode == 0
+    assert env.invoke("resolve-ingress").returncode == 0  # kubectl caches discovery for the sandbox's API port
+    made = [folder for folder in (cache / "discovery").iterdir() if folder != other]
+    assert len(made) == 1 and made[0].name.startswith("127.0.0.1_")
+    down = env.process("sandbox-down")
+    assert down.returncode == 0, down.stderr
+    assert list((cache / "discovery").iterdir()) == [other]

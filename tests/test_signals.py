@@ -1,0 +1,218 @@
+"""Every way out cleans up: SIGINT, SIGTERM and SIGHUP at several moments of ``demo``, ``load`` and ``locust``.
+
+Each run is a real process, marked with an environment variable that every
+process it starts inherits, with a temporary directory of its own.  After the
+signal: the exit code is 128 + the signal (or the run had already finished),
+no marked process is left, the temporary directory is empty again, and the
+.env is byte-identical.  The moments are found by watching the run (its
+output, its files, the gateway's log), never by timing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from sandbox.control import PIDS, Sandbox
+from tests.helpers import ROOT, Env, locust_processes
+from tests.test_load import seen_by_gateway
+
+RUN_MARKER = "KFDEX_TEST_SIGNALS"
+PATIENCE = 120.0  # the most any wait below may take: a bound against a hang, not a timing
+
+
+def _marked(marker: str) -> list[int]:
+    """Pids of live processes whose environment carries ``marker`` (every process a marked run started)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if marker.encode() in (proc / "environ").read_bytes().split(b"\0"):
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+    return found
+
+
+class Run:
+    """``invoke ARGS`` as a process of its own, its output collected as it comes."""
+
+    def __init__(self, env: Env, tmp: Path, *arguments: str) -> None:
+        self.marker = f"{RUN_MARKER}={uuid.uuid4().hex}"
+        variables = dict(os.environ, ENV_FILE=str(env.path), TMPDIR=str(tmp))
+        variables[RUN_MARKER] = self.marker.split("=", 1)[1]
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("invoke")), *arguments],
+            cwd=ROOT,
+            env=variables,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self._readers = [
+            threading.Thread(target=self._collect, args=(stream, into), daemon=True)
+            for stream, into in ((self.process.stdout, self.stdout), (self.process.stderr, self.stderr))
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    @staticmethod
+    def _collect(stream: object, into: list[str]) -> None:
+        for line in stream:  # type: ignore[attr-defined]
+            into.append(line)
+
+    def wait_for(self, happened: Callable[[], bool]) -> bool:
+        """Wait until ``happened()`` (True) or the run ended first (False)."""
+        deadline = time.monotonic() + PATIENCE
+        while not happened():
+            if self.process.poll() is not None:
+                return False
+            assert time.monotonic() < deadline, f"the run never got there: {''.join(self.stderr)}"
+            time.sleep(0.02)
+        return True
+
+    def said(self, text: str) -> Callable[[], bool]:
+        return lambda: any(text in line for line in self.stderr)
+
+    def finish(self) -> int:
+        code = self.process.wait(PATIENCE)
+        for reader in self._readers:
+            reader.join(PATIENCE)
+        return code
+
+
+def _sandbox_recorded(tmp: Path) -> Callable[[], bool]:
+    """True once a sandbox folder records at least one started process."""
+    return lambda: any((folder / PIDS).exists() for folder in tmp.glob("kfdex-sandbox-*"))
+
+
+def _left_behind(run: Run, tmp: Path) -> tuple[list[int], list[str]]:
+    """Processes of the run still alive and files left in its temporary directory (given a moment to go)."""
+    deadline = time.monotonic() + 10
+    while (_marked(run.marker) or list(tmp.iterdir())) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return _marked(run.marker), sorted(path.name for path in tmp.iterdir())
+
+
+@pytest.fixture
+def run_tmp(tmp_path: Path) -> Path:
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    return folder
+
+
+MOMENTS: dict[str, Callable[[Run, Path], Callable[[], bool]]] = {
+    "at once": lambda _run, _tmp: lambda: True,
+    "while the sandbox starts": lambda _run, tmp: _sandbox_recorded(tmp),
+    "while logging in": lambda run, _tmp: run.said("✓ sandbox-up"),
+    "while stopping": lambda run, _tmp: run.said("✓ infer"),
+}
+
+
+@pytest.mark.usefixtures("sandbox")  # a warm machine: the session's sandbox is up already
+@pytest.mark.parametrize(
+    ("sent", "moment"),
+    [
+        (signal.SIGTERM, "at once"),
+        (signal.SIGTERM, "while the sandbox starts"),
+        (signal.SIGHUP, "while the sandbox starts"),
+        (signal.SIGINT, "while the sandbox starts"),
+        (signal.SIGTERM, "while logging in"),
+        (signal.SIGHUP, "while stopping"),
+    ],
+)
+def test_a_signal_ends_the_demo_and_leaves_nothing_behind(env: Env, run_tmp: Path, sent: signal.Signals, moment: str) -> None:
+    before = env.path.read_bytes()
+    run = Run(env, run_tmp, "demo")
+    reached = run.wait_for(MOMENTS[moment](run, run_tmp))
+    if reached:
+        run.process.send_signal(sent)
+    code = run.finish()
+    if moment == "at once":  # perhaps before any handler was set: then the signal's own default ended it
+        assert code in (128 + sent, -sent), run.stderr
+    elif moment == "while stopping":  # the run may have finished first
+        assert code in (128 + sent, 0), run.stderr
+    else:
+        assert reached and code == 128 + sent, run.stderr
+        assert run.stderr[-1].startswith("error: interrupted"), run.stderr
+    assert _left_behind(run, run_tmp) == ([], [])
+    assert env.path.read_bytes() == before
+
+
+@pytest.mark.usefixtures("sandbox")
+@pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_while_sandbox_up_starts_leaves_the_env_as_it_was(env: Env, run_tmp: Path, sent: signal.Signals) -> None:
+    env.path.write_bytes(env.path.read_bytes() + b"KUBECONFIG=/home/me/.kube/config\n")
+    before = env.path.read_bytes()
+    run = Run(env, run_tmp, "sandbox-up")
+    assert run.wait_for(_sandbox_recorded(run_tmp)), run.stderr
+    run.process.send_signal(sent)
+    assert run.finish() == 128 + sent, run.stderr
+    assert _left_behind(run, run_tmp) == ([], [])
+    assert env.path.read_bytes() == before
+
+
+@pytest.fixture
+def ready(sandbox_env: Env) -> Env:
+    """Logged in, with the NodePort exposed and MODEL_HOST set for the ingress route."""
+    sandbox_env.set(MODEL_HOST="sklearn-irisv2.kubeflow-user-example-com.example.com")
+    assert sandbox_env.invoke("login").returncode == 0
+    assert sandbox_env.invoke("expose-nodeport").returncode == 0
+    return sandbox_env
+
+
+def _sending(cluster: Sandbox) -> Callable[[], bool]:
+    """True once the gateway has seen some of the run's requests."""
+    before = seen_by_gateway(cluster)
+    return lambda: seen_by_gateway(cluster) >= before + 20
+
+
+@pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_a_signal_ends_load_with_the_partial_report(ready: Env, cluster: Sandbox, run_tmp: Path, sent: signal.Signals) -> None:
+    before = ready.path.read_bytes()
+    run = Run(ready, run_tmp, "load", "--duration", "600", "--via", "ingress", "--json")
+    assert run.wait_for(_sending(cluster)), run.stderr
+    run.process.send_signal(sent)
+    assert run.finish() == 128 + sent, run.stderr
+    assert json.loads("".join(run.stdout))["requests"] > 0  # the partial report
+    assert _left_behind(run, run_tmp) == ([], [])
+    assert ready.path.read_bytes() == before
+
+
+@pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_ends_locust_and_stops_every_process(
+    ready: Env, cluster: Sandbox, run_tmp: Path, own_locust: str, sent: signal.Signals
+) -> None:
+    before = ready.path.read_bytes()
+    run = Run(ready, run_tmp, "locust", "--workers", "1", "--users", "2", "--spawn-rate", "2", "--run-time", "10m", "--via", "ingress", "--json")
+    assert run.wait_for(_sending(cluster)), run.stderr
+    run.process.send_signal(sent)
+    assert run.finish() == 128 + sent, run.stderr
+    assert json.loads("".join(run.stdout))["requests"] > 0
+    assert locust_processes(own_locust) == []
+    assert _left_behind(run, run_tmp) == ([], [])
+    assert ready.path.read_bytes() == before
+
+
+def test_a_signal_ends_a_locust_worker_as_an_interrupt(env: Env, run_tmp: Path, own_locust: str) -> None:
+    from scripts.load.locust_run import free_port
+
+    run = Run(env, run_tmp, "locust", "--worker", "--master-host", "127.0.0.1", "--master-port", str(free_port()))
+    assert run.wait_for(lambda: bool(locust_processes(own_locust))), run.stderr
+    run.process.send_signal(signal.SIGTERM)
+    assert run.finish() == 128 + signal.SIGTERM, run.stderr
+    assert locust_processes(own_locust) == []
+    assert _left_behind(run, run_tmp) == ([], [])
