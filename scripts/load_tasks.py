@@ -45,6 +45,13 @@ RENEW = Option(
     kind=bool,
     default=False,
 )
+RENEW_AHEAD = Option(
+    "renew",
+    "log in again a while before the session ends (DEX_PASSWORD, or a new token after a token login) and hand the new "
+    "credential to the workers through the master; the report counts the renewals",
+    kind=bool,
+    default=False,
+)
 
 
 def _target(env_file: EnvFile, environment: Environment, payload: str, auth: str, via: str | None) -> LoadTarget:
@@ -322,7 +329,7 @@ LOCUST = Command(
         Option("html", "Locust's own HTML report, written to this file", path=True),
         Option("csv", "Locust's CSV files, written with this prefix", path=True),
         MAX_ERRORS,
-        RENEW,
+        RENEW_AHEAD,
     ),
 )
 COMMANDS = (LOAD, LOCUST)
