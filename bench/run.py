@@ -14,11 +14,16 @@ opens the predictor's NodePort through the sandbox's Kubernetes API, then:
   against the manual curl sequence, as whole processes;
 - start-up: ``kfdex --list`` against ``python -c "import invoke"``, and one
   ``kfdex infer`` against a ``python -c "import requests; requests.post(...)"``
-  one-liner making the same call, as whole processes.
+  one-liner making the same call, as whole processes;
+- capacity and fixed rate (``bench/clients.py``): wrk, hey, vegeta, ``kfdex
+  load`` and ``kfdex locust --workers 1`` against nginx on one core, each at
+  its best concurrency of 4, 8 and 16 on the other; ``kfdex load --rate R``
+  beside ``vegeta attack -rate R`` on the NodePort and on nginx.
 
 Prints Markdown tables with each row's ratio to its baseline.  A row whose
-tool is missing (wrk, curl, Locust) is skipped with a note.  Run:
-``python bench/run.py [--rounds 3] [--requests 5000] [--runs 9]``.
+tool is missing (wrk, hey, vegeta without Go, curl, Locust) is skipped with a
+note.  Run: ``python bench/run.py [--rounds 3] [--sections
+throughput,capacity,rate,login]``.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +50,11 @@ from sandbox import control  # noqa: E402
 from sandbox.kubeapi import MODEL_NAME, MODEL_NAMESPACE  # noqa: E402
 from scripts.load.engine import LoadTarget, run_load  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import clients  # noqa: E402  (bench/clients.py: capacity against nginx, fixed rate beside vegeta)
+
 PATH = f"/v2/models/{MODEL_NAME}/infer"
+SECTIONS = ("throughput", "capacity", "rate", "login")
 BODY = (ROOT / "payloads" / "iris.json").read_bytes()
 AUDIENCE = "istio-ingressgateway.istio-system.svc.cluster.local"
 
@@ -72,7 +82,9 @@ def wrk(url: str, headers: dict[str, str], seconds: int, folder: Path) -> float:
     lines += [f"wrk.headers[{json.dumps(name)}] = {json.dumps(value)}" for name, value in headers.items()]
     script.write_text("\n".join(lines) + "\n")
     script.chmod(0o600)
-    out = subprocess.run(["wrk", "-t2", "-c4", f"-d{seconds}s", "-s", str(script), url], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["wrk", "-t2", "-c4", f"-d{seconds}s", "-s", str(script), url], capture_output=True, text=True, check=True
+    ).stdout
     if "Non-2xx" in out:
         raise SystemExit(f"wrk saw errors:\n{out}")
     return float(next(line for line in out.splitlines() if line.startswith("Requests/sec")).split()[1])
@@ -94,7 +106,19 @@ def curl_loop(url: str, headers: dict[str, str], count: int, folder: Path) -> fl
     started = time.perf_counter()
     for _ in range(count):
         code = subprocess.run(
-            ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", f"@{header_file}", "--data-binary", f"@{body_file}", url],
+            [
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-H",
+                f"@{header_file}",
+                "--data-binary",
+                f"@{body_file}",
+                url,
+            ],
             capture_output=True,
             text=True,
             check=True,
@@ -167,7 +191,9 @@ def login_and_startup(sandbox: control.Sandbox, runs: int, folder: Path) -> list
     settings = sandbox.settings()
     settings.pop("SANDBOX_DIR")
     EnvFile(env_path).update(settings)
-    variables = dict(os.environ, ENV_FILE=str(env_path), KUBECACHEDIR=str(folder / "kubecache"), KFDEX_BENCH_PASSWORD=DEMO_PASSWORD)
+    variables = dict(
+        os.environ, ENV_FILE=str(env_path), KUBECACHEDIR=str(folder / "kubecache"), KFDEX_BENCH_PASSWORD=DEMO_PASSWORD
+    )
     sandbox.configure(flavor="kf15")
     for step in (["login"], ["expose-nodeport"]):
         subprocess.run([kfdex, *step], check=True, capture_output=True, env=variables, cwd=ROOT)
@@ -197,6 +223,53 @@ def login_and_startup(sandbox: control.Sandbox, runs: int, folder: Path) -> list
         ("start-up", 'python -c "import invoke"', bare, f"{name} --list", listing),
         ("one call", "python -c requests.post(...)", posted, f"{name} infer", inferred),
     ]
+
+
+def throughput_rows(
+    endpoints: dict[str, tuple[str, dict[str, str]]], options: argparse.Namespace, folder: Path
+) -> list[tuple[str, str, float | None, str]]:
+    """wrk against the engine on the NodePort and through the gateway; the curl loop and Locust on the NodePort."""
+    import importlib.util
+
+    has_wrk, has_curl = shutil.which("wrk") is not None, shutil.which("curl") is not None
+    has_locust = importlib.util.find_spec("locust") is not None
+    rows: list[tuple[str, str, float | None, str]] = []
+    for where, (url, headers) in endpoints.items():
+        engine(url, headers, 500)  # warm both servers' code paths
+        wrk_runs, engine_runs = [], []
+        for _ in range(options.rounds):
+            if has_wrk:
+                wrk_runs.append(wrk(url, headers, options.seconds, folder))
+            engine_runs.append(engine(url, headers, options.requests))
+        baseline = statistics.median(wrk_runs) if wrk_runs else None
+        rows.append((where, "wrk -t2 -c4", baseline, "" if has_wrk else "skipped: wrk not installed"))
+        rows.append((where, f"kfdex load --concurrency 4 --requests {options.requests}", statistics.median(engine_runs), ""))
+        if where != "NodePort":
+            continue
+        if has_curl:
+            rows.append((where, f"curl per request ({options.curl} calls)", curl_loop(url, headers, options.curl, folder), ""))
+        else:
+            rows.append((where, "curl per request", None, "skipped: curl not installed"))
+        if has_locust:
+            rows.append((where, "kfdex locust --workers 2 --users 4", locust(url, headers, options.seconds), ""))
+        else:
+            rows.append((where, "kfdex locust --workers 2", None, "skipped: pip install '.[load]'"))
+    return rows
+
+
+def print_throughput(rows: list[tuple[str, str, float | None, str]], rounds: int) -> None:
+    print(f"\nthroughput: {rounds} rounds, median req/s; ratio against wrk on the same endpoint\n")
+    print("| endpoint | client | req/s | / wrk | note |")
+    print("|---|---|---:|---:|---|")
+    baselines = {where: rate for where, client, rate, _ in rows if client.startswith("wrk")}
+    for where, client, rate, note in rows:
+        base = baselines.get(where)
+        ratio = f"{rate / base:.0%}" if rate and base else "–"
+        print(f"| {where} | {client} | {f'{rate:.0f}' if rate else '–'} | {ratio} | {note} |")
+    engine_rate = next((rate for where, client, rate, _ in rows if where == "NodePort" and client.startswith("kfdex load")), None)
+    curl_rate = next((rate for where, client, rate, _ in rows if client.startswith("curl") and rate), None)
+    if engine_rate and curl_rate:
+        print(f"\nkfdex load / curl loop on the NodePort: {engine_rate / curl_rate:.1f}×")
 
 
 def library_calls(sandbox: control.Sandbox, folder: Path, calls: int = 1000, chunks: int = 5) -> tuple[float, float]:
@@ -230,77 +303,123 @@ def library_calls(sandbox: control.Sandbox, folder: Path, calls: int = 1000, chu
     return theirs, ours
 
 
+def print_timed(timed: list[tuple[str, str, float, str, float]], runs: int) -> None:
+    print(f"\nwhole processes, median of {runs} runs; ratio kfdex / baseline\n")
+    print("| what | baseline | ms | kfdex | ms | ratio |")
+    print("|---|---|---:|---|---:|---:|")
+    for what, baseline, base_seconds, ours, our_seconds in timed:
+        print(
+            f"| {what} | {baseline} | {base_seconds * 1000:.0f} | {ours} | {our_seconds * 1000:.0f} | {our_seconds / base_seconds:.2f}× |"
+        )
+
+
+def fixed_rate_capacity(fast: clients.Clients, measured: list[tuple[str, dict[int, float] | None, str]] | None) -> float:
+    """The rate both clients can hold on an endpoint: the lowest closed-loop best of wrk, kfdex load and vegeta."""
+    if measured:
+        bests = [
+            max(rates.values())
+            for name, rates, _ in measured
+            if rates and not name.startswith(("hey", "kfdex locust", "kfdex load --"))
+        ]
+        return min(bests)
+    return min(fast.wrk(8) if shutil.which("wrk") else float("inf"), fast.kfdex_load(8))
+
+
+@dataclass
+class Results:
+    """What one bench run measured, section by section (empty when not run)."""
+
+    throughput: list[tuple[str, str, float | None, str]] = field(default_factory=list)
+    capacity: list[tuple[str, dict[int, float] | None, str]] | None = None
+    rates: list[tuple[str, float, list[tuple[float, str, tuple[float, float, float] | None, str]]]] = field(default_factory=list)
+    timed: list[tuple[str, str, float, str, float]] = field(default_factory=list)
+
+
+def sandbox_endpoints(sandbox: control.Sandbox) -> dict[str, tuple[str, dict[str, str]]]:
+    token, node_port = token_and_node_port(sandbox)
+    credential = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    routed = {**credential, "Host": f"{MODEL_NAME}.{MODEL_NAMESPACE}.example.com"}  # Istio routes the model by Host
+    return {
+        "NodePort": (f"http://127.0.0.1:{node_port}{PATH}", credential),
+        "gateway": (f"http://127.0.0.1:{sandbox.gateway_port}{PATH}", routed),
+    }
+
+
+def client_sections(
+    results: Results,
+    sections: set[str],
+    options: argparse.Namespace,
+    folder: Path,
+    endpoints: dict[str, tuple[str, dict[str, str]]],
+) -> None:
+    """Capacity on nginx, and fixed rate beside vegeta on the NodePort and nginx."""
+    with clients.nginx(folder, PATH, BODY) as fast_endpoint:
+        fast = clients.Clients(fast_endpoint, folder, options.client_seconds)
+        if "capacity" in sections:
+            results.capacity = clients.capacity_rows(fast, options.rounds)
+        if "rate" in sections:
+            top = fixed_rate_capacity(fast, results.capacity)
+            results.rates.append(("nginx", top, clients.rate_rows(fast, top)))
+    if "rate" in sections:
+        url, headers = endpoints["NodePort"]
+        model = clients.Clients(clients.Endpoint("NodePort", url, headers, BODY), folder, options.client_seconds)
+        top = fixed_rate_capacity(model, None)
+        results.rates.insert(0, ("NodePort", top, clients.rate_rows(model, top)))
+
+
+def measure(sections: set[str], options: argparse.Namespace) -> Results:
+    results = Results()
+    sandbox = control.start("kf191") if sections & {"throughput", "rate", "login"} else None
+    try:
+        with tempfile.TemporaryDirectory(prefix="kfdex-bench-") as temporary:
+            folder = Path(temporary)
+            endpoints = sandbox_endpoints(sandbox) if sandbox is not None else {}
+            if "throughput" in sections:
+                results.throughput = throughput_rows(endpoints, options, folder)
+            if sections & {"capacity", "rate"}:
+                client_sections(results, sections, options, folder, endpoints)
+            if sandbox is not None and "login" in sections:
+                results.timed = login_and_startup(sandbox, options.runs, folder)
+                plain_calls, library = library_calls(sandbox, folder)
+                results.timed.append(("1,000 calls in one process", "requests.Session with the cookie", plain_calls, "Kubeflow.infer", library))
+    finally:
+        if sandbox is not None:
+            control.stop(sandbox.folder, sandbox.id)
+    return results
+
+
+def print_results(results: Results, options: argparse.Namespace) -> None:
+    print(
+        f"\n{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, load average {os.getloadavg()[0]:.1f}"
+    )
+    if results.throughput:
+        print_throughput(results.throughput, options.rounds)
+    if results.capacity:
+        clients.print_capacity(results.capacity, options.rounds, options.client_seconds)
+    for endpoint, top, _ in results.rates:
+        print(
+            f"\n{endpoint}: closed-loop capacity {top:.0f} req/s (the lowest best of wrk, kfdex load, vegeta); rates at 50 % and 80 %"
+        )
+    if results.rates:
+        clients.print_rates(results.rates, options.client_seconds)
+    if results.timed:
+        print_timed(results.timed, options.runs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of wrk and the engine (median reported)")
     parser.add_argument("--requests", type=int, default=5000, help="requests per engine round")
     parser.add_argument("--seconds", type=int, default=8, help="length of a wrk or Locust round")
+    parser.add_argument("--client-seconds", type=int, default=5, help="length of each capacity or fixed-rate run")
     parser.add_argument("--curl", type=int, default=300, help="requests in the curl loop")
     parser.add_argument("--runs", type=int, default=9, help="runs of each whole-process timing (median reported)")
+    parser.add_argument("--sections", default=",".join(SECTIONS), help=f"which to run, of {','.join(SECTIONS)}")
     options = parser.parse_args()
-
-    has_wrk, has_curl = shutil.which("wrk") is not None, shutil.which("curl") is not None
-    import importlib.util
-
-    has_locust = importlib.util.find_spec("locust") is not None
-    sandbox = control.start("kf191")
-    rows: list[tuple[str, str, float | None, str]] = []
-    timed: list[tuple[str, str, float, str, float]] = []
-    try:
-        token, node_port = token_and_node_port(sandbox)
-        credential = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
-        routed = {**credential, "Host": f"{MODEL_NAME}.{MODEL_NAMESPACE}.example.com"}  # Istio routes the model by Host
-        endpoints = {
-            "NodePort": (f"http://127.0.0.1:{node_port}{PATH}", credential),
-            "gateway": (f"http://127.0.0.1:{sandbox.gateway_port}{PATH}", routed),
-        }
-        with tempfile.TemporaryDirectory(prefix="kfdex-bench-") as temporary:
-            folder = Path(temporary)
-            for where, (url, headers) in endpoints.items():
-                engine(url, headers, 500)  # warm both servers' code paths
-                wrk_runs, engine_runs = [], []
-                for _ in range(options.rounds):
-                    if has_wrk:
-                        wrk_runs.append(wrk(url, headers, options.seconds, folder))
-                    engine_runs.append(engine(url, headers, options.requests))
-                baseline = statistics.median(wrk_runs) if wrk_runs else None
-                rows.append((where, "wrk -t2 -c4", baseline, "" if has_wrk else "skipped: wrk not installed"))
-                rows.append((where, f"kfdex load --concurrency 4 --requests {options.requests}", statistics.median(engine_runs), ""))
-                if where != "NodePort":
-                    continue
-                if has_curl:
-                    rows.append((where, f"curl per request ({options.curl} calls)", curl_loop(url, headers, options.curl, folder), ""))
-                else:
-                    rows.append((where, "curl per request", None, "skipped: curl not installed"))
-                if has_locust:
-                    rows.append((where, "kfdex locust --workers 2 --users 4", locust(url, headers, options.seconds), ""))
-                else:
-                    rows.append((where, "kfdex locust --workers 2", None, "skipped: pip install '.[load]'"))
-            timed = login_and_startup(sandbox, options.runs, folder)
-            plain_calls, library = library_calls(sandbox, folder)
-            timed.append(("1,000 calls in one process", "requests.Session with the cookie", plain_calls, "Kubeflow.infer", library))
-    finally:
-        control.stop(sandbox.folder, sandbox.id)
-
-    cpus = os.cpu_count()
-    print(f"\n{time.strftime('%Y-%m-%d')}, {cpus} CPUs, Python {sys.version.split()[0]}")
-    print(f"\nthroughput: {options.rounds} rounds, median req/s; ratio against wrk on the same endpoint\n")
-    print("| endpoint | client | req/s | / wrk | note |")
-    print("|---|---|---:|---:|---|")
-    baselines = {where: rate for where, client, rate, _ in rows if client.startswith("wrk")}
-    for where, client, rate, note in rows:
-        base = baselines.get(where)
-        ratio = f"{rate / base:.0%}" if rate and base else "–"
-        print(f"| {where} | {client} | {f'{rate:.0f}' if rate else '–'} | {ratio} | {note} |")
-    engine_rate = next((rate for where, client, rate, _ in rows if where == "NodePort" and client.startswith("kfdex load")), None)
-    curl_rate = next((rate for where, client, rate, _ in rows if client.startswith("curl") and rate), None)
-    if engine_rate and curl_rate:
-        print(f"\nkfdex load / curl loop on the NodePort: {engine_rate / curl_rate:.1f}×")
-    print(f"\nwhole processes, median of {options.runs} runs; ratio kfdex / baseline\n")
-    print("| what | baseline | ms | kfdex | ms | ratio |")
-    print("|---|---|---:|---|---:|---:|")
-    for what, baseline, base_seconds, ours, our_seconds in timed:
-        print(f"| {what} | {baseline} | {base_seconds * 1000:.0f} | {ours} | {our_seconds * 1000:.0f} | {our_seconds / base_seconds:.2f}× |")
+    sections = set(options.sections.split(","))
+    if not sections <= set(SECTIONS):
+        parser.error(f"--sections: give some of {','.join(SECTIONS)}")
+    print_results(measure(sections, options), options)
 
 
 if __name__ == "__main__":

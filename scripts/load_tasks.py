@@ -26,7 +26,8 @@ from .step import AUTH, PAYLOAD, Command, Option
 from .values import COUNT, MAX_PARALLEL, OR_NONE, PARALLEL, PORT, RATE, TIMEOUT, Number, is_host, shown, timespan
 
 if TYPE_CHECKING:
-    from .load.engine import LoadReport, LoadTarget
+    from .infer import ModelCall
+    from .load.engine import LoadReport, LoadTarget, Sender
     from .load.renewal import Renewal
 
 VIA = Option("via", "nodeport or ingress (default: the NodePort when NODE_PORT is set, else the ingress with MODEL_HOST)")
@@ -36,8 +37,7 @@ MAX_ERRORS = Option(
     "failed requests the run may have and still exit 0: a number (10) or a percentage of the requests (2.5%); default 0",
 )
 DEFAULT_REQUESTS = 1000
-
-
+SLO = Number(float, above=0, unit=" ms")  # --slo-p99
 RENEW = Option(
     "renew",
     "when the session ends mid-run, log in again (DEX_PASSWORD, or a new token after a token login) and resend; "
@@ -55,14 +55,14 @@ RENEW_AHEAD = Option(
 
 
 def _target(env_file: EnvFile, environment: Environment, payload: str, auth: str, via: str | None) -> LoadTarget:
-    return _target_of(env_file.read(), environment, payload, auth, via)
-
-
-def _target_of(state: State, environment: Environment, payload: str, auth: str, via: str | None) -> LoadTarget:
     from .infer import prepare
+
+    return _target_of(prepare(env_file.read(), environment, payload, auth, via))
+
+
+def _target_of(call: ModelCall) -> LoadTarget:
     from .load.engine import LoadTarget
 
-    call = prepare(state, environment, payload, auth, via)
     return LoadTarget(
         call.url,
         "POST",
@@ -107,21 +107,187 @@ def _check_folders(*given: tuple[str, str | None]) -> None:
             raise UsageError(f"{flag} {shown(path)}: its folder does not exist; create it or give another path")
 
 
-def _report(environment: Environment, report: LoadReport, as_json: bool, html: str | None, tolerance: Tolerance) -> None:
+
+def _senders(
+    env_file: EnvFile, environment: Environment, payload: str, auth: str, via: str | None, protocol: str
+) -> tuple[LoadTarget | None, Callable[[], Sender] | None, dict[str, str]]:
+    """What ``load`` sends (an HTTP target as infer's request, or gRPC senders when ``--protocol grpc`` asks) and, for
+    the HTML report's header, what that is: route, model and kind of credential (never its value)."""
+    from .infer import grpc_asked, prepare
+
+    state = env_file.read()
+    if grpc_asked(protocol):  # grpc loads only when asked for
+        from .grpcv2 import load_senders
+
+        about = {"route": f"gRPC ModelInfer (V2), --via {via or 'as infer chooses'}", "model": state.get("MODEL_NAME", "")}
+        return None, load_senders(state, environment, payload, auth, via), {**about, "credential": f"--auth {auth}"}
+    call = prepare(state, environment, payload, auth, via)
+    about = {"route": f"POST {call.url} (via {call.via})", "model": call.model, "credential": call.credential.noun}
+    return _target_of(call), None, about
+
+
+def renewal(
+    env_file: EnvFile, environment: Environment, overrides: Mapping[str, str], payload: str, auth: str, via: str | None
+) -> tuple[Renewal, Callable[[], float | None]]:
+    """``--renew``: the run's target and how to renew it, through the library's login (``scripts.api``), and the seconds left."""
+    from .api import Kubeflow
+    from .infer import prepare
+    from .load.renewal import Renewal
+
+    kubeflow = Kubeflow.for_command(env_file, environment, overrides)
+
+    def target(state: State) -> LoadTarget:
+        return _target_of(prepare(state, environment, payload, auth, via))
+
+    def renewed() -> LoadTarget:
+        kubeflow.renew()
+        return target(kubeflow.state)
+
+    return Renewal(kubeflow.with_renewal(target), renewed), kubeflow.remaining  # a session already over is renewed first
+
+
+def _renewing(
+    env_file: EnvFile, environment: Environment, overrides: Mapping[str, str], payload: str, auth: str, via: str | None
+) -> tuple[Renewal, LoadTarget, Callable[[], Sender]]:
+    """``load --renew``: the run's renewal, its first target, and senders that renew and resend (the thread engine's)."""
+    from .load.engine import HttpSender
+    from .load.renewal import RenewingSender
+
+    renewing, _remaining = renewal(env_file, environment, overrides, payload, auth, via)
+    return renewing, renewing.target, partial(RenewingSender, renewing, HttpSender)
+
+
+def _finish_renewal(report: LoadReport, renewing: Renewal | None) -> None:
+    """``--renew``: the report counts the renewals, and says why one failed."""
+    if renewing is not None:
+        report.renewals = renewing.renewals
+        if renewing.failure:
+            report.note = f"{report.note}; renewing it failed: {renewing.failure}"
+
+
+def _check_renew(protocol: str, client: str, fixed: bool) -> None:
+    """``--renew`` is for the closed loop over REST, on the thread engine: a UsageError otherwise, before anything is sent."""
+    if protocol != "rest":
+        raise UsageError("--renew works with REST load: leave out --protocol grpc")
+    if fixed:
+        raise UsageError("--renew works with the closed loop: leave out --rate, --sweep and --slo-p99")
+    if client == "curl":
+        raise UsageError("--renew resends on the thread engine: leave out --client curl")
+
+
+def fixed_rate(
+    env_file: EnvFile,
+    environment: Environment,
+    payload: str,
+    auth: str,
+    via: str | None,
+    protocol: str,
+    *,
+    rate: float,
+    duration: float | None,
+    connections: int,
+    warmup: int,
+    requests: int | None,
+    client: str,
+    as_json: bool,
+    html: str | None,
+    tolerance: Tolerance,
+) -> None:
+    """``load --rate R --duration S``: R requests a second, each due at its time whatever the ones before did."""
+    from .load.rate import check_rate, run_rate
+
+    if rate is None:
+        raise UsageError("--slo-p99 goes with --sweep: give --sweep START:STOP:STEP (or --rate R without an SLO)")
+    if requests is not None:
+        raise UsageError("--rate runs for --duration S: leave out --requests")
+    check_rate(rate, duration, connections, warmup)  # bad input sends nothing, not even a login check
+    from .load.progress import live_progress
+
+    target, senders, about = _senders(env_file, environment, payload, auth, via, protocol)
+    with live_progress(stream=environment.stderr) as progress:
+        shape = {"rate": rate, "duration": duration, "connections": connections, "warmup": warmup, "client": client}
+        report = run_rate(target, **shape, progress=progress, senders=senders)  # type: ignore[arg-type]
+    fixed = {**about, "load": f"fixed rate: {rate:g} req/s over {connections} connections"}
+    _report(environment, report, as_json, html, tolerance, fixed)
+
+
+def sweep_rates(
+    env_file: EnvFile,
+    environment: Environment,
+    payload: str,
+    auth: str,
+    via: str | None,
+    protocol: str,
+    *,
+    rate: float | None,
+    spec: str,
+    slo_p99: float | None,
+    duration: float | None,
+    connections: int,
+    warmup: int,
+    requests: int | None,
+    client: str,
+    as_json: bool,
+    html: str | None,
+) -> None:
+    """``load --sweep``: one fixed-rate run per rate, the table of rate against percentiles, and the knee."""
+    from .load import sweep as sweeping
+
+    if rate is not None or requests is not None:
+        raise UsageError("--sweep gives the rates and runs each for --duration S: leave out --rate and --requests")
+    wanted = sweeping.rates(spec)
+    sweeping.check_sweep(wanted, duration, connections, warmup, slo_p99)  # bad input sends nothing
+    from .load.progress import live_progress
+
+    target, senders, about = _senders(env_file, environment, payload, auth, via, protocol)
+    about["load"] = f"sweep {spec} req/s over {connections} connections" + (f", SLO p99 {slo_p99:g} ms" if slo_p99 else "")
+
+    def said(step: sweeping.Step) -> None:
+        environment.info(f"{step.rate:g} req/s: p50 {step.p50_ms:g} ms, p99 {step.p99_ms:g} ms, errors {step.failed}")
+
+    with live_progress(stream=environment.stderr) as progress:
+        shape = {"duration": duration, "connections": connections, "warmup": warmup, "client": client}
+        run = sweeping.rate_runner(target, **shape, progress=progress, senders=senders)  # type: ignore[arg-type]
+        result = sweeping.run_sweep(wanted, slo_p99, run, said)
+    environment.data(json.dumps(sweeping.summary(result)) if as_json else sweeping.table(result))
+    if html:
+        _written(environment, html, lambda path: sweeping.write_html(result, path, about))
+    if result.last is not None:
+        _ended(result.last)
+
+
+def _written(environment: Environment, html: str, write: Callable[[Path], Path]) -> None:
+    """Write the HTML report; a path that cannot be written is bad input, said after the figures."""
+    try:
+        written = write(Path(html))
+    except OSError as error:
+        raise UsageError(f"--html {html}: cannot write the report ({error.strerror}); the figures are above") from None
+    environment.info(f"report written to {written}")
+
+
+def _ended(report: LoadReport) -> None:
+    """End as the run ended: exit 5 when the session was refused mid-run, 130 when interrupted."""
+    if report.session_expired:
+        raise SessionError(f"the gateway stopped accepting the session during the run ({report.note}): run `invoke login`")
+    if report.interrupted:
+        raise KeyboardInterrupt
+
+
+def _report(
+    environment: Environment,
+    report: LoadReport,
+    as_json: bool,
+    html: str | None,
+    tolerance: Tolerance,
+    measured: Mapping[str, str] | None = None,
+) -> None:
     """Print the figures, write the HTML report if asked, and end as the run ended: failed requests fail the command."""
     from .load import report as figures
 
     environment.data(figures.to_json(report) if as_json else figures.table(report))
     if html:
-        try:
-            written = figures.write_html(report, Path(html))
-        except OSError as error:
-            raise UsageError(f"--html {shown(html)}: cannot write the report ({error.strerror}); the figures are above") from None
-        environment.info(f"report written to {written}")
-    if report.session_expired:
-        raise SessionError(f"the gateway stopped accepting the session during the run ({report.note}): run `invoke login`")
-    if report.interrupted:
-        raise KeyboardInterrupt
+        _written(environment, html, lambda path: figures.write_html(report, path, measured))
+    _ended(report)
     if report.requests == 0:
         raise ModelError("the run completed no request: nothing was measured (see the figures above)")
     failed = sum(report.errors.values())
@@ -131,25 +297,6 @@ def _report(environment: Environment, report: LoadReport, as_json: bool, html: s
             f"{failed} of {report.requests} requests failed ({statuses}), more than --max-errors {tolerance} allows: "
             "see the figures above"
         )
-
-
-def renewal(
-    env_file: EnvFile, environment: Environment, overrides: Mapping[str, str], payload: str, auth: str, via: str | None
-) -> tuple[Renewal, Callable[[], float | None]]:
-    """``--renew``: the run's target and how to renew it, through the library's login (``scripts.api``), and the seconds left."""
-    from .api import Kubeflow
-    from .load.renewal import Renewal
-
-    kubeflow = Kubeflow.for_command(env_file, environment, overrides)
-
-    def target(state: State) -> LoadTarget:
-        return _target_of(state, environment, payload, auth, via)
-
-    def renewed() -> LoadTarget:
-        kubeflow.renew()
-        return target(kubeflow.state)
-
-    return Renewal(kubeflow.with_renewal(target), renewed), kubeflow.remaining  # a session already over is renewed first
 
 
 def load(
@@ -167,51 +314,47 @@ def load(
     html: str | None = None,
     protocol: str = "rest",
     max_errors: str | None = None,
+    rate: float | None = None,
+    sweep: str | None = None,
+    slo_p99: float | None = None,
+    client: str = "auto",
     renew: bool = False,
 ) -> None:
     """Send the payload ``requests`` times (or for ``duration`` seconds) from ``concurrency`` workers and report."""
     if requests is not None and duration is not None:
         raise UsageError("give --requests or --duration, not both")
-    if renew and protocol != "rest":
-        raise UsageError("--renew works with REST load: leave out --protocol grpc")
+    if renew:
+        _check_renew(protocol, client, rate is not None or sweep is not None or slo_p99 is not None)
     tolerance = Tolerance.parse(max_errors)
     if html:
         from .load.report import require_html
 
         require_html()
     _check_folders(("--html", html))
-    from .infer import grpc_asked
+    if rate is not None or sweep is not None or slo_p99 is not None:
+        route = (payload, auth, via, protocol)
+        shape = {"rate": rate, "duration": duration, "connections": concurrency, "warmup": warmup, "requests": requests}
+        shape["client"] = client
+        shown_as = {"as_json": json, "html": html}
+        if sweep is None:
+            fixed_rate(env_file, environment, *route, **shape, **shown_as, tolerance=tolerance)  # type: ignore[arg-type]
+        else:
+            sweep_rates(env_file, environment, *route, spec=sweep, slo_p99=slo_p99, **shape, **shown_as)  # type: ignore[arg-type]
+        return
     from .load.engine import run_load
     from .load.progress import live_progress
 
-    senders = None
-    renewing = None
-    if grpc_asked(protocol):  # grpc loads only when asked for
-        from .grpcv2 import load_senders
-
-        target, senders = None, load_senders(env_file.read(), environment, payload, auth, via)
-    elif renew:
-        from .load.engine import HttpSender
-        from .load.renewal import RenewingSender
-
-        renewing, _remaining = renewal(env_file, environment, overrides, payload, auth, via)
-        target = renewing.target
-        senders = partial(RenewingSender, renewing, HttpSender)
-    else:
-        target = _target(env_file, environment, payload, auth, via)
+    # with --renew, a session already over is renewed (and written to the .env) before the run's request is made
+    renewing, target, renewed = _renewing(env_file, environment, overrides, payload, auth, via) if renew else (None, None, None)
+    target, senders, about = _senders(env_file, environment, payload, auth, via, protocol)
+    if renewing is not None:
+        target, senders = renewing.target, renewed
     bound = {"duration": duration} if duration is not None else {"requests": requests or DEFAULT_REQUESTS}  # never 0: COUNT
     with live_progress(stream=environment.stderr) as progress:
-        report = run_load(target, concurrency=concurrency, warmup=warmup, progress=progress, senders=senders, **bound)
+        report = run_load(target, concurrency=concurrency, warmup=warmup, progress=progress, senders=senders, client=client, **bound)
     _finish_renewal(report, renewing)
-    _report(environment, report, json, html, tolerance)
-
-
-def _finish_renewal(report: LoadReport, renewing: Renewal | None) -> None:
-    """``--renew``: the report counts the renewals, and says why one failed."""
-    if renewing is not None:
-        report.renewals = renewing.renewals
-        if renewing.failure:
-            report.note = f"{report.note}; renewing it failed: {renewing.failure}"
+    closed = {**about, "load": f"closed loop: {concurrency} workers, each waiting for its answer"}
+    _report(environment, report, json, html, tolerance, closed)
 
 
 def locust(
@@ -300,6 +443,30 @@ LOAD = Command(
         Option("protocol", "rest (HTTP/JSON) or grpc (ModelInfer over the V2 gRPC service; the grpc extra)", default="rest"),
         MAX_ERRORS,
         RENEW,
+        Option(
+            "rate",
+            "send at this fixed rate (requests per second) for --duration: an open model, each latency counted from its due "
+            "time (coordinated omission corrected); --concurrency is then the connections, the most requests in flight",
+            kind=float,
+            number=RATE,
+        ),
+        Option(
+            "sweep",
+            "one --rate run per rate, START:STOP:STEP or a list (100:1000:100, 100,200,400), each for --duration: "
+            "a table of rate against p50/p99/errors and the knee",
+        ),
+        Option(
+            "client",
+            "auto, curl (libcurl's multi interface: one thread, a fraction of the CPU per request; pycurl, the load extra) "
+            "or http.client (a thread per connection); auto takes curl when pycurl is installed and the load is HTTP",
+            default="auto",
+        ),
+        Option(
+            "slo_p99",
+            "with --sweep: the p99 latency objective in ms; the knee is the highest rate meeting it with no errors",
+            kind=float,
+            number=SLO,
+        ),
     ),
 )
 LOCUST = Command(

@@ -5,7 +5,7 @@ The sandbox never holds the only copy of anything: every line of the .env that
 exact text, and one marker line records the sandbox's random id and whether
 the .env existed before.  A person opening the .env sees::
 
-    MODEL_NAME=my-model                  (a line of their own, untouched)
+    HTTP_TIMEOUT=60                      (a setting sandbox-up does not take over: untouched)
     #kfdex-saved "KUBECONFIG=/home/me/.kube/config\\n"
     #kfdex-sandbox id=3f9c… created=no joined=no: `kfdex sandbox-down` removes the sandbox's settings and restores each #kfdex-saved line
     KUBECONFIG=/tmp/kfdex-sandbox-…/kubeconfig

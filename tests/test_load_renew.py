@@ -53,3 +53,15 @@ def test_locust_renew_hands_each_new_session_to_the_workers(short: Env, own_locu
 def test_locust_renew_is_for_the_master(short: Env) -> None:
     ran = short.invoke("locust", "--renew", "--worker", "--master-host", "127.0.0.1")
     assert ran.returncode == ExitCode.USAGE and "--renew is for the master" in ran.stderr
+
+
+@pytest.mark.parametrize(
+    ("arguments", "said"),
+    [
+        (["--rate", "10", "--duration", "1"], "--renew works with the closed loop"),
+        (["--client", "curl", "--requests", "1"], "--renew resends on the thread engine"),
+    ],
+)
+def test_renew_is_refused_where_it_cannot_resend(short: Env, arguments: list[str], said: str) -> None:
+    ran = short.invoke("load", "--renew", *arguments)
+    assert ran.returncode == ExitCode.USAGE and said in ran.stderr

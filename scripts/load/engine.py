@@ -10,13 +10,16 @@ call to Dex (a 3xx to ``/dex/`` or ``/oauth2/``, a 401, or a 403 sign-in
 page) means the session is gone: the run stops and the report says
 ``session_expired``.  Ctrl-C stops the run and returns what was measured.
 
-Why ``http.client`` in threads: the client shares two cores with the model
-server, so its CPU per request decides how close it gets to wrk.  Measured
-against the sandbox NodePort (client CPU per request): ``requests`` ~900 µs,
-urllib3 pool ~340 µs, aiohttp on uvloop ~250-350 µs, geventhttpclient
-~200-250 µs, ``http.client`` ~200 µs.  The standard library's connection is
-the cheapest, needs no dependency, and blocking sockets release the GIL while
-waiting, so four threads keep four requests in flight.
+Which client: the client shares two cores with the model server, so its CPU
+per request decides how close it gets to wrk.  Measured against the sandbox
+NodePort (client CPU per request): ``requests`` ~900 µs, urllib3 pool ~340
+µs, aiohttp on uvloop ~250-350 µs, geventhttpclient ~200-250 µs,
+``http.client`` ~200 µs (~100 µs against nginx); libcurl's multi interface
+from one thread (``curlmulti``, pycurl) ~20-30 µs against nginx.  So HTTP load
+goes through ``curlmulti`` when pycurl (the ``load`` extra) is installed, and
+otherwise through ``http.client`` in threads: it needs no dependency, and
+blocking sockets release the GIL while waiting, so C threads keep C requests
+in flight.  gRPC senders always run in threads.
 """
 
 from __future__ import annotations
@@ -255,10 +258,13 @@ def run_load(
     clock: Callable[[], float] = time.perf_counter,
     stop: threading.Event | None = None,
     senders: Callable[[], Sender] | None = None,
+    client: str = "auto",
 ) -> LoadReport:
     """Send ``target`` ``requests`` times, or for ``duration`` seconds, from ``concurrency`` connections.
 
     ``senders`` makes each worker's sender instead of an HTTP connection to ``target`` (gRPC load).
+    ``client``: ``curl`` (libcurl's multi interface, one thread), ``http.client`` (a thread per
+    connection) or ``auto`` (curl when pycurl is installed and the load is HTTP).
 
     ``warmup`` requests go first and are not counted.  ``progress`` is called
     from this thread about ten times a second.  Setting ``stop`` (or Ctrl-C)
@@ -268,7 +274,9 @@ def run_load(
     if senders is None and target is None:
         raise UsageError("nothing to send load to")
     make: Callable[[], Sender] = senders or (lambda: HttpSender(target))  # type: ignore[arg-type]
-    workers = [_Worker(make()) for _ in range(concurrency)]
+    from .curlmulti import workers as chosen_workers  # libcurl's multi interface when pycurl is installed
+
+    workers = chosen_workers(target, concurrency, _Worker, make, client, senders)  # type: ignore[arg-type]
     try:
         interrupted = False
         if warmup:

@@ -5,18 +5,19 @@ significant digits, so every figure is within 0.1 % of the sample it stands
 for).  The JSON object has exactly the keys the issue documents:
 ``requests``, ``errors`` (status → count), ``throughput_rps``,
 ``latency_ms`` (``min``, ``p50``, ``p90``, ``p99``, ``max``) and
-``duration_s``.  The HTML report is one self-contained file (plotly with its
-JavaScript inlined): throughput and latency percentiles per second, and the
-latency distribution.  Heavy libraries are imported inside the functions.
+``duration_s``.  The HTML report is one self-contained file (``page``: plotly with its
+JavaScript inlined).  Heavy libraries are imported inside the functions.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .engine import LoadReport, succeeded
+from .rate import LATE_AFTER_S, RateReport
 
 if TYPE_CHECKING:
     from hdrh.histogram import HdrHistogram
@@ -59,10 +60,32 @@ def summary(report: LoadReport) -> dict[str, Any]:
         "throughput_rps": round(report.requests / report.duration_s, 1) if report.duration_s > 0 else 0.0,
         "latency_ms": latency_ms(histogram(report.latencies_us)),
         "duration_s": duration,
+        **({"rate": rate_figures(report)} if isinstance(report, RateReport) else {}),
     }
     if report.renewals is not None:  # --renew
         figures["renewals"] = report.renewals
     return figures
+
+
+def rate_figures(report: RateReport) -> dict[str, float | int]:
+    """What a fixed-rate run offered and kept: ``offered`` and ``achieved`` req/s, ``late`` and ``skipped`` sends."""
+    return {
+        "offered": round(report.offered_rps, 3),
+        "achieved": round(report.achieved_rps, 1),
+        "late": report.late,
+        "skipped": report.skipped,
+    }
+
+
+def behind(report: RateReport) -> str:
+    """A sentence when the schedule was not kept (sends skipped, or more than 1 % of them late), else ""."""
+    if not report.skipped and report.late <= report.requests / 100:
+        return ""
+    return (
+        f"the schedule was not kept: {report.late} of {report.requests} sends left more than {LATE_AFTER_S * 1000:g} ms late"
+        f" and {report.skipped} were skipped (all {report.connections} connections busy waiting for answers, or the client short of CPU);"
+        " latency counts from each due time; raise --concurrency, or the server is past its limit"
+    )
 
 
 def to_json(report: LoadReport) -> str:
@@ -82,6 +105,12 @@ def table(report: LoadReport) -> str:
         ("latency (ms)", "  ".join(f"{name} {latency[name]:.2f}" for name in ("min", "p50", "p90", "p99", "max"))),
         ("wall time", f"{figures['duration_s']:.2f} s"),
     ]
+    if isinstance(report, RateReport):
+        kept = figures["rate"]
+        offered = f"offered {kept['offered']:g} req/s, achieved {kept['achieved']:.1f}"
+        rows.insert(3, ("rate", f"{offered}, late {kept['late']}, skipped {kept['skipped']}"))
+        if lag := behind(report):
+            rows.append(("behind", lag))
     if report.renewals is not None:
         rows.append(("renewals", str(report.renewals)))
     if report.note:
@@ -117,41 +146,8 @@ def require_html() -> None:
     require("load", "--html", modules=("plotly",))
 
 
-def write_html(report: LoadReport, path: Path, title: str = "kfdex load") -> Path:
-    """A self-contained HTML report (plotly, JavaScript inlined): throughput and percentiles over time, latency distribution."""
-    require_html()
-    from plotly import graph_objects as go
-    from plotly.subplots import make_subplots
+def write_html(report: LoadReport, path: Path, measured: Mapping[str, str] | None = None, title: str = "kfdex load") -> Path:
+    """The self-contained HTML report (``page``): what was measured, latency by percentile, figures by second."""
+    from .page import write_load
 
-    rows = series(report)
-    seconds = [row["second"] for row in rows]
-    figure = make_subplots(
-        rows=3,
-        cols=1,
-        subplot_titles=("Throughput (requests started per second)", "Latency percentiles over time (ms)", "Latency distribution (ms)"),
-        vertical_spacing=0.09,
-    )
-    figure.add_trace(go.Scatter(x=seconds, y=[row["requests"] for row in rows], name="requests/s", mode="lines+markers"), 1, 1)
-    figure.add_trace(go.Scatter(x=seconds, y=[row["errors"] for row in rows], name="errors/s", mode="lines+markers"), 1, 1)
-    for name, _ in PERCENTILES:
-        figure.add_trace(go.Scatter(x=seconds, y=[row[name] for row in rows], name=name, mode="lines+markers"), 2, 1)
-    recorded = histogram(report.latencies_us)
-    values, counts = [], []
-    if recorded.get_total_count():
-        for step in recorded.get_recorded_iterator():
-            values.append(_ms(step.value_iterated_to))
-            counts.append(step.count_added_in_this_iter_step)
-    figure.add_trace(go.Bar(x=values, y=counts, name="requests"), 3, 1)
-    figure.update_xaxes(title_text="second of the run", row=1, col=1)
-    figure.update_xaxes(title_text="second of the run", row=2, col=1)
-    figure.update_xaxes(title_text="latency (ms)", type="log", row=3, col=1)
-    figures = summary(report)
-    latency = figures["latency_ms"]
-    subtitle = (
-        f"{figures['requests']} requests, {figures['throughput_rps']} req/s, errors {figures['errors'] or 0}, "
-        f"p50 {latency['p50']} ms, p99 {latency['p99']} ms, {figures['duration_s']} s"
-    )
-    figure.update_layout(title_text=f"{title}<br><sub>{subtitle}</sub>", height=1100, showlegend=True)
-    path = Path(path)
-    figure.write_html(path, include_plotlyjs=True, full_html=True)
-    return path
+    return write_load(report, path, measured or {}, title)
