@@ -16,7 +16,7 @@ from .errors import UsageError
 EXTRAS: dict[str, tuple[str, ...]] = {
     "grpc": ("grpc", "tritonclient", "google.protobuf"),
     "kfp": ("kfp",),
-    "load": ("locust", "plotly"),
+    "load": ("locust", "plotly", "pycurl"),
     "sandbox": ("mlserver", "mlserver_sklearn", "sklearn", "joblib", "h2"),
 }
 

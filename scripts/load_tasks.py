@@ -23,7 +23,7 @@ from .environment import Environment
 from .errors import GatewayError, ModelError, SessionError, UsageError
 from .state import EnvFile, State
 from .step import AUTH, PAYLOAD, Command, Option
-from .values import COUNT, MAX_PARALLEL, OR_NONE, PARALLEL, PORT, RATE, TIMEOUT, Number, is_host, shown, timespan
+from .values import COUNT, LATENCY_MS, MAX_PARALLEL, OR_NONE, PARALLEL, PORT, RATE, TIMEOUT, Number, is_host, shown, timespan
 
 if TYPE_CHECKING:
     from .infer import ModelCall
@@ -37,7 +37,6 @@ MAX_ERRORS = Option(
     "failed requests the run may have and still exit 0: a number (10) or a percentage of the requests (2.5%); default 0",
 )
 DEFAULT_REQUESTS = 1000
-SLO = Number(float, above=0, unit=" ms")  # --slo-p99
 RENEW = Option(
     "renew",
     "when the session ends mid-run, log in again (DEX_PASSWORD, or a new token after a token login) and resend; "
@@ -105,7 +104,6 @@ def _check_folders(*given: tuple[str, str | None]) -> None:
     for flag, path in given:
         if path and not Path(path).expanduser().parent.is_dir():
             raise UsageError(f"{flag} {shown(path)}: its folder does not exist; create it or give another path")
-
 
 
 def _senders(
@@ -229,6 +227,7 @@ def sweep_rates(
     client: str,
     as_json: bool,
     html: str | None,
+    tolerance: Tolerance,
 ) -> None:
     """``load --sweep``: one fixed-rate run per rate, the table of rate against percentiles, and the knee."""
     from .load import sweep as sweeping
@@ -254,6 +253,8 @@ def sweep_rates(
         _written(environment, html, lambda path: sweeping.write_html(result, path, about))
     if result.last is not None:
         _ended(result.last)
+    if result.steps:  # higher rates may fail (that is what a sweep looks for), its lowest may not
+        _judged(result.steps[0].report, tolerance, f" at the sweep's lowest rate, {result.steps[0].rate:g} req/s")
 
 
 def _written(environment: Environment, html: str, write: Callable[[Path], Path]) -> None:
@@ -261,7 +262,7 @@ def _written(environment: Environment, html: str, write: Callable[[Path], Path])
     try:
         written = write(Path(html))
     except OSError as error:
-        raise UsageError(f"--html {html}: cannot write the report ({error.strerror}); the figures are above") from None
+        raise UsageError(f"--html {shown(html)}: cannot write the report ({error.strerror}); the figures are above") from None
     environment.info(f"report written to {written}")
 
 
@@ -288,13 +289,18 @@ def _report(
     if html:
         _written(environment, html, lambda path: figures.write_html(report, path, measured))
     _ended(report)
+    _judged(report, tolerance)
+
+
+def _judged(report: LoadReport, tolerance: Tolerance, where: str = "") -> None:
+    """Exit 9 (after the figures) when the run completed no request, or more failed than ``--max-errors`` allows."""
     if report.requests == 0:
-        raise ModelError("the run completed no request: nothing was measured (see the figures above)")
+        raise ModelError(f"the run completed no request{where}: nothing was measured (see the figures above)")
     failed = sum(report.errors.values())
     if not tolerance.allows(failed, report.requests):
         statuses = ", ".join(f"{status} ×{count}" for status, count in report.errors.items())
         raise ModelError(
-            f"{failed} of {report.requests} requests failed ({statuses}), more than --max-errors {tolerance} allows: "
+            f"{failed} of {report.requests} requests failed{where} ({statuses}), more than --max-errors {tolerance} allows: "
             "see the figures above"
         )
 
@@ -331,6 +337,9 @@ def load(
 
         require_html()
     _check_folders(("--html", html))
+    from .load.curlmulti import check_client
+
+    check_client(client)
     if rate is not None or sweep is not None or slo_p99 is not None:
         route = (payload, auth, via, protocol)
         shape = {"rate": rate, "duration": duration, "connections": concurrency, "warmup": warmup, "requests": requests}
@@ -339,7 +348,7 @@ def load(
         if sweep is None:
             fixed_rate(env_file, environment, *route, **shape, **shown_as, tolerance=tolerance)  # type: ignore[arg-type]
         else:
-            sweep_rates(env_file, environment, *route, spec=sweep, slo_p99=slo_p99, **shape, **shown_as)  # type: ignore[arg-type]
+            sweep_rates(env_file, environment, *route, spec=sweep, slo_p99=slo_p99, **shape, **shown_as, tolerance=tolerance)  # type: ignore[arg-type]
         return
     from .load.engine import run_load
     from .load.progress import live_progress
@@ -465,7 +474,7 @@ LOAD = Command(
             "slo_p99",
             "with --sweep: the p99 latency objective in ms; the knee is the highest rate meeting it with no errors",
             kind=float,
-            number=SLO,
+            number=LATENCY_MS,
         ),
     ),
 )

@@ -108,7 +108,8 @@ PORT = Number(int, minimum=1, maximum=65535)
 MAX_PARALLEL = 1024  # connections, threads or processes one run may open
 PARALLEL = Number(int, minimum=1, maximum=MAX_PARALLEL)  # load's concurrency, Locust's local workers
 OR_NONE = Number(int, minimum=0)  # warmup requests
-RATE = Number(float, above=0, unit=" per second")  # Locust's spawn rate
+RATE = Number(float, above=0, unit=" per second")  # Locust's spawn rate, load's --rate
+LATENCY_MS = Number(float, above=0, unit=" ms")  # load's --slo-p99
 _TIMESPAN = re.compile(r"(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?")
 
 

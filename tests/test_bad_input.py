@@ -528,6 +528,7 @@ NEEDS_EXTRA = {  # every task that needs an extra (or one module of it: the load
     "grpc": (["model-info", "--protocol", "grpc"], ["infer", "--protocol", "grpc"], ["load", "--protocol", "grpc"]),
     "locust": (["locust"],),
     "plotly": (["load", "--html", "report.html"],),
+    "pycurl": (["load", "--client", "curl"],),
     "sandbox": (["sandbox-up"], ["demo"]),
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -154,3 +155,16 @@ def test_ctrl_c_to_the_real_process_while_the_master_waits(ready: Env, own_locus
         assert running.wait(60) == ExitCode.INTERRUPTED, first + rest
     assert rest.strip().splitlines() == ["error: interrupted"], rest
     assert locust_processes(own_locust) == []  # (a Ctrl-C just as the master started once left it running)
+
+
+@pytest.mark.parametrize("tolerance", [None, "100%"])
+def test_a_sweep_whose_lowest_rate_already_fails_exits_9(ready: Env, cluster: Sandbox, tolerance: str | None) -> None:
+    """Higher rates may fail (that is what a sweep looks for); its lowest failing says the model fails whatever the load."""
+    cluster.configure(faults=[{"path": PATH, "status": 503, "count": 100000}])
+    more = ["--max-errors", tolerance] if tolerance else []
+    ran = ready.invoke("load", "--sweep", "20,40", "--duration", "0.5", "--via", "ingress", "--json", *more)
+    assert ran.returncode == (0 if tolerance else ExitCode.MODEL), ran.stderr
+    assert json.loads(ran.stdout)["stopped_early"].startswith("stopped after 20 req/s")  # the figures are printed all the same
+    if not tolerance:
+        last = ran.stderr.strip().splitlines()[-1]
+        assert re.match(r"error: (\d+) of \1 requests failed at the sweep's lowest rate, 20 req/s \(503 ×\1\)", last), last

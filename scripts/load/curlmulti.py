@@ -22,7 +22,6 @@ with ``http.client``.
 
 from __future__ import annotations
 
-import importlib.util
 import ssl
 from collections import deque
 from typing import Any
@@ -40,24 +39,32 @@ CLIENTS = ("auto", "curl", "http.client")
 
 def available() -> bool:
     """Whether pycurl (the ``load`` extra) is installed."""
-    return importlib.util.find_spec("pycurl") is not None
+    from ..extras import missing
+
+    return "pycurl" not in missing("load")
+
+
+def check_client(client: str) -> None:
+    """A UsageError, before anything starts, for an unknown ``--client`` or ``curl`` without pycurl."""
+    from ..extras import require
+    from ..values import shown
+
+    if client not in CLIENTS:
+        raise UsageError(f"--client {shown(client)}: give one of {', '.join(CLIENTS)}")
+    if client == "curl":
+        require("load", "--client curl", modules=("pycurl",))
 
 
 def chosen(client: str, target: LoadTarget | None, senders: Any) -> bool:
     """Whether a run sends with libcurl: ``auto`` when pycurl is installed and the load is HTTP; a UsageError when it cannot."""
-    if client not in CLIENTS:
-        raise UsageError(f"--client {client}: give one of {', '.join(CLIENTS)}")
+    check_client(client)
     if client == "http.client":
         return False
     if senders is not None or target is None:
         if client == "curl":
             raise UsageError("--client curl sends HTTP only: leave it out with --protocol grpc")
         return False
-    if available():
-        return True
-    if client == "curl":
-        raise UsageError("--client curl needs pycurl: pip install '.[load]' (or pip install 'kfdex[load]')")
-    return False
+    return available()
 
 
 def workers(target: LoadTarget, connections: int, threaded: Any, make: Any, client: str, senders: Any) -> list[Any]:

@@ -27,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 from ..errors import UsageError
+from ..values import OR_NONE, PARALLEL, RATE
+from ..values import TIMEOUT as SECONDS
 from .engine import HttpSender, LoadReport, LoadTarget, Progress, Sender, _phase, _report, _Worker, succeeded
 
 LATE_AFTER_S = 0.001  # a send that leaves later than this after its due time is late
@@ -121,15 +123,12 @@ class _RateWorker(_Worker):
 
 
 def check_rate(rate: float, duration: float | None, connections: int, warmup: int) -> int:
-    """A UsageError for a fixed-rate run that makes no sense; else how many sends are due."""
-    if not math.isfinite(rate) or rate <= 0:
-        raise UsageError(f"--rate {rate:g}: give a positive number of requests per second")
-    if duration is None or not math.isfinite(duration) or duration <= 0:
+    """A UsageError for a fixed-rate run that makes no sense (the options' own rules); else how many sends are due."""
+    RATE.check(rate, f"--rate {rate:g}")
+    if duration is None:
         raise UsageError("--rate needs --duration S (a positive number of seconds), so that the run is bounded")
-    if connections < 1:
-        raise UsageError(f"--concurrency {connections}: give at least 1")
-    if warmup < 0:
-        raise UsageError(f"--warmup {warmup}: give 0 or more")
+    for flag, value, wanted in (("--duration", duration, SECONDS), ("--concurrency", connections, PARALLEL), ("--warmup", warmup, OR_NONE)):
+        wanted.check(value, f"{flag} {value:g}")
     count = math.floor(rate * duration)
     if count < 1:
         raise UsageError(f"--rate {rate:g} for {duration:g} s sends nothing: give a longer --duration or a higher --rate")

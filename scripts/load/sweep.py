@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..values import LATENCY_MS
 from .rate import RateReport, check_rate, run_rate
 
 MAX_STEPS = 50
@@ -99,8 +100,8 @@ def check_sweep(
     rates_wanted: list[float], duration: float | None, connections: int, warmup: int, slo_p99_ms: float | None
 ) -> None:
     """A UsageError for a sweep that makes no sense: every step is checked before the first is sent."""
-    if slo_p99_ms is not None and (not math.isfinite(slo_p99_ms) or slo_p99_ms <= 0):
-        raise UsageError(f"--slo-p99 {slo_p99_ms:g}: give a positive number of milliseconds")
+    if slo_p99_ms is not None:
+        LATENCY_MS.check(slo_p99_ms, f"--slo-p99 {slo_p99_ms:g}")
     for rate in rates_wanted:
         check_rate(rate, duration, connections, warmup)
 
