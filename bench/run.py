@@ -272,6 +272,37 @@ def print_throughput(rows: list[tuple[str, str, float | None, str]], rounds: int
         print(f"\nkfdex load / curl loop on the NodePort: {engine_rate / curl_rate:.1f}×")
 
 
+def library_calls(sandbox: control.Sandbox, folder: Path, calls: int = 1000, chunks: int = 5) -> tuple[float, float]:
+    """Seconds for ``calls`` ``Kubeflow.infer`` calls in one process, and for the same calls on a plain ``requests.Session``.
+
+    Both go through the gateway with the session cookie (the route ``infer`` picks after a login),
+    in alternating chunks so that a busy neighbour hurts both alike.
+    """
+    from scripts.api import Kubeflow
+    from scripts.environment import Environment
+
+    settings = {key: value for key, value in sandbox.settings().items() if key != "SANDBOX_DIR"}
+    quiet = Environment(sys.stdout, open(os.devnull, "w"), variables={})  # noqa: SIM115 - for the process's life
+    kubeflow = Kubeflow.from_env(folder / "library.env", environment=quiet, **settings).login()
+    kubeflow.infer("iris")  # resolves the route, opens the connection
+    state = kubeflow.state
+    plain = requests.Session()
+    url = f"{kubeflow.ingress}{PATH}"
+    headers = {"Cookie": state.value("AUTH_COOKIE"), "Host": state.value("MODEL_HOST"), "Content-Type": "application/json"}
+    plain.post(url, data=BODY, headers=headers, timeout=30).raise_for_status()
+    ours = theirs = 0.0
+    for _ in range(chunks):
+        started = time.perf_counter()
+        for _ in range(calls // chunks):
+            plain.post(url, data=BODY, headers=headers, timeout=30).json()
+        theirs += time.perf_counter() - started
+        started = time.perf_counter()
+        for _ in range(calls // chunks):
+            kubeflow.infer("iris")
+        ours += time.perf_counter() - started
+    return theirs, ours
+
+
 def print_timed(timed: list[tuple[str, str, float, str, float]], runs: int) -> None:
     print(f"\nwhole processes, median of {runs} runs; ratio kfdex / baseline\n")
     print("| what | baseline | ms | kfdex | ms | ratio |")
@@ -349,6 +380,8 @@ def measure(sections: set[str], options: argparse.Namespace) -> Results:
                 client_sections(results, sections, options, folder, endpoints)
             if sandbox is not None and "login" in sections:
                 results.timed = login_and_startup(sandbox, options.runs, folder)
+                plain_calls, library = library_calls(sandbox, folder)
+                results.timed.append(("1,000 calls in one process", "requests.Session with the cookie", plain_calls, "Kubeflow.infer", library))
     finally:
         if sandbox is not None:
             control.stop(sandbox.folder, sandbox.id)

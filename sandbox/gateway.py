@@ -27,7 +27,7 @@ from urllib.parse import quote, urlencode
 
 import requests
 
-from . import pages
+from . import pages, pipelines
 from .faults import BadSetting, check_faults, envoy_reply, is_count, is_seconds, is_status
 from .flavors import FLAVORS, NEWEST, Flavor
 from .httpserve import Reply, Request
@@ -257,7 +257,9 @@ class StandInGateway:
         return self.protected(request)
 
     def protected(self, request: Request) -> Reply:
-        """What an authenticated caller reaches: the model, or the dashboard."""
+        """What an authenticated caller reaches: the model, the Pipelines API, or the dashboard."""
+        if request.path.startswith(pipelines.PREFIX):
+            return pipelines.answer(request)
         if request.path.startswith(("/v1/", "/v2/")):
             if self.world.settings.rbac_deny:
                 return Reply(403, b"RBAC: access denied", [("server", "istio-envoy")])

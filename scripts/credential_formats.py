@@ -22,8 +22,13 @@ from .values import shown as quoted
 FORMATS = ("header", "curl", "json", "env", "python")
 
 
-def render(credential: Credential, form: str, shown: Callable[[str], str]) -> str:
-    """The credential written in ``form`` (one of FORMATS), with values passed through ``shown``."""
+def render(credential: Credential, form: str, shown: Callable[[str], str], source: str = "") -> str:
+    """The credential written in ``form`` (one of FORMATS), with values passed through ``shown``.
+
+    ``source``: the .env it was read from, which the Python form opens with the library.
+    """
+    if form == "python":
+        return _python(credential, shown, source)
     return _RENDERERS[form](credential, shown)
 
 
@@ -59,21 +64,30 @@ def _env(credential: Credential, shown: Callable[[str], str]) -> str:
     return "\n".join(f"export {key}={shlex.quote(value)}" for key, value in pairs if value)
 
 
-def _python(credential: Credential, shown: Callable[[str], str]) -> str:
+def _python(credential: Credential, shown: Callable[[str], str], source: str = "") -> str:
+    """The library form (a session that renews itself), then the frozen credential for Python without kfdex."""
     host = credential.origin or "http://INGRESS_HOST:INGRESS_PORT"
     if credential.kind == "cookie":
         kfp_argument = f"cookies={shown(credential.value)!r}"
     else:
         kfp_argument = f"existing_token={shown(credential.value)!r}"
+    until = f" (it stops working at {credential.expires})" if credential.expires else ""
     return "\n".join(
         [
             f"# {credential.kind} for {host}" + (f", valid until {credential.expires}" if credential.expires else ""),
-            "import requests",
+            "# kfdex as a library: the session renews itself when it ends (docs/python.md)",
+            "from kfdex import Kubeflow",
             "",
-            "session = requests.Session()",
-            f"session.headers[{credential.header_name!r}] = {credential.header_value(shown)!r}",
+            f"kf = Kubeflow.from_env({source!r})" if source else "kf = Kubeflow.from_env()",
+            f"kf.login({'token=True' if credential.kind == 'token' else ''})  # reuses the saved {credential.noun} while it is valid",
+            f"session = kf.session()  # a requests.Session for {host}, renewed when the session ends",
+            "# kf.infer('iris'); kf.model_info()",
+            "",
+            f"# Or the frozen {credential.noun}, without kfdex{until}:",
+            "# import requests",
+            "# session = requests.Session()",
+            f"# session.headers[{credential.header_name!r}] = {credential.header_value(shown)!r}",
             f"# session.post({host + '/v2/models/MODEL/infer'!r}, json=..., headers={{'Host': MODEL_HOST}})",
-            "",
             "# Kubeflow Pipelines:",
             "# import kfp",
             f"# client = kfp.Client(host={host + '/pipeline'!r}, {kfp_argument})",
@@ -98,7 +112,7 @@ def credential(
         raise UsageError(f"--format {quoted(format)}: use one of {', '.join(FORMATS)}")
     chosen = choose(env_file.read(), environment.now(), auth)
     shown = environment.mask_cookie_header if chosen.kind == "cookie" else environment.mask
-    environment.data(render(chosen, format, shown))
+    environment.data(render(chosen, format, shown, str(env_file.path)))
     if not environment.show_secrets:
         environment.warn("the values above are masked, to read, not to use: add --show-secrets to print them whole")
 

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 from .environment import Environment
-from .errors import SessionError, UsageError
+from .errors import SessionError, SessionOver, UsageError
 from .state import State
 
 UNREADABLE = datetime.min.replace(tzinfo=timezone.utc)  # an expiry that is not a date: long past, so never valid
@@ -58,6 +58,12 @@ def iso(moment: datetime) -> str:
 
 
 AUTH_METHODS = ("auto", "cookie", "token")
+AHEAD = 300.0  # what renews ahead of a credential's end (locust --renew, kfp_client) starts at most five minutes before
+
+
+def renew_before(lifetime: float) -> float:
+    """Seconds before its end that a credential lasting ``lifetime`` seconds is renewed ahead: a third of it, at most AHEAD."""
+    return min(AHEAD, lifetime / 3)
 
 
 @dataclass(frozen=True)
@@ -139,7 +145,7 @@ def is_valid(credential: Credential | None, now: datetime) -> bool:
 def choose(state: State, now: datetime, method: str = "auto") -> Credential:
     """The credential to send: ``auto`` takes the Dex session cookie while it is valid, else the token.
 
-    Raises SessionError when the chosen credential is missing or expired.
+    Raises SessionOver (a SessionError) when the chosen credential is missing or expired.
     """
     if method not in AUTH_METHODS:
         raise UsageError(f"unknown auth method {method!r}: use one of {', '.join(AUTH_METHODS)}")
@@ -150,9 +156,9 @@ def choose(state: State, now: datetime, method: str = "auto") -> Credential:
             return credential
     for keys, credential in found:
         if credential is not None:
-            raise SessionError(f"the {credential.noun} {format_expiry(credential.expiry(), now)}: run {keys.login_hint}")
+            raise SessionOver(f"the {credential.noun} {format_expiry(credential.expiry(), now)}: run {keys.login_hint}")
     wanted = " (or ".join(keys.login_hint for keys in candidates) + (")" if len(candidates) > 1 else "")
-    raise SessionError(f"no {'token' if method == 'token' else 'session'} in {state.path}: run {wanted} first")
+    raise SessionOver(f"no {'token' if method == 'token' else 'session'} in {state.path}: run {wanted} first")
 
 
 def same_cluster(credential_origin: str, destination: str, ingress_origin: str) -> bool:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 from .cookies import CookieHeader, SetCookie
 from .dexpages import Page, parse_page
 from .errors import GatewayError, KfDexError, LoginRestartError
-from .gateway import Gateway
+from .gateway import Gateway, origin_of
 from .redirects import is_redirect, location_of
 from .values import clipped
 
@@ -102,16 +102,23 @@ def _plain_error(body: str) -> str:
     return clipped(lines[0])
 
 
-def login_signal(response: requests.Response) -> str | None:
+def login_signal(response: requests.Response, navigation: bool = False) -> str | None:
     """Where an answer sends a caller that is not logged in (``to Dex``, ``to a login``), or None when it does not.
 
     A redirect, oauth2-proxy's sign-in page (403) or its ``{}`` (401 on API paths) say the
-    request carried no session the gateway accepts.
+    request carried no session the gateway accepts.  A model's API never redirects otherwise;
+    for any other request (``navigation``: the library's ``requests.Session``) a redirect within
+    the same origin that goes neither to Dex nor to oauth2-proxy is the application's own
+    (``/pipeline`` → ``/pipeline/``), and only one to Dex, oauth2-proxy or another origin (an
+    identity provider elsewhere) is a login.
     """
     status = response.status_code
     if is_redirect(response):
         location = location_of(response)
-        return "to Dex" if "/dex/" in location or "/oauth2/" in location else "to a login"
+        if "/dex/" in location or "/oauth2/" in location:
+            return "to Dex"
+        elsewhere = urlsplit(location).netloc and origin_of(urljoin(response.url, location)) != origin_of(response.url)
+        return "to a login" if not navigation or elsewhere else None
     if status in (401, 403) and (page_of(response).sign_in_form() or response.text.strip() == "{}"):
         return "to a login"
     return None

@@ -110,10 +110,12 @@ class Environment:
 
     # lines -------------------------------------------------------------------
 
+    def in_own_words(self, text: str) -> str:
+        """Messages name the next command as `invoke TASK`: say it the way this person runs the tool (`kfdex TASK`)."""
+        return text if self.program == "invoke" else text.replace("`invoke ", f"`{self.program} ")
+
     def _line(self, stream: TextIO, text: str) -> None:
-        # messages name the next command as `invoke TASK`: say it the way this person runs the tool
-        if self.program != "invoke":
-            text = text.replace("`invoke ", f"`{self.program} ")
+        text = self.in_own_words(text)
         if self._live and stream is self.stderr:  # a line of its own, not glued to the progress line
             stream.write(_CLEAR_LINE)
             self._live = False

@@ -71,6 +71,16 @@ class SessionError(KfDexError):
     exit_code = ExitCode.SESSION
 
 
+class SessionOver(SessionError):
+    """No session the gateway or the clock accepts any more (expired, missing, or turned away): a login renews it.
+
+    Raised where the session's end is seen: a credential missing or past its expiry
+    before sending, or an answer that sends the call to a login.  The library
+    (``scripts.api``) renews on this error and nothing else; the CLI shows it as any
+    SessionError (exit 5).
+    """
+
+
 class LoginRestartError(KfDexError):
     """A Dex request (req/state/code/csrf) was consumed or expired: start again.
 

@@ -15,6 +15,7 @@ from .errors import UsageError
 # extra -> the top-level modules it installs that the tool imports (pyproject.toml lists the packages)
 EXTRAS: dict[str, tuple[str, ...]] = {
     "grpc": ("grpc", "tritonclient", "google.protobuf"),
+    "kfp": ("kfp",),
     "load": ("locust", "plotly", "pycurl"),
     "sandbox": ("mlserver", "mlserver_sklearn", "sklearn", "joblib", "h2"),
 }

@@ -12,7 +12,7 @@ JSON with ``--json``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from json import dumps
@@ -23,7 +23,7 @@ from . import curlscript
 from .credentials import AUTH_METHODS, COOKIE_KEYS, TOKEN_KEYS, Credential, choose, ensure_bound, is_valid, same_cluster, saved
 from .dexflow import describe, login_signal
 from .environment import Environment
-from .errors import ConfigError, ModelError, SessionError, UsageError
+from .errors import ConfigError, ModelError, SessionOver, UsageError
 from .gateway import Gateway, GatewaySettings, Sent
 from .payloads import Payload, load
 from .settings import gateway_settings, host, ingress_origin, path_prefix
@@ -119,14 +119,14 @@ def _path(payload: Payload, model: str) -> str:
     return f"/v2/models/{name}/infer" if payload.protocol == "v2" else f"/v1/models/{name}:predict"
 
 
-def sent_to_login(credential: str, where: str = "to a login") -> SessionError:
+def sent_to_login(credential: str, where: str = "to a login") -> SessionOver:
     """The error for a call the gateway sent to a login instead of the model (REST and gRPC alike)."""
     if credential == "token":
-        return SessionError(
+        return SessionOver(
             f"the gateway sent the call {where}: it did not accept the ServiceAccount token "
             "(expired, wrong audience, or a Kubeflow that takes no bearer tokens); use `invoke login` instead"
         )
-    return SessionError(f"the gateway sent the call {where}: the session is expired or not valid here; run `invoke login`")
+    return SessionOver(f"the gateway sent the call {where}: the session is expired or not valid here; run `invoke login`")
 
 
 def refusal(response: requests.Response, model: str, namespace: str, path: str, credential: str) -> Exception | None:
@@ -230,8 +230,32 @@ def run(
         from . import grpcv2
 
         return grpcv2.run(state, environment, payload, json, auth, full)
+    answered = answer(state, environment, payload, auth)
+    output = dumps(answered.answer, indent=2) if json else format_outputs(answered.answer, full)
+    return StepResult({}, answered.summary, output=output)
+
+
+@dataclass(frozen=True)
+class Answered:
+    """The model's JSON answer to one call, and infer's line about it."""
+
+    answer: Any
+    summary: str
+
+
+def answer(
+    state: State,
+    environment: Environment,
+    payload: str,
+    auth: str = "auto",
+    gateway: Callable[[GatewaySettings, Environment], Gateway] = Gateway,
+) -> Answered:
+    """One REST call to the model and its JSON answer: what ``kfdex infer`` and ``Kubeflow.infer`` both send.
+
+    ``gateway`` makes the Gateway for the call's destination (the library keeps one open between calls).
+    """
     call = prepare(state, environment, payload, auth)
-    gateway = Gateway(call.settings, environment)
+    gateway = gateway(call.settings, environment)
     sent = gateway.call("POST", call.path, json=call.payload.body, headers=call.headers, retry_when=_not_ready)
     response = sent.response
     model, body, via, credential = call.model, call.payload, call.via, call.credential
@@ -239,12 +263,10 @@ def run(
     if refused is not None:
         raise refused
     try:
-        answer = response.json()
+        answered = response.json()
     except ValueError:
         raise ModelError(f"the model answered {response.status_code} with a body that is not JSON") from None
-    summary = f"{model} ({body.protocol}, {via}, {credential.kind}) {took(sent)}"
-    output = dumps(answer, indent=2) if json else format_outputs(answer, full)
-    return StepResult({}, summary, output=output)
+    return Answered(answered, f"{model} ({body.protocol}, {via}, {credential.kind}) {took(sent)}")
 
 
 def curl(

@@ -15,18 +15,20 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .environment import Environment
 from .errors import GatewayError, ModelError, SessionError, UsageError
-from .state import EnvFile
+from .state import EnvFile, State
 from .step import AUTH, PAYLOAD, Command, Option
 from .values import COUNT, LATENCY_MS, MAX_PARALLEL, OR_NONE, PARALLEL, PORT, RATE, TIMEOUT, Number, is_host, shown, timespan
 
 if TYPE_CHECKING:
     from .infer import ModelCall
     from .load.engine import LoadReport, LoadTarget, Sender
+    from .load.renewal import Renewal
 
 VIA = Option("via", "nodeport or ingress (default: the NodePort when NODE_PORT is set, else the ingress with MODEL_HOST)")
 JSON = Option("json", "print the summary as one JSON object on stdout", kind=bool, default=False, short="j")
@@ -35,6 +37,20 @@ MAX_ERRORS = Option(
     "failed requests the run may have and still exit 0: a number (10) or a percentage of the requests (2.5%); default 0",
 )
 DEFAULT_REQUESTS = 1000
+RENEW = Option(
+    "renew",
+    "when the session ends mid-run, log in again (DEX_PASSWORD, or a new token after a token login) and resend; "
+    "the report counts the renewals",
+    kind=bool,
+    default=False,
+)
+RENEW_AHEAD = Option(
+    "renew",
+    "log in again a while before the session ends (DEX_PASSWORD, or a new token after a token login) and hand the new "
+    "credential to the workers through the master; the report counts the renewals",
+    kind=bool,
+    default=False,
+)
 
 
 def _target(env_file: EnvFile, environment: Environment, payload: str, auth: str, via: str | None) -> LoadTarget:
@@ -106,6 +122,55 @@ def _senders(
     call = prepare(state, environment, payload, auth, via)
     about = {"route": f"POST {call.url} (via {call.via})", "model": call.model, "credential": call.credential.noun}
     return _target_of(call), None, about
+
+
+def renewal(
+    env_file: EnvFile, environment: Environment, overrides: Mapping[str, str], payload: str, auth: str, via: str | None
+) -> tuple[Renewal, Callable[[], float | None]]:
+    """``--renew``: the run's target and how to renew it, through the library's login (``scripts.api``), and the seconds left."""
+    from .api import Kubeflow
+    from .infer import prepare
+    from .load.renewal import Renewal
+
+    kubeflow = Kubeflow.for_command(env_file, environment, overrides)
+
+    def target(state: State) -> LoadTarget:
+        return _target_of(prepare(state, environment, payload, auth, via))
+
+    def renewed() -> LoadTarget:
+        kubeflow.renew()
+        return target(kubeflow.state)
+
+    return Renewal(kubeflow.with_renewal(target), renewed), kubeflow.remaining  # a session already over is renewed first
+
+
+def _renewing(
+    env_file: EnvFile, environment: Environment, overrides: Mapping[str, str], payload: str, auth: str, via: str | None
+) -> tuple[Renewal, LoadTarget, Callable[[], Sender]]:
+    """``load --renew``: the run's renewal, its first target, and senders that renew and resend (the thread engine's)."""
+    from .load.engine import HttpSender
+    from .load.renewal import RenewingSender
+
+    renewing, _remaining = renewal(env_file, environment, overrides, payload, auth, via)
+    return renewing, renewing.target, partial(RenewingSender, renewing, HttpSender)
+
+
+def _finish_renewal(report: LoadReport, renewing: Renewal | None) -> None:
+    """``--renew``: the report counts the renewals, and says why one failed."""
+    if renewing is not None:
+        report.renewals = renewing.renewals
+        if renewing.failure:
+            report.note = f"{report.note}; renewing it failed: {renewing.failure}"
+
+
+def _check_renew(protocol: str, client: str, fixed: bool) -> None:
+    """``--renew`` is for the closed loop over REST, on the thread engine: a UsageError otherwise, before anything is sent."""
+    if protocol != "rest":
+        raise UsageError("--renew works with REST load: leave out --protocol grpc")
+    if fixed:
+        raise UsageError("--renew works with the closed loop: leave out --rate, --sweep and --slo-p99")
+    if client == "curl":
+        raise UsageError("--renew resends on the thread engine: leave out --client curl")
 
 
 def fixed_rate(
@@ -243,7 +308,7 @@ def _judged(report: LoadReport, tolerance: Tolerance, where: str = "") -> None:
 def load(
     env_file: EnvFile,
     environment: Environment,
-    _overrides: Mapping[str, str],
+    overrides: Mapping[str, str],
     payload: str = "iris",
     auth: str = "auto",
     via: str | None = None,
@@ -259,10 +324,13 @@ def load(
     sweep: str | None = None,
     slo_p99: float | None = None,
     client: str = "auto",
+    renew: bool = False,
 ) -> None:
     """Send the payload ``requests`` times (or for ``duration`` seconds) from ``concurrency`` workers and report."""
     if requests is not None and duration is not None:
         raise UsageError("give --requests or --duration, not both")
+    if renew:
+        _check_renew(protocol, client, rate is not None or sweep is not None or slo_p99 is not None)
     tolerance = Tolerance.parse(max_errors)
     if html:
         from .load.report import require_html
@@ -285,10 +353,15 @@ def load(
     from .load.engine import run_load
     from .load.progress import live_progress
 
+    # with --renew, a session already over is renewed (and written to the .env) before the run's request is made
+    renewing, target, renewed = _renewing(env_file, environment, overrides, payload, auth, via) if renew else (None, None, None)
     target, senders, about = _senders(env_file, environment, payload, auth, via, protocol)
+    if renewing is not None:
+        target, senders = renewing.target, renewed
     bound = {"duration": duration} if duration is not None else {"requests": requests or DEFAULT_REQUESTS}  # never 0: COUNT
     with live_progress(stream=environment.stderr) as progress:
         report = run_load(target, concurrency=concurrency, warmup=warmup, progress=progress, senders=senders, client=client, **bound)
+    _finish_renewal(report, renewing)
     closed = {**about, "load": f"closed loop: {concurrency} workers, each waiting for its answer"}
     _report(environment, report, json, html, tolerance, closed)
 
@@ -296,7 +369,7 @@ def load(
 def locust(
     env_file: EnvFile,
     environment: Environment,
-    _overrides: Mapping[str, str],
+    overrides: Mapping[str, str],
     payload: str = "iris",
     auth: str = "auto",
     via: str | None = None,
@@ -314,6 +387,7 @@ def locust(
     html: str | None = None,
     csv: str | None = None,
     max_errors: str | None = None,
+    renew: bool = False,
 ) -> None:
     """Locust: a local master and workers, or one side of a master/worker pair across machines."""
     from .load import locust_run
@@ -328,20 +402,28 @@ def locust(
     if worker:
         if master or not master_host:
             raise UsageError("--worker needs --master-host HOST (and no --master)")
+        if renew:
+            raise UsageError("--renew is for the master (or a local run): a worker takes each renewed credential from it")
         port = master_port or locust_run.DEFAULT_MASTER_PORT
         environment.info(f"locust worker: serving the master at {master_host}:{port}")
         if locust_run.run_worker(master_host, port=port) != 0:
             raise GatewayError(f"the Locust worker ended with an error: check that a master runs at {master_host}:{port}")
         return
-    target = _target(env_file, environment, payload, auth, via)
+    renewing, renewed = None, {}
+    if renew:
+        renewing, remaining = renewal(env_file, environment, overrides, payload, auth, via)
+        target, renewed = renewing.target, {"renewal": renewing, "remaining": remaining}
+    else:
+        target = _target(env_file, environment, payload, auth, via)
     shape = {"users": users, "spawn_rate": spawn_rate, "run_time": run_time, "csv": csv, "port": master_port}
     html_path = Path(html) if html else None
     if master:
         waiting = expect_workers or workers
         environment.info(f"locust master: waiting for {waiting} worker(s) on port {master_port or locust_run.DEFAULT_MASTER_PORT}")
-        report = locust_run.run_master(target, expect_workers=waiting, bind_host=bind_host, html=html_path, **shape)
+        report = locust_run.run_master(target, expect_workers=waiting, bind_host=bind_host, html=html_path, **shape, **renewed)
     else:
-        report = locust_run.run_local(target, workers=workers, html=html_path, **shape)
+        report = locust_run.run_local(target, workers=workers, html=html_path, **shape, **renewed)
+    _finish_renewal(report, renewing)
     _report(environment, report, json, None, tolerance)
 
 
@@ -369,6 +451,7 @@ LOAD = Command(
         Option("html", "also write a self-contained HTML report with charts to this file (the load extra)", path=True),
         Option("protocol", "rest (HTTP/JSON) or grpc (ModelInfer over the V2 gRPC service; the grpc extra)", default="rest"),
         MAX_ERRORS,
+        RENEW,
         Option(
             "rate",
             "send at this fixed rate (requests per second) for --duration: an open model, each latency counted from its due "
@@ -422,6 +505,7 @@ LOCUST = Command(
         Option("html", "Locust's own HTML report, written to this file", path=True),
         Option("csv", "Locust's CSV files, written with this prefix", path=True),
         MAX_ERRORS,
+        RENEW_AHEAD,
     ),
 )
 COMMANDS = (LOAD, LOCUST)

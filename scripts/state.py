@@ -412,3 +412,45 @@ def _replace_value(original: str, key: str, encoded: str, newline: str) -> str:
     if not tail.endswith(("\n", "\r")):
         tail += newline
     return f"{head}{key}={encoded}{tail}"
+
+
+class MemoryEnvFile(EnvFile):
+    """A .env held in memory, for the library (``scripts.api``): the steps read and write it as they do a file.
+
+    It starts from ``values`` (a file's, when the library was made from one); with a
+    ``backing`` file, every update is also written there (the same locked, atomic
+    rewrite), so a notebook's login shows in the .env as the CLI's would.  Reading
+    never touches the disk.  ``path`` names the file, or where the settings came
+    from, in messages.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        values: Mapping[str, str],
+        environment: Mapping[str, str],
+        exists: bool = True,
+        backing: EnvFile | None = None,
+    ) -> None:
+        self.path = path
+        self.environment = dict(environment)
+        self.values = dict(values)
+        self.exists = exists
+        self.backing = backing
+
+    def exposed_secrets(self) -> str | None:
+        return self.backing.exposed_secrets() if self.backing is not None else None
+
+    def read(self) -> State:
+        return State(self.path, self.values, exists=self.exists, environment=self.environment)
+
+    def update(self, changes: Mapping[str, str | None]) -> None:
+        if self.backing is not None:
+            self.backing.update(changes)
+        values = dict(self.values)
+        for key, value in changes.items():
+            if value is None:
+                values.pop(key, None)
+            else:
+                values[key] = value
+        self.values = values  # swapped whole: a thread reading the state meanwhile sees the old or the new, never half

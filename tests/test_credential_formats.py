@@ -60,6 +60,13 @@ def test_python_snippet_compiles_and_names_kfp() -> None:
         assert ("cookies=" if credential.kind == "cookie" else "existing_token=") in snippet
 
 
+def test_python_is_the_library_form_over_the_same_env() -> None:
+    snippet = render(COOKIE, "python", shown, "/work/.env")
+    assert "from kfdex import Kubeflow" in snippet and "kf = Kubeflow.from_env('/work/.env')" in snippet
+    assert "kf.login()" in snippet and "kf.session()" in snippet
+    assert "kf.login(token=True)" in render(TOKEN, "python", shown, "/work/.env")
+
+
 @pytest.mark.parametrize("form", FORMATS)
 @pytest.mark.parametrize("credential", [COOKIE, TOKEN])
 def test_no_format_shows_a_secret_when_masked(form: str, credential: Credential) -> None:

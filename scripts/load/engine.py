@@ -81,6 +81,7 @@ class LoadReport:
     session_expired: bool = False
     interrupted: bool = False
     note: str = ""  # why the run stopped early, for a person
+    renewals: int | None = None  # --renew: how many times the session was renewed during the run
 
     @property
     def errors(self) -> dict[str, int]:

@@ -26,17 +26,19 @@ import tempfile
 import threading
 import time
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..errors import GatewayError, UsageError
 from .engine import LoadReport, LoadTarget
+from .renewal import Renewal, keep_ahead
 
 LOCUSTFILE = Path(__file__).resolve().with_name("locustfile.py")
 TARGET_ENV = "KFDEX_LOAD_TARGET"
 REPORT_ENV = "KFDEX_LOCUST_REPORT"
+UPDATES_ENV = "KFDEX_TARGET_UPDATES"  # --renew: the pipe (a file descriptor) the master reads renewed targets from
 DEFAULT_MASTER_PORT = 5557
 _SECRET_ENV = ("DEX_PASSWORD", "AUTH_COOKIE", "AUTH_BEARER", TARGET_ENV)
 
@@ -117,7 +119,7 @@ def _clean_environment() -> dict[str, str]:
     return environment
 
 
-def _spawn(role: str, arguments: list[str], environment: dict[str, str], folder: Path) -> LocustProcess:
+def _spawn(role: str, arguments: list[str], environment: dict[str, str], folder: Path, pass_fds: tuple[int, ...] = ()) -> LocustProcess:
     log = folder / f"locust-{role}.log"
     with open(log, "ab") as output:
         process = subprocess.Popen(
@@ -127,6 +129,7 @@ def _spawn(role: str, arguments: list[str], environment: dict[str, str], folder:
             stderr=subprocess.STDOUT,
             env=environment,
             start_new_session=True,
+            pass_fds=pass_fds,
         )
     return LocustProcess(role, process, log)
 
@@ -143,12 +146,18 @@ def start_master(
     port: int = DEFAULT_MASTER_PORT,
     html: Path | None = None,
     csv: str | None = None,
+    updates: int | None = None,
 ) -> LocustProcess:
-    """A headless master that waits for ``expect_workers`` workers, runs ``run_time`` and writes its figures to ``folder``."""
+    """A headless master that waits for ``expect_workers`` workers, runs ``run_time`` and writes its figures to ``folder``.
+
+    ``updates``: a pipe the master reads renewed targets from (one JSON line each), for its workers.
+    """
     origin, _ = _origin(target)
     environment = _clean_environment()
     environment[TARGET_ENV] = _target_message(target)
     environment[REPORT_ENV] = str(folder / "report.json")
+    if updates is not None:
+        environment[UPDATES_ENV] = str(updates)
     arguments = [
         "--master",
         "--headless",
@@ -174,7 +183,7 @@ def start_master(
         arguments += ["--html", str(html)]
     if csv:
         arguments += ["--csv", csv]
-    return _spawn("master", arguments, environment, folder)
+    return _spawn("master", arguments, environment, folder, () if updates is None else (updates,))
 
 
 def start_worker(master_host: str, *, folder: Path, port: int = DEFAULT_MASTER_PORT, index: int = 0) -> LocustProcess:
@@ -248,12 +257,65 @@ def run_master(
     html: Path | None = None,
     csv: str | None = None,
     timeout: float = 3600.0,
+    renewal: Renewal | None = None,
+    remaining: Callable[[], float | None] | None = None,
 ) -> LoadReport:
     """A headless master waiting for ``expect_workers`` workers (``local_workers`` of them started here).
 
     Every process started here is stopped by pid before returning.  For workers
     on other machines, bind the master to an address they reach (``bind_host``).
+    With a ``renewal``, a thread here renews the session ahead of its end
+    (``remaining`` seconds) and the master hands each new target to its workers.
     """
+    if renewal is not None and remaining is not None:
+        with _renewing(renewal, remaining) as updates:
+            return _run_master(
+                target, expect_workers=expect_workers, users=users, spawn_rate=spawn_rate, run_time=run_time,
+                local_workers=local_workers, bind_host=bind_host, port=port, html=html, csv=csv, timeout=timeout,
+                updates=updates,
+            )  # fmt: skip
+    return _run_master(
+        target, expect_workers=expect_workers, users=users, spawn_rate=spawn_rate, run_time=run_time,
+        local_workers=local_workers, bind_host=bind_host, port=port, html=html, csv=csv, timeout=timeout,
+    )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _renewing(renewal: Renewal, remaining: Callable[[], float | None]) -> Iterator[int]:
+    """A pipe for the master (its reading end, yielded) and the thread that writes renewed targets into it."""
+    reading, writing = os.pipe()
+    stop = threading.Event()
+
+    def publish(target: LoadTarget) -> None:
+        with contextlib.suppress(OSError):  # the master has ended: nobody to tell
+            os.write(writing, _target_message(target).encode() + b"\n")
+
+    thread = threading.Thread(target=keep_ahead, args=(renewal, remaining, publish, stop), name="kfdex-renew", daemon=True)
+    thread.start()
+    try:
+        yield reading
+    finally:
+        stop.set()
+        thread.join()
+        os.close(reading)
+        os.close(writing)
+
+
+def _run_master(
+    target: LoadTarget,
+    *,
+    expect_workers: int,
+    users: int,
+    spawn_rate: float,
+    run_time: str,
+    local_workers: int = 0,
+    bind_host: str = "127.0.0.1",
+    port: int | None = None,
+    html: Path | None = None,
+    csv: str | None = None,
+    timeout: float = 3600.0,
+    updates: int | None = None,
+) -> LoadReport:
     require_locust()
     if expect_workers < 1 or users < 1 or spawn_rate <= 0 or local_workers > expect_workers:
         raise UsageError("--workers/--expect-workers, --users and --spawn-rate must be positive")
@@ -274,6 +336,7 @@ def run_master(
                     port=port,
                     html=html,
                     csv=csv,
+                    updates=updates,
                 )
                 started.append(master)
                 started += [start_worker("127.0.0.1", folder=folder, port=port, index=index) for index in range(local_workers)]
@@ -294,8 +357,10 @@ def run_local(
     csv: str | None = None,
     port: int | None = None,
     timeout: float = 3600.0,
+    renewal: Renewal | None = None,
+    remaining: Callable[[], float | None] | None = None,
 ) -> LoadReport:
-    """One machine: a master and ``workers`` local workers on 127.0.0.1."""
+    """One machine: a master and ``workers`` local workers on 127.0.0.1 (``renewal``: as ``run_master``)."""
     return run_master(
         target,
         expect_workers=workers,
@@ -307,6 +372,8 @@ def run_local(
         html=html,
         csv=csv,
         timeout=timeout,
+        renewal=renewal,
+        remaining=remaining,
     )
 
 

@@ -7,7 +7,10 @@ The master reads what to send from environment variables that
 base64) and ``KFDEX_LOCUST_REPORT`` (where it writes the final figures).  It
 sends the target to every worker over Locust's own message channel, when the
 worker connects and again when the test starts, so workers need no .env and
-no password.  Users wait for it before their first request.
+no password.  Users wait for it before their first request.  With ``kfdex
+locust --renew``, ``KFDEX_TARGET_UPDATES`` names a pipe on which ``kfdex``
+writes each renewed target (one JSON line): the master takes it and sends it to
+every worker the same way, before the session ends.
 
 Nothing is retried and no redirect is followed.  Each answer's status is
 counted on the worker and reported to the master with Locust's regular
@@ -38,6 +41,7 @@ from refusal import session_refused
 TARGET_MESSAGE = "kfdex_target"
 TARGET_ENV = "KFDEX_LOAD_TARGET"
 REPORT_ENV = "KFDEX_LOCUST_REPORT"
+UPDATES_ENV = "KFDEX_TARGET_UPDATES"
 TARGET_WAIT = 30.0
 
 _target: dict[str, Any] = {}
@@ -64,13 +68,27 @@ def _on_init(environment: Any, **_: Any) -> None:
     if not target:
         raise SystemExit(f"{TARGET_ENV} is not set: start Locust with `kfdex locust`, which sets it")
     if isinstance(runner, MasterRunner):
+        current = {"target": target}
 
         def send(client_id: str | None = None, **_: Any) -> None:
-            runner.send_message(TARGET_MESSAGE, target, client_id=client_id)
+            runner.send_message(TARGET_MESSAGE, current["target"], client_id=client_id)
 
         environment.events.worker_connect.add_listener(send)
         environment.events.test_start.add_listener(lambda **_: send())
+        if os.environ.get(UPDATES_ENV):
+            gevent.spawn(_follow_updates, int(os.environ[UPDATES_ENV]), current, send)
     _use(target)  # the master (or a single local process) knows it already
+
+
+def _follow_updates(descriptor: int, current: dict[str, Any], send: Any) -> None:
+    """On the master: each renewed target kfdex writes to the pipe is used here and sent to every worker."""
+    from gevent.fileobject import FileObjectPosix
+
+    with FileObjectPosix(descriptor, "rb", close=False) as updates:
+        for line in updates:
+            current["target"] = json.loads(line)
+            _use(current["target"])
+            send()
 
 
 @events.report_to_master.add_listener

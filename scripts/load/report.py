@@ -54,7 +54,7 @@ def latency_ms(recorded: HdrHistogram) -> dict[str, float]:
 def summary(report: LoadReport) -> dict[str, Any]:
     """The JSON object of ``--json``: exactly the documented keys."""
     duration = round(report.duration_s, 3)
-    return {
+    figures = {
         "requests": report.requests,
         "errors": report.errors,
         "throughput_rps": round(report.requests / report.duration_s, 1) if report.duration_s > 0 else 0.0,
@@ -62,6 +62,9 @@ def summary(report: LoadReport) -> dict[str, Any]:
         "duration_s": duration,
         **({"rate": rate_figures(report)} if isinstance(report, RateReport) else {}),
     }
+    if report.renewals is not None:  # --renew
+        figures["renewals"] = report.renewals
+    return figures
 
 
 def rate_figures(report: RateReport) -> dict[str, float | int]:
@@ -108,6 +111,8 @@ def table(report: LoadReport) -> str:
         rows.insert(3, ("rate", f"{offered}, late {kept['late']}, skipped {kept['skipped']}"))
         if lag := behind(report):
             rows.append(("behind", lag))
+    if report.renewals is not None:
+        rows.append(("renewals", str(report.renewals)))
     if report.note:
         rows.append(("note", report.note))
     width = max(len(name) for name, _ in rows)
