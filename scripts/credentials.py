@@ -10,13 +10,14 @@ given by the caller (the environment's clock).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 from .environment import Environment
-from .errors import SessionError, SessionOver, UsageError
+from .errors import ConfigError, SessionError, SessionOver, UsageError
 from .state import State
 
 UNREADABLE = datetime.min.replace(tzinfo=timezone.utc)  # an expiry that is not a date: long past, so never valid
@@ -172,8 +173,25 @@ def same_cluster(credential_origin: str, destination: str, ingress_origin: str) 
     return destination == ingress_origin or urlsplit(destination).hostname == urlsplit(ingress_origin).hostname
 
 
+# what may stand in a header: a Cookie header's name=value pairs, or a bearer token (RFC 6750's token68)
+_COOKIE_HEADER = re.compile(r"[^\s=;]+=[\x21-\x3a\x3c-\x7e]*(?:; ?[^\s=;]+=[\x21-\x3a\x3c-\x7e]*)*")
+_TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+
+def ensure_sendable(credential: Credential) -> None:
+    """A ConfigError, sending nothing, when the saved value cannot go in a header as it is (a line break, a stray space).
+
+    A header with a line break in it would carry a second header of someone's choosing; the value is never shown.
+    """
+    form = _COOKIE_HEADER if credential.kind == "cookie" else _TOKEN68
+    if not form.fullmatch(credential.value):
+        wanted = "name=value pairs separated by '; '" if credential.kind == "cookie" else "a bearer token (no spaces or line breaks)"
+        raise ConfigError(f"{credential.keys.value} in the state is not {wanted}: nothing was sent; run {credential.keys.login_hint}")
+
+
 def ensure_bound(credential: Credential, destination: str, ingress_origin: str) -> None:
-    """A SessionError, sending nothing, when ``credential`` does not belong where it is about to go."""
+    """A SessionError, sending nothing, when ``credential`` does not belong where it is about to go (or cannot be sent)."""
+    ensure_sendable(credential)
     if same_cluster(credential.origin, destination, ingress_origin):
         return
     hint = credential.keys.login_hint

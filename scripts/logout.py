@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from .credentials import COOKIE_KEYS, TOKEN_KEYS, Credential, format_expiry, is_valid, same_cluster, saved
+from .credentials import COOKIE_KEYS, TOKEN_KEYS, Credential, ensure_sendable, format_expiry, is_valid, same_cluster, saved
 from .environment import Environment
 from .errors import GatewayError, KfDexError
 from .login import LOGIN_KEYS
@@ -58,6 +58,10 @@ def _end_session(state: State, environment: Environment, cookie: Credential) -> 
         return f"the session was not ended on the gateway ({error.message})"
     if not same_cluster(cookie.origin, origin, origin):
         return f"the session was not sent to {origin}: it belongs to {cookie.origin or 'no recorded ingress'}"
+    try:
+        ensure_sendable(cookie)
+    except KfDexError:
+        return "the session was not sent: AUTH_COOKIE is not a Cookie header value"
     gateway = Gateway(settings, environment)
     try:
         said = _ask_to_end(gateway, cookie)
@@ -85,7 +89,7 @@ def logout(env_file: EnvFile, environment: Environment, _overrides: Mapping[str,
     token = saved(state, TOKEN_KEYS)
     if token is not None and is_valid(token, now):
         said.append(f"a ServiceAccount token cannot be ended by a logout: any copy stays {format_expiry(token.expiry(), now)}")
-    present = [key for key in LOGIN_KEYS if key in state]
+    present = [key for key in LOGIN_KEYS if state.get(key)]  # an empty line (the example's) holds nothing to forget
     env_file.update({key: None for key in present})
     said.append(f"removed {', '.join(present)}" if present else "nothing to forget")
     environment.step_ok(LOGOUT.name, "; ".join(said))

@@ -141,3 +141,19 @@ def test_a_bad_value_from_the_environment_is_named_so_and_comes_before_the_sessi
     ran = env.invoke("infer")
     assert ran.returncode == ExitCode.USAGE, ran.stderr
     assert "INGRESS_HOST='http://127.0.0.1' in the environment has a scheme" in ran.stderr
+
+
+@pytest.mark.parametrize(
+    "cookie", [" authservice_session=SECRETVALUE123", "authservice_session=SECRETVALUE123\r\nX-Evil: 1", "SECRETVALUE123 no pair"]
+)
+@pytest.mark.parametrize("task", [["infer", "--payload", "iris"], ["load", "--requests", "1"]])
+def test_a_saved_cookie_that_cannot_be_a_header_is_refused_unseen_and_unsent(
+    sandbox_env: Env, cluster: Sandbox, cookie: str, task: list[str]
+) -> None:
+    assert sandbox_env.invoke("login").returncode == 0
+    sandbox_env.set(AUTH_COOKIE=cookie, MODEL_HOST="sklearn-irisv2.kubeflow-user-example-com.example.com")
+    seen = len((cluster.folder / "cluster.log").read_text().splitlines())
+    ran = sandbox_env.invoke(*task)
+    assert ran.returncode == ExitCode.CONFIG, ran.stderr
+    assert "AUTH_COOKIE in the state is not name=value pairs" in ran.stderr and "SECRETVALUE" not in ran.stderr + ran.stdout
+    assert len((cluster.folder / "cluster.log").read_text().splitlines()) == seen

@@ -72,3 +72,11 @@ def test_an_unreachable_gateway_still_forgets_the_local_copy(sandbox_env: Env, c
         cluster.gateway_up(True)
     assert out.returncode == 0 and "could not be asked to end the session" in out.stderr
     assert "AUTH_COOKIE" not in sandbox_env.read()
+
+
+def test_logout_on_a_fresh_env_changes_nothing(env: Env) -> None:
+    env.path.write_text("# the example's lines\nAUTH_COOKIE=\nDEX_REQ=\nMODEL_NAME=m\n")
+    before = env.path.read_bytes()
+    out = env.invoke("logout")
+    assert out.returncode == 0 and "nothing to forget" in out.stderr
+    assert env.path.read_bytes() == before
