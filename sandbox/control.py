@@ -22,6 +22,7 @@ from pathlib import Path
 
 import requests
 
+from . import realbuild, realrun
 from .cluster import free_port
 from .flavors import FLAVORS, NEWEST
 from .gateway import DEMO_LOGIN, DEMO_PASSWORD
@@ -47,6 +48,12 @@ class Sandbox:
     api_port: int
     model_port: int
     flavor: str
+    real: str = ""  # with --components real: which real programs run where
+
+    @property
+    def real_summary(self) -> str:
+        """``; real dex-v2.41.1 on :port, ...`` for sandbox-up's line (empty for the stand-in)."""
+        return f"; real {self.real}" if self.real else ""
 
     @property
     def kubeconfig(self) -> Path:
@@ -103,11 +110,17 @@ def _start_time(pid: int) -> str | None:
 
 
 def _spawn(folder: Path, name: str, arguments: list[str]) -> int:
+    return _launch(folder, name, [sys.executable, "-m", *arguments], IMPORT_ROOT)
+
+
+def _launch(folder: Path, name: str, argv: list[str], cwd: Path, environment: dict[str, str] | None = None) -> int:
+    """Start ``argv`` in its own session, logging to ``folder/name.log``; its pid goes into pids.json."""
     log = open(folder / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
     try:
         process = subprocess.Popen(
-            [sys.executable, "-m", *arguments],
-            cwd=IMPORT_ROOT,
+            argv,
+            cwd=cwd,
+            env=None if environment is None else {**os.environ, **environment},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -140,10 +153,7 @@ def _wait_ready(folder: Path, model_port: int) -> dict[str, int]:
     cluster: dict[str, int] | None = None
     model_ready = False
     while time.monotonic() < deadline:
-        for name, entry in _read_pids(folder).items():
-            if not _alive(int(entry["pid"]), entry.get("start")):  # type: ignore[arg-type]
-                tail = (folder / f"{name}.log").read_text(errors="replace").strip().splitlines()[-3:]
-                raise SandboxFailure(f"the sandbox's {name} process exited while starting: {' | '.join(tail)}")
+        _check_alive(folder)
         if cluster is None and (folder / "cluster.json").exists():
             cluster = json.loads((folder / "cluster.json").read_text())
         if not model_ready:
@@ -155,20 +165,72 @@ def _wait_ready(folder: Path, model_port: int) -> dict[str, int]:
     raise SandboxFailure(f"the sandbox did not become ready in {READY_TIMEOUT:.0f}s; logs are in {folder}")
 
 
-def start(flavor: str = NEWEST) -> Sandbox:
-    """Start a sandbox of this flavor; stops what it started if it cannot become ready."""
+def _check_alive(folder: Path) -> None:
+    """A SandboxFailure with the last lines of its log when a process started for ``folder`` has exited."""
+    for name, entry in _read_pids(folder).items():
+        if not _alive(int(entry["pid"]), entry.get("start")):  # type: ignore[arg-type]
+            tail = (folder / f"{name}.log").read_text(errors="replace").strip().splitlines()[-3:]
+            raise SandboxFailure(f"the sandbox's {name} process exited while starting: {' | '.join(tail)}")
+
+
+def _wait_answering(folder: Path, url: str) -> None:
+    """Wait until ``url`` answers 200, every process still alive."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        _check_alive(folder)
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise SandboxFailure(f"{url} did not answer in {READY_TIMEOUT:.0f}s; logs are in {folder}")
+
+
+def check_built(flavor: str) -> None:
+    """A SandboxFailure naming sandbox-build when a real component of ``flavor`` is not built."""
+    missing = realbuild.missing(FLAVORS[flavor].real)
+    if not FLAVORS[flavor].real or missing:
+        raise SandboxFailure(
+            f"the real components of {flavor} are not built ({', '.join(missing) or 'none declared'}): "
+            f"run `invoke sandbox-build --flavor {flavor}` (needs Go), or use --components stand-in"
+        )
+
+
+def start(flavor: str = NEWEST, components: str = "stand-in") -> Sandbox:
+    """Start a sandbox of this flavor; stops what it started if it cannot become ready.
+
+    With ``components="real"`` the flavor's real Dex (and oauth2-proxy) run behind the Envoy stand-in;
+    nothing starts when their binaries are not built.
+    """
     if flavor not in FLAVORS:
         raise SandboxFailure(f"unknown flavor {flavor!r}: use one of {', '.join(FLAVORS)}")
+    if components == "real":
+        check_built(flavor)  # before anything starts
     folder = Path(tempfile.mkdtemp(prefix="kfdex-sandbox-"))
     model_port, grpc_port = free_port(), free_port()
     try:
+        plan = realrun.plan(FLAVORS[flavor], folder, (free_port(), free_port(), free_port())) if components == "real" else None
+        if plan:
+            plan.save(folder)
         _spawn(folder, "model", [f"{__package__}.model", str(folder / "models"), str(model_port), str(grpc_port)])
         _spawn(folder, "cluster", [f"{__package__}.cluster", str(folder), str(model_port), flavor, str(grpc_port)])
+        real = _start_real(folder, plan) if plan else ""
         cluster = _wait_ready(folder, model_port)
     except BaseException:
         stop(folder)
         raise
-    return Sandbox(folder, int(cluster["gateway_port"]), int(cluster["api_port"]), model_port, flavor)
+    return Sandbox(folder, int(cluster["gateway_port"]), int(cluster["api_port"]), model_port, flavor, real)
+
+
+def _start_real(folder: Path, plan: realrun.Plan) -> str:
+    """Start Dex, then (once the Kubernetes stand-in answers, for its issuer) oauth2-proxy; what runs where."""
+    for program in plan.programs:
+        if program.name != "dex":
+            _wait_answering(folder, f"{plan.api_url}/version")
+        _launch(folder, program.name, program.argv, folder, program.environment)
+        _wait_answering(folder, program.ready)
+    builds = FLAVORS[plan.flavor].real
+    ports = (plan.dex_port, plan.proxy_port)
+    return ", ".join(f"{build} on :{port}" for build, port in zip(builds, ports, strict=False))
 
 
 def stop(folder: Path, grace: float = 5.0) -> list[int]:

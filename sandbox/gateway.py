@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import re
 import secrets
 import threading
@@ -31,6 +30,7 @@ from . import pages
 from .faults import envoy_reply
 from .flavors import FLAVORS, NEWEST, Flavor
 from .httpserve import Reply, Request
+from .serviceaccounts import TokenIssuer
 
 CLIENT_ID = "kubeflow-oidc-authservice"
 DEMO_LOGIN = "user@example.com"
@@ -86,6 +86,7 @@ class World:
         self.key = secrets.token_bytes(32)
         self.sessions: dict[str, float] = {}  # session value -> expiry (epoch seconds)
         self.tokens: dict[str, float] = {}  # ServiceAccount tokens -> expiry
+        self.signer = TokenIssuer(API_AUDIENCE)  # the API server's issuer (real mode: the stand-in's URL)
         self.auth_requests: dict[str, AuthRequest] = {}
         self.codes: dict[str, tuple[str, str]] = {}  # code -> (client state, redirect_uri)
         self.client_states: dict[str, str] = {}  # authservice state / oauth2 nonce -> original path
@@ -111,11 +112,10 @@ class World:
             "aud": audiences or [API_AUDIENCE],
             "exp": now + seconds,
             "iat": now,
-            "iss": API_AUDIENCE,
             "sub": f"system:serviceaccount:{MODEL_NAMESPACE}:{subject}",
             "jti": secrets.token_hex(8),
         }
-        token = ".".join((_b64({"alg": "RS256", "kid": "sandbox"}), _b64(claims), secrets.token_urlsafe(32)))
+        token = self.signer.sign(claims)
         if GATEWAY_AUDIENCE in claims["aud"]:
             with self.lock:
                 self.tokens[token] = time.time() + seconds
@@ -442,11 +442,6 @@ class Dex:
             auth = self.world.auth_requests.pop(request_id)
             self.world.codes[code] = (auth.client_state, auth.redirect_uri)
         return f"{auth.redirect_uri}?code={code}&state={quote(auth.client_state, safe='')}"
-
-
-def _b64(part: dict[str, Any]) -> str:
-    """One JWT segment: base64url JSON without padding."""
-    return base64.urlsafe_b64encode(json.dumps(part, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
 def _http_date(seconds_from_now: int) -> str:

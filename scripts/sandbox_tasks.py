@@ -47,6 +47,10 @@ def sandbox_module(name: str) -> ModuleType:
 
 _flavors = sandbox_module("flavors")  # a small table, cheap to import: the sandbox's generations
 FLAVOR = Option("flavor", f"the Kubeflow auth generation to play: {', '.join(_flavors.FLAVORS)} (default {_flavors.NEWEST})")
+COMPONENTS = ("stand-in", "real")
+COMPONENT = Option(
+    "components", "stand-in (Python imitations, the default) or real (Dex and oauth2-proxy built by sandbox-build)", default="stand-in"
+)
 
 
 @contextmanager
@@ -81,9 +85,23 @@ def _read_settings(path: str) -> dict[str, object]:
     return settings
 
 
-def up(env_file: EnvFile, environment: Environment, flavor: str | None, settings_file: str | None = None) -> None:
+def _checked_components(components: str | None) -> str:
+    """``stand-in`` or ``real``; a UsageError otherwise."""
+    if components not in (None, *COMPONENTS):
+        raise UsageError(f"--components {components}: use stand-in or real")
+    return components or "stand-in"
+
+
+def up(
+    env_file: EnvFile,
+    environment: Environment,
+    flavor: str | None,
+    settings_file: str | None = None,
+    components: str | None = None,
+) -> None:
     """Start a sandbox and point ``env_file`` at it; ``settings_file`` sets gateway settings and faults."""
     chosen = _checked_flavor(flavor)
+    kind = _checked_components(components)
     settings_wanted = _read_settings(settings_file) if settings_file else {}
     state = env_file.read()
     running = state.value("SANDBOX_DIR")
@@ -91,7 +109,7 @@ def up(env_file: EnvFile, environment: Environment, flavor: str | None, settings
         raise SandboxError(f"a sandbox is already running for {env_file.path} ({running}): run `invoke sandbox-down` first")
     control = sandbox_module("control")
     with _reported():
-        sandbox = control.start(chosen)
+        sandbox = control.start(chosen, components=kind)
         try:
             if settings_wanted:
                 sandbox.configure(**settings_wanted)
@@ -107,7 +125,7 @@ def up(env_file: EnvFile, environment: Environment, flavor: str | None, settings
     environment.step_ok(
         "sandbox-up",
         f"{sandbox.flavor} gateway on 127.0.0.1:{sandbox.gateway_port}, Kubernetes API on :{sandbox.api_port}, "
-        f"MLServer on :{sandbox.model_port}",
+        f"MLServer on :{sandbox.model_port}{sandbox.real_summary}",
     )
 
 
@@ -137,10 +155,15 @@ def down(env_file: EnvFile, environment: Environment) -> None:
 
 
 def sandbox_up(
-    env_file: EnvFile, environment: Environment, _overrides: Mapping[str, str], flavor: str | None = None, settings: str | None = None
+    env_file: EnvFile,
+    environment: Environment,
+    _overrides: Mapping[str, str],
+    flavor: str | None = None,
+    settings: str | None = None,
+    components: str | None = None,
 ) -> None:
     """Start a sandbox and point the .env at it."""
-    up(env_file, environment, flavor, settings)
+    up(env_file, environment, flavor, settings, components)
 
 
 def sandbox_down(env_file: EnvFile, environment: Environment, _overrides: Mapping[str, str]) -> None:
@@ -149,7 +172,12 @@ def sandbox_down(env_file: EnvFile, environment: Environment, _overrides: Mappin
 
 
 def demo(
-    _env_file: EnvFile, environment: Environment, _overrides: Mapping[str, str], flavor: str | None = None, token: bool = False
+    _env_file: EnvFile,
+    environment: Environment,
+    _overrides: Mapping[str, str],
+    flavor: str | None = None,
+    token: bool = False,
+    components: str | None = None,
 ) -> None:
     """Start a sandbox, run the seven steps (create-token instead of the Dex four with ``token``), always stop it.
 
@@ -159,6 +187,7 @@ def demo(
     from . import expose_nodeport, infer, login, resolve_ingress
 
     chosen = _checked_flavor(flavor)
+    kind = _checked_components(components)
     named = environment.variables.get(ENV_FILE_VARIABLE)
     folder = Path(tempfile.mkdtemp(prefix="kfdex-demo-"))
     env_file = EnvFile(Path(named) if named else folder / ".env")
@@ -166,7 +195,7 @@ def demo(
     own.info(f"demo: state in {env_file.path}")
     try:
         with _kubectl_cache_in(folder):  # kubectl's discovery cache for the sandbox goes with it
-            up(env_file, own, chosen)
+            up(env_file, own, chosen, components=kind)
             try:
                 run_step(resolve_ingress.STEP, env_file, own)
                 (login.token_login if token else login.dex_login)(env_file, own)
@@ -196,7 +225,11 @@ SANDBOX_UP = Command(
     "sandbox-up",
     sandbox_up,
     "Start the local stand-in cluster and point the .env at it.",
-    options=(FLAVOR, Option("settings", "a JSON file of gateway settings and faults to start with (see README: Sandbox faults)")),
+    options=(
+        FLAVOR,
+        Option("settings", "a JSON file of gateway settings and faults to start with (see README: Sandbox faults)"),
+        COMPONENT,
+    ),
 )
 SANDBOX_DOWN = Command("sandbox-down", sandbox_down, "Stop every sandbox process (by pid) and remove what sandbox-up wrote.")
 DEMO = Command(
@@ -207,6 +240,34 @@ DEMO = Command(
         FLAVOR,
         Option("token", "log in with a ServiceAccount token instead of the Dex login", kind=bool, default=False, short="t"),
         VERBOSE,
+        COMPONENT,
     ),
 )
-COMMANDS = (SANDBOX_UP, SANDBOX_DOWN, DEMO)
+
+
+def sandbox_build(_env_file: EnvFile, environment: Environment, _overrides: Mapping[str, str], flavor: str | None = None) -> None:
+    """Build (or reuse) the real components of the flavors named (comma-separated; default all) into the user's cache."""
+    names = [name.strip() for name in (flavor or ",".join(_flavors.FLAVORS)).split(",") if name.strip()]
+    for name in names:
+        _checked_flavor(name)
+    builds = list(dict.fromkeys(build for name in names for build in _flavors.FLAVORS[name].real))
+    realbuild = sandbox_module("realbuild")
+    go = realbuild.go_command()
+    if go is None:
+        raise SandboxError("sandbox-build needs Go 1.26 (`go` is not on PATH): install it, or use --components stand-in")
+    for build in builds:
+        try:
+            built = realbuild.build(build, go)
+        except realbuild.BuildFailure as error:
+            raise SandboxError(str(error)) from None
+        environment.info(built.line)
+    environment.step_ok("sandbox-build", f"{len(builds)} binaries for {', '.join(names)} in {realbuild.cache_root()}")
+
+
+SANDBOX_BUILD = Command(
+    "sandbox-build",
+    sandbox_build,
+    "Build the real Dex and oauth2-proxy (Go) that --components real runs, into ~/.cache/kfdex/real.",
+    options=(Option("flavor", f"the flavors to build for, comma-separated: {', '.join(_flavors.FLAVORS)} (default all)"),),
+)
+COMMANDS = (SANDBOX_UP, SANDBOX_DOWN, DEMO, SANDBOX_BUILD)
