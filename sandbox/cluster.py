@@ -116,6 +116,10 @@ def _real_apps(world: World, plan: Plan) -> tuple[App, App, Callable[[Request], 
     stand_in = StandInGateway(world)
     world.signer.issuer = plan.api_url  # the real verifiers fetch discovery and JWKS from it
     envoy = EnvoyGateway(world.flavor, plan, stand_in.routed, stand_in.protected)
+    if world.flavor.proxy != "oauth2-proxy":  # no oidc-authservice is built: its stand-in answers the check
+        from .authservice import AuthserviceStandIn
+
+        Listener("authservice", AuthserviceStandIn(world, plan), port=plan.proxy_port)
     return envoy, envoy.sidecar, envoy.denial
 
 

@@ -56,6 +56,11 @@ def oauth2_proxy_provider(port: int) -> ExtAuthz:
     )
 
 
+def authservice_filter(port: int) -> ExtAuthz:
+    """EnvoyFilter ``authn-filter`` (≤1.8: common/oidc-authservice/base/envoy-filter.yaml): no client header list."""
+    return ExtAuthz(port, ("authorization", "cookie", "x-auth-token"), ("kubeflow-userid",), None)
+
+
 def _exchange(port: int, method: str, target: str, headers: list[tuple[str, str]], body: bytes) -> http.client.HTTPResponse:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     connection.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
@@ -129,7 +134,8 @@ class EnvoyGateway:
         self.routed = routed
         self.protected = protected
         self.newer = flavor.unauthenticated == "sign-in"  # 1.9.1 on: conditional CUSTOM, require-JWT, /oauth2 route
-        self.check = oauth2_proxy_provider(plan.proxy_port)
+        self.istio_jwt = flavor.proxy == "oauth2-proxy"  # RequestAuthentications exist from 1.9.0 on
+        self.check = oauth2_proxy_provider(plan.proxy_port) if self.istio_jwt else authservice_filter(plan.proxy_port)
         self.jwt = JwtAuthn({plan.dex_url: f"{plan.dex_url}/keys", plan.api_url: f"{plan.api_url}/openid/v1/jwks"})
 
     def __call__(self, request: Request) -> Reply:
@@ -160,7 +166,7 @@ class EnvoyGateway:
             if denied is not None:
                 return denied, request
         bearer = request.headers.get("authorization", "")
-        if bearer.startswith("Bearer "):
+        if self.istio_jwt and bearer.startswith("Bearer "):
             claims, why = self.jwt.verify(bearer[len("Bearer ") :])
             if claims is None:
                 return _jwt_denied(request, why), request

@@ -280,8 +280,7 @@ class StandInGateway:
                     400,
                     b"CSRF check failed. This may happen if you opened the login form in more than 1 tabs. Please try to login again.",
                 )
-            exchanged = self.world.codes.pop(code, None)
-            if exchanged is None or exchanged[0] != state:
+            if not self.redeem(code, state):
                 return Reply(500, b"Failed to exchange authorization code with token.")
             key = nonce if flavor.proxy == "oauth2-proxy" else state
             original = self.world.client_states.pop(key, "/")
@@ -291,6 +290,11 @@ class StandInGateway:
             value = secrets.token_urlsafe(48 if not self.world.settings.big_cookie else 3300)
             self.world.sessions[value] = time.time() + seconds
         return Reply.redirect(request.method, 302, original, self._session_cookies(value, seconds))
+
+    def redeem(self, code: str, state: str) -> bool:
+        """The code exchange with Dex: True when Dex issued ``code`` for ``state``."""
+        exchanged = self.world.codes.pop(code, None)
+        return exchanged is not None and exchanged[0] == state
 
     def _session_cookies(self, value: str, seconds: int) -> list[tuple[str, str]]:
         flavor = self.world.flavor

@@ -43,7 +43,7 @@ class Plan:
 
     flavor: str
     dex_port: int
-    proxy_port: int  # 0 when the flavor has no oauth2-proxy
+    proxy_port: int  # oauth2-proxy's, or the authservice stand-in's (in the cluster process)
     api_port: int
     programs: list[Program] = field(default_factory=list)
 
@@ -82,7 +82,7 @@ def plan(flavor: Flavor, folder: Path, ports: tuple[int, int, int]) -> Plan:
     """The real programs of ``flavor`` on ``ports`` (Dex, oauth2-proxy, the Kubernetes API), configs written to ``folder``."""
     dex_port, proxy_port, api_port = ports
     builds = {realbuild.component(build): build for build in flavor.real}
-    draft = Plan(flavor.name, dex_port, proxy_port if "oauth2-proxy" in builds else 0, api_port)
+    draft = Plan(flavor.name, dex_port, proxy_port, api_port)
     values = {"DEX_URL": draft.dex_url, "DEX_PORT": str(dex_port), "DEX_WEB": str(realbuild.binary(builds["dex"]).parent / "web")}
     secrets = {"OIDC_CLIENT_ID": CLIENT_ID, "OIDC_CLIENT_SECRET": CLIENT_SECRET}
     programs = [
@@ -93,7 +93,7 @@ def plan(flavor: Flavor, folder: Path, ports: tuple[int, int, int]) -> Plan:
             f"{draft.dex_url}/.well-known/openid-configuration",
         )
     ]
-    if draft.proxy_port:
+    if "oauth2-proxy" in builds:
         environment = {
             "OAUTH2_PROXY_CLIENT_ID": CLIENT_ID,
             "OAUTH2_PROXY_CLIENT_SECRET": CLIENT_SECRET,
