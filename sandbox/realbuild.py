@@ -118,9 +118,27 @@ def build(name: str, go: str) -> Built:
         said = [line for line in result.stderr.splitlines() if line.strip()] or ["(no output)"]
         raise BuildFailure(f"go build of {name} failed: {said[-1].strip()} (run `go build` in sandbox/real/{name} to see all)")
     os.replace(partial, target)
+    _copy_web(name, go, environment, target.parent)
     size = target.stat().st_size
     stamp_file.write_text(json.dumps({"fingerprint": fingerprint, "seconds": round(seconds, 1), "size": size}))
     return Built(name, target, seconds, size, reused=False)
+
+
+def _copy_web(name: str, go: str, environment: dict[str, str], folder: Path) -> None:
+    """The program's ``web/`` folder beside it, as its Dockerfile does (Dex before v2.31 reads its templates from disk)."""
+    found = subprocess.run(
+        [go, "list", "-f", "{{.Module.Dir}}", _tool(name)], cwd=MODULES / name, env=environment, capture_output=True, text=True, check=False
+    )
+    web = Path(found.stdout.strip()) / "web"
+    if found.returncode != 0 or not (web / "templates").is_dir():
+        return
+    for source in web.rglob("*"):  # the module cache's files are read-only: copy contents, not modes
+        copy = folder / "web" / source.relative_to(web)
+        if source.is_dir():
+            copy.mkdir(parents=True, exist_ok=True)
+        else:
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, copy)
 
 
 def missing(builds: tuple[str, ...]) -> list[str]:

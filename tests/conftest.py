@@ -81,3 +81,32 @@ def own_locust(monkeypatch: pytest.MonkeyPatch) -> str:
     marker = f"{LOCUST_MARKER}={uuid.uuid4().hex}"
     monkeypatch.setenv(LOCUST_MARKER, marker.split("=", 1)[1])
     return marker
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The real-component tests of flavors whose binaries are not built are left out (said once, in the summary)."""
+    from tests.test_real_matrix import not_built
+
+    missing = set(not_built())
+    left_out = [item for item in items if "real" in item.keywords and _real_flavor(item) in missing]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if item not in left_out]
+
+
+def _real_flavor(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("real") if callspec else None
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line naming the flavors whose real components are not built, and how to build them."""
+    from sandbox import realbuild
+    from tests.test_real_matrix import not_built
+
+    missing = not_built()
+    if missing:
+        why = "`go` is not on PATH" if realbuild.go_command() is None else "not built"
+        terminalreporter.write_line(
+            f"real components left out for {', '.join(missing)} ({why}): run `invoke sandbox-build` to test them"
+        )

@@ -1,0 +1,111 @@
+"""The compatibility matrix on the real components: each flavor's real Dex (and oauth2-proxy) behind the Envoy stand-in.
+
+Marked ``real``: the cases of ``tests/test_matrix.py`` that do not need the
+stand-in's run-time switches, against ``--components real`` for every flavor
+whose binaries ``invoke sandbox-build`` has put in the cache.  The tests of a
+flavor not built are left out, and the run's summary says so in one line
+(``tests/conftest.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sandbox import control, realbuild
+from sandbox.flavors import FLAVORS
+from scripts import authenticate, create_token, extract_cookie, fetch_req, infer
+from scripts.errors import CredentialsError, LoginRestartError, SessionError
+from scripts.state import EnvFile
+from scripts.step import run_step
+from tests.helpers import NO_BACKOFF, Env, here, login_steps
+
+pytestmark = pytest.mark.real
+MODEL_HOST = "sklearn-irisv2.kubeflow-user-example-com.example.com"
+REAL = sorted(name for name in FLAVORS if FLAVORS[name].real)
+CALLBACK_REFUSED = {"oauth2-proxy": "403 .*Unable to find a valid CSRF token", "authservice": "400 .*CSRF check failed"}
+
+
+def not_built() -> list[str]:
+    """The flavors whose real binaries are not in the cache."""
+    return [name for name in REAL if realbuild.missing(FLAVORS[name].real)]
+
+
+@pytest.fixture(scope="module", params=REAL)
+def real(request: pytest.FixtureRequest) -> Iterator[control.Sandbox]:
+    """A sandbox running the flavor's real components, for this module's tests of that flavor."""
+    running = control.start(request.param, components="real")
+    try:
+        yield running
+    finally:
+        control.stop(running.folder)
+
+
+@pytest.fixture
+def ready(tmp_path: Path, real: control.Sandbox) -> Env:
+    """A .env pointing at the real sandbox, calling the model through the ingress by its Host."""
+    env = Env(EnvFile(tmp_path / ".env"))
+    settings = real.settings()
+    settings.pop("SANDBOX_DIR")  # a test must never be able to stop the shared sandbox
+    env.set(**NO_BACKOFF, **settings, INGRESS_HOST="127.0.0.1", INGRESS_PORT=str(real.gateway_port), MODEL_HOST=MODEL_HOST)
+    return env
+
+
+def _predict(env: Env, auth: str = "auto", protocol: str = "rest") -> str | None:
+    return run_step(infer.STEP, env.file, here(), payload="iris", auth=auth, protocol=protocol).output
+
+
+def test_login_gives_a_cookie_the_model_accepts(ready: Env, real: control.Sandbox) -> None:
+    login_steps(ready)
+    assert ready.read()["AUTH_COOKIE"].startswith(FLAVORS[real.flavor].session_cookie + "=")
+    assert _predict(ready, auth="cookie") == "predict = [1, 1]"
+    assert _predict(ready, auth="cookie", protocol="grpc") == "predict = [1, 1]"
+
+
+def test_token_login(ready: Env, real: control.Sandbox) -> None:
+    run_step(create_token.STEP, ready.file, here())
+    if FLAVORS[real.flavor].accepts_bearer:
+        assert _predict(ready, auth="token") == "predict = [1, 1]"
+        assert _predict(ready, auth="token", protocol="grpc") == "predict = [1, 1]"
+    else:
+        with pytest.raises(SessionError, match=r"did not accept the ServiceAccount token"):
+            _predict(ready, auth="token")
+
+
+def test_wrong_password_fails_with_the_invalid_credentials_message(ready: Env) -> None:
+    ready.set(DEX_PASSWORD="wrong-password")
+    run_step(fetch_req.STEP, ready.file, here())
+    with pytest.raises(CredentialsError, match=r"Invalid Email Address and password\."):
+        run_step(authenticate.STEP, ready.file, here())
+
+
+def test_posting_to_a_used_login_request_restarts(ready: Env) -> None:
+    login_steps(ready)
+    with pytest.raises(LoginRestartError, match=r"authenticate: the gateway answered 400 .*start again with `invoke login`"):
+        run_step(authenticate.STEP, ready.file, here())
+
+
+def test_a_used_callback_restarts(ready: Env, real: control.Sandbox) -> None:
+    login_steps(ready)
+    proxy = "oauth2-proxy" if FLAVORS[real.flavor].proxy == "oauth2-proxy" else "authservice"
+    if FLAVORS[real.flavor].proxy == "authservice-old":
+        words = "500 .*Failed to exchange authorization code with token"
+    else:
+        words = CALLBACK_REFUSED[proxy]
+    with pytest.raises(LoginRestartError, match=rf"extract-cookie: the gateway answered {words}"):
+        run_step(extract_cookie.STEP, ready.file, here())
+
+
+def test_a_session_the_gateway_no_longer_accepts_sends_the_user_back_to_login(ready: Env) -> None:
+    login_steps(ready)
+    name, _, value = ready.read()["AUTH_COOKIE"].partition("=")
+    ready.set(AUTH_COOKIE=f"{name}={value[:-8]}AAAAAAAA")  # a session its proxy cannot decode: as good as expired
+    with pytest.raises(SessionError, match=r"session is expired or not valid here; run `invoke login`"):
+        _predict(ready, auth="cookie")
+
+
+def test_a_request_without_a_session_is_sent_to_dex(ready: Env) -> None:
+    run_step(fetch_req.STEP, ready.file, here())
+    assert "/dex/auth/local" in ready.read()["DEX_LOGIN_URL"]
