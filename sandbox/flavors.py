@@ -178,7 +178,7 @@ FLAVORS: dict[str, Flavor] = {
             oauth2_proxy_version="v7.7.1",
             oauth2_proxy_footer="-",
             oauth2_proxy_logo="kubeflow",
-            real=("dex-ab64ed7", "oauth2-proxy-v7.15.6"),  # v2.45.0 and v7.14.3 are not served: the nearest newer
+            real=("dex-v2.44.0", "oauth2-proxy-v7.15.6"),  # v2.45.0 and v7.14.3 are not served, Dex's master does not build
             real_config="kf191",
         ),
     )

@@ -250,7 +250,6 @@ class StandInGateway:
             "client_id": CLIENT_ID,
             "code_challenge": secrets.token_urlsafe(32),
             "code_challenge_method": "S256",
-            "nonce": secrets.token_urlsafe(16),
             "redirect_uri": flavor.callback_path,
             "response_type": "code",
             "scope": "profile email groups openid",
@@ -258,7 +257,18 @@ class StandInGateway:
         }
         query.update({"approval_prompt": "force"} if flavor.approval == "page" else {"prompt": "none"})
         cookie = f"{flavor.csrf_cookie}={csrf}; Path=/; Expires={_http_date(15 * 60)}; HttpOnly"
-        return Reply.redirect(request.method, 302, f"/dex/auth?{urlencode(query)}", [("Set-Cookie", cookie)])
+        location = f"/dex/auth?{urlencode(sorted(query.items()))}"  # Go's url.Values.Encode sorts by key
+        return Reply.redirect(request.method, 302, location, [*self._no_cache(), ("Set-Cookie", cookie)])
+
+    def _no_cache(self) -> list[tuple[str, str]]:
+        """oauth2-proxy's no-cache headers on its own answers, when it is routed (1.9.1 on; ext_authz drops them on 1.9.0)."""
+        if self.world.flavor.unauthenticated != "sign-in":
+            return []
+        return [
+            ("Cache-Control", "no-cache, no-store, must-revalidate, max-age=0"),
+            ("Expires", "Thu, 01 Jan 1970 00:00:00 UTC"),
+            ("X-Accel-Expires", "0"),
+        ]
 
     # the callback -------------------------------------------------------------------
 
@@ -289,7 +299,7 @@ class StandInGateway:
             seconds = self.world.settings.session_seconds
             value = secrets.token_urlsafe(48 if not self.world.settings.big_cookie else 3300)
             self.world.sessions[value] = time.time() + seconds
-        return Reply.redirect(request.method, 302, original, self._session_cookies(value, seconds))
+        return Reply.redirect(request.method, 302, original, [*self._no_cache(), *self._session_cookies(value, seconds)])
 
     def redeem(self, code: str, state: str) -> bool:
         """The code exchange with Dex: True when Dex issued ``code`` for ``state``."""
@@ -301,15 +311,17 @@ class StandInGateway:
         attributes = f"Path=/; Expires={_http_date(seconds)}; Max-Age={seconds}"
         if flavor.proxy == "authservice":
             attributes += "; SameSite=Lax"
-        elif flavor.proxy == "oauth2-proxy":
-            attributes = f"Path=/; Expires={_http_date(seconds)}; HttpOnly; SameSite=Lax"
+        elif flavor.proxy == "oauth2-proxy":  # no cookie_samesite in Kubeflow's cfg: no SameSite
+            attributes = f"Path=/; Expires={_http_date(seconds)}; HttpOnly"
         name = flavor.session_cookie
         if len(value) > COOKIE_CHUNK:
             chunks = [value[i : i + COOKIE_CHUNK] for i in range(0, len(value), COOKIE_CHUNK)]
             headers = [("Set-Cookie", f"{name}_{i}={chunk}; {attributes}") for i, chunk in enumerate(chunks)]
         else:
             headers = [("Set-Cookie", f"{name}={value}; {attributes}")]
-        if flavor.csrf_cookie:
+        if flavor.proxy == "oauth2-proxy":  # oauth2-proxy clears its CSRF cookie first, an hour in the past
+            headers.insert(0, ("Set-Cookie", f"{flavor.csrf_cookie}=; Path=/; Expires={_http_date(-3600)}; HttpOnly"))
+        elif flavor.csrf_cookie:
             headers.append(("Set-Cookie", f"{flavor.csrf_cookie}=; Path=/; Expires={GO_EPOCH_PLUS_ONE}; Max-Age=0"))
         return headers
 
@@ -348,13 +360,17 @@ class Dex:
         chosen = query.get("connector_id")
         new_id = None if self.flavor.login_by_state else self._new_request(query)
         suffix = f"req={new_id}" if new_id else urlencode(query)
+        links = sorted(
+            (pages.ConnectorLink(c, CONNECTOR_NAMES.get(c, c.title()), f"/dex/auth/{c}?{suffix}") for c in connectors),
+            key=lambda link: link.name,
+        )
         if len(connectors) > 1 and not chosen:
-            links = sorted(
-                (pages.ConnectorLink(c, CONNECTOR_NAMES.get(c, c.title()), f"/dex/auth/{c}?{suffix}") for c in connectors),
-                key=lambda link: link.name,
-            )
             return Reply.html(200, pages.connector_page(request.path, links))
-        return Reply.redirect(request.method, 302, f"/dex/auth/{chosen or connectors[0]}?{suffix}")
+        reply = Reply.redirect(request.method, 302, f"/dex/auth/{chosen or connectors[0]}?{suffix}")
+        if not chosen and self.flavor.login_by_state and request.method == "GET":
+            # Dex redirects to its one connector and then renders the connector page too, into the same body
+            reply = replace(reply, body=reply.body + b"\n" + pages.connector_page(request.path, links).encode())
+        return reply
 
     def _new_request(self, query: dict[str, str]) -> str:
         request_id = secrets.token_hex(13)

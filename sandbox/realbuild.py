@@ -115,8 +115,8 @@ def build(name: str, go: str) -> Built:
     seconds = time.monotonic() - started
     if result.returncode != 0:
         partial.unlink(missing_ok=True)
-        said = [line for line in result.stderr.splitlines() if line.strip()] or ["(no output)"]
-        raise BuildFailure(f"go build of {name} failed: {said[-1].strip()} (run `go build` in sandbox/real/{name} to see all)")
+        said = [line.strip() for line in result.stderr.splitlines() if line.strip() and not line.startswith(("#", "go: downloading"))]
+        raise BuildFailure(f"go build of {name} failed: {(said or ['(no output)'])[0]} (run `go build` in sandbox/real/{name} to see all)")
     os.replace(partial, target)
     _copy_web(name, go, environment, target.parent)
     size = target.stat().st_size

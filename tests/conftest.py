@@ -96,7 +96,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def _real_flavor(item: pytest.Item) -> str | None:
     callspec = getattr(item, "callspec", None)
-    return callspec.params.get("real") if callspec else None
+    return (callspec.params.get("real") or callspec.params.get("both")) if callspec else None
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -1,3 +1,5 @@
+// Dex v2.24.0 (tag commit 709d4169d646), as Kubeflow 1.3-1.5 deploy it (flavor kf15).
+// The tag is no module version (module path without /v2): the commit's pseudo-version is required.
 module kfdex/sandbox/real/dex-v2.24.0
 
 go 1.26

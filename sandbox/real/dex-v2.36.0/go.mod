@@ -1,3 +1,5 @@
+// Dex v2.36.0 (tag commit 2bb4896d120e): Kubeflow 1.8 (kf18), and kf17 in place of v2.31.2, which is not served.
+// Dex's own replace of api/v2 => ./api/v2 does not apply here: the published api/v2 of that API is required.
 module kfdex/sandbox/real/dex-v2.36.0
 
 go 1.26

@@ -1,3 +1,5 @@
+// Dex v2.39.1 (tag commit 3705207f0190): Kubeflow 1.9.0 (kf190).
+// Dex's own replace of api/v2 => ./api/v2 does not apply here: api/v2 v2.2.0 has the API it serves (GetClient).
 module kfdex/sandbox/real/dex-v2.39.1
 
 go 1.26

@@ -1,3 +1,5 @@
+// Dex v2.41.1 (tag commit 43956db7fd75): Kubeflow 1.10 (kf191).
+// Dex's own replace of api/v2 => ./api/v2 does not apply here: api/v2 v2.2.0 has the API it serves (connectors).
 module kfdex/sandbox/real/dex-v2.41.1
 
 go 1.26

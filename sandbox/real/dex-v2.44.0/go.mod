@@ -1,3 +1,5 @@
+// Dex v2.44.0 (tag commit 2dce75009acf): Kubeflow 1.11 (kf111).
+// Dex's own replace of api/v2 => ./api/v2 does not apply here: api/v2 v2.4.0 is the same API.
 module kfdex/sandbox/real/dex-v2.44.0
 
 go 1.26

@@ -1,3 +1,4 @@
+// oauth2-proxy v7.15.6: kf111 and kfnext, in place of v7.13.0 (Kubeflow 1.11) and v7.14.3 (main), which are not served.
 module kfdex/sandbox/real/oauth2-proxy-v7.15.6
 
 go 1.26.0

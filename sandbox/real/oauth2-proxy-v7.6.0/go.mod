@@ -1,3 +1,4 @@
+// oauth2-proxy v7.6.0: Kubeflow 1.9.0 and 1.9.1 (kf190).
 module kfdex/sandbox/real/oauth2-proxy-v7.6.0
 
 go 1.26

@@ -1,3 +1,4 @@
+// oauth2-proxy v7.7.1: Kubeflow 1.10 (kf191).
 module kfdex/sandbox/real/oauth2-proxy-v7.7.1
 
 go 1.26
