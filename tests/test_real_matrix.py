@@ -17,7 +17,7 @@ import pytest
 from sandbox import control, realbuild
 from sandbox.flavors import FLAVORS
 from scripts import authenticate, create_token, extract_cookie, fetch_req, infer
-from scripts.errors import CredentialsError, LoginRestartError, SessionError
+from scripts.errors import CredentialsError, GatewayError, LoginRestartError, SessionError
 from scripts.state import EnvFile
 from scripts.step import run_step
 from tests.helpers import NO_BACKOFF, Env, here, login_steps
@@ -100,12 +100,14 @@ def test_posting_to_a_used_login_request_restarts(ready: Env) -> None:
 
 def test_a_used_callback_restarts(ready: Env, real: control.Sandbox) -> None:
     login_steps(ready)
-    proxy = "oauth2-proxy" if FLAVORS[real.flavor].proxy == "oauth2-proxy" else "authservice"
     if FLAVORS[real.flavor].proxy == "authservice-old":
-        words = "500 .*Failed to exchange authorization code with token"
-    else:
-        words = CALLBACK_REFUSED[proxy]
-    with pytest.raises(LoginRestartError, match=rf"extract-cookie: the gateway answered {words}"):
+        # the old authservice answers 500 "Failed to exchange authorization code with token."; Envoy's
+        # ext_authz turns a 5xx from the check into its status_on_error, an empty 403: not a restart signal
+        with pytest.raises(GatewayError, match=r"extract-cookie: unexpected answer 403 Forbidden from /login/oidc"):
+            run_step(extract_cookie.STEP, ready.file, here())
+        return
+    proxy = "oauth2-proxy" if FLAVORS[real.flavor].proxy == "oauth2-proxy" else "authservice"
+    with pytest.raises(LoginRestartError, match=rf"extract-cookie: the gateway answered {CALLBACK_REFUSED[proxy]}"):
         run_step(extract_cookie.STEP, ready.file, here())
 
 
