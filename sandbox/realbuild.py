@@ -7,6 +7,10 @@ pins every dependency.  ``build`` compiles one into the per-user cache,
 ``$XDG_CACHE_HOME/kfdex/real/<component>-<version>/<component>`` (default
 ``~/.cache``), and keeps a stamp beside it: a binary is reused while the
 stamp matches the module's go.mod and go.sum and the Go version.
+
+``python -m sandbox.realbuild`` builds every flavor's binaries with the
+standard library alone (CI runs it before the test environment exists);
+``kfdex sandbox-build`` does the same for the flavors it is given.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,3 +151,34 @@ def _copy_web(name: str, go: str, environment: dict[str, str], folder: Path) -> 
 def missing(builds: tuple[str, ...]) -> list[str]:
     """The builds among ``builds`` whose binary is not in the cache."""
     return [name for name in builds if not is_built(name)]
+
+
+def build_all(builds: Iterable[str], go: str, say: Callable[[str], None]) -> list[str]:
+    """Build or reuse each of ``builds``, saying one line each; the ones that failed (the others are still built)."""
+    failed: list[str] = []
+    for name in builds:
+        try:
+            say(build(name, go).line)
+        except BuildFailure as error:
+            say(f"{name}: {error}")
+            failed.append(name)
+    return failed
+
+
+def main() -> int:
+    """Every flavor's real binaries; exit 10 (the sandbox's code) when go is missing or a build fails."""
+    from .flavors import FLAVORS
+
+    go = go_command()
+    if go is None:
+        print("error: building the real components needs Go 1.26 (`go` is not on PATH)", file=sys.stderr)
+        return 10
+    builds = dict.fromkeys(build for flavor in FLAVORS.values() for build in flavor.real)
+    started = time.monotonic()
+    failed = build_all(builds, go, lambda line: print(line, flush=True))
+    print(f"{len(builds) - len(failed)} of {len(builds)} real binaries ready in {time.monotonic() - started:.0f} s, {cache_root()}")
+    return 10 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -255,13 +255,7 @@ def sandbox_build(_env_file: EnvFile, environment: Environment, _overrides: Mapp
     go = realbuild.go_command()
     if go is None:
         raise SandboxError("sandbox-build needs Go 1.26 (`go` is not on PATH): install it, or use --components stand-in")
-    failed: list[str] = []
-    for build in builds:  # one failure does not stop the others: each says its own line
-        try:
-            environment.info(realbuild.build(build, go).line)
-        except realbuild.BuildFailure as error:
-            environment.info(f"{build}: {error}")
-            failed.append(build)
+    failed = realbuild.build_all(builds, go, environment.info)  # one failure does not stop the others
     if failed:
         raise SandboxError(f"sandbox-build could not build {', '.join(failed)}: see its line above")
     environment.step_ok("sandbox-build", f"{len(builds)} binaries for {', '.join(names)} in {realbuild.cache_root()}")
