@@ -87,3 +87,28 @@ def test_real_components_not_built_start_nothing(env: Env, task: str, tmp_path: 
 def test_an_unknown_components_kind_is_bad_input(env: Env) -> None:
     ran = env.invoke("sandbox-up", "--components", "both")
     assert ran.returncode == ExitCode.USAGE and ran.stderr.strip() == "error: --components both: use stand-in or real"
+
+
+
+def test_a_real_program_that_dies_at_start_shows_its_last_lines_and_nothing_stays(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sandbox import realrun
+
+    def failing_plan(_flavor: object, _folder: Path, ports: tuple[int, int, int]) -> realrun.Plan:
+        argv = ["sh", "-c", "echo loading config; echo 'failed to initialize storage' >&2; exit 2"]
+        return realrun.Plan("kf191", *ports, [realrun.Program("dex", argv, {}, "http://127.0.0.1:1/")])
+
+    stopped: list[tuple[Path, list[int]]] = []
+    real_stop = control.stop
+
+    def recording_stop(folder: Path, grace: float = 5.0) -> list[int]:
+        stopped.append((folder, real_stop(folder, grace)))
+        return stopped[-1][1]
+
+    monkeypatch.setattr(control, "check_built", lambda _flavor: None)
+    monkeypatch.setattr(realrun, "plan", failing_plan)
+    monkeypatch.setattr(control, "stop", recording_stop)
+    with pytest.raises(control.SandboxFailure, match=r"dex process exited while starting: loading config \| failed to initialize storage"):
+        control.start("kf191", components="real")
+    (folder, pids), = stopped
+    assert not folder.exists()
+    assert len(pids) == 2 and not any(Path(f"/proc/{pid}").exists() for pid in pids)  # the model and the cluster
