@@ -2,19 +2,19 @@
 
 Marked ``real``: the cases of ``tests/test_matrix.py`` that do not need the
 stand-in's run-time switches, against ``--components real`` for every flavor
-whose binaries ``invoke sandbox-build`` has put in the cache.  The tests of a
-flavor not built are left out, and the run's summary says so in one line
-(``tests/conftest.py``).
+whose binaries ``invoke sandbox-build`` has put in the cache (the ``real``
+fixture, ``tests/conftest.py``: one such sandbox per flavor for the whole run).
+The tests of a flavor not built are left out, and the run's summary says so
+in one line.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from sandbox import control, realbuild
+from sandbox import control
 from sandbox.flavors import FLAVORS
 from scripts import authenticate, create_token, extract_cookie, fetch_req, infer
 from scripts.errors import CredentialsError, GatewayError, LoginRestartError, SessionError
@@ -24,23 +24,7 @@ from tests.helpers import NO_BACKOFF, Env, here, login_steps
 
 pytestmark = pytest.mark.real
 MODEL_HOST = "sklearn-irisv2.kubeflow-user-example-com.example.com"
-REAL = sorted(name for name in FLAVORS if FLAVORS[name].real)
 CALLBACK_REFUSED = {"oauth2-proxy": "403 .*Unable to find a valid CSRF token", "authservice": "400 .*CSRF check failed"}
-
-
-def not_built() -> list[str]:
-    """The flavors whose real binaries are not in the cache."""
-    return [name for name in REAL if realbuild.missing(FLAVORS[name].real)]
-
-
-@pytest.fixture(scope="module", params=REAL)
-def real(request: pytest.FixtureRequest) -> Iterator[control.Sandbox]:
-    """A sandbox running the flavor's real components, for this module's tests of that flavor."""
-    running = control.start(request.param, components="real")
-    try:
-        yield running
-    finally:
-        control.stop(running.folder)
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from __future__ import annotations
 import difflib
 import http.client
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urljoin, urlsplit
 
@@ -25,7 +24,6 @@ import pytest
 
 from sandbox import control
 from tests.pagestructure import extract, normalise_url
-from tests.test_real_matrix import REAL
 
 pytestmark = pytest.mark.real
 MODEL_HOST = "sklearn-irisv2.kubeflow-user-example-com.example.com"
@@ -128,23 +126,9 @@ def walk(port: int, flavor: str) -> list[str]:
     return browser.lines
 
 
-@pytest.fixture(scope="module", params=REAL)
-def both(request: pytest.FixtureRequest) -> Iterator[tuple[control.Sandbox, control.Sandbox]]:
-    """The flavor's real sandbox and its stand-in sandbox, side by side."""
-    real = control.start(request.param, components="real")
-    try:
-        stand_in = control.start(COMPARED_WITH.get(request.param, request.param))
-        try:
-            yield real, stand_in
-        finally:
-            control.stop(stand_in.folder)
-    finally:
-        control.stop(real.folder)
-
-
-def test_the_stand_in_answers_as_the_real_components(both: tuple[control.Sandbox, control.Sandbox]) -> None:
-    real, stand_in = both
+def test_the_stand_in_answers_as_the_real_components(real: control.Sandbox, cluster: control.Sandbox) -> None:
+    cluster.configure(flavor=COMPARED_WITH.get(real.flavor, real.flavor))
     recorded = walk(real.gateway_port, real.flavor)
-    imitated = walk(stand_in.gateway_port, real.flavor)
+    imitated = walk(cluster.gateway_port, real.flavor)
     difference = list(difflib.unified_diff(recorded, imitated, "real", "stand-in", lineterm="", n=1))
     assert not difference, "\n".join(difference)
