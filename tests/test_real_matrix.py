@@ -49,8 +49,9 @@ def test_login_gives_a_cookie_the_model_accepts(ready: Env, real: control.Sandbo
 
 
 # the real 1.9.0 (overlay m2m-self-signed) checks a bearer token in oauth2-proxy against its extra JWT
-# issuer's audience, https://kubernetes.default.svc.cluster.local, not the gateway's that create-token asks for
+# issuer's audience, not the gateway's that create-token asks for by default: TOKEN_AUDIENCE says which
 TOKEN_AUDIENCE_REFUSED = frozenset({"kf190"})
+API_AUDIENCE = "https://kubernetes.default.svc.cluster.local"
 
 
 def test_token_login(ready: Env, real: control.Sandbox) -> None:
@@ -58,8 +59,8 @@ def test_token_login(ready: Env, real: control.Sandbox) -> None:
     if real.flavor in TOKEN_AUDIENCE_REFUSED:
         with pytest.raises(SessionError, match=r"did not accept the ServiceAccount token"):
             _predict(ready, auth="token")
-        token = real.mint_token(audience="https://kubernetes.default.svc.cluster.local")
-        ready.set(AUTH_BEARER=token)
+        ready.set(TOKEN_AUDIENCE=API_AUDIENCE)
+        run_step(create_token.STEP, ready.file, here())
         assert _predict(ready, auth="token") == "predict = [1, 1]"
     elif FLAVORS[real.flavor].accepts_bearer:
         assert _predict(ready, auth="token") == "predict = [1, 1]"
