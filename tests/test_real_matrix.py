@@ -10,9 +10,12 @@ in one line.
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
+import jwt
 import pytest
+import requests
 
 from sandbox import control
 from sandbox.flavors import FLAVORS
@@ -107,3 +110,25 @@ def test_a_session_the_gateway_no_longer_accepts_sends_the_user_back_to_login(re
 def test_a_request_without_a_session_is_sent_to_dex(ready: Env) -> None:
     run_step(fetch_req.STEP, ready.file, here())
     assert "/dex/auth/local" in ready.read()["DEX_LOGIN_URL"]
+
+
+def _model_answer(real: control.Sandbox, bearer: str) -> requests.Response:
+    headers = {"Host": MODEL_HOST, "Authorization": f"Bearer {bearer}"}
+    return requests.get(f"http://127.0.0.1:{real.gateway_port}/v2/models/sklearn-irisv2/ready", headers=headers, timeout=10)
+
+
+def test_the_gateway_verifies_bearer_tokens_as_jwt_authn(real: control.Sandbox) -> None:
+    if FLAVORS[real.flavor].unauthenticated != "sign-in":
+        pytest.skip(f"{real.flavor}: bearer tokens go to the auth service, not to Istio's jwt_authn")
+    good = real.mint_token()
+    assert _model_answer(real, good).status_code == 200
+    header, claims, _signature = good.split(".")
+    forged = f"{header}.{claims}.{base64.urlsafe_b64encode(b'not the signature').decode().rstrip('=')}"
+    stranger = jwt.encode({"iss": "https://elsewhere", "sub": "x", "exp": 2**40}, "a key of 32 bytes, not the issuer!", algorithm="HS256")
+    expired = real.mint_token(seconds=-60)
+    for token, words in ((forged, "Jwt verification fails"), (stranger, "Jwt issuer is not configured"), (expired, "Jwt is expired")):
+        answer = _model_answer(real, token)
+        assert (answer.status_code, answer.text) == (401, words)
+        assert answer.headers["www-authenticate"].startswith('Bearer realm="http://sklearn-irisv2.')
+    no_token = requests.get(f"http://127.0.0.1:{real.gateway_port}/v2/models/sklearn-irisv2/ready", headers={"Host": MODEL_HOST}, timeout=10)
+    assert no_token.status_code == 403  # oauth2-proxy's sign-in page: the check runs when there is no Authorization
