@@ -19,7 +19,7 @@ import requests
 
 from sandbox import control
 from sandbox.flavors import FLAVORS
-from scripts import authenticate, create_token, extract_cookie, fetch_req, infer
+from scripts import approve, authenticate, create_token, extract_cookie, fetch_req, infer
 from scripts.errors import CredentialsError, GatewayError, LoginRestartError, SessionError
 from scripts.state import EnvFile
 from scripts.step import run_step
@@ -132,3 +132,11 @@ def test_the_gateway_verifies_bearer_tokens_as_jwt_authn(real: control.Sandbox) 
         assert answer.headers["www-authenticate"].startswith('Bearer realm="http://sklearn-irisv2.')
     no_token = requests.get(f"http://127.0.0.1:{real.gateway_port}/v2/models/sklearn-irisv2/ready", headers={"Host": MODEL_HOST}, timeout=10)
     assert no_token.status_code == 403  # oauth2-proxy's sign-in page: the check runs when there is no Authorization
+
+
+def test_a_used_approval_restarts(ready: Env, real: control.Sandbox) -> None:
+    if FLAVORS[real.flavor].approval != "page":
+        pytest.skip(f"{real.flavor}: Dex shows no approval page")
+    login_steps(ready, until="approve")
+    with pytest.raises(LoginRestartError, match=r"approve: the gateway answered"):
+        run_step(approve.STEP, ready.file, here())
