@@ -24,8 +24,9 @@ from typing import IO
 from .faults import BadSetting, Faulty
 from .gateway import Settings, StandInGateway, World, check_settings
 from .grpcfront import GrpcFront
-from .httpserve import Listener, Reply, Request
+from .httpserve import App, Listener, Reply, Request
 from .kubeapi import KubeAPI
+from .realrun import Plan, load
 
 KUBECONFIG_TEMPLATE = """apiVersion: v1
 kind: Config
@@ -121,12 +122,30 @@ class Control:
         return Reply.json_text(200, json.dumps(asdict(self.world.settings)))
 
 
+def _real_apps(world: World, plan: Plan) -> tuple[App, App, Callable[[Request], Reply | None]]:
+    """--components real: the Envoy stand-in as the gateway, its filter chain on the NodePorts and the gRPC side."""
+    from .envoy import EnvoyGateway
+
+    stand_in = StandInGateway(world)
+    world.signer.issuer = plan.api_url  # the real verifiers fetch discovery and JWKS from it
+    envoy = EnvoyGateway(world.flavor, plan, stand_in.routed, stand_in.protected)
+    if world.flavor.proxy != "oauth2-proxy":  # no oidc-authservice is built: its stand-in answers the check
+        from .authservice import AuthserviceStandIn
+
+        Listener("authservice", AuthserviceStandIn(world, plan), port=plan.proxy_port)
+    return envoy, envoy.sidecar, envoy.denial
+
+
 def serve(folder: Path, model_port: int, flavor: str, grpc_port: int = 0) -> None:
     """Start every listener, write cluster.json and the kubeconfig, wait for SIGTERM."""
     log: IO[str] = open(folder / "cluster.log", "a", encoding="utf-8")  # noqa: SIM115 - open for the process's life
     world = World(model_port, Settings(flavor=flavor))
-    gateway = Faulty(world, StandInGateway(world))
-    sidecar = Faulty(world, Sidecar(StandInGateway(world)))
+    plan = load(folder)
+    gateway_app, sidecar_app, denial = (StandInGateway(world), Sidecar(StandInGateway(world)), None)
+    if plan is not None:
+        gateway_app, sidecar_app, denial = _real_apps(world, plan)
+    gateway = Faulty(world, gateway_app)
+    sidecar = Faulty(world, sidecar_app)
     listeners: list[Listener] = []
     lock = threading.Lock()
 
@@ -134,7 +153,7 @@ def serve(folder: Path, model_port: int, flavor: str, grpc_port: int = 0) -> Non
         if not to_model or (grpc and not grpc_port):
             return free_port()
         # MLServer's gRPC port (8081) behind the same session check; no routing by :authority there
-        h2 = GrpcFront(world, grpc_port, route=False, log=log_line) if grpc else None
+        h2 = GrpcFront(world, grpc_port, route=False, log=log_line, denial=denial) if grpc else None
         listener = Listener("nodeport-grpc" if grpc else "nodeport", sidecar, log, h2=h2)
         with lock:
             listeners.append(listener)
@@ -146,7 +165,7 @@ def serve(folder: Path, model_port: int, flavor: str, grpc_port: int = 0) -> Non
             log.flush()
 
     # Istio serves gRPC (h2c) on the same port as HTTP, routed by :authority
-    ingress_h2 = GrpcFront(world, grpc_port, route=True, log=log_line) if grpc_port else None
+    ingress_h2 = GrpcFront(world, grpc_port, route=True, log=log_line, denial=denial) if grpc_port else None
     gateway_listener = Listener("gateway", gateway, log, envoy=True, h2=ingress_h2)
     gateway_port = gateway_listener.port
 
@@ -163,7 +182,7 @@ def serve(folder: Path, model_port: int, flavor: str, grpc_port: int = 0) -> Non
                 listeners.append(gateway_listener)
 
     api = KubeAPI(world, gateway_port, open_node_port)
-    api_listener = Listener("kube-api", Control(world, api, switch_gateway), log)
+    api_listener = Listener("kube-api", Control(world, api, switch_gateway), log, port=plan.api_port if plan else 0)
     listeners += [gateway_listener, api_listener]
     (folder / "kubeconfig").write_text(KUBECONFIG_TEMPLATE.format(port=api_listener.port))
     info = {

@@ -30,6 +30,7 @@ from typing import TypeVar
 
 import requests
 
+from . import realbuild, realrun
 from .cluster import free_ports
 from .flavors import FLAVORS, NEWEST
 from .gateway import DEMO_LOGIN, DEMO_PASSWORD
@@ -61,6 +62,12 @@ class Sandbox:
     model_port: int
     flavor: str
     id: str = ""
+    real: str = ""  # with --components real: which real programs run where
+
+    @property
+    def real_summary(self) -> str:
+        """``; real dex-v2.41.1 on :port, ...`` for sandbox-up's line (empty for the stand-in)."""
+        return f"; real {self.real}" if self.real else ""
 
     @property
     def kubeconfig(self) -> Path:
@@ -184,18 +191,21 @@ def _spawn(folder: Path, name: str, arguments: list[str]) -> int:
     return launch(folder, name, [sys.executable, "-m", *arguments])
 
 
-def launch(folder: Path, name: str, command: list[str], environment: dict[str, str] | None = None) -> int:
-    """Start ``command`` for the sandbox in ``folder`` (its own session, output in ``NAME.log``); its pid, recorded."""
+def launch(
+    folder: Path, name: str, command: list[str], environment: dict[str, str] | None = None, cwd: Path = IMPORT_ROOT
+) -> int:
+    """Start ``command`` for the sandbox in ``folder`` (its own session, output in ``NAME.log``, ``environment`` added to
+    this process's); its pid, recorded."""
 
     def started() -> int:
         with open(folder / f"{name}.log", "ab") as log:
             process = subprocess.Popen(
                 command,
-                cwd=IMPORT_ROOT,
+                cwd=cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=environment,
+                env=None if environment is None else {**os.environ, **environment},
                 start_new_session=True,
             )
         entries = [*_read_pids(folder), {"name": name, "pid": process.pid, "start": _start_time(process.pid)}]
@@ -230,11 +240,7 @@ def _wait_ready(folder: Path, model_port: int) -> dict[str, int]:
     cluster: dict[str, int] | None = None
     model_ready = False
     while time.monotonic() < deadline:
-        for entry in _read_pids(folder):
-            if not _alive(int(entry["pid"]), entry.get("start")):  # type: ignore[call-overload]
-                name = entry.get("name")
-                tail = (folder / f"{name}.log").read_text(errors="replace").strip().splitlines()[-3:]
-                raise SandboxFailure(f"the sandbox's {name} process exited while starting: {' | '.join(tail)}")
+        _check_alive(folder)
         if cluster is None and (folder / "cluster.json").exists():
             cluster = json.loads((folder / "cluster.json").read_text())
         if not model_ready:
@@ -246,7 +252,52 @@ def _wait_ready(folder: Path, model_port: int) -> dict[str, int]:
     raise SandboxFailure(f"the sandbox did not become ready in {READY_TIMEOUT:.0f}s; logs are in {folder}")
 
 
-def start(flavor: str = NEWEST, sandbox_id: str = "", ready: Callable[[Sandbox], None] | None = None) -> Sandbox:
+def _check_alive(folder: Path) -> None:
+    """A SandboxFailure with the last lines of its log when a process started for ``folder`` has exited."""
+    for entry in _read_pids(folder):
+        if not _alive(int(entry["pid"]), entry.get("start")):  # type: ignore[call-overload]
+            name = entry.get("name")
+            tail = (folder / f"{name}.log").read_text(errors="replace").strip().splitlines()[-3:]
+            raise SandboxFailure(f"the sandbox's {name} process exited while starting: {' | '.join(tail)}")
+
+
+def _wait_answering(folder: Path, url: str) -> None:
+    """Wait until ``url`` answers 200, every process still alive."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        _check_alive(folder)
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise SandboxFailure(f"{url} did not answer in {READY_TIMEOUT:.0f}s; logs are in {folder}")
+
+
+def check_built(flavor: str) -> None:
+    """A SandboxFailure naming sandbox-build when a real component of ``flavor`` is not built."""
+    missing = realbuild.missing(FLAVORS[flavor].real)
+    if not FLAVORS[flavor].real or missing:
+        raise SandboxFailure(
+            f"the real components of {flavor} are not built ({', '.join(missing) or 'none declared'}): "
+            f"run `invoke sandbox-build --flavor {flavor}` (needs Go), or use --components stand-in"
+        )
+
+
+def _start_real(folder: Path, plan: realrun.Plan) -> str:
+    """Start Dex, then (once the Kubernetes stand-in answers, for its issuer) oauth2-proxy; what runs where."""
+    for program in plan.programs:
+        if program.name != "dex":
+            _wait_answering(folder, f"{plan.api_url}/version")
+        launch(folder, program.name, program.argv, program.environment, cwd=folder)
+        _wait_answering(folder, program.ready)
+    builds = FLAVORS[plan.flavor].real
+    ports = (plan.dex_port, plan.proxy_port)
+    return ", ".join(f"{build} on :{port}" for build, port in zip(builds, ports, strict=False))
+
+
+def start(
+    flavor: str = NEWEST, sandbox_id: str = "", ready: Callable[[Sandbox], None] | None = None, components: str = "stand-in"
+) -> Sandbox:
     """Start a sandbox of this flavor; ``ready(sandbox)`` runs once it answers (to record it somewhere).
 
     Whatever stops the start (a failure, ``ready`` raising, an interrupt at any
@@ -254,16 +305,22 @@ def start(flavor: str = NEWEST, sandbox_id: str = "", ready: Callable[[Sandbox],
     """
     if flavor not in FLAVORS:
         raise SandboxFailure(f"unknown flavor {flavor!r}: use one of {', '.join(FLAVORS)}")
+    if components == "real":
+        check_built(flavor)  # before anything starts
     sandbox_id = sandbox_id or new_id()
     made: list[Path] = []
     try:
         whole(lambda: made.append(_new_folder(sandbox_id)))
         folder = made[0]
-        model_port, grpc_port = free_ports(2)
+        model_port, grpc_port, *real_ports = free_ports(5)
+        plan = realrun.plan(FLAVORS[flavor], folder, tuple(real_ports)) if components == "real" else None
+        if plan:
+            plan.save(folder)
         _spawn(folder, "model", [f"{__package__}.model", str(folder / "models"), str(model_port), str(grpc_port)])
         _spawn(folder, "cluster", [f"{__package__}.cluster", str(folder), str(model_port), flavor, str(grpc_port)])
+        real = _start_real(folder, plan) if plan else ""
         cluster = _wait_ready(folder, model_port)
-        sandbox = Sandbox(folder, int(cluster["gateway_port"]), int(cluster["api_port"]), model_port, flavor, sandbox_id)
+        sandbox = Sandbox(folder, int(cluster["gateway_port"]), int(cluster["api_port"]), model_port, flavor, sandbox_id, real)
         if ready is not None:
             ready(sandbox)
     except BaseException:

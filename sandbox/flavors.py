@@ -37,6 +37,10 @@ class Flavor:
     # oidc-authservice e236439's AFTER_LOGOUT_URL, answered by POST /authservice/logout (Kubeflow's params.env:
     # unset in 1.7, so its default; "/" in 1.8)
     after_logout_url: str = "/authservice/site/after_logout"
+    # --components real: the builds (sandbox/real/<component>-<version>) this flavor runs, and its config folder
+    # (sandbox/real/config/<name>); a version not served or not building here is replaced, as docs/real-components.md says
+    real: tuple[str, ...] = ()
+    real_config: str = ""
 
 
 FLAVORS: dict[str, Flavor] = {
@@ -57,6 +61,8 @@ FLAVORS: dict[str, Flavor] = {
             accepts_token_header=True,
             accepts_bearer=False,
             dex_version="v2.22.0",
+            real=("dex-v2.24.0",),  # authservice 28c59ef is not served: the stand-in plays it
+            real_config="kf15",
         ),
         Flavor(
             name="kf17",
@@ -74,6 +80,8 @@ FLAVORS: dict[str, Flavor] = {
             accepts_bearer=True,
             dex_version="v2.31.0",  # Kubeflow 1.7 ships v2.31.2: the same templates
             state_cookie_max_age=GO_TWENTY_MINUTES,
+            real=("dex-v2.36.0",),  # v2.31.2 is not served; authservice e236439 neither
+            real_config="kf17",
         ),
         Flavor(
             name="kf18",
@@ -92,6 +100,8 @@ FLAVORS: dict[str, Flavor] = {
             dex_version="v2.36.0",
             state_cookie_max_age=GO_TWENTY_MINUTES,
             after_logout_url="/",
+            real=("dex-v2.36.0",),
+            real_config="kf17",
         ),
         Flavor(
             name="kf190",
@@ -109,6 +119,8 @@ FLAVORS: dict[str, Flavor] = {
             accepts_bearer=True,
             dex_version="v2.39.1",
             oauth2_proxy_version="v7.6.0",  # Kubeflow 1.9.0 keeps the default footer and logo
+            real=("dex-v2.39.1", "oauth2-proxy-v7.6.0"),
+            real_config="kf190",
         ),
         Flavor(
             name="kf191",
@@ -128,6 +140,50 @@ FLAVORS: dict[str, Flavor] = {
             oauth2_proxy_version="v7.7.1",
             oauth2_proxy_footer="-",  # Kubeflow 1.10 sets banner and footer to "-" and its own logo
             oauth2_proxy_logo="kubeflow",
+            real=("dex-v2.41.1", "oauth2-proxy-v7.7.1"),
+            real_config="kf191",
+        ),
+        Flavor(
+            name="kf111",
+            kubeflow="1.11",
+            dex="v2.44",
+            proxy="oauth2-proxy",
+            callback_path="/oauth2/callback",
+            session_cookie="oauth2_proxy_kubeflow",
+            csrf_cookie="oauth2_proxy_kubeflow_csrf",
+            login_by_state=True,
+            wrong_password_status=401,
+            approval="none",
+            unauthenticated="sign-in",
+            accepts_token_header=False,
+            accepts_bearer=True,
+            dex_version="v2.41.1",  # the newest Dex whose pages are recorded (shared/real-pages)
+            oauth2_proxy_version="v7.7.1",
+            oauth2_proxy_footer="-",
+            oauth2_proxy_logo="kubeflow",
+            real=("dex-v2.44.0", "oauth2-proxy-v7.15.6"),  # v7.13.0 is not served: the nearest that is
+            real_config="kf191",  # 1.9.1's oauth2_proxy.cfg, unchanged through 1.11
+        ),
+        Flavor(
+            name="kfnext",
+            kubeflow="main",
+            dex="v2.45",
+            proxy="oauth2-proxy",
+            callback_path="/oauth2/callback",
+            session_cookie="oauth2_proxy_kubeflow",
+            csrf_cookie="oauth2_proxy_kubeflow_csrf",
+            login_by_state=True,
+            wrong_password_status=401,
+            approval="none",
+            unauthenticated="sign-in",
+            accepts_token_header=False,
+            accepts_bearer=True,
+            dex_version="v2.41.1",
+            oauth2_proxy_version="v7.7.1",
+            oauth2_proxy_footer="-",
+            oauth2_proxy_logo="kubeflow",
+            real=("dex-v2.44.0", "oauth2-proxy-v7.15.6"),  # v2.45.0 and v7.14.3 are not served, Dex's master does not build
+            real_config="kf191",
         ),
     )
 }

@@ -31,6 +31,7 @@ from . import pages, pipelines
 from .faults import BadSetting, check_faults, envoy_reply, is_count, is_seconds, is_status
 from .flavors import FLAVORS, NEWEST, Flavor
 from .httpserve import Reply, Request
+from .serviceaccounts import TokenIssuer
 
 CLIENT_ID = "kubeflow-oidc-authservice"
 DEMO_LOGIN = "user@example.com"
@@ -127,6 +128,7 @@ class World:
         self.key = secrets.token_bytes(32)
         self.sessions: dict[str, float] = {}  # session value -> expiry (epoch seconds)
         self.tokens: dict[str, float] = {}  # ServiceAccount tokens -> expiry
+        self.signer = TokenIssuer(API_AUDIENCE)  # the API server's issuer (real mode: the stand-in's URL)
         self.auth_requests: dict[str, AuthRequest] = {}
         self.codes: dict[str, tuple[str, str]] = {}  # code -> (client state, redirect_uri)
         self.client_states: dict[str, str] = {}  # authservice state / oauth2 nonce -> original path
@@ -152,11 +154,10 @@ class World:
             "aud": audiences or [API_AUDIENCE],
             "exp": now + seconds,
             "iat": now,
-            "iss": API_AUDIENCE,
             "sub": f"system:serviceaccount:{MODEL_NAMESPACE}:{subject}",
             "jti": secrets.token_hex(8),
         }
-        token = ".".join((_b64({"alg": "RS256", "kid": "sandbox"}), _b64(claims), secrets.token_urlsafe(32)))
+        token = self.signer.sign(claims)
         if GATEWAY_AUDIENCE in claims["aud"]:
             with self.lock:
                 self.tokens[token] = time.time() + seconds
@@ -334,7 +335,6 @@ class StandInGateway:
             "client_id": CLIENT_ID,
             "code_challenge": secrets.token_urlsafe(32),
             "code_challenge_method": "S256",
-            "nonce": secrets.token_urlsafe(16),
             "redirect_uri": flavor.callback_path,
             "response_type": "code",
             "scope": "profile email groups openid",
@@ -342,7 +342,18 @@ class StandInGateway:
         }
         query.update({"approval_prompt": "force"} if flavor.approval == "page" else {"prompt": "none"})
         cookie = f"{flavor.csrf_cookie}={csrf}; Path=/; Expires={_http_date(15 * 60)}; HttpOnly"
-        return Reply.redirect(request.method, 302, f"/dex/auth?{urlencode(query)}", [("Set-Cookie", cookie)])
+        location = f"/dex/auth?{urlencode(sorted(query.items()))}"  # Go's url.Values.Encode sorts by key
+        return Reply.redirect(request.method, 302, location, [*self._no_cache(), ("Set-Cookie", cookie)])
+
+    def _no_cache(self) -> list[tuple[str, str]]:
+        """oauth2-proxy's no-cache headers on its own answers, when it is routed (1.9.1 on; ext_authz drops them on 1.9.0)."""
+        if self.world.flavor.unauthenticated != "sign-in":
+            return []
+        return [
+            ("Cache-Control", "no-cache, no-store, must-revalidate, max-age=0"),
+            ("Expires", "Thu, 01 Jan 1970 00:00:00 UTC"),
+            ("X-Accel-Expires", "0"),
+        ]
 
     # the callback -------------------------------------------------------------------
 
@@ -364,8 +375,7 @@ class StandInGateway:
                     400,
                     b"CSRF check failed. This may happen if you opened the login form in more than 1 tabs. Please try to login again.",
                 )
-            exchanged = self.world.codes.pop(code, None)
-            if exchanged is None or exchanged[0] != state:
+            if not self.redeem(code, state):
                 return Reply(500, b"Failed to exchange authorization code with token.")
             key = nonce if flavor.proxy == "oauth2-proxy" else state
             original = self.world.client_states.pop(key, "/")
@@ -374,22 +384,29 @@ class StandInGateway:
             seconds = self.world.settings.session_seconds
             value = secrets.token_urlsafe(48 if not self.world.settings.big_cookie else 3300)
             self.world.sessions[value] = time.time() + seconds
-        return Reply.redirect(request.method, 302, original, self._session_cookies(value, seconds))
+        return Reply.redirect(request.method, 302, original, [*self._no_cache(), *self._session_cookies(value, seconds)])
+
+    def redeem(self, code: str, state: str) -> bool:
+        """The code exchange with Dex: True when Dex issued ``code`` for ``state``."""
+        exchanged = self.world.codes.pop(code, None)
+        return exchanged is not None and exchanged[0] == state
 
     def _session_cookies(self, value: str, seconds: int) -> list[tuple[str, str]]:
         flavor = self.world.flavor
         attributes = f"Path=/; Expires={_http_date(seconds)}; Max-Age={seconds}"
         if flavor.proxy == "authservice":
             attributes += "; SameSite=Lax"
-        elif flavor.proxy == "oauth2-proxy":
-            attributes = f"Path=/; Expires={_http_date(seconds)}; HttpOnly; SameSite=Lax"
+        elif flavor.proxy == "oauth2-proxy":  # no cookie_samesite in Kubeflow's cfg: no SameSite
+            attributes = f"Path=/; Expires={_http_date(seconds)}; HttpOnly"
         name = flavor.session_cookie
         if len(value) > COOKIE_CHUNK:
             chunks = [value[i : i + COOKIE_CHUNK] for i in range(0, len(value), COOKIE_CHUNK)]
             headers = [("Set-Cookie", f"{name}_{i}={chunk}; {attributes}") for i, chunk in enumerate(chunks)]
         else:
             headers = [("Set-Cookie", f"{name}={value}; {attributes}")]
-        if flavor.csrf_cookie:
+        if flavor.proxy == "oauth2-proxy":  # oauth2-proxy clears its CSRF cookie first, an hour in the past
+            headers.insert(0, ("Set-Cookie", f"{flavor.csrf_cookie}=; Path=/; Expires={_http_date(-3600)}; HttpOnly"))
+        elif flavor.csrf_cookie:
             headers.append(("Set-Cookie", f"{flavor.csrf_cookie}=; Path=/; Expires={GO_EPOCH_PLUS_ONE}; Max-Age=0"))
         return headers
 
@@ -428,13 +445,17 @@ class Dex:
         chosen = query.get("connector_id")
         new_id = None if self.flavor.login_by_state else self._new_request(query)
         suffix = f"req={new_id}" if new_id else urlencode(query)
+        links = sorted(
+            (pages.ConnectorLink(c, CONNECTOR_NAMES.get(c, c.title()), f"/dex/auth/{c}?{suffix}") for c in connectors),
+            key=lambda link: link.name,
+        )
         if len(connectors) > 1 and not chosen:
-            links = sorted(
-                (pages.ConnectorLink(c, CONNECTOR_NAMES.get(c, c.title()), f"/dex/auth/{c}?{suffix}") for c in connectors),
-                key=lambda link: link.name,
-            )
             return Reply.html(200, pages.connector_page(request.path, links))
-        return Reply.redirect(request.method, 302, f"/dex/auth/{chosen or connectors[0]}?{suffix}")
+        reply = Reply.redirect(request.method, 302, f"/dex/auth/{chosen or connectors[0]}?{suffix}")
+        if not chosen and self.flavor.login_by_state and request.method == "GET":
+            # Dex redirects to its one connector and then renders the connector page too, into the same body
+            reply = replace(reply, body=reply.body + b"\n" + pages.connector_page(request.path, links).encode())
+        return reply
 
     def _new_request(self, query: dict[str, str]) -> str:
         request_id = secrets.token_hex(13)
@@ -526,11 +547,6 @@ class Dex:
             auth = self.world.auth_requests.pop(request_id)
             self.world.codes[code] = (auth.client_state, auth.redirect_uri)
         return f"{auth.redirect_uri}?code={code}&state={quote(auth.client_state, safe='')}"
-
-
-def _b64(part: dict[str, Any]) -> str:
-    """One JWT segment: base64url JSON without padding."""
-    return base64.urlsafe_b64encode(json.dumps(part, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
 def _http_date(seconds_from_now: int) -> str:

@@ -53,8 +53,16 @@ def speaks_h2(connection: socket.socket) -> bool:
 class GrpcFront:
     """Serve one HTTP/2 connection: ``route=True`` is the ingress (by ``:authority``), False a NodePort."""
 
-    def __init__(self, world: World, grpc_port: int, route: bool, log: Callable[[str], None] = lambda _line: None) -> None:
+    def __init__(
+        self,
+        world: World,
+        grpc_port: int,
+        route: bool,
+        log: Callable[[str], None] = lambda _line: None,
+        denial: Callable[[Request], Reply | None] | None = None,
+    ) -> None:
         self.world = world
+        self.denial = denial  # --components real: the Envoy stand-in's filter chain decides
         self.grpc_port = grpc_port
         self.route = route
         self.log = log
@@ -97,8 +105,9 @@ class GrpcFront:
         started = time.monotonic()
         request = _request(headers)
         authority = dict(headers).get(":authority", "")
-        if not self.world.authenticated(request):
-            outcome = self._http(conn, stream_id, StandInGateway(self.world).unauthenticated(request))
+        denied = self._denied(request)
+        if denied is not None:
+            outcome = self._http(conn, stream_id, denied)
         elif self.route and authority.rsplit(":", 1)[0] != MODEL_HOST:
             outcome = self._http(conn, stream_id, Reply(404, b"", [], None))  # Envoy: no route for this host
         elif self.world.settings.rbac_deny:
@@ -108,6 +117,12 @@ class GrpcFront:
         else:
             outcome = self._forward(conn, stream_id, request.path, body)
         self.log(f"grpc {'ingress' if self.route else 'nodeport'} {request.path} {outcome} {1000 * (time.monotonic() - started):.1f}ms")
+
+    def _denied(self, request: Request) -> Reply | None:
+        """What the auth filter answers instead of the model, or None."""
+        if self.denial is not None:
+            return self.denial(request)
+        return None if self.world.authenticated(request) else StandInGateway(self.world).unauthenticated(request)
 
     def _http(self, conn, stream_id: int, reply: Reply) -> str:
         """An HTTP answer with no gRPC status: what Envoy and the auth filter send a gRPC client."""

@@ -240,6 +240,10 @@ class KubeAPI:
             return _ok(_DISCOVERY[path])
         if path == "/apis/kubeflow.org/v1/profiles":
             return _ok({"apiVersion": "kubeflow.org/v1", "kind": "ProfileList", "metadata": {}, "items": [_profile()]})
+        if path == "/.well-known/openid-configuration":  # the service account issuer, as the API server serves it
+            return _ok(self.world.signer.discovery(f"http://{request.headers.get('host', '')}"))
+        if path == "/openid/v1/jwks":
+            return _ok(self.world.signer.jwks())
         isvc = re.fullmatch(r"/apis/serving\.kserve\.io/v1beta1/namespaces/([^/]+)/inferenceservices(?:/([^/]+))?", path)
         if isvc:
             return self._inference_services(*isvc.groups())

@@ -1,6 +1,6 @@
 """Token login: a Kubernetes ServiceAccount token the gateway accepts as a bearer, from the real kubectl.
 
-Runs ``kubectl -n <namespace> create token <sa> --audience=<the ingress gateway>
+Runs ``kubectl -n <namespace> create token <sa> --audience=<the ingress gateway, or TOKEN_AUDIENCE>
 --duration=<d>`` and keeps the token as ``AUTH_BEARER`` with the expiry the API
 server gave (``AUTH_BEARER_EXPIRES``).  No password is involved; your
 kubeconfig user needs permission to create tokens for that ServiceAccount.
@@ -27,8 +27,8 @@ DEFAULT_DURATION = "24h"
 _GO_DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+")
 
 
-def _request(state: State, service_account: str | None, duration: str | None) -> tuple[str, str, str]:
-    """The ServiceAccount, the lifetime and the namespace of the token to ask for."""
+def _request(state: State, service_account: str | None, duration: str | None) -> tuple[str, str, str, str]:
+    """The ServiceAccount, the lifetime, the namespace and the audience of the token to ask for."""
     if service_account and not is_kubernetes_name(service_account):  # the same rule as TOKEN_SERVICE_ACCOUNT's
         raise UsageError(f"--service-account {shown(service_account)} is not a Kubernetes name: use lower-case letters, digits, - and .")
     account = service_account or kube_name(state, "TOKEN_SERVICE_ACCOUNT", DEFAULT_SERVICE_ACCOUNT)
@@ -36,18 +36,21 @@ def _request(state: State, service_account: str | None, duration: str | None) ->
     if not _GO_DURATION.fullmatch(lasting):
         raise UsageError(f"token duration {shown(lasting)} is not a duration such as 24h, 90m or 1h30m")
     namespace = kube_name(state, "TOKEN_NAMESPACE", "") or kube_name(state, "MODEL_NAMESPACE")
-    return account, lasting, namespace
+    audience = state.value("TOKEN_AUDIENCE", AUDIENCE)
+    if not audience or any(character.isspace() or character == "," for character in audience):
+        raise UsageError(f"TOKEN_AUDIENCE {shown(audience)} must be one audience (no spaces or commas)")
+    return account, lasting, namespace, audience
 
 
 def command(state: State, service_account: str | None = None, duration: str | None = None) -> str:
     """The shell line of ``kubectl create token`` that prints the bare token (for --curl)."""
-    account, lasting, namespace = _request(state, service_account, duration)
-    return command_line(state, "-n", namespace, "create", "token", account, f"--audience={AUDIENCE}", f"--duration={lasting}")
+    account, lasting, namespace, audience = _request(state, service_account, duration)
+    return command_line(state, "-n", namespace, "create", "token", account, f"--audience={audience}", f"--duration={lasting}")
 
 
 def run(state: State, environment: Environment, service_account: str | None = None, duration: str | None = None) -> StepResult:
     """Create a token."""
-    account, lasting, namespace = _request(state, service_account, duration)
+    account, lasting, namespace, audience = _request(state, service_account, duration)
     origin = ingress_origin(state)  # the gateway the token is for: known before a token is made
     try:
         answer = kubectl_json(
@@ -57,7 +60,7 @@ def run(state: State, environment: Environment, service_account: str | None = No
             "create",
             "token",
             account,
-            f"--audience={AUDIENCE}",
+            f"--audience={audience}",
             f"--duration={lasting}",
             environment=environment,
         )
@@ -83,7 +86,16 @@ STEP = Step(
     "create-token",
     run,
     "Get a ServiceAccount token for the gateway with kubectl.",
-    reads=("KUBECONFIG", "TOKEN_SERVICE_ACCOUNT", "TOKEN_DURATION", "TOKEN_NAMESPACE", "MODEL_NAMESPACE", "INGRESS_HOST", "INGRESS_PORT"),
+    reads=(
+        "KUBECONFIG",
+        "TOKEN_SERVICE_ACCOUNT",
+        "TOKEN_DURATION",
+        "TOKEN_NAMESPACE",
+        "TOKEN_AUDIENCE",
+        "MODEL_NAMESPACE",
+        "INGRESS_HOST",
+        "INGRESS_PORT",
+    ),
     writes=("AUTH_BEARER", "AUTH_BEARER_EXPIRES", "AUTH_BEARER_ORIGIN", "AUTH_BEARER_SUBJECT"),
     options=(
         Option(

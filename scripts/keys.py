@@ -52,6 +52,7 @@ _KEYS = [
     Key("TOKEN_SERVICE_ACCOUNT", "setting", help="ServiceAccount for token login (default default-editor)"),
     Key("TOKEN_NAMESPACE", "setting", help="its namespace (default MODEL_NAMESPACE)"),
     Key("TOKEN_DURATION", "setting", help="how long a token login lasts, as kubectl takes it (default 24h)"),
+    Key("TOKEN_AUDIENCE", "setting", help="the audience the gateway checks (default the ingress gateway's)"),
     Key("INGRESS_SCHEME", "setting", help="http or https (default http, https on port 443)"),
     Key("INGRESS_CA_BUNDLE", "setting", help="PEM file of a private CA that signed the ingress certificate"),
     Key("INGRESS_INSECURE", "setting", help="1 turns TLS verification off (warns every time)"),

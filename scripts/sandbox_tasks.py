@@ -50,6 +50,10 @@ def sandbox_module(name: str) -> ModuleType:
 
 _flavors = sandbox_module("flavors")  # a small table, cheap to import: the sandbox's generations
 FLAVOR = Option("flavor", f"the Kubeflow auth generation to play: {', '.join(_flavors.FLAVORS)} (default {_flavors.NEWEST})")
+COMPONENTS = ("stand-in", "real")
+COMPONENT = Option(
+    "components", "stand-in (Python imitations, the default) or real (Dex and oauth2-proxy built by sandbox-build)", default="stand-in"
+)
 
 
 @contextmanager
@@ -85,6 +89,13 @@ def _read_settings(path: str) -> dict[str, object]:
     except gateway.BadSetting as error:
         raise UsageError(f"sandbox settings {path}: {error}") from None
     return dict(settings)
+
+
+def _checked_components(components: str | None) -> str:
+    """``stand-in`` or ``real``; a UsageError otherwise."""
+    if components not in (None, *COMPONENTS):
+        raise UsageError(f"--components {components}: use stand-in or real")
+    return components or "stand-in"
 
 
 def _owned() -> tuple[str, ...]:
@@ -133,10 +144,16 @@ def _stop_and_forget(env_file: EnvFile, sandbox_id: str, folder_name: str) -> tu
 
 
 def up(
-    env_file: EnvFile, environment: Environment, flavor: str | None, settings_file: str | None = None, sandbox_id: str = ""
+    env_file: EnvFile,
+    environment: Environment,
+    flavor: str | None,
+    settings_file: str | None = None,
+    sandbox_id: str = "",
+    components: str | None = None,
 ) -> None:
     """Start a sandbox and point ``env_file`` at it; ``settings_file`` sets gateway settings and faults."""
     chosen = _checked_flavor(flavor)
+    kind = _checked_components(components)
     require("sandbox", "the sandbox")  # before anything starts: a child's ImportError would show as a traceback
     settings_wanted = _read_settings(settings_file) if settings_file else {}
     env_file.read()  # a .env that cannot be read is refused before anything starts
@@ -158,14 +175,14 @@ def up(
 
     try:
         with _reported():
-            sandbox = control.start(chosen, sandbox_id, ready=recorded)
+            sandbox = control.start(chosen, sandbox_id, ready=recorded, components=kind)
     except BaseException:
         _forget(env_file, sandbox_id)  # the .env as it was, if the record was already written
         raise
     environment.step_ok(
         "sandbox-up",
         f"{sandbox.flavor} gateway on 127.0.0.1:{sandbox.gateway_port}, Kubernetes API on :{sandbox.api_port}, "
-        f"MLServer on :{sandbox.model_port}",
+        f"MLServer on :{sandbox.model_port}{sandbox.real_summary}",
     )
 
 
@@ -203,10 +220,15 @@ def _down(env_file: EnvFile, environment: Environment, sandbox_id: str | None) -
 
 
 def sandbox_up(
-    env_file: EnvFile, environment: Environment, _overrides: Mapping[str, str], flavor: str | None = None, settings: str | None = None
+    env_file: EnvFile,
+    environment: Environment,
+    _overrides: Mapping[str, str],
+    flavor: str | None = None,
+    settings: str | None = None,
+    components: str | None = None,
 ) -> None:
     """Start a sandbox and point the .env at it."""
-    up(env_file, environment, flavor, settings)
+    up(env_file, environment, flavor, settings, components=components)
 
 
 def sandbox_down(env_file: EnvFile, environment: Environment, _overrides: Mapping[str, str]) -> None:
@@ -215,7 +237,12 @@ def sandbox_down(env_file: EnvFile, environment: Environment, _overrides: Mappin
 
 
 def demo(
-    _env_file: EnvFile, environment: Environment, _overrides: Mapping[str, str], flavor: str | None = None, token: bool = False
+    _env_file: EnvFile,
+    environment: Environment,
+    _overrides: Mapping[str, str],
+    flavor: str | None = None,
+    token: bool = False,
+    components: str | None = None,
 ) -> None:
     """Start a sandbox, run the seven steps (create-token instead of the Dex four with ``token``), always stop it.
 
@@ -227,6 +254,7 @@ def demo(
     from . import expose_nodeport, infer, login, resolve_ingress
 
     chosen = _checked_flavor(flavor)
+    kind = _checked_components(components)
     require("sandbox", "the sandbox")
     control = sandbox_module("control")
     sandbox_id = control.new_id()
@@ -239,7 +267,7 @@ def demo(
         own.info(f"demo: state in {env_file.path}")
         with _kubectl_cache_in(made[0]):  # kubectl's discovery cache for the sandbox goes with it
             try:
-                up(env_file, own, chosen, sandbox_id=sandbox_id)
+                up(env_file, own, chosen, sandbox_id=sandbox_id, components=kind)
                 run_step(resolve_ingress.STEP, env_file, own)
                 (login.token_login if token else login.dex_login)(env_file, own)
                 run_step(expose_nodeport.STEP, env_file, own)
@@ -269,7 +297,11 @@ SANDBOX_UP = Command(
     "sandbox-up",
     sandbox_up,
     "Start the local stand-in cluster and point the .env at it.",
-    options=(FLAVOR, Option("settings", "a JSON file of gateway settings and faults to start with (see README: Sandbox faults)", path=True)),
+    options=(
+        FLAVOR,
+        Option("settings", "a JSON file of gateway settings and faults to start with (see README: Sandbox faults)", path=True),
+        COMPONENT,
+    ),
 )
 SANDBOX_DOWN = Command("sandbox-down", sandbox_down, "Stop every sandbox process (by pid) and remove what sandbox-up wrote.")
 DEMO = Command(
@@ -280,6 +312,31 @@ DEMO = Command(
         FLAVOR,
         Option("token", "log in with a ServiceAccount token instead of the Dex login", kind=bool, default=False, short="t"),
         VERBOSE,
+        COMPONENT,
     ),
 )
-COMMANDS = (SANDBOX_UP, SANDBOX_DOWN, DEMO)
+
+
+def sandbox_build(_env_file: EnvFile, environment: Environment, _overrides: Mapping[str, str], flavor: str | None = None) -> None:
+    """Build (or reuse) the real components of the flavors named (comma-separated; default all) into the user's cache."""
+    names = [name.strip() for name in (flavor or ",".join(_flavors.FLAVORS)).split(",") if name.strip()]
+    for name in names:
+        _checked_flavor(name)
+    builds = list(dict.fromkeys(build for name in names for build in _flavors.FLAVORS[name].real))
+    realbuild = sandbox_module("realbuild")
+    go = realbuild.go_command()
+    if go is None:
+        raise SandboxError("sandbox-build needs Go 1.26 (`go` is not on PATH): install it, or use --components stand-in")
+    failed = realbuild.build_all(builds, go, environment.info)  # one failure does not stop the others
+    if failed:
+        raise SandboxError(f"sandbox-build could not build {', '.join(failed)}: see its line above")
+    environment.step_ok("sandbox-build", f"{len(builds)} binaries for {', '.join(names)} in {realbuild.cache_root()}")
+
+
+SANDBOX_BUILD = Command(
+    "sandbox-build",
+    sandbox_build,
+    "Build the real Dex and oauth2-proxy (Go) that --components real runs, into ~/.cache/kfdex/real.",
+    options=(Option("flavor", f"the flavors to build for, comma-separated: {', '.join(_flavors.FLAVORS)} (default all)"),),
+)
+COMMANDS = (SANDBOX_UP, SANDBOX_DOWN, DEMO, SANDBOX_BUILD)

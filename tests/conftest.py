@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import control
-from sandbox.flavors import NEWEST
+from sandbox import control, realbuild
+from sandbox.flavors import FLAVORS, NEWEST
 from scripts.state import EnvFile
 from tests.helpers import LOCUST_MARKER, NO_BACKOFF, Env, Stub
 
@@ -41,6 +41,33 @@ def sandbox() -> Iterator[control.Sandbox]:
         yield running
     finally:
         control.stop(running.folder, running.id)
+
+
+REAL = sorted(name for name in FLAVORS if FLAVORS[name].real)  # the flavors --components real can run
+
+
+def not_built() -> list[str]:
+    """The flavors whose real binaries are not in the cache."""
+    return [name for name in REAL if realbuild.missing(FLAVORS[name].real)]
+
+
+@pytest.fixture(scope="session")
+def real_sandboxes() -> Iterator[dict[str, control.Sandbox]]:
+    """Sandboxes running real components, one per flavor, started on first use and stopped at the end."""
+    running: dict[str, control.Sandbox] = {}
+    try:
+        yield running
+    finally:
+        for started in running.values():
+            control.stop(started.folder, started.id)
+
+
+@pytest.fixture(params=REAL)
+def real(request: pytest.FixtureRequest, real_sandboxes: dict[str, control.Sandbox]) -> control.Sandbox:
+    """The sandbox running the flavor's real components (tests marked ``real``)."""
+    if request.param not in real_sandboxes:
+        real_sandboxes[request.param] = control.start(request.param, components="real")
+    return real_sandboxes[request.param]
 
 
 @pytest.fixture
@@ -81,3 +108,27 @@ def own_locust(monkeypatch: pytest.MonkeyPatch) -> str:
     marker = f"{LOCUST_MARKER}={uuid.uuid4().hex}"
     monkeypatch.setenv(LOCUST_MARKER, marker.split("=", 1)[1])
     return marker
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The real-component tests of flavors whose binaries are not built are left out (said once, in the summary)."""
+    missing = set(not_built())
+    left_out = [item for item in items if "real" in item.keywords and _real_flavor(item) in missing]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if item not in left_out]
+
+
+def _real_flavor(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("real") if callspec else None
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line naming the flavors whose real components are not built, and how to build them."""
+    missing = not_built()
+    if missing:
+        why = "`go` is not on PATH" if realbuild.go_command() is None else "not built"
+        terminalreporter.write_line(
+            f"real components left out for {', '.join(missing)} ({why}): run `invoke sandbox-build` to test them"
+        )

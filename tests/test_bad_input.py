@@ -458,7 +458,7 @@ def test_an_unknown_flavor_is_refused_before_anything_starts(env: Env, task: str
     before = env.path.read_bytes()
     ran = env.invoke(task, "--flavor", "kf99")
     assert ran.returncode == ExitCode.USAGE, ran.stderr
-    assert ran.stderr.strip() == "error: --flavor 'kf99': no such sandbox flavor; use one of kf15, kf17, kf18, kf190, kf191"
+    assert ran.stderr.strip() == "error: --flavor 'kf99': no such sandbox flavor; use one of kf15, kf17, kf18, kf190, kf191, kf111, kfnext"
     assert env.path.read_bytes() == before
 
 

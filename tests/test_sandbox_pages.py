@@ -165,7 +165,11 @@ def test_served_password_page_and_redirects_kf17(cluster: Sandbox) -> None:
         location = response.getheader("location")
         assert location is not None
         escaped = location.replace("&", "&amp;").replace("'", "&#39;").replace('"', "&#34;")
-        assert text == f'<a href="{escaped}">Found</a>.\n\n'  # Go's http.Redirect for a GET
+        redirect_body = f'<a href="{escaped}">Found</a>.\n\n'  # Go's http.Redirect for a GET
+        if urlsplit(target).path == "/dex/auth":  # Dex (v2.29 on) then renders its connector page into the same body
+            assert text.startswith(redirect_body) and extract(text).buttons == ["Log in with Email"]
+        else:
+            assert text == redirect_body
         assert response.getheader("content-type") == "text/html; charset=utf-8"
         target = location
     assert urlsplit(target).path == "/dex/auth/local/login"
