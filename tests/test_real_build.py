@@ -67,13 +67,13 @@ def test_sandbox_build_without_go_is_one_line_and_exit_10(env: Env, tmp_path: Pa
 
 def test_sandbox_build_of_an_unknown_flavor_is_bad_input(env: Env) -> None:
     ran = env.invoke("sandbox-build", "--flavor", "kf191,kf99")
-    assert ran.returncode == ExitCode.USAGE and "--flavor kf99: no such sandbox flavor" in ran.stderr
+    assert ran.returncode == ExitCode.USAGE and "--flavor 'kf99': no such sandbox flavor" in ran.stderr
 
 
 @pytest.mark.parametrize("task", ["sandbox-up", "demo"])
 def test_real_components_not_built_start_nothing(env: Env, task: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))
-    monkeypatch.setattr(control, "_launch", lambda *_args, **_kw: pytest.fail("a process was started"))
+    monkeypatch.setattr(control, "launch", lambda *_args, **_kw: pytest.fail("a process was started"))
     before = env.path.read_bytes()
     ran = env.invoke(task, "--flavor", "kf18", "--components", "real")
     assert ran.returncode == ExitCode.SANDBOX, ran.stderr
@@ -95,14 +95,15 @@ def test_a_real_program_that_dies_at_start_shows_its_last_lines_and_nothing_stay
 
     def failing_plan(_flavor: object, _folder: Path, ports: tuple[int, int, int]) -> realrun.Plan:
         argv = ["sh", "-c", "echo loading config; echo 'failed to initialize storage' >&2; exit 2"]
-        return realrun.Plan("kf191", *ports, [realrun.Program("dex", argv, {}, "http://127.0.0.1:1/")])
+        return realrun.Plan("kf191", *ports[:3], [realrun.Program("dex", argv, {}, "http://127.0.0.1:1/")])
 
     stopped: list[tuple[Path, list[int]]] = []
     real_stop = control.stop
 
-    def recording_stop(folder: Path, grace: float = 5.0) -> list[int]:
-        stopped.append((folder, real_stop(folder, grace)))
-        return stopped[-1][1]
+    def recording_stop(folder: Path, sandbox_id: str, grace: float = 5.0) -> control.Stopped:
+        done = real_stop(folder, sandbox_id, grace)
+        stopped.append((folder, done.pids))
+        return done
 
     monkeypatch.setattr(control, "check_built", lambda _flavor: None)
     monkeypatch.setattr(realrun, "plan", failing_plan)
