@@ -83,13 +83,16 @@ def environment_of(c: Context, show_secrets: bool, verbose: bool = False) -> Env
     )
 
 
-def env_file_of(c: Context, environment: Environment) -> EnvFile:
+def env_file_of(c: Context, environment: Environment, task: str = "") -> EnvFile:
     """The state file: ``kfdex --profile NAME`` first, then as ``EnvFile.for_variables`` says (ENV_FILE, KFDEX_PROFILE,
     ``.env`` beside tasks.py for ``invoke`` in a checkout, else in the current folder)."""
     settings = c.config.get("kfdex", {})
     profile = settings.get("profile")
     if profile:
-        return EnvFile(profile_path(profile, environment.variables), environment.variables)
+        path = profile_path(profile, environment.variables)
+        if not path.exists() and task != "init":
+            environment.warn(f"no profile named {profile} yet ({path}): `kfdex profiles` lists them, `kfdex --profile {profile} init` writes it")
+        return EnvFile(path, environment.variables)
     folder = settings.get("env_folder")
     return EnvFile.for_variables(environment.variables, Path(folder) if folder else None)
 
@@ -103,7 +106,7 @@ def task_for(declaration: Declaration) -> DeclaredTask:
         logging.getLogger("urllib3").setLevel(logging.WARNING)
         environment = environment_of(c, bool(given.pop(SHOW_SECRETS.name, False)), bool(given.pop(VERBOSE.name, False)))
         with guarded(environment):
-            declaration.execute(env_file_of(c, environment), environment, given)
+            declaration.execute(env_file_of(c, environment, declaration.name), environment, given)
 
     parameters = [inspect.Parameter("c", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
     parameters += [

@@ -22,8 +22,9 @@ from importlib import resources
 
 from .environment import Environment
 from .errors import ConfigError, KfDexError, UsageError
-from .state import EnvFile, State
+from .state import EnvFile, State, profiles_folder
 from .step import Command, Option, run_step
+from .values import is_kubernetes_name, is_text, shown
 
 DEFAULTS = {"DEX_LOGIN": "user@example.com", "MODEL_NAME": "sklearn-irisv2", "MODEL_NAMESPACE": "kubeflow-user-example-com"}
 QUESTIONS = {"DEX_LOGIN": "Dex login (email)", "MODEL_NAMESPACE": "namespace of the model", "MODEL_NAME": "InferenceService name"}
@@ -41,7 +42,9 @@ def _ask(environment: Environment, question: str, default: str, read: Callable[[
     try:
         answer = read().strip()
     except UnicodeDecodeError:
-        raise UsageError(f"{question}: the answer is not UTF-8 text; nothing was written") from None
+        answer = "\udcff"  # refused below, as bytes from a terminal that decoded them leniently are
+    if not is_text(answer) or any(ord(character) < 32 for character in answer):
+        raise UsageError(f"{question}: the answer is not one line of UTF-8 text; nothing was written")
     if not environment.interactive:  # a piped answer is not echoed by a terminal: end the prompt's line
         environment.stderr.write("\n")
     return answer or default
@@ -72,17 +75,21 @@ def _only_model(state: State, environment: Environment, namespace: str) -> str |
     return str(items[0]["metadata"]["name"]) if len(items) == 1 else None
 
 
-def _create(env_file: EnvFile, header: str) -> None:
+def _create(env_file: EnvFile, environment: Environment, header: str) -> None:
     """The example written to a new file, 0600; refused when anything is at that path already."""
     path = env_file.path
+    if path.parent == profiles_folder(environment.variables):
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # the profiles' folder, the first time
+    elif not path.parent.is_dir():
+        raise ConfigError(f"the folder of {path} does not exist: create it, or name another file with ENV_FILE")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # a profile's folder, the first time
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         raise UsageError(f"{path} exists already: edit it (`invoke status` shows it), or name another file with ENV_FILE") from None
     except OSError as error:
         raise ConfigError(f"cannot create {path}: {error.strerror}") from None
     body = example_text().split("\n", 1)[1]  # the example's first line says how to use the example
+    body = body.replace("`invoke ", f"`{environment.program} ")  # the commands as this person runs them
     with os.fdopen(descriptor, "w", encoding="utf-8") as file:
         file.write(f"{header}\n{body}")
 
@@ -104,13 +111,20 @@ def init(
     values["MODEL_NAMESPACE"] = _ask(environment, QUESTIONS["MODEL_NAMESPACE"], namespace or DEFAULTS["MODEL_NAMESPACE"], read)
     model = context and _found(lambda: _only_model(state, environment, values["MODEL_NAMESPACE"]))
     values["MODEL_NAME"] = _ask(environment, QUESTIONS["MODEL_NAME"], model or DEFAULTS["MODEL_NAME"], read)
+    for key in ("MODEL_NAMESPACE", "MODEL_NAME"):  # checked as every command checks them, before anything is written
+        if not is_kubernetes_name(values[key]):
+            raise UsageError(f"{QUESTIONS[key]} {shown(values[key])} is not a Kubernetes name: use lower-case letters, digits, - and .")
     if save_password:
         password = getpass.getpass(f"Dex password for {values['DEX_LOGIN']}: ") if environment.interactive else read().rstrip("\n")
-        if not password:
+        if not password or not is_text(password):
             raise UsageError("--save-password: no password given; leave the flag out and `invoke login` will ask for it")
         values["DEX_PASSWORD"] = password
-    _create(env_file, f"# kfdex state for the kubectl context {context or '(none)'}, written by `{environment.program} init`")
-    env_file.update(values)
+    _create(env_file, environment, f"# kfdex state for the kubectl context {context or '(none)'}, written by `{environment.program} init`")
+    try:
+        env_file.update(values)
+    except BaseException:
+        env_file.path.unlink(missing_ok=True)  # this run created it (O_EXCL): no half-written file stays
+        raise
     kept = "DEX_PASSWORD saved (0600)" if save_password else "no password saved: `invoke login` asks for it"
     environment.step_ok("init", f"{env_file.path}: {', '.join(f'{key}={value}' for key, value in values.items() if key != 'DEX_PASSWORD')}; {kept}")
     if context:

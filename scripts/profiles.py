@@ -10,6 +10,7 @@ profile chosen writes a new one.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from .credentials import COOKIE_KEYS, TOKEN_KEYS, format_expiry, saved
 from .environment import Environment
@@ -18,10 +19,10 @@ from .state import PROFILE_VARIABLE, EnvFile, profiles_folder
 from .step import Command
 
 
-def _describe(env_file: EnvFile, environment: Environment) -> str:
+def _describe(path: Path, environment: Environment) -> str:
     """``ingress 10.0.0.9:31380, user alice@…, session valid until …`` for one profile's file."""
     try:
-        state = env_file.read()
+        state = EnvFile(path).read()
     except KfDexError as error:
         return f"unreadable: {error.message}"
     host, port = state.get("INGRESS_HOST", ""), state.get("INGRESS_PORT", "")
@@ -38,11 +39,11 @@ def profiles(env_file: EnvFile, environment: Environment, _overrides: Mapping[st
     folder = profiles_folder(environment.variables)
     found = sorted(folder.glob("*.env")) if folder.is_dir() else []
     if not found:
-        environment.info(f"no profiles in {folder}: `{PROFILE_VARIABLE}=NAME invoke init` (or `kfdex --profile NAME init`) writes one")
+        environment.info(f"no profiles in {folder}: `invoke init` with {PROFILE_VARIABLE}=NAME (or `kfdex --profile NAME init`) writes one")
         return
     for path in found:
         chosen = "*" if path == env_file.path else " "
-        environment.data(f"{chosen} {path.stem:<16} {_describe(EnvFile(path), environment)}")
+        environment.data(f"{chosen} {path.stem:<16} {_describe(path, environment)}")
 
 
 PROFILES = Command("profiles", profiles, "List the named profiles (one .env per cluster) with their ingress, user and session.")

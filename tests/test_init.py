@@ -71,3 +71,21 @@ def test_init_never_overwrites_a_file(tmp_path: Path, existing: str) -> None:
     made = _run(env_file, "init", answers="\n\n\n")
     assert made.returncode == ExitCode.USAGE and "exists already" in made.stderr
     assert env_file.read_text() == existing
+
+
+@pytest.mark.parametrize(
+    ("answers", "said"),
+    [
+        (b"u@x\nns\xff\nm\n", "namespace of the model: the answer is not one line of UTF-8 text"),
+        (b"u@x\nteam-a\nm x\n", "InferenceService name 'm x' is not a Kubernetes name"),
+    ],
+)
+def test_init_refuses_a_bad_answer_and_writes_nothing(tmp_path: Path, answers: bytes, said: str) -> None:
+    env_file = tmp_path / ".env"
+    variables = {name: value for name, value in os.environ.items() if not name.startswith(("DEX_", "MODEL_"))}
+    variables.update(ENV_FILE=str(env_file), KUBECONFIG=str(tmp_path / "no-kubeconfig"))
+    made = subprocess.run(
+        [str(Path(sys.executable).with_name("invoke")), "init"], cwd=ROOT, env=variables, input=answers, capture_output=True, timeout=60
+    )
+    assert made.returncode == ExitCode.USAGE and said in made.stderr.decode(), made.stderr
+    assert not env_file.exists()

@@ -13,7 +13,7 @@ from sandbox.control import Sandbox
 from sandbox.httpserve import Reply, Request
 from scripts.errors import ExitCode
 from scripts.state import EnvFile
-from tests.helpers import ROOT, Stub
+from tests.helpers import ROOT, Env, Stub
 
 
 @pytest.fixture
@@ -83,3 +83,19 @@ def test_init_writes_a_new_profile(config: Path) -> None:
     code, _, err = _run("fresh", "init", KUBECONFIG=str(config / "no-kubeconfig"))
     assert code == 0, err
     assert (config / "fresh.env").is_file() and EnvFile(config / "fresh.env").read()["DEX_LOGIN"] == "user@example.com"
+
+
+def test_profiles_lists_every_profile_even_beside_one_it_cannot_read(config: Path) -> None:
+    EnvFile(config / "good.env").update({"DEX_LOGIN": "alice@example.com"})
+    (config / "dir.env").mkdir()
+    code, out, err = _run("good", "profiles")
+    assert code == 0, err
+    assert any(line.startswith("  dir ") and "unreadable" in line for line in out.splitlines())
+    assert any(line.startswith("* good ") and "user alice@example.com" in line for line in out.splitlines())
+
+
+def test_a_profile_that_does_not_exist_yet_is_named_in_a_warning(config: Path, tmp_path: Path) -> None:
+    env = Env(EnvFile(tmp_path / "unused.env"))
+    ran = env.invoke("--profile", "nope", "status")
+    assert ran.returncode == 0 and "no profile named nope yet" in ran.stderr, ran.stderr
+    assert not (config / "nope.env").exists()

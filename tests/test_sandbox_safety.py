@@ -296,3 +296,9 @@ def test_a_folder_deleted_under_a_running_sandbox_names_its_processes_and_keeps_
     down = env.process("sandbox-down")
     assert down.returncode == 0 and "nothing to stop" in down.stderr, down.stderr
     assert sandbox_record.find(env.path.read_text() if env.path.exists() else "") is None
+
+
+def test_a_token_demo_on_a_gateway_without_tokens_starts_nothing(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(control, "start", lambda *_a, **_k: pytest.fail("a sandbox was started"))
+    ran = env.invoke("demo", "--flavor", "kf15", "--token")
+    assert ran.returncode == ExitCode.USAGE and "takes no ServiceAccount tokens" in ran.stderr
