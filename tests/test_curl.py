@@ -11,6 +11,7 @@ import pytest
 
 from sandbox.control import Sandbox
 from sandbox.flavors import FLAVORS
+from scripts.load.locust_run import free_port
 from scripts.state import EnvFile
 from tests.helpers import Env
 
@@ -71,6 +72,7 @@ def test_a_shell_session_from_another_ingress_is_refused_before_sending(no_sessi
     assert login.returncode == infer.returncode == 0, login.stderr + infer.stderr
     ran = _bash(login.stdout, infer.stdout)
     assert '"data"' not in ran.stdout, "the cookie of one ingress went to another"
+    assert ran.returncode == 5
     port = no_session.read()["INGRESS_PORT"]
     assert f"$AUTH_COOKIE belongs to http://127.0.0.1:{port}, not http://localhost:{port}" in ran.stderr
 
@@ -133,7 +135,7 @@ def test_single_steps_print_their_hop_from_the_current_state(no_session: Env) ->
     before = no_session.path.read_bytes()
     shown = no_session.invoke("authenticate", "--curl", "--show-secrets")
     login_url = no_session.read()["DEX_LOGIN_URL"]
-    assert shown.stdout.splitlines()[-1].startswith("curl -sS -i ")
+    assert "curl -sS -i " in shown.stdout
     assert f"'{login_url}'" in shown.stdout and "-X POST" in shown.stdout
     ran = _bash(shown.stdout)
     assert re.search(r"^HTTP/1\.[01] 303", ran.stdout, flags=re.MULTILINE), ran.stdout + ran.stderr
@@ -179,3 +181,50 @@ def test_kubectl_does_not_inherit_the_tools_secrets(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("PATH_FOR_KUBECTL", "kept")
     passed = kube._environment(EnvFile(tmp_path / ".env").read())
     assert "DEX_PASSWORD" not in passed and "AUTH_BEARER" not in passed and passed["PATH_FOR_KUBECTL"] == "kept"
+
+
+
+# run after a printed login: says whether it left a temp file or the password behind, and ends with its status
+CLEANED_UP = (
+    'kfdex_last=$?; [ -z "${kfdex_password+set}" ] && [ ! -e "$kfdex_jar" ] && [ ! -e "$kfdex_body" ] && echo kfdex-cleaned-up; '
+    '(exit "$kfdex_last")'
+)
+
+
+def test_the_printed_login_ends_with_its_outcome_and_cleans_up_either_way(no_session: Env) -> None:
+    worked = _bash(no_session.invoke("login", "--curl", "--show-secrets").stdout, CLEANED_UP)
+    assert worked.returncode == 0 and "kfdex-cleaned-up" in worked.stdout, worked.stderr
+    no_session.set(DEX_PASSWORD="not-the-password")
+    failed = _bash(no_session.invoke("login", "--curl", "--show-secrets").stdout, CLEANED_UP)
+    assert failed.returncode != 0 and "wrong DEX_LOGIN / DEX_PASSWORD" in failed.stderr, failed.stdout + failed.stderr
+    assert "kfdex-cleaned-up" in failed.stdout
+
+
+@pytest.mark.usefixtures("cluster")
+def test_the_printed_infer_ends_with_its_outcome(no_session: Env) -> None:
+    assert no_session.invoke("infer", "--curl", "--show-secrets").returncode == 0
+    no_session_at_all = _bash(no_session.invoke("infer", "--curl", "--show-secrets").stdout)
+    assert no_session_at_all.returncode == 5 and "no session or token" in no_session_at_all.stderr
+    assert no_session.invoke("login").returncode == 0
+    assert _bash(no_session.invoke("infer", "--curl", "--show-secrets").stdout).returncode == 0
+    no_session.set(MODEL_NAME="no-such-model")  # an HTTP error: its body is still shown
+    http_error = _bash(no_session.invoke("infer", "--curl", "--show-secrets").stdout)
+    assert http_error.returncode == 22 and http_error.stdout.strip(), http_error.stdout + http_error.stderr
+    no_session.set(NODE_PORT=str(free_port()))  # nothing listens there: connection refused
+    refused = _bash(no_session.invoke("infer", "--curl", "--show-secrets").stdout)
+    assert refused.returncode == 7, refused.stderr
+
+
+@pytest.mark.usefixtures("cluster")
+def test_single_steps_end_with_their_outcome(no_session: Env) -> None:
+    assert _bash(no_session.invoke("fetch-req", "--curl", "--show-secrets").stdout).returncode == 0
+    assert no_session.invoke("fetch-req").returncode == 0
+    assert _bash(no_session.invoke("authenticate", "--curl", "--show-secrets").stdout).returncode == 0
+    no_session.set(DEX_PASSWORD="not-the-password")
+    wrong = _bash(no_session.invoke("authenticate", "--curl", "--show-secrets").stdout, CLEANED_UP)
+    assert wrong.returncode == 22 and "kfdex-cleaned-up" in wrong.stdout, wrong.stdout + wrong.stderr
+    no_session.set(INGRESS_PORT=str(free_port()))
+    assert _bash(no_session.invoke("fetch-req", "--curl", "--show-secrets").stdout).returncode != 0
+    for step in ("approve", "extract-cookie"):  # one hop each, to a URL nothing listens at
+        no_session.set(DEX_NEXT_URL=f"http://127.0.0.1:{free_port()}/dex/approval", DEX_CALLBACK_URL=f"http://127.0.0.1:{free_port()}/cb")
+        assert _bash(no_session.invoke(step, "--curl", "--show-secrets").stdout).returncode == 7
