@@ -13,7 +13,8 @@ their origin is the ingress the .env points at (as ``infer`` itself checks),
 falling back to the .env values when they are unset.  Secrets (password,
 cookies, token, one-time codes in URLs) are masked unless ``--show-secrets``
 is given, a password with no character shown; a masked script says it cannot
-run.  Secrets are never put in a command's argv (curl reads them from
+run, and if eval'd it sends nothing (one line on stderr, a failure status).
+Secrets are never put in a command's argv (curl reads them from
 ``<(printf ...)``), and the password's shell variable is unset once used.
 Each script's last status says whether it worked, so ``eval "$(...)" && next``
 stops after a failure (never ``exit``: the script runs in the user's shell).
@@ -36,12 +37,19 @@ _MASKED = (
     "add --show-secrets to get commands that run (and keep them private)"
 )
 
+# every script sets kfdex_masked (a previous eval may have left it set): a masked script sends nothing
+_UNMASKED = (
+    'kfdex_unmasked() { [ -z "$kfdex_masked" ] || '
+    '{ echo "kfdex: these commands are masked: print them again with --show-secrets to run them" >&2; return 1; }; }'
+)
+
 # kfdex_hop METHOD URL [curl options]: one request within the ingress origin, cookies in the jar;
 # sets kfdex_status (the HTTP status) and kfdex_next (the absolute redirect target, or empty).
 _LIBRARY = r"""kfdex_jar=$(mktemp) kfdex_body=$(mktemp)
 kfdex_hop() {
   local method=$1 url=$2 out
   shift 2
+  kfdex_unmasked || return 1
   case "$url" in
     "$kfdex_base"/*) ;;
     *) echo "kfdex: refusing to send to ${url%%\?*}: not $kfdex_base" >&2; return 1 ;;
@@ -134,7 +142,7 @@ def _header(environment: Environment, what: str, state: State) -> list[str]:
     lines = [f"# `{environment.program} {task} --curl`{' ' + detail if detail else ''}: generated from {state.path}; nothing was sent"]
     if not environment.show_secrets:
         lines.append(_MASKED)
-    return lines
+    return [*lines, f"kfdex_masked={'' if environment.show_secrets else 1}", _UNMASKED]
 
 
 def _result(command: str, *after: str) -> list[str]:
@@ -238,7 +246,7 @@ def _one_hop(state: State, environment: Environment, what: str, url_key: str, ex
     cookies = state.value("LOGIN_COOKIES")
     shown_cookies = environment.mask_cookie_header(cookies)
     lines = _header(environment, what, state)
-    command = ["curl -sS -i --fail-with-body", *(shlex.quote(option) for option in _transport(state))]
+    command = ["kfdex_unmasked && curl -sS -i --fail-with-body", *(shlex.quote(option) for option in _transport(state))]
     if cookies:
         lines.append(_assign("LOGIN_COOKIES", shown_cookies))
         command.append('-H @<(printf "Cookie: %s\\n" "$LOGIN_COOKIES")')
@@ -306,7 +314,7 @@ def infer(
     choices = [f'[ -n "${_SHELL_CREDENTIALS[kind][2]}" ]; then {_SHELL_CREDENTIALS[kind][3]}' for kind in kinds]
     lines.append("if " + "\nelif ".join(choices) + "\nfi")
     transport = _transport(state) if url.startswith("https://") else _transport(state)[:2]  # a NodePort is plain HTTP
-    command = ["curl -sS --fail-with-body", *(shlex.quote(option) for option in transport)]
+    command = ["kfdex_unmasked && curl -sS --fail-with-body", *(shlex.quote(option) for option in transport)]
     command.append('-H @<(printf "%s\\n" "$kfdex_auth")')
     command.append("-H 'Content-Type: application/json'")
     if host:

@@ -107,7 +107,7 @@ def test_the_token_login_prints_kubectl_create_token(no_session: Env) -> None:
                      r"default-editor --audience=istio-ingressgateway\.istio-system\.svc\.cluster\.local --duration=24h\)"
                      r" && AUTH_BEARER_ORIGIN=http://127\.0\.0\.1:\d+$",
                      login.stdout, flags=re.MULTILINE)
-    infer = no_session.invoke("infer", "--auth", "token", "--curl")
+    infer = no_session.invoke("infer", "--auth", "token", "--curl", "--show-secrets")
     ran = _bash(login.stdout, infer.stdout)
     assert '"data":[1,1]' in ran.stdout.replace(" ", ""), ran.stderr
 
@@ -127,6 +127,35 @@ def test_masked_commands_hold_no_secret_and_say_they_cannot_run(no_session: Env,
         assert secret[:10] not in printed
     assert printed.count("# secrets are masked: these commands cannot log in or call the model as printed") == 4
     assert password in no_session.invoke("login", "--curl", "--show-secrets").stdout
+
+
+MASKED_LINE = "kfdex: these commands are masked: print them again with --show-secrets to run them"
+
+
+def test_masked_commands_send_nothing_when_evald(no_session: Env, cluster: Sandbox) -> None:
+    assert no_session.invoke("login").returncode == 0  # a saved session, which the masked infer would send as 'authservice_session=…'
+    assert no_session.invoke("fetch-req").returncode == 0
+    gateway = f"http://127.0.0.1:{cluster.gateway_port}"  # where approve and extract-cookie would send, were they not masked
+    no_session.set(DEX_NEXT_URL=f"{gateway}/dex/approval?req=r", DEX_CALLBACK_URL=f"{gateway}/authservice/oidc/callback?code=c")
+    for task in (["login"], ["infer"], ["fetch-req"], ["authenticate"], ["approve"], ["extract-cookie"]):
+        masked = no_session.invoke(*task, "--curl").stdout
+        seen = _requests_seen(cluster)
+        ran = _bash(masked, CLEANED_UP)
+        assert _requests_seen(cluster) == seen, f"the masked {task[0]} sent a request"
+        assert ran.returncode != 0 and ran.stderr.splitlines()[0] == MASKED_LINE and ran.stderr.count("kfdex:") == 1, (task, ran.stderr)
+        if task == ["login"]:
+            assert "kfdex-cleaned-up" in ran.stdout
+
+
+def test_a_previous_eval_does_not_decide_whether_a_script_is_masked(no_session: Env, cluster: Sandbox) -> None:
+    masked, shown = (no_session.invoke("login", "--curl", *secrets).stdout for secrets in ([], ["--show-secrets"]))
+    ran = _bash(masked, shown)
+    assert ran.returncode == 0 and "logged in" in ran.stderr, ran.stderr
+    infer_shown, infer_masked = (no_session.invoke("infer", "--curl", *secrets).stdout for secrets in (["--show-secrets"], []))
+    seen = _requests_seen(cluster)
+    ran = _bash(shown, infer_shown, infer_masked)
+    assert '"data":[1,1]' in ran.stdout.replace(" ", "") and ran.returncode != 0 and MASKED_LINE in ran.stderr, ran.stderr
+    assert _requests_seen(cluster) > seen
 
 
 @pytest.mark.usefixtures("cluster")
