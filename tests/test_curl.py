@@ -182,6 +182,17 @@ def test_infer_curl_leaves_out_a_session_of_another_ingress(sandbox_env: Env, cl
     printed = sandbox_env.invoke("infer", "--curl", "--show-secrets")
     assert printed.returncode == 0, printed.stderr
     assert "belongs-elsewhere" not in printed.stdout
+    # said, on one line, as `kfdex infer` says it (exit 5): the shell may still hold a valid $AUTH_COOKIE
+    assert printed.stderr.startswith("warning: the session cookie in the state belongs to https://other.example.com:443, not ")
+    assert len(printed.stderr.splitlines()) == 1 and "$AUTH_COOKIE" in printed.stderr, printed.stderr
+    assert sandbox_env.invoke("infer", "--auth", "token", "--curl").stderr == ""  # not the credential asked for
+    sandbox_env.set(AUTH_ORIGIN=f"http://127.0.0.1:{cluster.gateway_port}", AUTH_EXPIRES="2020-01-01T00:00:00Z")
+    expired = sandbox_env.invoke("infer", "--curl", "--show-secrets")
+    assert expired.returncode == 0 and "belongs-elsewhere" not in expired.stdout
+    assert expired.stderr.startswith("warning: the session cookie in the state expired at 2020-01-01 00:00 UTC"), expired.stderr
+    sandbox_env.set(AUTH_EXPIRES="")
+    kept = sandbox_env.invoke("infer", "--curl", "--show-secrets")
+    assert "belongs-elsewhere" in kept.stdout and kept.stderr == ""
 
 
 @pytest.mark.parametrize(("settings", "expected"), [({"INGRESS_INSECURE": "1"}, "kfdex_tls=(--max-time 30 -k)"), ({}, "--cacert")])
