@@ -13,8 +13,11 @@ their origin is the ingress the .env points at (as ``infer`` itself checks),
 falling back to the .env values when they are unset.  Secrets (password,
 cookies, token, one-time codes in URLs) are masked unless ``--show-secrets``
 is given, a password with no character shown; a masked script says it cannot
-run.  Secrets are never put in a command's argv (curl reads them from
+run, and if eval'd it sends nothing (one line on stderr, a failure status).
+Secrets are never put in a command's argv (curl reads them from
 ``<(printf ...)``), and the password's shell variable is unset once used.
+Each script's last status says whether it worked, so ``eval "$(...)" && next``
+stops after a failure (never ``exit``: the script runs in the user's shell).
 """
 
 from __future__ import annotations
@@ -34,12 +37,19 @@ _MASKED = (
     "add --show-secrets to get commands that run (and keep them private)"
 )
 
+# every script sets kfdex_masked (a previous eval may have left it set): a masked script sends nothing
+_UNMASKED = (
+    'kfdex_unmasked() { [ -z "$kfdex_masked" ] || '
+    '{ echo "kfdex: these commands are masked: print them again with --show-secrets to run them" >&2; return 1; }; }'
+)
+
 # kfdex_hop METHOD URL [curl options]: one request within the ingress origin, cookies in the jar;
 # sets kfdex_status (the HTTP status) and kfdex_next (the absolute redirect target, or empty).
 _LIBRARY = r"""kfdex_jar=$(mktemp) kfdex_body=$(mktemp)
 kfdex_hop() {
   local method=$1 url=$2 out
   shift 2
+  kfdex_unmasked || return 1
   case "$url" in
     "$kfdex_base"/*) ;;
     *) echo "kfdex: refusing to send to ${url%%\?*}: not $kfdex_base" >&2; return 1 ;;
@@ -132,7 +142,12 @@ def _header(environment: Environment, what: str, state: State) -> list[str]:
     lines = [f"# `{environment.program} {task} --curl`{' ' + detail if detail else ''}: generated from {state.path}; nothing was sent"]
     if not environment.show_secrets:
         lines.append(_MASKED)
-    return lines
+    return [*lines, f"kfdex_masked={'' if environment.show_secrets else 1}", _UNMASKED]
+
+
+def _result(command: str, *after: str) -> list[str]:
+    """Run ``command``, then ``after`` whatever happened; the script's last status is ``command``'s (never ``exit``: it is eval'd)."""
+    return ["kfdex_rc=0", f"{command} || kfdex_rc=$?", *after, '(exit "$kfdex_rc")']
 
 
 def _base(state: State) -> str:
@@ -194,10 +209,11 @@ def dex_login(state: State, environment: Environment, login: str, password: str)
         _AUTHENTICATE.rstrip("\n"),
         _APPROVE.rstrip("\n"),
         _EXTRACT_COOKIE.rstrip("\n"),
-        "if kfdex_fetch_req && kfdex_authenticate && kfdex_approve && kfdex_extract_cookie; then",
-        '  echo "kfdex: logged in; the Cookie header is in \\$AUTH_COOKIE, for \\$AUTH_ORIGIN" >&2',
-        "fi",
-        'rm -f "$kfdex_jar" "$kfdex_body"; unset kfdex_password',
+        *_result(
+            "kfdex_fetch_req && kfdex_authenticate && kfdex_approve && kfdex_extract_cookie &&\n"
+            '  echo "kfdex: logged in; the Cookie header is in \\$AUTH_COOKIE, for \\$AUTH_ORIGIN" >&2',
+            'rm -f "$kfdex_jar" "$kfdex_body"; unset kfdex_password',
+        ),
     ]
     return "\n".join(lines)
 
@@ -215,39 +231,42 @@ def fetch_req(state: State, environment: Environment) -> str:
     lines = _preamble(state, environment, "fetch-req")
     lines += [
         _FETCH_REQ.replace("CONNECTOR", connector).rstrip("\n"),
-        'kfdex_fetch_req && DEX_LOGIN_URL=$kfdex_login_url && echo "DEX_LOGIN_URL=$DEX_LOGIN_URL"',
-        'echo "cookies set on the way:" >&2; cat "$kfdex_jar" >&2; rm -f "$kfdex_jar" "$kfdex_body"',
+        *_result(
+            'kfdex_fetch_req && DEX_LOGIN_URL=$kfdex_login_url && echo "DEX_LOGIN_URL=$DEX_LOGIN_URL"',
+            'echo "cookies set on the way:" >&2; cat "$kfdex_jar" >&2; rm -f "$kfdex_jar" "$kfdex_body"',
+        ),
     ]
     return "\n".join(lines)
 
 
-def _one_hop(state: State, environment: Environment, what: str, url_key: str, extra: list[str]) -> str:
-    """One curl with the login's cookies, its answer's headers shown."""
+def _one_hop(state: State, environment: Environment, what: str, url_key: str, extra: list[str], password: str | None = None) -> str:
+    """One curl with the login's cookies, its answer's headers shown; an HTTP error answer is a failure (curl's 22)."""
     _base(state)
     url = state.require(url_key)
     cookies = state.value("LOGIN_COOKIES")
     shown_cookies = environment.mask_cookie_header(cookies)
     lines = _header(environment, what, state)
-    command = ["curl -sS -i", *(shlex.quote(option) for option in _transport(state))]
+    command = ["kfdex_unmasked && curl -sS -i --fail-with-body", *(shlex.quote(option) for option in _transport(state))]
     if cookies:
         lines.append(_assign("LOGIN_COOKIES", shown_cookies))
         command.append('-H @<(printf "Cookie: %s\\n" "$LOGIN_COOKIES")')
+    if password is not None:  # read by curl from a file descriptor, and unset whatever the request did
+        lines.append(_assign("kfdex_password", environment.mask_password(password)))
     command += extra
     command.append(shlex.quote(environment.mask_url(url)))
-    return "\n".join([*lines, " ".join(command)])
+    return "\n".join([*lines, *_result(" ".join(command), *(["unset kfdex_password"] if password is not None else []))])
 
 
 def authenticate(state: State, environment: Environment, login: str, password: str) -> str:
     """The POST of the password form."""
-    text = _one_hop(
+    return _one_hop(
         state,
         environment,
         "authenticate",
         "DEX_LOGIN_URL",
         ["-X POST", f"--data-urlencode {shlex.quote('login=' + login)}", '--data-urlencode "password@"<(printf %s "$kfdex_password")'],
+        password,
     )
-    head, _, command = text.rpartition("\n")
-    return f"{head}\n{_assign('kfdex_password', environment.mask_password(password))}\n{command}; unset kfdex_password"
 
 
 def approve(state: State, environment: Environment) -> str:
@@ -275,7 +294,7 @@ def _credential_lines(environment: Environment, kind: str, saved: str) -> list[s
         f'if [ -z "${{{value}+set}}" ]; then {local}={shlex.quote(shown)}',
         f'elif [ "${{{origin}-}}" = "$kfdex_origin" ]; then {local}=${value}',
         f'else echo "kfdex: \\${value} belongs to ${{{origin}:-no recorded ingress}}, not $kfdex_origin:'
-        f' eval this ingress\'s login --curl, or unset {value}" >&2; kfdex_refused=1',
+        f' eval this ingress\'s login --curl, or unset {value}" >&2; kfdex_rc=5',
         "fi",
     ]
 
@@ -289,24 +308,27 @@ def infer(
     ``saved`` holds only the .env credentials that are valid and belong where ``url`` goes (the caller checks).
     """
     kinds = [kind for kind in ("cookie", "token") if auth in ("auto", kind)]
-    lines = [*_header(environment, "infer", state), _assign("kfdex_origin", origin), "kfdex_auth= kfdex_refused= kfdex_cookie= kfdex_bearer="]
+    lines = [*_header(environment, "infer", state), _assign("kfdex_origin", origin), "kfdex_auth= kfdex_rc=0 kfdex_cookie= kfdex_bearer="]
     for kind in kinds:
         lines += _credential_lines(environment, kind, saved.get(kind, ""))
     choices = [f'[ -n "${_SHELL_CREDENTIALS[kind][2]}" ]; then {_SHELL_CREDENTIALS[kind][3]}' for kind in kinds]
     lines.append("if " + "\nelif ".join(choices) + "\nfi")
     transport = _transport(state) if url.startswith("https://") else _transport(state)[:2]  # a NodePort is plain HTTP
-    command = ["curl -sS", *(shlex.quote(option) for option in transport), '-H @<(printf "%s\\n" "$kfdex_auth")']
+    command = ["kfdex_unmasked && curl -sS --fail-with-body", *(shlex.quote(option) for option in transport)]
+    command.append('-H @<(printf "%s\\n" "$kfdex_auth")')
     command.append("-H 'Content-Type: application/json'")
     if host:
         command.append("-H " + shlex.quote(f"Host: {host}"))
     command += ["--data-binary @-", shlex.quote(url), "<<'KFDEX_PAYLOAD'"]
-    lines += [
-        'if [ -n "$kfdex_refused" ]; then :',
-        'elif [ -z "$kfdex_auth" ]; then echo "kfdex: no session or token: eval the output of login --curl first" >&2; else',
+    lines += [  # the last status: 5 (as infer's) for a refused or missing credential, else curl's (22 for an HTTP error)
+        'if [ "$kfdex_rc" != 0 ]; then :',
+        'elif [ -z "$kfdex_auth" ]; then echo "kfdex: no session or token: eval the output of login --curl first" >&2; kfdex_rc=5',
+        "else",
         " ".join(command),
         json.dumps(body),
         "KFDEX_PAYLOAD",
-        "echo",
+        "kfdex_rc=$?; echo",
         "fi",
+        '(exit "$kfdex_rc")',
     ]
     return "\n".join(lines)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from . import curlscript
-from .credentials import AUTH_METHODS, COOKIE_KEYS, TOKEN_KEYS, Credential, choose, ensure_bound, is_valid, same_cluster, saved
+from .credentials import AUTH_METHODS, COOKIE_KEYS, TOKEN_KEYS, Credential, choose, ensure_bound, format_expiry, is_valid, saved
 from .dexflow import describe, login_signal
 from .environment import Environment
 from .errors import ConfigError, ModelError, SessionOver, UsageError
@@ -33,6 +33,8 @@ from .step import ATTEMPTS, AUTH, CURL, DEADLINE, PAYLOAD, VERBOSE, Option, Step
 from .values import shown
 
 if TYPE_CHECKING:  # only for annotations: requests loads when a request is sent
+    from datetime import datetime
+
     import requests
 
 
@@ -289,14 +291,37 @@ def curl(
     prefix = path_prefix(state) if route == "ingress" else ""
     path = prefix + _path(body, state.require("MODEL_NAME"))
     origin = ingress_origin(state)
-    saved_here = {  # a .env credential goes into the printed command only when it is valid and belongs here
-        keys.kind: found.value
-        for keys in (COOKIE_KEYS, TOKEN_KEYS)
-        if (found := saved(state, keys)) is not None
-        and is_valid(found, environment.now())
-        and same_cluster(found.origin, settings.origin, origin)
-    }
+    saved_here = _saved_here(state, environment, auth, settings.origin, origin)
     return curlscript.infer(state, environment, settings.base + path, extra_headers.get("Host", ""), body.body, auth, saved_here, origin)
+
+
+def _saved_here(state: State, environment: Environment, auth: str, destination: str, origin: str) -> dict[str, str]:
+    """The .env credentials the printed command may carry: valid and bound here; a warning for each one ``auth`` wants left out.
+
+    Printing still succeeds: the shell the commands run in may hold a valid credential of its own.
+    """
+    here = {}
+    for keys in (COOKIE_KEYS, TOKEN_KEYS):
+        found = saved(state, keys)
+        if found is None:
+            continue
+        why = _left_out(found, destination, origin, environment.now())
+        if why is None:
+            here[keys.kind] = found.value
+        elif auth in ("auto", keys.kind):
+            environment.warn(f"{why}; the printed command leaves it out (it sends ${keys.value} only if the shell holds one for {origin})")
+    return here
+
+
+def _left_out(found: Credential, destination: str, origin: str, now: datetime) -> str | None:
+    """Why a saved credential may not go to ``destination`` (expired, or bound to another ingress), or None when it may."""
+    if not is_valid(found, now):
+        return f"the {found.noun} in the state {format_expiry(found.expiry(), now)}: run {found.keys.login_hint}"
+    try:
+        ensure_bound(found, destination, origin)
+    except SessionError as error:
+        return error.message
+    return None
 
 
 STEP = Step(

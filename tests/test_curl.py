@@ -11,6 +11,7 @@ import pytest
 
 from sandbox.control import Sandbox
 from sandbox.flavors import FLAVORS
+from scripts.load.locust_run import free_port
 from scripts.state import EnvFile
 from tests.helpers import Env
 
@@ -71,6 +72,7 @@ def test_a_shell_session_from_another_ingress_is_refused_before_sending(no_sessi
     assert login.returncode == infer.returncode == 0, login.stderr + infer.stderr
     ran = _bash(login.stdout, infer.stdout)
     assert '"data"' not in ran.stdout, "the cookie of one ingress went to another"
+    assert ran.returncode == 5
     port = no_session.read()["INGRESS_PORT"]
     assert f"$AUTH_COOKIE belongs to http://127.0.0.1:{port}, not http://localhost:{port}" in ran.stderr
 
@@ -105,7 +107,7 @@ def test_the_token_login_prints_kubectl_create_token(no_session: Env) -> None:
                      r"default-editor --audience=istio-ingressgateway\.istio-system\.svc\.cluster\.local --duration=24h\)"
                      r" && AUTH_BEARER_ORIGIN=http://127\.0\.0\.1:\d+$",
                      login.stdout, flags=re.MULTILINE)
-    infer = no_session.invoke("infer", "--auth", "token", "--curl")
+    infer = no_session.invoke("infer", "--auth", "token", "--curl", "--show-secrets")
     ran = _bash(login.stdout, infer.stdout)
     assert '"data":[1,1]' in ran.stdout.replace(" ", ""), ran.stderr
 
@@ -127,13 +129,42 @@ def test_masked_commands_hold_no_secret_and_say_they_cannot_run(no_session: Env,
     assert password in no_session.invoke("login", "--curl", "--show-secrets").stdout
 
 
+MASKED_LINE = "kfdex: these commands are masked: print them again with --show-secrets to run them"
+
+
+def test_masked_commands_send_nothing_when_evald(no_session: Env, cluster: Sandbox) -> None:
+    assert no_session.invoke("login").returncode == 0  # a saved session, which the masked infer would send as 'authservice_session=…'
+    assert no_session.invoke("fetch-req").returncode == 0
+    gateway = f"http://127.0.0.1:{cluster.gateway_port}"  # where approve and extract-cookie would send, were they not masked
+    no_session.set(DEX_NEXT_URL=f"{gateway}/dex/approval?req=r", DEX_CALLBACK_URL=f"{gateway}/authservice/oidc/callback?code=c")
+    for task in (["login"], ["infer"], ["fetch-req"], ["authenticate"], ["approve"], ["extract-cookie"]):
+        masked = no_session.invoke(*task, "--curl").stdout
+        seen = _requests_seen(cluster)
+        ran = _bash(masked, CLEANED_UP)
+        assert _requests_seen(cluster) == seen, f"the masked {task[0]} sent a request"
+        assert ran.returncode != 0 and ran.stderr.splitlines()[0] == MASKED_LINE and ran.stderr.count("kfdex:") == 1, (task, ran.stderr)
+        if task == ["login"]:
+            assert "kfdex-cleaned-up" in ran.stdout
+
+
+def test_a_previous_eval_does_not_decide_whether_a_script_is_masked(no_session: Env, cluster: Sandbox) -> None:
+    masked, shown = (no_session.invoke("login", "--curl", *secrets).stdout for secrets in ([], ["--show-secrets"]))
+    ran = _bash(masked, shown)
+    assert ran.returncode == 0 and "logged in" in ran.stderr, ran.stderr
+    infer_shown, infer_masked = (no_session.invoke("infer", "--curl", *secrets).stdout for secrets in (["--show-secrets"], []))
+    seen = _requests_seen(cluster)
+    ran = _bash(shown, infer_shown, infer_masked)
+    assert '"data":[1,1]' in ran.stdout.replace(" ", "") and ran.returncode != 0 and MASKED_LINE in ran.stderr, ran.stderr
+    assert _requests_seen(cluster) > seen
+
+
 @pytest.mark.usefixtures("cluster")
 def test_single_steps_print_their_hop_from_the_current_state(no_session: Env) -> None:
     assert no_session.invoke("fetch-req").returncode == 0
     before = no_session.path.read_bytes()
     shown = no_session.invoke("authenticate", "--curl", "--show-secrets")
     login_url = no_session.read()["DEX_LOGIN_URL"]
-    assert shown.stdout.splitlines()[-1].startswith("curl -sS -i ")
+    assert "curl -sS -i " in shown.stdout
     assert f"'{login_url}'" in shown.stdout and "-X POST" in shown.stdout
     ran = _bash(shown.stdout)
     assert re.search(r"^HTTP/1\.[01] 303", ran.stdout, flags=re.MULTILINE), ran.stdout + ran.stderr
@@ -151,6 +182,17 @@ def test_infer_curl_leaves_out_a_session_of_another_ingress(sandbox_env: Env, cl
     printed = sandbox_env.invoke("infer", "--curl", "--show-secrets")
     assert printed.returncode == 0, printed.stderr
     assert "belongs-elsewhere" not in printed.stdout
+    # said, on one line, as `kfdex infer` says it (exit 5): the shell may still hold a valid $AUTH_COOKIE
+    assert printed.stderr.startswith("warning: the session cookie in the state belongs to https://other.example.com:443, not ")
+    assert len(printed.stderr.splitlines()) == 1 and "$AUTH_COOKIE" in printed.stderr, printed.stderr
+    assert sandbox_env.invoke("infer", "--auth", "token", "--curl").stderr == ""  # not the credential asked for
+    sandbox_env.set(AUTH_ORIGIN=f"http://127.0.0.1:{cluster.gateway_port}", AUTH_EXPIRES="2020-01-01T00:00:00Z")
+    expired = sandbox_env.invoke("infer", "--curl", "--show-secrets")
+    assert expired.returncode == 0 and "belongs-elsewhere" not in expired.stdout
+    assert expired.stderr.startswith("warning: the session cookie in the state expired at 2020-01-01 00:00 UTC"), expired.stderr
+    sandbox_env.set(AUTH_EXPIRES="")
+    kept = sandbox_env.invoke("infer", "--curl", "--show-secrets")
+    assert "belongs-elsewhere" in kept.stdout and kept.stderr == ""
 
 
 @pytest.mark.parametrize(("settings", "expected"), [({"INGRESS_INSECURE": "1"}, "kfdex_tls=(--max-time 30 -k)"), ({}, "--cacert")])
@@ -179,3 +221,50 @@ def test_kubectl_does_not_inherit_the_tools_secrets(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("PATH_FOR_KUBECTL", "kept")
     passed = kube._environment(EnvFile(tmp_path / ".env").read())
     assert "DEX_PASSWORD" not in passed and "AUTH_BEARER" not in passed and passed["PATH_FOR_KUBECTL"] == "kept"
+
+
+
+# run after a printed login: says whether it left a temp file or the password behind, and ends with its status
+CLEANED_UP = (
+    'kfdex_last=$?; [ -z "${kfdex_password+set}" ] && [ ! -e "$kfdex_jar" ] && [ ! -e "$kfdex_body" ] && echo kfdex-cleaned-up; '
+    '(exit "$kfdex_last")'
+)
+
+
+def test_the_printed_login_ends_with_its_outcome_and_cleans_up_either_way(no_session: Env) -> None:
+    worked = _bash(no_session.invoke("login", "--curl", "--show-secrets").stdout, CLEANED_UP)
+    assert worked.returncode == 0 and "kfdex-cleaned-up" in worked.stdout, worked.stderr
+    no_session.set(DEX_PASSWORD="not-the-password")
+    failed = _bash(no_session.invoke("login", "--curl", "--show-secrets").stdout, CLEANED_UP)
+    assert failed.returncode != 0 and "wrong DEX_LOGIN / DEX_PASSWORD" in failed.stderr, failed.stdout + failed.stderr
+    assert "kfdex-cleaned-up" in failed.stdout
+
+
+@pytest.mark.usefixtures("cluster")
+def test_the_printed_infer_ends_with_its_outcome(no_session: Env) -> None:
+    assert no_session.invoke("infer", "--curl", "--show-secrets").returncode == 0
+    no_session_at_all = _bash(no_session.invoke("infer", "--curl", "--show-secrets").stdout)
+    assert no_session_at_all.returncode == 5 and "no session or token" in no_session_at_all.stderr
+    assert no_session.invoke("login").returncode == 0
+    assert _bash(no_session.invoke("infer", "--curl", "--show-secrets").stdout).returncode == 0
+    no_session.set(MODEL_NAME="no-such-model")  # an HTTP error: its body is still shown
+    http_error = _bash(no_session.invoke("infer", "--curl", "--show-secrets").stdout)
+    assert http_error.returncode == 22 and http_error.stdout.strip(), http_error.stdout + http_error.stderr
+    no_session.set(NODE_PORT=str(free_port()))  # nothing listens there: connection refused
+    refused = _bash(no_session.invoke("infer", "--curl", "--show-secrets").stdout)
+    assert refused.returncode == 7, refused.stderr
+
+
+@pytest.mark.usefixtures("cluster")
+def test_single_steps_end_with_their_outcome(no_session: Env) -> None:
+    assert _bash(no_session.invoke("fetch-req", "--curl", "--show-secrets").stdout).returncode == 0
+    assert no_session.invoke("fetch-req").returncode == 0
+    assert _bash(no_session.invoke("authenticate", "--curl", "--show-secrets").stdout).returncode == 0
+    no_session.set(DEX_PASSWORD="not-the-password")
+    wrong = _bash(no_session.invoke("authenticate", "--curl", "--show-secrets").stdout, CLEANED_UP)
+    assert wrong.returncode == 22 and "kfdex-cleaned-up" in wrong.stdout, wrong.stdout + wrong.stderr
+    no_session.set(INGRESS_PORT=str(free_port()))
+    assert _bash(no_session.invoke("fetch-req", "--curl", "--show-secrets").stdout).returncode != 0
+    for step in ("approve", "extract-cookie"):  # one hop each, to a URL nothing listens at
+        no_session.set(DEX_NEXT_URL=f"http://127.0.0.1:{free_port()}/dex/approval", DEX_CALLBACK_URL=f"http://127.0.0.1:{free_port()}/cb")
+        assert _bash(no_session.invoke(step, "--curl", "--show-secrets").stdout).returncode == 7

@@ -212,13 +212,17 @@ def _phase(
     """Run the workers until the phase ends; True when it was interrupted (Ctrl-C or ``stop``)."""
     for worker in workers:
         worker.done = worker.failed = 0
-    threads = [threading.Thread(target=worker.loop, args=(run,), name=f"load-{index}", daemon=True) for index, worker in enumerate(workers)]
+    ended = [threading.Event() for _ in workers]
+    threads = [
+        threading.Thread(target=_loop, args=(worker, run, done), name=f"load-{index}", daemon=True)
+        for index, (worker, done) in enumerate(zip(workers, ended, strict=True))
+    ]
     for thread in threads:
         thread.start()
     interrupted = False
     try:
-        while alive := [thread for thread in threads if thread.is_alive()]:
-            alive[0].join(0.1)
+        while waiting := [done for done in ended if not done.is_set()]:
+            waiting[0].wait(0.1)
             if stop is not None and stop.is_set():
                 interrupted = True
                 run.stop.set()
@@ -228,9 +232,21 @@ def _phase(
     except KeyboardInterrupt:
         interrupted = True
         run.stop.set()
-        for thread in threads:
-            thread.join()
+        for done in ended:
+            done.wait()
     return interrupted
+
+
+def _loop(worker: _Worker, run: _Run, ended: threading.Event) -> None:
+    """One worker's thread: its loop, then ``ended`` set, which ``_phase`` waits for before the senders close.
+
+    Not ``Thread.join``: a signal that interrupts a join marks the thread as ended while it still runs
+    (CPython 3.11's bpo-45274 handling), and its sender would be closed under it.
+    """
+    try:
+        worker.loop(run)
+    finally:
+        ended.set()
 
 
 def _check_bounds(concurrency: int, requests: int | None, duration: float | None, warmup: int) -> None:
