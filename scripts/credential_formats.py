@@ -112,7 +112,10 @@ def credential(
         raise UsageError(f"--format {quoted(format)}: use one of {', '.join(FORMATS)}")
     chosen = choose(env_file.read(), environment.now(), auth)
     shown = environment.mask_cookie_header if chosen.kind == "cookie" else environment.mask
-    environment.data(render(chosen, format, shown, str(env_file.path)))
+    text = render(chosen, format, shown, str(env_file.path))
+    if not environment.show_secrets and format == "env":  # lines a shell would take: commented out, so an eval sets nothing masked
+        text = "\n".join(f"# {line}" for line in text.splitlines())
+    environment.data(text)
     if not environment.show_secrets:
         environment.warn("the values above are masked, to read, not to use: add --show-secrets to print them whole")
 

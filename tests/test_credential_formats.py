@@ -9,6 +9,7 @@ import pytest
 
 from scripts.credential_formats import FORMATS, render
 from scripts.credentials import Credential
+from tests.helpers import Env
 
 COOKIE = Credential("cookie", "authservice_session=MTY0secretvalue", "2026-11-30T07:00:00Z", "http://127.0.0.1:31380", "user@example.com")
 TOKEN = Credential("token", "eyJhbGciOiJSUzI1NiJ9.secretpayload.sig", "", "https://kf.example.com:443", "")
@@ -71,3 +72,11 @@ def test_python_is_the_library_form_over_the_same_env() -> None:
 @pytest.mark.parametrize("credential", [COOKIE, TOKEN])
 def test_no_format_shows_a_secret_when_masked(form: str, credential: Credential) -> None:
     assert "secret" not in render(credential, form, masked)
+
+
+def test_masked_env_lines_are_comments_that_an_eval_cannot_take(env: Env) -> None:
+    env.set(AUTH_COOKIE="authservice_session=0123456789abcdefghij", AUTH_ORIGIN="http://127.0.0.1:1")
+    masked = env.invoke("credential", "--format", "env")
+    assert masked.returncode == 0 and masked.stdout.strip() and all(line.startswith("# export ") for line in masked.stdout.splitlines())
+    whole = env.invoke("credential", "--format", "env", "--show-secrets")
+    assert whole.stdout.startswith("export AUTH_COOKIE=")
