@@ -45,7 +45,7 @@ PIDS = "pids.json"  # in the folder: [{"name", "pid", "start"}] of every process
 _T = TypeVar("_T")
 _STOPPING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}  # what ``whole`` holds back until its work is done
 # the .env keys sandbox-up writes (and sandbox-down puts back)
-SETTING_KEYS = ("KUBECONFIG", "DEX_LOGIN", "DEX_PASSWORD", "MODEL_NAME", "MODEL_NAMESPACE", "SANDBOX_DIR")
+SETTING_KEYS = ("KUBECONFIG", "DEX_LOGIN", "DEX_PASSWORD", "MODEL_NAME", "MODEL_NAMESPACE", "TOKEN_AUDIENCE", "SANDBOX_DIR")
 
 
 class SandboxFailure(Exception):
@@ -79,7 +79,8 @@ class Sandbox:
 
     def settings(self) -> dict[str, str]:
         """The .env keys a user would set to point the tool at this sandbox."""
-        values = (str(self.kubeconfig), DEMO_LOGIN, DEMO_PASSWORD, MODEL_NAME, MODEL_NAMESPACE, str(self.folder))
+        audience = realrun.token_audience(FLAVORS[self.flavor]) if self.real else ""  # what the real 1.9.0 gateway wants
+        values = (str(self.kubeconfig), DEMO_LOGIN, DEMO_PASSWORD, MODEL_NAME, MODEL_NAMESPACE, audience, str(self.folder))
         return dict(zip(SETTING_KEYS, values, strict=True))
 
     def configure(self, **changes: object) -> dict[str, object]:

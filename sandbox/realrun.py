@@ -78,6 +78,14 @@ def _render(flavor: Flavor, name: str, folder: Path, values: dict[str, str]) -> 
     return target
 
 
+def token_audience(flavor: Flavor) -> str:
+    """The audience the real gateway wants ServiceAccount tokens for, where it is not the gateway's own ("" there).
+
+    Kubeflow 1.9.0's oauth2-proxy verifies them itself, as its extra JWT issuer: the cluster's issuer and audience.
+    """
+    return SERVICE_ACCOUNT_AUDIENCE if flavor.proxy == "oauth2-proxy" and flavor.unauthenticated == "redirect" else ""
+
+
 def plan(flavor: Flavor, folder: Path, ports: tuple[int, int, int]) -> Plan:
     """The real programs of ``flavor`` on ``ports`` (Dex, oauth2-proxy, the Kubernetes API), configs written to ``folder``."""
     dex_port, proxy_port, api_port = ports
@@ -102,8 +110,8 @@ def plan(flavor: Flavor, folder: Path, ports: tuple[int, int, int]) -> Plan:
             "OAUTH2_PROXY_SSL_INSECURE_SKIP_VERIFY": "true",  # ALLOW_SELF_SIGNED_ISSUER
             "OAUTH2_PROXY_SKIP_JWT_BEARER_TOKENS": "true",  # ENABLE_M2M_TOKENS
         }
-        if flavor.unauthenticated == "redirect":  # 1.9.0's m2m-self-signed overlay: the cluster's own issuer
-            environment["OAUTH2_PROXY_EXTRA_JWT_ISSUERS"] = f"{draft.api_url}={SERVICE_ACCOUNT_AUDIENCE}"
+        if token_audience(flavor):  # 1.9.0's m2m-self-signed overlay: the cluster's own issuer
+            environment["OAUTH2_PROXY_EXTRA_JWT_ISSUERS"] = f"{draft.api_url}={token_audience(flavor)}"
         config = _render(flavor, "oauth2_proxy.cfg", folder, values)
         argv = [str(realbuild.binary(builds["oauth2-proxy"])), f"--http-address=127.0.0.1:{proxy_port}", f"--config={config}"]
         programs.append(Program("oauth2-proxy", argv, environment, f"http://127.0.0.1:{proxy_port}/ping"))

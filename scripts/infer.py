@@ -23,7 +23,7 @@ from . import curlscript
 from .credentials import AUTH_METHODS, COOKIE_KEYS, TOKEN_KEYS, Credential, choose, ensure_bound, format_expiry, is_valid, saved
 from .dexflow import describe, login_signal
 from .environment import Environment
-from .errors import ConfigError, ModelError, SessionOver, UsageError
+from .errors import ConfigError, ModelError, SessionError, SessionOver, UsageError
 from .gateway import Gateway, GatewaySettings, Sent
 from .payloads import Payload, load
 from .settings import gateway_settings, host, ingress_origin, path_prefix
