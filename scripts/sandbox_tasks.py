@@ -256,7 +256,7 @@ def demo(
     chosen = _checked_flavor(flavor)
     kind = _checked_components(components)
     if token and not _flavors.FLAVORS[chosen].accepts_bearer:  # nothing started for a demo that cannot work
-        raise UsageError(f"--token: the {chosen} gateway takes no ServiceAccount tokens (Kubeflow 1.3 – 1.6): leave out --token")
+        raise UsageError(f"--token: the {chosen} gateway takes no ServiceAccount tokens: leave out --token")
     require("sandbox", "the sandbox")
     control = sandbox_module("control")
     sandbox_id = control.new_id()
