@@ -267,17 +267,13 @@ def run_master(
     With a ``renewal``, a thread here renews the session ahead of its end
     (``remaining`` seconds) and the master hands each new target to its workers.
     """
-    if renewal is not None and remaining is not None:
-        with _renewing(renewal, remaining) as updates:
-            return _run_master(
-                target, expect_workers=expect_workers, users=users, spawn_rate=spawn_rate, run_time=run_time,
-                local_workers=local_workers, bind_host=bind_host, port=port, html=html, csv=csv, timeout=timeout,
-                updates=updates,
-            )  # fmt: skip
-    return _run_master(
-        target, expect_workers=expect_workers, users=users, spawn_rate=spawn_rate, run_time=run_time,
-        local_workers=local_workers, bind_host=bind_host, port=port, html=html, csv=csv, timeout=timeout,
-    )  # fmt: skip
+    renewing = _renewing(renewal, remaining) if renewal is not None and remaining is not None else contextlib.nullcontext()
+    with renewing as updates:
+        return _run_master(
+            target, expect_workers=expect_workers, users=users, spawn_rate=spawn_rate, run_time=run_time,
+            local_workers=local_workers, bind_host=bind_host, port=port, html=html, csv=csv, timeout=timeout,
+            updates=updates,
+        )  # fmt: skip
 
 
 @contextlib.contextmanager
