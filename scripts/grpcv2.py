@@ -38,6 +38,7 @@ from .extras import require
 from .gateway import NO_ANSWER, UNREACHABLE, GatewaySettings, TransientError
 from .payloads import load
 from .settings import gateway_settings, host, ingress_origin
+from .signals import login_signal_of
 from .state import State
 from .step import StepResult
 from .values import clipped, shown
@@ -61,7 +62,6 @@ CONTENTS = {
     "BYTES": ("bytes_contents", ""),
 }
 _HTTP_STATUS = re.compile(r"Received http2 header with status: (\d+)")
-_LOGIN_STATUSES = frozenset({301, 302, 303, 307, 308, 401, 403})
 
 
 def protos() -> tuple[Any, Any, Any]:
@@ -245,7 +245,7 @@ def failure(error: Any, target: Target, credential: Credential, model: str) -> E
     code, details = error.code(), (error.details() or "").strip()
     status = _HTTP_STATUS.search(details)
     http = int(status.group(1)) if status else 0
-    if http in _LOGIN_STATUSES:
+    if http and login_signal_of(http, "", None):
         return session_refused(credential)
     if http == 404:
         routed = f":authority {target.authority} (MODEL_HOST)" if target.authority else target.address
@@ -326,7 +326,7 @@ class LoadSender:
         except self.grpc.RpcError as error:
             found = _HTTP_STATUS.search(error.details() or "")
             if found:
-                return f"HTTP {found.group(1)}", int(found.group(1)) in _LOGIN_STATUSES
+                return f"HTTP {found.group(1)}", login_signal_of(int(found.group(1)), "", None) is not None
             return error.code().name, False
         return "OK", False
 

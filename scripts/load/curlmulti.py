@@ -27,8 +27,8 @@ from collections import deque
 from typing import Any
 
 from ..errors import UsageError
+from ..signals import session_refused
 from .engine import CONNECTION_ERROR, TIMEOUT, LoadTarget, _Worker, succeeded
-from .refusal import session_refused
 
 CURLE_OPERATION_TIMEDOUT = 28
 SELECT_S = 0.05  # the longest wait for sockets before looking at the stop flag and the schedule again

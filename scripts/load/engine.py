@@ -37,9 +37,9 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from ..errors import UsageError
+from ..signals import session_refused
 from ..values import COUNT, OR_NONE, PARALLEL
 from ..values import TIMEOUT as SECONDS_ABOVE_ZERO
-from .refusal import session_refused
 
 CONNECTION_ERROR = "connection-error"
 TIMEOUT = "timeout"
