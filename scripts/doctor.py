@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from .credentials import Credential, choose, ensure_bound, format_expiry
 from .environment import Environment
@@ -224,19 +224,9 @@ def check_node_port(checkup: Checkup) -> Row:
 
 
 def check_model(checkup: Checkup) -> Row:
-    from .errors import ModelError
-    from .gateway import Gateway
-    from .infer import connect, refusal
+    from .model_info import check
 
-    end = connect(checkup.state, checkup.environment)
-    path = f"/v2/models/{quote(end.model, safe='')}/ready"
-    response = Gateway(end.settings, checkup.environment).send("GET", end.prefix + path, headers=end.headers, attempts=1)
-    refused = refusal(response, end.model, checkup.state.value("MODEL_NAMESPACE"), path, end.credential.kind)
-    if refused is None and response.status_code != 200:
-        refused = ModelError(f"{end.model} answered {response.status_code} to GET {path}: wait for it to load")
-    if refused is not None:
-        raise refused
-    return Row("", OK, f"{end.model} ready through the {end.via} ({response.status_code} to GET {end.prefix}{path})")
+    return Row("", OK, check(checkup.state, checkup.environment).summary)  # model-info's own check, word for word
 
 
 CHECKS: tuple[tuple[str, Callable[[Checkup], Row], tuple[str, ...], str], ...] = (
