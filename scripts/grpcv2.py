@@ -31,17 +31,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .credentials import Credential, choose, ensure_bound
+from . import routing
+from .credentials import Credential
 from .environment import Environment
-from .errors import ConfigError, GatewayError, ModelError, SessionError, UsageError
+from .errors import GatewayError, ModelError, SessionError, UsageError
 from .extras import require
 from .gateway import NO_ANSWER, UNREACHABLE, GatewaySettings, TransientError
 from .payloads import load
-from .settings import gateway_settings, host, ingress_origin
 from .signals import login_signal_of
 from .state import State
 from .step import StepResult
-from .values import clipped, shown
+from .values import clipped
 
 METHOD = "/inference.GRPCInferenceService/ModelInfer"
 EXTRA = "pip install 'kfdex[grpc]' (or '.[grpc]' in a checkout)"
@@ -197,20 +197,6 @@ class Target:
         return self.settings.base.startswith("https:")
 
 
-def route(state: State, via: str | None = None) -> Target:
-    """The gRPC nodePort when expose-nodeport recorded one (or ``via`` says nodeport), else the ingress with MODEL_HOST."""
-    if via not in (None, "nodeport", "ingress"):
-        raise UsageError(f"--via {shown(via)}: use nodeport or ingress")
-    if via == "nodeport" or (via is None and state.value("NODE_PORT_GRPC")):
-        return Target(gateway_settings(state, port_key="NODE_PORT_GRPC", scheme="http"), None, "nodePort")
-    if state.value("MODEL_HOST") or via == "ingress":
-        return Target(gateway_settings(state), host(state, "MODEL_HOST"), "ingress")
-    raise ConfigError(
-        f"NODE_PORT_GRPC is not set in {state.path}: run `invoke expose-nodeport` first, "
-        "or set MODEL_HOST to call the model through the ingress"
-    )
-
-
 def _channel(grpc: Any, target: Target) -> Any:
     options = [("grpc.default_authority", target.authority)] if target.authority else []
     if not target.tls:
@@ -268,15 +254,9 @@ def failure(error: Any, target: Target, credential: Credential, model: str) -> E
 
 
 def bound(state: State, environment: Environment, auth: str, via: str | None = None) -> tuple[Target, Credential]:
-    """The route and the credential for a gRPC call, checked in REST's order: a bad setting, the session, a missing setting."""
-    try:
-        target: Target | None = route(state, via)
-    except ConfigError:
-        target = None
-    credential = choose(state, environment.now(), auth)
-    target = target or route(state, via)
-    ensure_bound(credential, target.settings.origin, ingress_origin(state))
-    return target, credential
+    """The route (``routing``'s rule, with the gRPC NodePort) and the credential for a gRPC call."""
+    routed, credential = routing.bound(state, environment, auth, via, port_key="NODE_PORT_GRPC")
+    return Target(routed.settings, routed.host, routed.via), credential
 
 
 def v2_request(state: State, payload: str, pb: Any) -> Any:

@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from . import curlscript
-from .credentials import AUTH_METHODS, COOKIE_KEYS, TOKEN_KEYS, Credential, choose, ensure_bound, format_expiry, is_valid, saved
+from .credentials import AUTH_METHODS, COOKIE_KEYS, TOKEN_KEYS, Credential, ensure_bound, format_expiry, is_valid, saved
 from .dexflow import describe, login_signal
 from .environment import Environment
-from .errors import ConfigError, ModelError, SessionError, SessionOver, UsageError
+from .errors import ModelError, SessionError, SessionOver, UsageError
 from .gateway import Gateway, GatewaySettings, Sent
 from .payloads import Payload, load
-from .settings import gateway_settings, host, ingress_origin, path_prefix
+from .routing import bound, route
+from .settings import ingress_origin, path_prefix
 from .standalone import main
 from .state import State
 from .step import ATTEMPTS, AUTH, CURL, DEADLINE, PAYLOAD, VERBOSE, Option, Step, StepResult
@@ -43,9 +44,6 @@ def _not_ready(response: requests.Response) -> str | None:
     if response.status_code == 400 and "not ready yet" in response.text[:500]:
         return "400 model not ready yet"
     return None
-
-
-ROUTES = ("nodeport", "ingress")
 
 
 @dataclass(frozen=True)
@@ -65,23 +63,6 @@ class ModelCall:
         return self.settings.base + self.path
 
 
-def _route(state: State, via: str | None) -> tuple[GatewaySettings, dict[str, str], str]:
-    """The NodePort (when set, or asked for) or the ingress with MODEL_HOST as the Host header."""
-    if via not in (None, *ROUTES):
-        raise UsageError(f"--via {shown(via)}: use {' or '.join(ROUTES)}")
-    if via == "nodeport" or (via is None and state.value("NODE_PORT")):
-        # the NodePort reaches the model server's own port 8080: plain HTTP whatever the ingress speaks
-        return gateway_settings(state, port_key="NODE_PORT", scheme="http"), {}, "nodePort"
-    if state.value("MODEL_HOST"):
-        return gateway_settings(state), {"Host": host(state, "MODEL_HOST")}, "ingress"
-    if via == "ingress":
-        raise ConfigError(f"MODEL_HOST is not set in {state.path}: set it to the host of the InferenceService's URL")
-    raise ConfigError(
-        f"NODE_PORT is not set in {state.path}: run `invoke expose-nodeport` first, "
-        "or `invoke resolve-model` to call the model through the ingress"
-    )
-
-
 @dataclass(frozen=True)
 class Endpoint:
     """Where the model is reached and with what: the route infer, load and model-info share."""
@@ -97,15 +78,10 @@ class Endpoint:
 def connect(state: State, environment: Environment, auth: str = "auto", via: str | None = None) -> Endpoint:
     """Choose the credential and the route, and refuse to send it anywhere it does not belong."""
     model = state.require("MODEL_NAME")
-    try:  # a bad setting value is reported first; a missing one after a missing session
-        routed = _route(state, via)
-    except ConfigError:
-        routed = None
-    credential = choose(state, environment.now(), auth)
-    settings, extra_headers, route = routed or _route(state, via)
-    ensure_bound(credential, settings.origin, ingress_origin(state))
-    prefix = path_prefix(state) if route == "ingress" else ""
-    return Endpoint(settings, prefix, {**credential.headers(), **extra_headers}, credential, route, model)
+    routed, credential = bound(state, environment, auth, via)
+    prefix = path_prefix(state) if routed.via == "ingress" else ""
+    extra_headers = {"Host": routed.host} if routed.host else {}
+    return Endpoint(routed.settings, prefix, {**credential.headers(), **extra_headers}, credential, routed.via, model)
 
 
 def prepare(state: State, environment: Environment, payload: str, auth: str = "auto", via: str | None = None) -> ModelCall:
@@ -287,12 +263,12 @@ def curl(
     if protocol != "rest":
         raise UsageError("--curl prints REST calls: leave out --protocol grpc (or use grpcurl with `kfdex credential`)")
     body = load(payload)
-    settings, extra_headers, route = _route(state, None)
-    prefix = path_prefix(state) if route == "ingress" else ""
+    routed = route(state)
+    prefix = path_prefix(state) if routed.via == "ingress" else ""
     path = prefix + _path(body, state.require("MODEL_NAME"))
     origin = ingress_origin(state)
-    saved_here = _saved_here(state, environment, auth, settings.origin, origin)
-    return curlscript.infer(state, environment, settings.base + path, extra_headers.get("Host", ""), body.body, auth, saved_here, origin)
+    saved_here = _saved_here(state, environment, auth, routed.settings.origin, origin)
+    return curlscript.infer(state, environment, routed.settings.base + path, routed.host or "", body.body, auth, saved_here, origin)
 
 
 def _saved_here(state: State, environment: Environment, auth: str, destination: str, origin: str) -> dict[str, str]:
