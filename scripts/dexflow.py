@@ -162,6 +162,15 @@ def expect_redirect(step: str, gateway: Gateway, response: requests.Response, ur
     raise failure(step, response, url)
 
 
+def sign_in_target(response: requests.Response, url: str) -> str | None:
+    """Where oauth2-proxy's sign-in answer (403 page, 401 ``{}``) sends a browser: ``/oauth2/start?rd=...``; else None."""
+    if is_redirect(response) or not login_signal(response):
+        return None
+    sign_in = page_of(response).sign_in_form()
+    rd = sign_in.inputs.get("rd") if sign_in else None
+    return f"/oauth2/start?rd={quote(rd if rd is not None else path_of(url), safe='')}"
+
+
 def _hop(step: str, gateway: Gateway, response: requests.Response, url: str, connector: str, start: str) -> str | None:
     """The next URL on the way to Dex's password page, or None when this answer is that page."""
     if is_redirect(response):
@@ -169,10 +178,9 @@ def _hop(step: str, gateway: Gateway, response: requests.Response, url: str, con
     page = page_of(response)
     if response.status_code == 200 and page.password_form() is not None:
         return None
-    if login_signal(response):  # oauth2-proxy's sign-in page (403) or its {} (401): start its login
-        sign_in = page.sign_in_form()
-        rd = sign_in.inputs.get("rd") if sign_in else None
-        return gateway.url(f"/oauth2/start?rd={quote(rd if rd is not None else path_of(url), safe='')}")
+    target = sign_in_target(response, url)
+    if target is not None:
+        return gateway.url(target)
     links = page.connector_links()
     if response.status_code == 200 and links:
         if connector not in links:

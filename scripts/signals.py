@@ -33,18 +33,19 @@ def login_signal_of(
 
     Row by row: a redirect to Dex or oauth2-proxy is a login; any other redirect is one for a
     model's API (it never redirects otherwise) but for navigation only when it leaves the origin
-    (``elsewhere``); a 401 is a login (oauth2-proxy's ``{}`` on API paths, Istio's refused JWT);
-    a 403 is one only as oauth2-proxy's sign-in page or its ``{}`` (Istio's ``RBAC: access
-    denied`` is the model's refusal, not a login), or when the wire shows no body (``None``:
-    gRPC sees only the status of the gateway's HTTP/2 answer); anything else is not a login.
+    (``elsewhere``); a 401 or 403 is one as oauth2-proxy's sign-in page or its ``{}`` (401 on
+    API paths), or when the wire shows no body (``None``: gRPC sees only the status of the
+    gateway's HTTP/2 answer); a 401 that is not HTML is one too (Istio's refused JWT), while an
+    HTML 401 is Dex's own page (a wrong password); Istio's 403 ``RBAC: access denied`` is the
+    model's refusal, not a login; anything else is not a login.
     """
     if status in REDIRECTS:
         if "/dex/" in location or "/oauth2/" in location:
             return TO_DEX
         return TO_LOGIN if not navigation or elsewhere else None
-    if status == 401:
+    if status in (401, 403) and (body is None or body.strip() == b"{}" or is_sign_in_page(body)):
         return TO_LOGIN
-    if status == 403 and (body is None or body.strip() == b"{}" or is_sign_in_page(body)):
+    if status == 401 and not body.lstrip().startswith(b"<"):  # Istio's refused JWT; an HTML 401 is Dex's own page
         return TO_LOGIN
     return None
 
