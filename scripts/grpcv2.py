@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import routing
+from .answers import format_outputs, sent_to_login
 from .credentials import Credential
 from .environment import Environment
 from .errors import GatewayError, ModelError, SessionError, UsageError
@@ -221,8 +222,6 @@ def metadata(credential: Credential) -> list[tuple[str, str]]:
 
 def session_refused(credential: Credential) -> SessionError:
     """The REST path's words for a call the gateway sent to a login (the gRPC client sees no Location)."""
-    from .infer import sent_to_login
-
     return sent_to_login(credential.kind)
 
 
@@ -382,7 +381,5 @@ def retried(attempt: Any, target: Target, environment: Environment) -> tuple[Any
 
 def run(state: State, environment: Environment, payload: str, json: bool, auth: str, full: bool = False) -> StepResult:
     """infer's step over gRPC: prints the outputs as the REST path does (``--json``: the V2 JSON form)."""
-    from .infer import format_outputs
-
     answer, summary = infer(state, environment, payload, auth)
     return StepResult({}, summary, output=dumps(answer, indent=2) if json else format_outputs(answer, full))

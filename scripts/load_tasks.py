@@ -111,7 +111,8 @@ def _senders(
 ) -> tuple[LoadTarget | None, Callable[[], Sender] | None, dict[str, str]]:
     """What ``load`` sends (an HTTP target as infer's request, or gRPC senders when ``--protocol grpc`` asks) and, for
     the HTML report's header, what that is: route, model and kind of credential (never its value)."""
-    from .infer import grpc_asked, prepare
+    from .infer import prepare
+    from .routing import grpc_asked
 
     state = env_file.read()
     if grpc_asked(protocol):  # grpc loads only when asked for

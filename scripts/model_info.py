@@ -1,6 +1,6 @@
 """Step: ask the model server whether it is live and ready, whether the model is ready, and what it takes.
 
-Over the same route and credential as ``infer`` (``infer.connect``): GET
+Over the same route and credential as ``infer`` (``routing.connect``): GET
 ``/v2/health/live``, ``/v2/health/ready``, ``/v2/models/<MODEL_NAME>/ready``
 (MLServer answers these 200 with an empty body: the status is the answer), then
 ``/v2/models/<MODEL_NAME>`` for the V2 metadata: inputs, outputs, versions and
@@ -15,10 +15,11 @@ from json import dumps
 from typing import Any
 from urllib.parse import quote
 
+from .answers import refusal
 from .environment import Environment
 from .errors import ModelError
 from .gateway import Gateway
-from .infer import Endpoint, connect, grpc_asked, refusal
+from .routing import Endpoint, connect, grpc_asked
 from .standalone import main
 from .state import State
 from .step import ATTEMPTS, AUTH, DEADLINE, VERBOSE, Option, Step, StepResult

@@ -15,11 +15,12 @@ from .credentials import Credential, choose, ensure_bound
 from .environment import Environment
 from .errors import ConfigError, UsageError
 from .gateway import GatewaySettings
-from .settings import gateway_settings, host, ingress_origin
+from .settings import gateway_settings, host, ingress_origin, path_prefix
 from .state import State
 from .values import shown
 
 ROUTES = ("nodeport", "ingress")
+PROTOCOLS = ("rest", "grpc")
 
 
 @dataclass(frozen=True)
@@ -60,3 +61,31 @@ def bound(
     routed = routed or route(state, via, port_key)
     ensure_bound(credential, routed.settings.origin, ingress_origin(state))
     return routed, credential
+
+
+def grpc_asked(protocol: str) -> bool:
+    """True for ``--protocol grpc``, False for rest; a UsageError for anything else."""
+    if protocol not in PROTOCOLS:
+        raise UsageError(f"--protocol {shown(protocol)}: use {' or '.join(PROTOCOLS)}")
+    return protocol == "grpc"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where the model is reached and with what: the route infer, load and model-info share."""
+
+    settings: GatewaySettings
+    prefix: str  # MODEL_PATH through the ingress (KServe's path-based routing), "" otherwise
+    headers: dict[str, str]  # the credential, and Host when through the ingress
+    credential: Credential
+    via: str  # "nodePort" or "ingress"
+    model: str
+
+
+def connect(state: State, environment: Environment, auth: str = "auto", via: str | None = None) -> Endpoint:
+    """Choose the credential and the route, and refuse to send it anywhere it does not belong."""
+    model = state.require("MODEL_NAME")
+    routed, credential = bound(state, environment, auth, via)
+    prefix = path_prefix(state) if routed.via == "ingress" else ""
+    extra_headers = {"Host": routed.host} if routed.host else {}
+    return Endpoint(routed.settings, prefix, {**credential.headers(), **extra_headers}, credential, routed.via, model)

@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = tuple(
                  "signals redirects payloads step standalone"),
         ("transport", "gateway settings kube curlscript"),
         ("auth", "credentials dexflow"),
-        ("model", "routing grpcv2 load.engine load.curlmulti load.rate load.progress load.renewal load.report load.page "
+        ("model", "routing answers grpcv2 load.engine load.curlmulti load.rate load.progress load.renewal load.report load.page "
                   "load.sweep load.locust_run load.locustfile"),
         ("steps", "approve authenticate create_token expose_nodeport extract_cookie fetch_req infer init model_info "
                   "resolve_ingress resolve_model"),
@@ -42,9 +42,7 @@ KNOWN: frozenset[tuple[str, str]] = frozenset(
         ("dexflow", "login"),  # start_again() names the login command
         ("keys", "catalog"),  # a key's "run X first" hint looks up the step that writes it
         ("settings", "catalog"),  # the same hint for a setting
-        ("grpcv2", "infer"),  # sent_to_login, format_outputs: to move under the steps
         ("infer", "model_info"),  # infer --check runs model-info's check: to move under the steps
-        ("model_info", "infer"),  # connect, refusal: to move under the steps
         ("init", "resolve_ingress"),  # init resolves the ingress as the step does
     }
 )
@@ -53,7 +51,6 @@ KNOWN_CYCLES: frozenset[frozenset[str]] = frozenset(
     for group in (
         "catalog keys state step values",  # through keys -> catalog
         "approve authenticate dexflow extract_cookie fetch_req login",  # through dexflow -> login
-        "grpcv2 infer model_info",
         "load.curlmulti load.engine load.rate",  # engine picks libcurl's workers when pycurl is there
         "load.page load.report",  # the report writes its page; the page draws the report's series
     )
