@@ -251,7 +251,9 @@ def sweep_rates(
         result = sweeping.run_sweep(wanted, slo_p99, run, said)
     environment.data(json.dumps(sweeping.summary(result)) if as_json else sweeping.table(result))
     if html:
-        _written(environment, html, lambda path: sweeping.write_html(result, path, about))
+        from .load.page import write_sweep
+
+        _written(environment, html, lambda path: write_sweep(result, path, about))
     if result.last is not None:
         _ended(result.last)
     if result.steps:  # higher rates may fail (that is what a sweep looks for), its lowest may not
@@ -288,7 +290,9 @@ def _report(
 
     environment.data(figures.to_json(report) if as_json else figures.table(report))
     if html:
-        _written(environment, html, lambda path: figures.write_html(report, path, measured))
+        from .load.page import write_load
+
+        _written(environment, html, lambda path: write_load(report, path, measured or {}))
     _ended(report)
     _judged(report, tolerance)
 

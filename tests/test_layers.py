@@ -52,7 +52,6 @@ KNOWN_CYCLES: frozenset[frozenset[str]] = frozenset(
         "catalog keys state step values",  # through keys -> catalog
         "approve authenticate dexflow extract_cookie fetch_req login",  # through dexflow -> login
         "load.curlmulti load.engine load.rate",  # engine picks libcurl's workers when pycurl is there
-        "load.page load.report",  # the report writes its page; the page draws the report's series
     )
 )
 

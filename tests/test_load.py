@@ -18,6 +18,7 @@ from sandbox.kubeapi import MODEL_NAME, MODEL_NAMESPACE
 from scripts.errors import UsageError
 from scripts.load import report as loadreport
 from scripts.load.engine import LoadTarget, Progress, run_load
+from scripts.load.page import write_load
 from scripts.load.progress import live_progress
 from tests.helpers import ROOT, Env, locust_processes
 
@@ -151,7 +152,7 @@ def test_ctrl_c_stops_and_still_reports(sandbox: Sandbox) -> None:
 
 def test_html_report_is_self_contained(sandbox: Sandbox, tmp_path: Path) -> None:
     report = run_load(model_target(sandbox), concurrency=2, duration=1.2)
-    written = loadreport.write_html(report, tmp_path / "load.html")
+    written = write_load(report, tmp_path / "load.html", {})
     page = written.read_text()
     assert re.search(r"<script[^>]*\bsrc=", page, re.IGNORECASE) is None  # no external script: the JS is inlined
     assert "Plotly.newPlot" in page and "Latency distribution" in page
