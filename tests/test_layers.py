@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = tuple(
                  "signals redirects payloads step standalone"),
         ("transport", "gateway settings kube curlscript"),
         ("auth", "credentials dexflow"),
-        ("model", "routing answers grpcv2 load.engine load.curlmulti load.rate load.progress load.renewal load.report load.page "
+        ("model", "routing answers grpcv2 load.basics load.engine load.curlmulti load.rate load.progress load.renewal load.report load.page "
                   "load.sweep load.locust_run load.locustfile"),
         ("steps", "approve authenticate create_token expose_nodeport extract_cookie fetch_req infer init model_info "
                   "resolve_ingress resolve_model"),
@@ -51,7 +51,6 @@ KNOWN_CYCLES: frozenset[frozenset[str]] = frozenset(
     for group in (
         "catalog keys state step values",  # through keys -> catalog
         "approve authenticate dexflow extract_cookie fetch_req login",  # through dexflow -> login
-        "load.curlmulti load.engine load.rate",  # engine picks libcurl's workers when pycurl is there
     )
 )
 
