@@ -224,7 +224,7 @@ def check_node_port(checkup: Checkup) -> Row:
 
 
 def check_model(checkup: Checkup) -> Row:
-    from .model_info import check
+    from .modelcheck import check
 
     return Row("", OK, check(checkup.state, checkup.environment).summary)  # model-info's own check, word for word
 

@@ -94,7 +94,7 @@ def run(
     """Call the model; prints its outputs (nothing is written to .env)."""
     grpc = grpc_asked(protocol)  # an unknown protocol is refused before anything is sent
     if check:  # model-info's check first: server live and ready, model ready
-        from .model_info import check as check_model
+        from .modelcheck import check as check_model
 
         environment.info(f"check: {check_model(state, environment, auth).summary}")
     if grpc:  # scripts.grpcv2 (and grpc itself) load only when asked for

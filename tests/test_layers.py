@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = tuple(
                  "signals redirects payloads step standalone"),
         ("transport", "gateway settings kube curlscript"),
         ("auth", "credentials dexflow"),
-        ("model", "routing answers grpcv2 load.basics load.engine load.curlmulti load.rate load.progress load.renewal load.report load.page "
+        ("model", "routing answers modelcheck grpcv2 load.basics load.engine load.curlmulti load.rate load.progress load.renewal load.report load.page "
                   "load.sweep load.locust_run load.locustfile"),
         ("steps", "approve authenticate create_token expose_nodeport extract_cookie fetch_req infer init model_info "
                   "resolve_ingress resolve_model"),
@@ -42,7 +42,6 @@ KNOWN: frozenset[tuple[str, str]] = frozenset(
         ("dexflow", "login"),  # start_again() names the login command
         ("keys", "catalog"),  # a key's "run X first" hint looks up the step that writes it
         ("settings", "catalog"),  # the same hint for a setting
-        ("infer", "model_info"),  # infer --check runs model-info's check: to move under the steps
         ("init", "resolve_ingress"),  # init resolves the ingress as the step does
     }
 )
