@@ -37,7 +37,7 @@ def _request(state: State, service_account: str | None, duration: str | None) ->
         raise UsageError(f"token duration {shown(lasting)} is not a duration such as 24h, 90m or 1h30m")
     namespace = kube_name(state, "TOKEN_NAMESPACE", "") or kube_name(state, "MODEL_NAMESPACE")
     audience = state.value("TOKEN_AUDIENCE", AUDIENCE)
-    if not audience or any(character.isspace() or character == "," for character in audience):
+    if not audience or not audience.isprintable() or any(character.isspace() or character == "," for character in audience):
         raise UsageError(f"TOKEN_AUDIENCE {shown(audience)} must be one audience (no spaces or commas)")
     return account, lasting, namespace, audience
 
