@@ -1,77 +1,225 @@
-"""The one table of the gateway's login signals (scripts/signals.py): every row, for every client that reads it.
+"""Every way out cleans up: SIGINT, SIGTERM and SIGHUP at several moments of ``demo``, ``load`` and ``locust``.
 
-Each row is read three ways: by the table itself (what the load engines and the
-locustfile see: status, ``Location``, body bytes), by ``dexflow.login_signal``
-on a real ``requests`` answer (the steps, ``infer``, ``doctor``, the library),
-and, for the rows whose body the wire hides, as the gRPC client sees them.
+Each run is a real process, marked with an environment variable that every
+process it starts inherits, with a temporary directory of its own.  After the
+signal: the exit code is 128 + the signal (or the run had already finished),
+no marked process is left, the temporary directory is empty again, and the
+.env is byte-identical.  The moments are found by watching the run (its
+output, its files, the gateway's log), never by timing.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 
-from scripts.dexflow import login_signal
-from scripts.signals import TO_DEX, TO_LOGIN, login_signal_of, session_refused
-from tests.recorded import answer, golden_names, golden_page
+from sandbox.control import PIDS, Sandbox
+from tests.helpers import ROOT, Env, locust_processes
+from tests.test_load import seen_by_gateway
 
-HTML = [("Content-Type", "text/html; charset=utf-8")]
-JSON = [("Content-Type", "application/json")]
-
-# status, Location, body, what a model call hears, what navigation (the library's Session) hears
-ROWS = [
-    pytest.param(302, "/dex/auth?client_id=x", b"", TO_DEX, TO_DEX, id="redirect to Dex"),
-    pytest.param(302, "/oauth2/start?rd=%2F", b"", TO_DEX, TO_DEX, id="redirect to oauth2-proxy"),
-    pytest.param(303, "https://idp.example.com/authorize", b"", TO_LOGIN, TO_LOGIN, id="redirect to another origin"),
-    pytest.param(302, "/pipeline/", b"", TO_LOGIN, None, id="redirect within the origin"),
-    pytest.param(401, "", b"{}", TO_LOGIN, TO_LOGIN, id="oauth2-proxy's {} on API paths"),
-    pytest.param(401, "", b"Jwt is expired", TO_LOGIN, TO_LOGIN, id="Istio refuses the token"),
-    pytest.param(403, "", b"{}", TO_LOGIN, TO_LOGIN, id="403 {}"),
-    pytest.param(403, "", b"RBAC: access denied", None, None, id="Istio RBAC is the model's refusal"),
-    pytest.param(404, "", b"", None, None, id="no route"),
-    pytest.param(503, "", b"no healthy upstream", None, None, id="upstream down"),
-    pytest.param(200, "", b'{"outputs": []}', None, None, id="a prediction"),
-]
+RUN_MARKER = "KFDEX_TEST_SIGNALS"
+PATIENCE = 120.0  # the most any wait below may take: a bound against a hang, not a timing
 
 
-def _headers(location: str, body: bytes) -> list[tuple[str, str]]:
-    kind = HTML if body.lstrip().startswith(b"<") else JSON
-    return kind + ([("Location", location)] if location else [])
+def _marked(marker: str) -> list[int]:
+    """Pids of live processes whose environment carries ``marker`` (every process a marked run started)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if marker.encode() in (proc / "environ").read_bytes().split(b"\0"):
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+    return found
 
 
-@pytest.mark.parametrize(("status", "location", "body", "for_the_model", "for_navigation"), ROWS)
-def test_every_row_of_the_table(status: int, location: str, body: bytes, for_the_model: str | None, for_navigation: str | None) -> None:
-    elsewhere = location.startswith("https://")
-    assert login_signal_of(status, location, body) == for_the_model
-    assert login_signal_of(status, location, body, navigation=True, elsewhere=elsewhere) == for_navigation
-    assert session_refused(status, location, body) == (for_the_model is not None)
-    response = answer(status, body, _headers(location, body), url="http://127.0.0.1:31380/v2/models/m/infer")
-    assert login_signal(response) == for_the_model
-    assert login_signal(response, navigation=True) == for_navigation
+class Run:
+    """``invoke ARGS`` as a process of its own, its output collected as it comes."""
+
+    def __init__(self, env: Env, tmp: Path, *arguments: str) -> None:
+        self.marker = f"{RUN_MARKER}={uuid.uuid4().hex}"
+        variables = dict(os.environ, ENV_FILE=str(env.path), TMPDIR=str(tmp))
+        variables[RUN_MARKER] = self.marker.split("=", 1)[1]
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("invoke")), *arguments],
+            cwd=ROOT,
+            env=variables,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self._readers = [
+            threading.Thread(target=self._collect, args=(stream, into), daemon=True)
+            for stream, into in ((self.process.stdout, self.stdout), (self.process.stderr, self.stderr))
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    @staticmethod
+    def _collect(stream: object, into: list[str]) -> None:
+        for line in stream:  # type: ignore[attr-defined]
+            into.append(line)
+
+    def wait_for(self, happened: Callable[[], bool]) -> bool:
+        """Wait until ``happened()`` (True) or the run ended first (False)."""
+        deadline = time.monotonic() + PATIENCE
+        while not happened():
+            if self.process.poll() is not None:
+                return False
+            assert time.monotonic() < deadline, f"the run never got there: {''.join(self.stderr)}"
+            time.sleep(0.02)
+        return True
+
+    def said(self, text: str) -> Callable[[], bool]:
+        return lambda: any(text in line for line in self.stderr)
+
+    def finish(self) -> int:
+        code = self.process.wait(PATIENCE)
+        for reader in self._readers:
+            reader.join(PATIENCE)
+        return code
+
+
+def _sandbox_recorded(tmp: Path) -> Callable[[], bool]:
+    """True once a sandbox folder records at least one started process."""
+    return lambda: any((folder / PIDS).exists() for folder in tmp.glob("kfdex-sandbox-*"))
+
+
+def _left_behind(run: Run, tmp: Path) -> tuple[list[int], list[str]]:
+    """Processes of the run still alive and files left in its temporary directory (given a moment to go)."""
+    deadline = time.monotonic() + 10
+    while (_marked(run.marker) or list(tmp.iterdir())) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return _marked(run.marker), sorted(path.name for path in tmp.iterdir())
+
+
+@pytest.fixture
+def run_tmp(tmp_path: Path) -> Path:
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    return folder
+
+
+MOMENTS: dict[str, Callable[[Run, Path], Callable[[], bool]]] = {
+    "at once": lambda _run, _tmp: lambda: True,
+    "while the sandbox starts": lambda _run, tmp: _sandbox_recorded(tmp),
+    "while logging in": lambda run, _tmp: run.said("✓ sandbox-up"),
+    "while stopping": lambda run, _tmp: run.said("✓ infer"),
+}
+
+
+@pytest.mark.usefixtures("sandbox")  # a warm machine: the session's sandbox is up already
+@pytest.mark.parametrize(
+    ("sent", "moment"),
+    [
+        (signal.SIGTERM, "at once"),
+        (signal.SIGTERM, "while the sandbox starts"),
+        (signal.SIGHUP, "while the sandbox starts"),
+        (signal.SIGINT, "while the sandbox starts"),
+        (signal.SIGTERM, "while logging in"),
+        (signal.SIGHUP, "while stopping"),
+    ],
+)
+def test_a_signal_ends_the_demo_and_leaves_nothing_behind(env: Env, run_tmp: Path, sent: signal.Signals, moment: str) -> None:
+    before = env.path.read_bytes()
+    run = Run(env, run_tmp, "demo")
+    reached = run.wait_for(MOMENTS[moment](run, run_tmp))
+    if reached:
+        run.process.send_signal(sent)
+    code = run.finish()
+    if moment == "at once":  # perhaps before any handler was set: then the signal's own default ended it
+        assert code in (128 + sent, -sent), run.stderr
+    elif moment == "while stopping":  # the run may have finished first
+        assert code in (128 + sent, 0), run.stderr
+    else:
+        assert reached and code == 128 + sent, run.stderr
+        assert run.stderr[-1].startswith("error: interrupted"), run.stderr
+    assert _left_behind(run, run_tmp) == ([], [])
+    assert env.path.read_bytes() == before
+
+
+@pytest.mark.usefixtures("sandbox")
+@pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_while_sandbox_up_starts_leaves_the_env_as_it_was(env: Env, run_tmp: Path, sent: signal.Signals) -> None:
+    env.path.write_bytes(env.path.read_bytes() + b"KUBECONFIG=/home/me/.kube/config\n")
+    before = env.path.read_bytes()
+    run = Run(env, run_tmp, "sandbox-up")
+    assert run.wait_for(_sandbox_recorded(run_tmp)), run.stderr
+    run.process.send_signal(sent)
+    assert run.finish() == 128 + sent, run.stderr
+    assert _left_behind(run, run_tmp) == ([], [])
+    assert env.path.read_bytes() == before
+
+
+@pytest.fixture
+def ready(sandbox_env: Env) -> Env:
+    """Logged in, with the NodePort exposed and MODEL_HOST set for the ingress route."""
+    sandbox_env.set(MODEL_HOST="sklearn-irisv2.kubeflow-user-example-com.example.com")
+    assert sandbox_env.invoke("login").returncode == 0
+    assert sandbox_env.invoke("expose-nodeport").returncode == 0
+    return sandbox_env
+
+
+def _sending(cluster: Sandbox) -> Callable[[], bool]:
+    """True once the gateway has seen some of the run's requests."""
+    before = seen_by_gateway(cluster)
+    return lambda: seen_by_gateway(cluster) >= before + 20
 
 
 @pytest.mark.parametrize(
-    ("status", "expected"),
-    [(302, TO_LOGIN), (307, TO_LOGIN), (401, TO_LOGIN), (403, TO_LOGIN), (404, None), (503, None)],
+    ("sent", "pace"),
+    [(signal.SIGTERM, []), (signal.SIGHUP, []), (signal.SIGINT, []), (signal.SIGINT, ["--rate", "200"]), (signal.SIGHUP, ["--rate", "200"])],
 )
-def test_grpc_sees_only_the_status(status: int, expected: str | None) -> None:
-    """gRPC hears the gateway's HTTP/2 status without Location or body: a 403 may be the sign-in page."""
-    assert login_signal_of(status, "", None) == expected
+def test_a_signal_ends_load_with_the_partial_report(
+    ready: Env, cluster: Sandbox, run_tmp: Path, sent: signal.Signals, pace: list[str]
+) -> None:
+    before = ready.path.read_bytes()
+    run = Run(ready, run_tmp, "load", "--duration", "600", *pace, "--via", "ingress", "--json")
+    assert run.wait_for(_sending(cluster)), run.stderr
+    run.process.send_signal(sent)
+    assert run.finish() == 128 + sent, run.stderr
+    assert json.loads("".join(run.stdout))["requests"] > 0  # the partial report
+    # the workers are stopped before their connections close: no thread dies on a closed handle
+    assert not any("Traceback" in line or "Exception in thread" in line for line in run.stderr), "".join(run.stderr)
+    assert _left_behind(run, run_tmp) == ([], [])
+    assert ready.path.read_bytes() == before
 
 
-def _expected_for(name: str) -> tuple[int, str | None]:
-    """How each real page is served: oauth2-proxy's sign-in page 403 (a login), its error page 403, Dex's 200 or 401."""
-    if "signin" in name:
-        return 403, TO_LOGIN
-    if name.startswith("v7.") and "error" in name:
-        return 403, None
-    if "pw-bad" in name:
-        return 401, None  # Dex's wrong-password page: an HTML 401 that is Dex's own answer, not a login signal
-    return 200, None
+@pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_ends_locust_and_stops_every_process(
+    ready: Env, cluster: Sandbox, run_tmp: Path, own_locust: str, sent: signal.Signals
+) -> None:
+    before = ready.path.read_bytes()
+    run = Run(ready, run_tmp, "locust", "--workers", "1", "--users", "2", "--spawn-rate", "2", "--run-time", "10m", "--via", "ingress", "--json")
+    assert run.wait_for(_sending(cluster)), run.stderr
+    run.process.send_signal(sent)
+    assert run.finish() == 128 + sent, run.stderr
+    assert json.loads("".join(run.stdout))["requests"] > 0
+    assert locust_processes(own_locust) == []
+    assert _left_behind(run, run_tmp) == ([], [])
+    assert ready.path.read_bytes() == before
 
 
-@pytest.mark.parametrize("name", golden_names() or ["(real pages absent)"])
-def test_the_real_pages(name: str) -> None:
-    body = golden_page(name)
-    status, expected = _expected_for(name)
-    assert login_signal_of(status, "", body) == expected
-    assert login_signal(answer(status, body, HTML)) == expected
+def test_a_signal_ends_a_locust_worker_as_an_interrupt(env: Env, run_tmp: Path, own_locust: str) -> None:
+    from scripts.load.locust_run import free_port
+
+    run = Run(env, run_tmp, "locust", "--worker", "--master-host", "127.0.0.1", "--master-port", str(free_port()))
+    assert run.wait_for(lambda: bool(locust_processes(own_locust))), run.stderr
+    run.process.send_signal(signal.SIGTERM)
+    assert run.finish() == 128 + signal.SIGTERM, run.stderr
+    assert locust_processes(own_locust) == []
+    assert _left_behind(run, run_tmp) == ([], [])
