@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from .credentials import format_expiry, parse_expiry
+from .credentials import TOKEN_KEYS, format_expiry, parse_expiry
 from .environment import Environment
 from .errors import KubectlError, UsageError
 from .kube import NotFound, command_line, kubectl_json
@@ -37,7 +37,7 @@ def _request(state: State, service_account: str | None, duration: str | None) ->
         raise UsageError(f"token duration {shown(lasting)} is not a duration such as 24h, 90m or 1h30m")
     namespace = kube_name(state, "TOKEN_NAMESPACE", "") or kube_name(state, "MODEL_NAMESPACE")
     audience = state.value("TOKEN_AUDIENCE", AUDIENCE)
-    if not audience or any(character.isspace() or character == "," for character in audience):
+    if not audience or not audience.isprintable() or any(character.isspace() or character == "," for character in audience):
         raise UsageError(f"TOKEN_AUDIENCE {shown(audience)} must be one audience (no spaces or commas)")
     return account, lasting, namespace, audience
 
@@ -74,10 +74,10 @@ def run(state: State, environment: Environment, service_account: str | None = No
         raise KubectlError("`kubectl create token` printed no token")
     summary = f"ServiceAccount {namespace}/{account}: {environment.mask(token)}, {format_expiry(parse_expiry(expiry), environment.now())}"
     updates = {
-        "AUTH_BEARER": token,
-        "AUTH_BEARER_EXPIRES": expiry,
-        "AUTH_BEARER_ORIGIN": origin,  # the token is sent nowhere else
-        "AUTH_BEARER_SUBJECT": f"{namespace}/{account}",
+        TOKEN_KEYS.value: token,
+        TOKEN_KEYS.expires: expiry,
+        TOKEN_KEYS.origin: origin,  # the token is sent nowhere else
+        TOKEN_KEYS.owner: f"{namespace}/{account}",
     }
     return StepResult(updates, summary)
 
@@ -96,7 +96,7 @@ STEP = Step(
         "INGRESS_HOST",
         "INGRESS_PORT",
     ),
-    writes=("AUTH_BEARER", "AUTH_BEARER_EXPIRES", "AUTH_BEARER_ORIGIN", "AUTH_BEARER_SUBJECT"),
+    writes=TOKEN_KEYS.all,
     options=(
         Option(
             "service_account",

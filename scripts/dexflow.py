@@ -9,15 +9,17 @@ are those of the table in ``docs/auth-flows.md``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, quote, urljoin, urlsplit
 
 from .cookies import CookieHeader, SetCookie
 from .dexpages import Page, parse_page
 from .errors import GatewayError, KfDexError, LoginRestartError
 from .gateway import Gateway, origin_of
 from .redirects import is_redirect, location_of
+from .signals import login_signal_of
 from .values import clipped
 
 if TYPE_CHECKING:  # only for annotations: requests loads when a request is sent
@@ -25,6 +27,8 @@ if TYPE_CHECKING:  # only for annotations: requests loads when a request is sent
 
 # Where the login starts: any protected path works; the root is what the manual recipe uses.
 START_PATH = "/"
+# How many answers the walk to Dex's password page may see before it gives up.
+MAX_HOPS = 12
 
 # Phrases that mean "this login request was used up or has expired: start again".
 _RESTART_SIGNALS = (
@@ -105,23 +109,13 @@ def _plain_error(body: str) -> str:
 def login_signal(response: requests.Response, navigation: bool = False) -> str | None:
     """Where an answer sends a caller that is not logged in (``to Dex``, ``to a login``), or None when it does not.
 
-    A redirect, oauth2-proxy's sign-in page (403) or its ``{}`` (401 on API paths) say the
-    request carried no session the gateway accepts.  A model's API never redirects otherwise;
-    for any other request (``navigation``: the library's ``requests.Session``) a redirect within
-    the same origin that goes neither to Dex nor to oauth2-proxy is the application's own
-    (``/pipeline`` → ``/pipeline/``), and only one to Dex, oauth2-proxy or another origin (an
-    identity provider elsewhere) is a login.
+    The rule is ``signals.login_signal_of`` (one table for every client); ``navigation`` is the
+    library's ``requests.Session``, for which only a redirect to Dex, oauth2-proxy or another
+    origin (an identity provider elsewhere) is a login.
     """
-    status = response.status_code
-    if is_redirect(response):
-        location = location_of(response)
-        if "/dex/" in location or "/oauth2/" in location:
-            return "to Dex"
-        elsewhere = urlsplit(location).netloc and origin_of(urljoin(response.url, location)) != origin_of(response.url)
-        return "to a login" if not navigation or elsewhere else None
-    if status in (401, 403) and (page_of(response).sign_in_form() or response.text.strip() == "{}"):
-        return "to a login"
-    return None
+    location = location_of(response) if is_redirect(response) else ""
+    elsewhere = bool(urlsplit(location).netloc) and origin_of(urljoin(response.url, location)) != origin_of(response.url)
+    return login_signal_of(response.status_code, location, response.content or b"", navigation, elsewhere)
 
 
 def describe(response: requests.Response) -> str:
@@ -166,3 +160,56 @@ def expect_redirect(step: str, gateway: Gateway, response: requests.Response, ur
     if is_redirect(response):
         return next_url(gateway, response)
     raise failure(step, response, url)
+
+
+def sign_in_target(response: requests.Response, url: str) -> str | None:
+    """Where oauth2-proxy's sign-in answer (403 page, 401 ``{}``) sends a browser: ``/oauth2/start?rd=...``; else None."""
+    if is_redirect(response) or not login_signal(response):
+        return None
+    sign_in = page_of(response).sign_in_form()
+    rd = sign_in.inputs.get("rd") if sign_in else None
+    return f"/oauth2/start?rd={quote(rd if rd is not None else path_of(url), safe='')}"
+
+
+def _hop(step: str, gateway: Gateway, response: requests.Response, url: str, connector: str, start: str) -> str | None:
+    """The next URL on the way to Dex's password page, or None when this answer is that page."""
+    if is_redirect(response):
+        return next_url(gateway, response)
+    page = page_of(response)
+    if response.status_code == 200 and page.password_form() is not None:
+        return None
+    target = sign_in_target(response, url)
+    if target is not None:
+        return gateway.url(target)
+    links = page.connector_links()
+    if response.status_code == 200 and links:
+        if connector not in links:
+            raise GatewayError(f"{step}: Dex offers the connectors {', '.join(sorted(links))}, not {connector!r}: set DEX_CONNECTOR")
+        return gateway.url(links[connector])
+    if response.status_code == 200 and url == start:
+        raise GatewayError(
+            f"{step}: {path_of(url)} answered 200 without asking for a login: "
+            "this gateway is not behind Dex (nothing to log in to), or INGRESS_HOST/INGRESS_PORT point elsewhere"
+        )
+    raise failure(step, response, url)
+
+
+def walk_to_dex(
+    step: str, gateway: Gateway, cookies: CookieHeader, now: Callable[[], datetime], connector: str, start_path: str = START_PATH, **send: Any
+) -> tuple[str, requests.Response, list[str]]:
+    """The login walk (``fetch-req`` and ``doctor``): Dex's password page, its answer, and every URL asked on the way.
+
+    Each answer decides the next hop: a redirect is followed (within the ingress origin),
+    oauth2-proxy's sign-in answer leads to ``/oauth2/start``, Dex's connector choice to
+    ``connector``; cookies set on the way are kept in ``cookies``.
+    """
+    start = url = gateway.url(start_path)
+    seen: list[str] = []
+    for _number in range(MAX_HOPS):
+        response, _set = exchange(gateway, cookies, now(), "GET", url, **send)
+        following = _hop(step, gateway, response, url, connector, start)
+        if following is None:
+            return url, response, seen
+        url = following
+        seen.append(url)
+    raise GatewayError(f"{step}: more than {MAX_HOPS} redirects without reaching Dex's login page; rerun with --debug")

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from .credentials import Credential, choose, ensure_bound, format_expiry
 from .environment import Environment
@@ -28,8 +28,8 @@ from .state import EnvFile, State
 from .step import VERBOSE, Command, Option
 
 OK, FAILED, SKIPPED = "ok", "failed", "skipped"
+FETCH_REQ = "fetch-req"  # the step whose login walk doctor runs
 MARKS = {OK: "✓", FAILED: "✗", SKIPPED: "–"}
-MAX_HOPS = 10
 
 
 @dataclass
@@ -93,7 +93,7 @@ def check_ingress(checkup: Checkup) -> Row:
 
 def _proxy(response: Any) -> str:
     """Which auth proxy answers a browser without a session, from its first answer."""
-    from .dexflow import page_of
+    from .dexflow import login_signal
     from .redirects import is_redirect, location_of
 
     if is_redirect(response):
@@ -103,50 +103,25 @@ def _proxy(response: Any) -> str:
         cookies = [value.split("=", 1)[0] for value in response.raw.headers.getlist("Set-Cookie")]
         state_cookie = next((name for name in cookies if "state" in name or "csrf" in name), "")
         return f"oidc-authservice (state cookie {state_cookie})" if state_cookie else "oidc-authservice (no state cookie)"
-    if response.status_code in (401, 403) and (page_of(response).sign_in_form() or response.text.strip() == "{}"):
+    if login_signal(response):
         return "oauth2-proxy (sign-in page)"
     return ""
 
 
-def _hop(gateway: Any, response: Any, url: str, connector: str) -> str | None:
-    """The next URL on the way to Dex's password page; None when this answer is that page."""
-    from .dexflow import next_url, page_of
-    from .errors import GatewayError
-    from .redirects import is_redirect
-
-    if is_redirect(response):
-        return next_url(gateway, response)
-    page = page_of(response)
-    if response.status_code == 200 and page.password_form() is not None:
-        return None
-    if page.sign_in_form() is not None or (response.status_code == 401 and response.text.strip() == "{}"):
-        return gateway.url("/oauth2/start?rd=%2F")
-    links = page.connector_links()
-    if response.status_code == 200 and connector in links:
-        return gateway.url(links[connector])
-    raise GatewayError(f"GET {urlsplit(url).path} answered {response.status_code} on the way to Dex: rerun `invoke fetch-req` to see why")
-
-
 def check_login(checkup: Checkup) -> Row:
     from .cookies import CookieHeader
-    from .dexflow import exchange
+    from .dexflow import walk_to_dex
     from .errors import GatewayError
 
     gateway, response = checkup.found["first"]
     proxy = _proxy(response)
     if not proxy:
         raise GatewayError(f"GET / answered {response.status_code} without asking for a login: check INGRESS_HOST/INGRESS_PORT")
-    cookies, url, seen = CookieHeader(), gateway.url("/"), []
     connector = checkup.state.value("DEX_CONNECTOR", "local")
-    for _hop_number in range(MAX_HOPS):
-        following = _hop(gateway, response, url, connector)
-        if following is None:
-            break
-        url = following
-        seen.append(url)
-        response, _set = exchange(gateway, cookies, checkup.environment.now(), "GET", url, attempts=1)
-    else:
-        raise GatewayError(f"no Dex login page after {MAX_HOPS} redirects: rerun `invoke fetch-req --debug`")
+    try:  # fetch-req's own walk: what it says here is what the step would say
+        url, _page, seen = walk_to_dex(FETCH_REQ, gateway, CookieHeader(), checkup.environment.now, connector, attempts=1)
+    except GatewayError as error:
+        raise GatewayError(f"{error.message}: rerun `invoke {FETCH_REQ} --debug`") from None
     query = parse_qs(urlsplit(url).query)
     dex = "Dex login by state=" if "state" in query else "Dex login by req="
     asked = {key: values[0] for seen_url in seen for key, values in parse_qs(urlsplit(seen_url).query).items()}
@@ -195,7 +170,7 @@ def check_token(checkup: Checkup) -> Row:
 
 
 def check_accepted(checkup: Checkup) -> Row:
-    from .dexflow import describe, page_of
+    from .dexflow import describe, login_signal
     from .redirects import is_redirect
     from .settings import ingress_origin
 
@@ -203,7 +178,7 @@ def check_accepted(checkup: Checkup) -> Row:
     gateway = checkup.gateway()
     ensure_bound(credential, gateway.origin, ingress_origin(checkup.state))
     response = gateway.send("GET", "/", headers=credential.headers(), attempts=1)
-    if is_redirect(response) or page_of(response).sign_in_form() or response.status_code in (401, 403):
+    if login_signal(response):
         said = "sent it to a login" if is_redirect(response) else f"answered {describe(response)}"
         raise SessionError(
             f"the gateway {said}: it no longer takes the {credential.noun} (ended early, revoked, or wrong audience): "
@@ -249,19 +224,9 @@ def check_node_port(checkup: Checkup) -> Row:
 
 
 def check_model(checkup: Checkup) -> Row:
-    from .errors import ModelError
-    from .gateway import Gateway
-    from .infer import connect, refusal
+    from .modelcheck import check
 
-    end = connect(checkup.state, checkup.environment)
-    path = f"/v2/models/{quote(end.model, safe='')}/ready"
-    response = Gateway(end.settings, checkup.environment).send("GET", end.prefix + path, headers=end.headers, attempts=1)
-    refused = refusal(response, end.model, checkup.state.value("MODEL_NAMESPACE"), path, end.credential.kind)
-    if refused is None and response.status_code != 200:
-        refused = ModelError(f"{end.model} answered {response.status_code} to GET {path}: wait for it to load")
-    if refused is not None:
-        raise refused
-    return Row("", OK, f"{end.model} ready through the {end.via} ({response.status_code} to GET {end.prefix}{path})")
+    return Row("", OK, check(checkup.state, checkup.environment).summary)  # model-info's own check, word for word
 
 
 CHECKS: tuple[tuple[str, Callable[[Checkup], Row], tuple[str, ...], str], ...] = (

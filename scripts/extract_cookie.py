@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from . import curlscript
 from .cookies import CookieHeader
-from .credentials import describe_cookie, iso
-from .dexflow import exchange, failure
+from .credentials import COOKIE_KEYS, describe_cookie, iso
+from .dexflow import exchange, failure, start_again
 from .environment import Environment
 from .errors import GatewayError
 from .gateway import Gateway
@@ -32,15 +32,15 @@ def run(state: State, environment: Environment) -> StepResult:
     if not is_redirect(response):
         raise failure(STEP.name, response, callback)
     if not fresh:
-        raise GatewayError(f"{STEP.name}: the callback set no session cookie; start again with `invoke login`")
+        raise GatewayError(f"{STEP.name}: the callback set no session cookie; {start_again()}")
     header = cookies.header()
     expiries = [cookie.expires for cookie in fresh if cookie.expires is not None]
     expires = min(expiries) if expiries else None
     updates = {
-        "AUTH_COOKIE": header,
-        "AUTH_EXPIRES": iso(expires) if expires else "",
-        "AUTH_ORIGIN": gateway.origin,  # the session is sent nowhere else
-        "AUTH_LOGIN": state.value("DEX_LOGIN"),
+        COOKIE_KEYS.value: header,
+        COOKIE_KEYS.expires: iso(expires) if expires else "",
+        COOKIE_KEYS.origin: gateway.origin,  # the session is sent nowhere else
+        COOKIE_KEYS.owner: state.value("DEX_LOGIN"),
         "LOGIN_COOKIES": None,
     }
     return StepResult(updates, describe_cookie(header, expires, environment))
@@ -51,7 +51,7 @@ STEP = Step(
     run,
     "Call the gateway's callback and keep the session cookie.",
     reads=("DEX_CALLBACK_URL", "LOGIN_COOKIES", "DEX_LOGIN"),
-    writes=("AUTH_COOKIE", "AUTH_EXPIRES", "AUTH_ORIGIN", "AUTH_LOGIN"),
+    writes=COOKIE_KEYS.all,
     clears=("LOGIN_COOKIES",),
     options=(VERBOSE, CURL),
     curl=curlscript.extract_cookie,

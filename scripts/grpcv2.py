@@ -31,16 +31,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .credentials import Credential, choose, ensure_bound
+from . import routing
+from .answers import format_outputs, sent_to_login
+from .credentials import Credential
 from .environment import Environment
-from .errors import ConfigError, GatewayError, ModelError, SessionError, UsageError
+from .errors import GatewayError, ModelError, SessionError, UsageError
 from .extras import require
 from .gateway import NO_ANSWER, UNREACHABLE, GatewaySettings, TransientError
 from .payloads import load
-from .settings import gateway_settings, host, ingress_origin
+from .signals import login_signal_of
 from .state import State
 from .step import StepResult
-from .values import clipped, shown
+from .values import clipped
 
 METHOD = "/inference.GRPCInferenceService/ModelInfer"
 EXTRA = "pip install 'kfdex[grpc]' (or '.[grpc]' in a checkout)"
@@ -61,7 +63,6 @@ CONTENTS = {
     "BYTES": ("bytes_contents", ""),
 }
 _HTTP_STATUS = re.compile(r"Received http2 header with status: (\d+)")
-_LOGIN_STATUSES = frozenset({301, 302, 303, 307, 308, 401, 403})
 
 
 def protos() -> tuple[Any, Any, Any]:
@@ -197,20 +198,6 @@ class Target:
         return self.settings.base.startswith("https:")
 
 
-def route(state: State, via: str | None = None) -> Target:
-    """The gRPC nodePort when expose-nodeport recorded one (or ``via`` says nodeport), else the ingress with MODEL_HOST."""
-    if via not in (None, "nodeport", "ingress"):
-        raise UsageError(f"--via {shown(via)}: use nodeport or ingress")
-    if via == "nodeport" or (via is None and state.value("NODE_PORT_GRPC")):
-        return Target(gateway_settings(state, port_key="NODE_PORT_GRPC", scheme="http"), None, "nodePort")
-    if state.value("MODEL_HOST") or via == "ingress":
-        return Target(gateway_settings(state), host(state, "MODEL_HOST"), "ingress")
-    raise ConfigError(
-        f"NODE_PORT_GRPC is not set in {state.path}: run `invoke expose-nodeport` first, "
-        "or set MODEL_HOST to call the model through the ingress"
-    )
-
-
 def _channel(grpc: Any, target: Target) -> Any:
     options = [("grpc.default_authority", target.authority)] if target.authority else []
     if not target.tls:
@@ -235,8 +222,6 @@ def metadata(credential: Credential) -> list[tuple[str, str]]:
 
 def session_refused(credential: Credential) -> SessionError:
     """The REST path's words for a call the gateway sent to a login (the gRPC client sees no Location)."""
-    from .infer import sent_to_login
-
     return sent_to_login(credential.kind)
 
 
@@ -245,7 +230,7 @@ def failure(error: Any, target: Target, credential: Credential, model: str) -> E
     code, details = error.code(), (error.details() or "").strip()
     status = _HTTP_STATUS.search(details)
     http = int(status.group(1)) if status else 0
-    if http in _LOGIN_STATUSES:
+    if http and login_signal_of(http, "", None):
         return session_refused(credential)
     if http == 404:
         routed = f":authority {target.authority} (MODEL_HOST)" if target.authority else target.address
@@ -268,15 +253,9 @@ def failure(error: Any, target: Target, credential: Credential, model: str) -> E
 
 
 def bound(state: State, environment: Environment, auth: str, via: str | None = None) -> tuple[Target, Credential]:
-    """The route and the credential for a gRPC call, checked in REST's order: a bad setting, the session, a missing setting."""
-    try:
-        target: Target | None = route(state, via)
-    except ConfigError:
-        target = None
-    credential = choose(state, environment.now(), auth)
-    target = target or route(state, via)
-    ensure_bound(credential, target.settings.origin, ingress_origin(state))
-    return target, credential
+    """The route (``routing``'s rule, with the gRPC NodePort) and the credential for a gRPC call."""
+    routed, credential = routing.bound(state, environment, auth, via, port_key="NODE_PORT_GRPC")
+    return Target(routed.settings, routed.host, routed.via), credential
 
 
 def v2_request(state: State, payload: str, pb: Any) -> Any:
@@ -326,7 +305,7 @@ class LoadSender:
         except self.grpc.RpcError as error:
             found = _HTTP_STATUS.search(error.details() or "")
             if found:
-                return f"HTTP {found.group(1)}", int(found.group(1)) in _LOGIN_STATUSES
+                return f"HTTP {found.group(1)}", login_signal_of(int(found.group(1)), "", None) is not None
             return error.code().name, False
         return "OK", False
 
@@ -402,7 +381,5 @@ def retried(attempt: Any, target: Target, environment: Environment) -> tuple[Any
 
 def run(state: State, environment: Environment, payload: str, json: bool, auth: str, full: bool = False) -> StepResult:
     """infer's step over gRPC: prints the outputs as the REST path does (``--json``: the V2 JSON form)."""
-    from .infer import format_outputs
-
     answer, summary = infer(state, environment, payload, auth)
     return StepResult({}, summary, output=dumps(answer, indent=2) if json else format_outputs(answer, full))

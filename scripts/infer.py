@@ -11,26 +11,24 @@ JSON with ``--json``.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import islice
 from json import dumps
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from . import curlscript
-from .credentials import AUTH_METHODS, COOKIE_KEYS, TOKEN_KEYS, Credential, choose, ensure_bound, format_expiry, is_valid, saved
-from .dexflow import describe, login_signal
+from .answers import SHOWN_VALUES, format_outputs, refusal
+from .credentials import AUTH_METHODS, COOKIE_KEYS, TOKEN_KEYS, Credential, ensure_bound, format_expiry, is_valid, saved
 from .environment import Environment
-from .errors import ConfigError, ModelError, SessionError, SessionOver, UsageError
+from .errors import ModelError, SessionError, UsageError
 from .gateway import Gateway, GatewaySettings, Sent
 from .payloads import Payload, load
-from .settings import gateway_settings, host, ingress_origin, path_prefix
+from .routing import connect, grpc_asked, route
+from .settings import ingress_origin, path_prefix
 from .standalone import main
 from .state import State
 from .step import ATTEMPTS, AUTH, CURL, DEADLINE, PAYLOAD, VERBOSE, Option, Step, StepResult
-from .values import shown
 
 if TYPE_CHECKING:  # only for annotations: requests loads when a request is sent
     from datetime import datetime
@@ -43,9 +41,6 @@ def _not_ready(response: requests.Response) -> str | None:
     if response.status_code == 400 and "not ready yet" in response.text[:500]:
         return "400 model not ready yet"
     return None
-
-
-ROUTES = ("nodeport", "ingress")
 
 
 @dataclass(frozen=True)
@@ -65,49 +60,6 @@ class ModelCall:
         return self.settings.base + self.path
 
 
-def _route(state: State, via: str | None) -> tuple[GatewaySettings, dict[str, str], str]:
-    """The NodePort (when set, or asked for) or the ingress with MODEL_HOST as the Host header."""
-    if via not in (None, *ROUTES):
-        raise UsageError(f"--via {shown(via)}: use {' or '.join(ROUTES)}")
-    if via == "nodeport" or (via is None and state.value("NODE_PORT")):
-        # the NodePort reaches the model server's own port 8080: plain HTTP whatever the ingress speaks
-        return gateway_settings(state, port_key="NODE_PORT", scheme="http"), {}, "nodePort"
-    if state.value("MODEL_HOST"):
-        return gateway_settings(state), {"Host": host(state, "MODEL_HOST")}, "ingress"
-    if via == "ingress":
-        raise ConfigError(f"MODEL_HOST is not set in {state.path}: set it to the host of the InferenceService's URL")
-    raise ConfigError(
-        f"NODE_PORT is not set in {state.path}: run `invoke expose-nodeport` first, "
-        "or `invoke resolve-model` to call the model through the ingress"
-    )
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """Where the model is reached and with what: the route infer, load and model-info share."""
-
-    settings: GatewaySettings
-    prefix: str  # MODEL_PATH through the ingress (KServe's path-based routing), "" otherwise
-    headers: dict[str, str]  # the credential, and Host when through the ingress
-    credential: Credential
-    via: str  # "nodePort" or "ingress"
-    model: str
-
-
-def connect(state: State, environment: Environment, auth: str = "auto", via: str | None = None) -> Endpoint:
-    """Choose the credential and the route, and refuse to send it anywhere it does not belong."""
-    model = state.require("MODEL_NAME")
-    try:  # a bad setting value is reported first; a missing one after a missing session
-        routed = _route(state, via)
-    except ConfigError:
-        routed = None
-    credential = choose(state, environment.now(), auth)
-    settings, extra_headers, route = routed or _route(state, via)
-    ensure_bound(credential, settings.origin, ingress_origin(state))
-    prefix = path_prefix(state) if route == "ingress" else ""
-    return Endpoint(settings, prefix, {**credential.headers(), **extra_headers}, credential, route, model)
-
-
 def prepare(state: State, environment: Environment, payload: str, auth: str = "auto", via: str | None = None) -> ModelCall:
     """Check the payload, choose the credential and the route, and refuse to send it anywhere it does not belong."""
     body = load(payload)
@@ -121,95 +73,12 @@ def _path(payload: Payload, model: str) -> str:
     return f"/v2/models/{name}/infer" if payload.protocol == "v2" else f"/v1/models/{name}:predict"
 
 
-def sent_to_login(credential: str, where: str = "to a login") -> SessionOver:
-    """The error for a call the gateway sent to a login instead of the model (REST and gRPC alike)."""
-    if credential == "token":
-        return SessionOver(
-            f"the gateway sent the call {where}: it did not accept the ServiceAccount token "
-            "(expired, wrong audience, or a Kubeflow that takes no bearer tokens); use `invoke login` instead"
-        )
-    return SessionOver(f"the gateway sent the call {where}: the session is expired or not valid here; run `invoke login`")
-
-
-def refusal(response: requests.Response, model: str, namespace: str, path: str, credential: str) -> Exception | None:
-    """The error for an answer that is not a prediction, or None when it is one."""
-    status = response.status_code
-    where = login_signal(response)
-    if where:
-        return sent_to_login(credential, where)
-    if status == 403:
-        return ModelError(
-            f"{describe(response)} calling {model}: your user may not call models in {namespace or 'this namespace'}"
-        )
-    if status == 404 and not response.content and response.headers.get("server") == "istio-envoy":
-        return ModelError(
-            f"the gateway has no route to {model} for this Host (Istio's empty 404): "
-            "run `invoke resolve-model` to take MODEL_HOST (and MODEL_PATH) from the InferenceService"
-        )
-    if status == 404:
-        hint = "check MODEL_NAME (and MODEL_HOST)"
-        if "/v1/" in path:
-            hint += "; a V2-only server such as MLServer answers 404 to V1 calls: use a V2 payload"
-        return ModelError(f"model {model} not found ({describe(response)}): {hint}")
-    if status >= 400:
-        return ModelError(f"the model answered {describe(response)}")
-    return None
-
-
 def took(sent: Sent) -> str:
     """``200 in 18 ms``, and after retries the whole time too: ``200 in 18 ms, 9.2 s with 5 retries``."""
     line = f"{sent.response.status_code} in {sent.response.elapsed.total_seconds() * 1000:.0f} ms"
     if sent.retries:
         line += f", {sent.seconds:.1f} s with {sent.retries} {'retry' if sent.retries == 1 else 'retries'}"
     return line
-
-
-SHOWN_VALUES = 20  # per output, by default: a 50 MB answer is not a screenful
-SHOWN_OUTPUTS = 20
-
-
-def _leaves(data: Any) -> Iterator[Any]:
-    """The values of a (nested) list in order, depth first."""
-    if isinstance(data, list):
-        for item in data:
-            yield from _leaves(item)
-    else:
-        yield data
-
-
-def _shown_data(data: Any, full: bool) -> str:
-    """An output's data as JSON; past SHOWN_VALUES values, the first ones and how many were left out."""
-    if full or not isinstance(data, list):
-        return json.dumps(data)
-    first = list(islice(_leaves(data), SHOWN_VALUES + 1))
-    if len(first) <= SHOWN_VALUES:
-        return json.dumps(data)
-    total = sum(1 for _ in _leaves(data))
-    return f"{json.dumps(first[:SHOWN_VALUES])[:-1]}, …] (the first {SHOWN_VALUES} of {total} values; --full or --json prints all)"
-
-
-def format_outputs(answer: dict[str, Any], full: bool = False) -> str:
-    """``predict = [1, 1]`` per V2 output, or ``predictions = [...]`` for V1; long ones cut to a screenful unless ``full``."""
-    if "outputs" in answer:
-        outputs = answer.get("outputs") or []
-        shown = outputs if full else outputs[:SHOWN_OUTPUTS]
-        lines = [f"{output.get('name') or f'output-{index}'} = {_shown_data(output.get('data'), full)}" for index, output in enumerate(shown)]
-        if len(shown) < len(outputs):
-            lines.append(f"… and {len(outputs) - len(shown)} more outputs (--full or --json prints all)")
-        return "\n".join(lines) or "(no outputs)"
-    if "predictions" in answer:
-        return f"predictions = {_shown_data(answer['predictions'], full)}"
-    return json.dumps(answer)
-
-
-PROTOCOLS = ("rest", "grpc")
-
-
-def grpc_asked(protocol: str) -> bool:
-    """True for ``--protocol grpc``, False for rest; a UsageError for anything else."""
-    if protocol not in PROTOCOLS:
-        raise UsageError(f"--protocol {shown(protocol)}: use {' or '.join(PROTOCOLS)}")
-    return protocol == "grpc"
 
 
 def run(
@@ -225,7 +94,7 @@ def run(
     """Call the model; prints its outputs (nothing is written to .env)."""
     grpc = grpc_asked(protocol)  # an unknown protocol is refused before anything is sent
     if check:  # model-info's check first: server live and ready, model ready
-        from .model_info import check as check_model
+        from .modelcheck import check as check_model
 
         environment.info(f"check: {check_model(state, environment, auth).summary}")
     if grpc:  # scripts.grpcv2 (and grpc itself) load only when asked for
@@ -287,12 +156,12 @@ def curl(
     if protocol != "rest":
         raise UsageError("--curl prints REST calls: leave out --protocol grpc (or use grpcurl with `kfdex credential`)")
     body = load(payload)
-    settings, extra_headers, route = _route(state, None)
-    prefix = path_prefix(state) if route == "ingress" else ""
+    routed = route(state)
+    prefix = path_prefix(state) if routed.via == "ingress" else ""
     path = prefix + _path(body, state.require("MODEL_NAME"))
     origin = ingress_origin(state)
-    saved_here = _saved_here(state, environment, auth, settings.origin, origin)
-    return curlscript.infer(state, environment, settings.base + path, extra_headers.get("Host", ""), body.body, auth, saved_here, origin)
+    saved_here = _saved_here(state, environment, auth, routed.settings.origin, origin)
+    return curlscript.infer(state, environment, routed.settings.base + path, routed.host or "", body.body, auth, saved_here, origin)
 
 
 def _saved_here(state: State, environment: Environment, auth: str, destination: str, origin: str) -> dict[str, str]:

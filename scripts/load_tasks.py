@@ -111,7 +111,8 @@ def _senders(
 ) -> tuple[LoadTarget | None, Callable[[], Sender] | None, dict[str, str]]:
     """What ``load`` sends (an HTTP target as infer's request, or gRPC senders when ``--protocol grpc`` asks) and, for
     the HTML report's header, what that is: route, model and kind of credential (never its value)."""
-    from .infer import grpc_asked, prepare
+    from .infer import prepare
+    from .routing import grpc_asked
 
     state = env_file.read()
     if grpc_asked(protocol):  # grpc loads only when asked for
@@ -250,7 +251,9 @@ def sweep_rates(
         result = sweeping.run_sweep(wanted, slo_p99, run, said)
     environment.data(json.dumps(sweeping.summary(result)) if as_json else sweeping.table(result))
     if html:
-        _written(environment, html, lambda path: sweeping.write_html(result, path, about))
+        from .load.page import write_sweep
+
+        _written(environment, html, lambda path: write_sweep(result, path, about))
     if result.last is not None:
         _ended(result.last)
     if result.steps:  # higher rates may fail (that is what a sweep looks for), its lowest may not
@@ -287,7 +290,9 @@ def _report(
 
     environment.data(figures.to_json(report) if as_json else figures.table(report))
     if html:
-        _written(environment, html, lambda path: figures.write_html(report, path, measured))
+        from .load.page import write_load
+
+        _written(environment, html, lambda path: write_load(report, path, measured or {}))
     _ended(report)
     _judged(report, tolerance)
 

@@ -97,3 +97,14 @@ def _running(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+@pytest.mark.parametrize("audience", ["a\x00b", "a\x07b", "two audiences", "a,b"])
+def test_a_token_audience_kubectl_cannot_take_is_bad_input(tmp_path: Path, audience: str) -> None:
+    """A NUL in TOKEN_AUDIENCE once reached kubectl's argv and crashed the call (exit 1): it is refused first."""
+    from scripts.create_token import _request
+    from scripts.errors import UsageError
+    from scripts.state import State
+
+    with pytest.raises(UsageError, match="must be one audience"):
+        _request(State(tmp_path / ".env", {"MODEL_NAMESPACE": "ns", "TOKEN_AUDIENCE": audience}), None, None)

@@ -18,8 +18,8 @@ from sandbox.kubeapi import MODEL_NAME, MODEL_NAMESPACE
 from scripts.errors import UsageError
 from scripts.load import report as loadreport
 from scripts.load.engine import LoadTarget, Progress, run_load
+from scripts.load.page import write_load
 from scripts.load.progress import live_progress
-from scripts.load.refusal import session_refused
 from tests.helpers import ROOT, Env, locust_processes
 
 PATH = f"/v2/models/{MODEL_NAME}/infer"
@@ -152,7 +152,7 @@ def test_ctrl_c_stops_and_still_reports(sandbox: Sandbox) -> None:
 
 def test_html_report_is_self_contained(sandbox: Sandbox, tmp_path: Path) -> None:
     report = run_load(model_target(sandbox), concurrency=2, duration=1.2)
-    written = loadreport.write_html(report, tmp_path / "load.html")
+    written = write_load(report, tmp_path / "load.html", {})
     page = written.read_text()
     assert re.search(r"<script[^>]*\bsrc=", page, re.IGNORECASE) is None  # no external script: the JS is inlined
     assert "Plotly.newPlot" in page and "Latency distribution" in page
@@ -171,18 +171,6 @@ def test_html_report_is_self_contained(sandbox: Sandbox, tmp_path: Path) -> None
 def test_bad_bounds_are_usage_errors(arguments: dict[str, float], word: str) -> None:
     with pytest.raises(UsageError, match=word):
         run_load(LoadTarget("http://127.0.0.1:9/"), concurrency=1, **arguments)  # type: ignore[arg-type]
-
-
-def test_what_counts_as_a_refused_session() -> None:
-    assert session_refused(302, "/dex/auth?client_id=x", b"")
-    assert session_refused(302, "https://h/oauth2/start?rd=/", b"")
-    assert not session_refused(302, "/elsewhere", b"")
-    assert session_refused(401, "", b"{}")
-    assert session_refused(403, "", b"<html>Sign in with Dex<form>")
-    assert not session_refused(403, "", b"RBAC: access denied")
-    assert not session_refused(503, "", b"no healthy upstream")
-
-
 
 
 def test_locust_workers_get_the_credential_from_the_master(

@@ -197,7 +197,7 @@ def test_bad_payloads_from_stdin_or_inline_are_explained(source: str, stdin: str
 
 
 def test_a_long_answer_is_cut_to_a_screenful_unless_full() -> None:
-    from scripts.infer import SHOWN_OUTPUTS, SHOWN_VALUES, format_outputs
+    from scripts.answers import SHOWN_OUTPUTS, SHOWN_VALUES, format_outputs
 
     big = {"outputs": [{"name": "predict", "data": [[index, index] for index in range(1000)]}]}
     shown = format_outputs(big)

@@ -15,9 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scripts.cookies import EARLIEST, LATEST, CookieHeader, parse_cookie_date, parse_set_cookie
-from scripts.dexflow import describe, is_restart_signal, page_of, request_id
+from scripts.dexflow import describe, is_restart_signal, page_of, request_id, sign_in_target
 from scripts.errors import GatewayError
-from scripts.fetch_req import _sign_in_target
 from scripts.redirects import is_redirect, location_of
 from tests.recorded import answer, golden_names, golden_page
 
@@ -249,9 +248,7 @@ def test_what_the_client_reads_from_a_real_page(name: str) -> None:
     assert (approval.inputs if approval else None) == expected.get("approval")
     if approval is not None:
         assert approval.method == "post" and approval.target(PAGE_URL) == PAGE_URL  # no action: the page's own URL, hmac and all
-    sign_in = page.sign_in_form()
-    rd = sign_in.inputs.get("rd") if sign_in else None
-    assert _sign_in_target(response.status_code, response.text, rd, PAGE_URL) == expected.get("sign_in")
+    assert sign_in_target(response, PAGE_URL) == expected.get("sign_in")
     if "restart" in expected:
         assert is_restart_signal(response) is expected["restart"]
         assert describe(response) == f'{response.status_code} "{expected["error"]}"'

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts.load import report as loadreport
 from scripts.load import sweep
+from scripts.load.page import write_load, write_sweep
 from scripts.load.rate import RateReport
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -111,7 +111,7 @@ def screenshot(page: Path, folder: Path, size: str = "900,1000") -> bytes:
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
 def test_a_runs_report_draws_its_charts_in_a_browser(tmp_path: Path) -> None:
-    page = loadreport.write_html(measured(200, 3000), tmp_path / "load.html", {**ABOUT, "load": "fixed rate: 200 req/s"})
+    page = write_load(measured(200, 3000), tmp_path / "load.html", {**ABOUT, "load": "fixed rate: 200 req/s"})
     text = page.read_text()
     for said in ("route", "session cookie", "fixed rate: 200 req/s", "kfdex", "date", "Latency distribution by percentile"):
         assert said in text
@@ -121,7 +121,7 @@ def test_a_runs_report_draws_its_charts_in_a_browser(tmp_path: Path) -> None:
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
 def test_a_sweeps_report_draws_percentiles_against_rate(tmp_path: Path) -> None:
     result = sweep.run_sweep([100, 200, 300], 20.0, lambda rate: measured(rate, 25 * rate))
-    page = sweep.write_html(result, tmp_path / "sweep.html", ABOUT)
+    page = write_sweep(result, tmp_path / "sweep.html", ABOUT)
     assert "Latency percentiles against offered rate" in page.read_text()
     assert coloured(screenshot(page, tmp_path)) > 2000
 

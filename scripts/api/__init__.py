@@ -2,7 +2,7 @@
 
 A thin face over the documented steps: ``login`` is ``scripts.login.login``, ``infer``
 is ``scripts.infer.answer`` (the bytes ``kfdex infer`` sends), ``model_info`` is
-``scripts.model_info.check``; the session's end is the one signal of
+``scripts.modelcheck.check``; the session's end is the one signal of
 ``scripts.dexflow.login_signal`` (or a credential past its expiry, ``credentials.choose``).
 The state is the CLI's: settings given in code, then the process environment, then
 the .env file, then the defaults.  The steps read and write an in-memory copy of
@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 import requests
 import requests.auth
 
-from .. import grpcv2, model_info, resolve_ingress, resolve_model
+from .. import grpcv2, modelcheck, resolve_ingress, resolve_model
 from .. import infer as infer_step
 from .. import login as login_command
 from ..credentials import COOKIE_KEYS, TOKEN_KEYS, Credential, choose, ensure_bound, renew_before, same_cluster, saved
@@ -267,7 +267,7 @@ class Kubeflow:
     @_worded
     def model_info(self, protocol: str = "rest", auth: str = "auto") -> dict[str, Any]:
         """``kfdex model-info --json``: the server and the model checked ready, and the model's V2 metadata."""
-        check = model_info.check_grpc if infer_step.grpc_asked(protocol) else model_info.check
+        check = modelcheck.check_grpc if infer_step.grpc_asked(protocol) else modelcheck.check
         self._routed()
         return self.with_renewal(lambda state: check(state, self.environment, auth).metadata)
 

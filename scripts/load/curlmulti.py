@@ -27,8 +27,8 @@ from collections import deque
 from typing import Any
 
 from ..errors import UsageError
-from .engine import CONNECTION_ERROR, TIMEOUT, LoadTarget, _Worker, succeeded
-from .refusal import session_refused
+from ..signals import session_refused
+from .basics import CONNECTION_ERROR, GRACE_S, LATE_AFTER_S, TIMEOUT, LoadTarget, _Worker, succeeded
 
 CURLE_OPERATION_TIMEDOUT = 28
 SELECT_S = 0.05  # the longest wait for sockets before looking at the stop flag and the schedule again
@@ -261,8 +261,6 @@ class CurlWorker(_Worker):
 
     def _start_due(self, run: Any, waiting: deque[tuple[_Transfer, float, bool]]) -> bool:
         """Add every waiting handle whose due time has come; True when the window closed with sends still waiting."""
-        from .rate import GRACE_S, LATE_AFTER_S
-
         now = run.clock()
         while waiting and waiting[0][1] <= now:
             if now > run.ends + GRACE_S:

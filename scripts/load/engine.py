@@ -31,30 +31,16 @@ import threading
 import time
 from array import array
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlsplit
 
 from ..errors import UsageError
+from ..signals import session_refused
 from ..values import COUNT, OR_NONE, PARALLEL
 from ..values import TIMEOUT as SECONDS_ABOVE_ZERO
-from .refusal import session_refused
-
-CONNECTION_ERROR = "connection-error"
-TIMEOUT = "timeout"
-
-
-@dataclass(frozen=True)
-class LoadTarget:
-    """What every request of a run sends: the same method, URL, headers and body."""
-
-    url: str
-    method: str = "POST"
-    headers: Mapping[str, str] = field(default_factory=dict)  # includes the credential and Host, if any
-    body: bytes = b""
-    timeout: float = 30.0
-    verify: bool | str = True  # https only: False, or a CA bundle path
+from .basics import CONNECTION_ERROR, TIMEOUT, LoadTarget, _Worker, succeeded
 
 
 @dataclass
@@ -121,11 +107,6 @@ class Sender(Protocol):
     def close(self) -> None: ...
 
 
-def succeeded(status: str) -> bool:
-    """A 2xx HTTP status, or gRPC's OK."""
-    return status.startswith("2") or status == "OK"
-
-
 class HttpSender:
     """One keep-alive HTTP/1.1 connection sending the same request (``http.client``: the cheapest client per request)."""
 
@@ -168,37 +149,6 @@ class HttpSender:
             self.connection.close()
         refused = status >= 300 and session_refused(status, response.getheader("Location") or "", body)
         return str(status), refused
-
-
-class _Worker:
-    """One thread: its sender and its samples."""
-
-    def __init__(self, sender: Sender) -> None:
-        self.sender = sender
-        self.offsets: array[float] = array("d")
-        self.latencies: array[int] = array("q")
-        self.codes: list[str] = []
-        self.statuses: Counter[str] = Counter()
-        self.done = 0  # this phase's requests and failures, read by the progress line
-        self.failed = 0
-
-    def loop(self, run: _Run) -> None:
-        clock = run.clock
-        while run.ticket():
-            began = clock()
-            status, refused = self.sender.send()
-            took = clock() - began
-            if run.record:
-                self.offsets.append(began - run.started)
-                self.latencies.append(max(1, round(took * 1_000_000)))
-                self.codes.append(status)
-                self.statuses[status] += 1
-            self.done += 1
-            self.failed += not succeeded(status)
-            if refused:
-                run.session_expired = True
-                run.note = f"the gateway answered {status} asking for a login: the session expired mid-run"
-                run.stop.set()
 
 
 def _phase(

@@ -23,9 +23,9 @@ and marks the report ``session_expired``.
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
 import os
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -35,8 +35,16 @@ import gevent.event
 from locust import FastHttpUser, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # Locust runs this file outside the package: load its neighbour
-from refusal import session_refused
+
+def _signals() -> Any:
+    """``scripts/signals.py``, loaded by path: Locust runs this file outside the package."""
+    spec = importlib.util.spec_from_file_location("kfdex_signals", Path(__file__).resolve().parent.parent / "signals.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+session_refused = _signals().session_refused
 
 TARGET_MESSAGE = "kfdex_target"
 TARGET_ENV = "KFDEX_LOAD_TARGET"

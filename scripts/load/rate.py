@@ -29,10 +29,8 @@ from dataclasses import dataclass, fields
 from ..errors import UsageError
 from ..values import OR_NONE, PARALLEL, RATE
 from ..values import TIMEOUT as SECONDS
+from .basics import GRACE_S, LATE_AFTER_S
 from .engine import HttpSender, LoadReport, LoadTarget, Progress, Sender, _phase, _report, _Worker, succeeded
-
-LATE_AFTER_S = 0.001  # a send that leaves later than this after its due time is late
-GRACE_S = 0.1  # sends still waiting this long after the window's end are skipped
 
 
 @dataclass

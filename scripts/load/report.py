@@ -12,8 +12,6 @@ JavaScript inlined).  Heavy libraries are imported inside the functions.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .engine import LoadReport, succeeded
@@ -144,10 +142,3 @@ def require_html() -> None:
     from ..extras import require
 
     require("load", "--html", modules=("plotly",))
-
-
-def write_html(report: LoadReport, path: Path, measured: Mapping[str, str] | None = None, title: str = "kfdex load") -> Path:
-    """The self-contained HTML report (``page``): what was measured, latency by percentile, figures by second."""
-    from .page import write_load
-
-    return write_load(report, path, measured or {}, title)

@@ -13,9 +13,8 @@ person and to a program.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
@@ -134,13 +133,6 @@ def run_sweep(
 def rate_runner(target: Any, *, duration: float, connections: int, warmup: int, **more: Any) -> Callable[[float], RateReport]:
     """``run(rate)`` for ``run_sweep``: one fixed-rate run of ``target`` with the sweep's shape."""
     return lambda rate: run_rate(target, rate=rate, duration=duration, connections=connections, warmup=warmup, **more)
-
-
-def write_html(sweep: Sweep, path: Path, measured: Mapping[str, str] | None = None) -> Path:
-    """The sweep's HTML report (``page``): percentiles against offered rate, the SLO and the knee."""
-    from .page import write_sweep
-
-    return write_sweep(sweep, path, measured or {})
 
 
 def summary(sweep: Sweep) -> dict[str, Any]:
