@@ -11,7 +11,7 @@ from array import array
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # only for annotations
     from .engine import Sender, _Run
@@ -37,6 +37,13 @@ class LoadTarget:
 def succeeded(status: str) -> bool:
     """A 2xx HTTP status, or gRPC's OK."""
     return status.startswith("2") or status == "OK"
+
+
+def refused_mid_run(run: Any, status: str) -> None:
+    """End the run: the gateway asked for a login (status ``status``), so the session expired meanwhile."""
+    run.session_expired = True
+    run.note = f"the gateway answered {status} asking for a login: the session expired mid-run"
+    run.stop.set()
 
 
 class _Worker:
@@ -65,6 +72,4 @@ class _Worker:
             self.done += 1
             self.failed += not succeeded(status)
             if refused:
-                run.session_expired = True
-                run.note = f"the gateway answered {status} asking for a login: the session expired mid-run"
-                run.stop.set()
+                refused_mid_run(run, status)

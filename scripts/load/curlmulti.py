@@ -28,7 +28,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..signals import session_refused
-from .basics import CONNECTION_ERROR, GRACE_S, LATE_AFTER_S, TIMEOUT, LoadTarget, _Worker, succeeded
+from .basics import CONNECTION_ERROR, GRACE_S, LATE_AFTER_S, TIMEOUT, LoadTarget, _Worker, refused_mid_run, succeeded
 
 CURLE_OPERATION_TIMEDOUT = 28
 SELECT_S = 0.05  # the longest wait for sockets before looking at the stop flag and the schedule again
@@ -181,9 +181,7 @@ class CurlWorker(_Worker):
             self.done += 1
             self.failed += not succeeded(status)
         if refused:
-            run.session_expired = True
-            run.note = f"the gateway answered {status} asking for a login: the session expired mid-run"
-            run.stop.set()
+            refused_mid_run(run, status)
 
     def _turn(self, run: Any, timeout: float) -> list[_Transfer]:
         """Let libcurl work, wait up to ``timeout`` for sockets, and count what finished; the transfers now free."""

@@ -29,7 +29,7 @@ from dataclasses import dataclass, fields
 from ..errors import UsageError
 from ..values import OR_NONE, PARALLEL, RATE
 from ..values import TIMEOUT as SECONDS
-from .basics import GRACE_S, LATE_AFTER_S
+from .basics import GRACE_S, LATE_AFTER_S, refused_mid_run
 from .engine import HttpSender, LoadReport, LoadTarget, Progress, Sender, _phase, _report, _Worker, succeeded
 
 
@@ -113,9 +113,7 @@ class _RateWorker(_Worker):
                 self.done += 1
                 self.failed += not succeeded(status)
             if refused:
-                run.session_expired = True
-                run.note = f"the gateway answered {status} asking for a login: the session expired mid-run"
-                run.stop.set()
+                refused_mid_run(run, status)
         if run.stop.is_set() and run.stopped_at is None:
             run.stopped_at = clock()
 
