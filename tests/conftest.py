@@ -132,3 +132,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(
             f"real components left out for {', '.join(missing)} ({why}): run `invoke sandbox-build` to test them"
         )
+
+
+@pytest.fixture
+def load_ready(sandbox_env: Env) -> Env:
+    """Logged in, with the NodePort exposed and MODEL_HOST set for the ingress route."""
+    sandbox_env.set(MODEL_HOST="sklearn-irisv2.kubeflow-user-example-com.example.com")
+    assert sandbox_env.invoke("login").returncode == 0
+    assert sandbox_env.invoke("expose-nodeport").returncode == 0
+    return sandbox_env

@@ -20,17 +20,8 @@ from tests.test_load import PATH, seen_by_gateway, seen_since
 SUMMARY_KEYS = {"requests", "errors", "throughput_rps", "latency_ms", "duration_s"}
 
 
-@pytest.fixture
-def ready(sandbox_env: Env) -> Env:
-    """Logged in, with the NodePort exposed and MODEL_HOST set for the ingress route."""
-    sandbox_env.set(MODEL_HOST="sklearn-irisv2.kubeflow-user-example-com.example.com")
-    assert sandbox_env.invoke("login").returncode == 0
-    assert sandbox_env.invoke("expose-nodeport").returncode == 0
-    return sandbox_env
-
-
-def test_load_prints_the_json_summary(ready: Env) -> None:
-    ran = ready.invoke("load", "--requests", "2000", "--concurrency", "4", "--json")
+def test_load_prints_the_json_summary(load_ready: Env) -> None:
+    ran = load_ready.invoke("load", "--requests", "2000", "--concurrency", "4", "--json")
     assert ran.returncode == 0, ran.stderr
     summary = json.loads(ran.stdout)
     assert set(summary) == SUMMARY_KEYS
@@ -40,10 +31,10 @@ def test_load_prints_the_json_summary(ready: Env) -> None:
     assert summary["throughput_rps"] > 0
 
 
-def test_load_counts_failures_and_never_retries(ready: Env, cluster: Sandbox) -> None:
+def test_load_counts_failures_and_never_retries(load_ready: Env, cluster: Sandbox) -> None:
     cluster.configure(faults=[{"path": PATH, "status": 503, "count": 30}])
     before = seen_by_gateway(cluster)
-    ran = ready.invoke("load", "--requests", "200", "--concurrency", "4", "--via", "ingress", "--json")
+    ran = load_ready.invoke("load", "--requests", "200", "--concurrency", "4", "--via", "ingress", "--json")
     assert ran.returncode == ExitCode.MODEL, ran.stderr  # failed requests fail the run: CI sees it
     summary = json.loads(ran.stdout)  # and the report is printed all the same
     assert summary["requests"] == 200 and summary["errors"] == {"503": 30}
@@ -54,33 +45,33 @@ def test_load_counts_failures_and_never_retries(ready: Env, cluster: Sandbox) ->
 
 
 @pytest.mark.parametrize(("tolerance", "code"), [("30", 0), ("29", ExitCode.MODEL), ("15%", 0), ("14.5%", ExitCode.MODEL)])
-def test_max_errors_sets_how_many_failures_pass(ready: Env, cluster: Sandbox, tolerance: str, code: int) -> None:
+def test_max_errors_sets_how_many_failures_pass(load_ready: Env, cluster: Sandbox, tolerance: str, code: int) -> None:
     cluster.configure(faults=[{"path": PATH, "status": 503, "count": 30}])
-    ran = ready.invoke("load", "--requests", "200", "--via", "ingress", "--json", "--max-errors", tolerance)
+    ran = load_ready.invoke("load", "--requests", "200", "--via", "ingress", "--json", "--max-errors", tolerance)
     assert ran.returncode == code, ran.stderr
     assert json.loads(ran.stdout)["errors"] == {"503": 30}
 
 
-def test_load_where_every_request_fails_exits_9(ready: Env) -> None:
-    ready.set(MODEL_NAME="no-such-model")
-    ran = ready.invoke("load", "--requests", "20")
+def test_load_where_every_request_fails_exits_9(load_ready: Env) -> None:
+    load_ready.set(MODEL_NAME="no-such-model")
+    ran = load_ready.invoke("load", "--requests", "20")
     assert ran.returncode == ExitCode.MODEL, ran.stderr
     assert "404: 20" in ran.stdout  # the table
     assert ran.stderr.strip().splitlines()[-1].startswith("error: 20 of 20 requests failed (404 ×20)")
 
 
-def test_locust_with_no_request_exits_non_zero(ready: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_locust_with_no_request_exits_non_zero(load_ready: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     from scripts.load import locust_run
     from scripts.load.engine import LoadReport
 
     monkeypatch.setattr(locust_run, "run_local", lambda *_, **__: LoadReport(0, {}, 30.0))  # Locust measured nothing
-    ran = ready.invoke("locust", "--run-time", "30s", "--json")
+    ran = load_ready.invoke("locust", "--run-time", "30s", "--json")
     assert ran.returncode == ExitCode.MODEL, ran.stderr
     assert json.loads(ran.stdout)["requests"] == 0
     assert ran.stderr.strip().splitlines()[-1] == "error: the run completed no request: nothing was measured (see the figures above)"
 
 
-def test_ctrl_c_while_the_master_waits_for_workers_exits_130(ready: Env, own_locust: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ctrl_c_while_the_master_waits_for_workers_exits_130(load_ready: Env, own_locust: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from scripts.load import locust_run
 
     def interrupted_while_waiting(process: locust_run.LocustProcess, _deadline: float) -> None:
@@ -92,15 +83,15 @@ def test_ctrl_c_while_the_master_waits_for_workers_exits_130(ready: Env, own_loc
 
     monkeypatch.setattr(locust_run, "_wait", interrupted_while_waiting)
     port = locust_run.free_port()
-    ran = ready.invoke("locust", "--master", "--expect-workers", "1", "--master-port", str(port), "--run-time", "30s")
+    ran = load_ready.invoke("locust", "--master", "--expect-workers", "1", "--master-port", str(port), "--run-time", "30s")
     assert ran.returncode == ExitCode.INTERRUPTED, ran.stderr
     assert "Traceback" not in ran.stderr and "gevent" not in ran.stderr
     assert ran.stderr.strip().splitlines()[-1] == "error: interrupted"
     assert locust_processes(own_locust) == []
 
 
-def test_load_prints_a_table_by_default(ready: Env) -> None:
-    ran = ready.invoke("load", "--requests", "50")
+def test_load_prints_a_table_by_default(load_ready: Env) -> None:
+    ran = load_ready.invoke("load", "--requests", "50")
     assert ran.returncode == 0, ran.stderr
     for label in ("requests", "throughput", "p50", "p99"):
         assert label in ran.stdout
@@ -114,13 +105,13 @@ def test_load_without_a_session_sends_nothing(sandbox_env: Env, cluster: Sandbox
     assert seen_by_gateway(cluster) == before
 
 
-def test_load_refuses_both_bounds(ready: Env) -> None:
-    ran = ready.invoke("load", "--requests", "10", "--duration", "1")
+def test_load_refuses_both_bounds(load_ready: Env) -> None:
+    ran = load_ready.invoke("load", "--requests", "10", "--duration", "1")
     assert ran.returncode == ExitCode.USAGE and "give --requests or --duration, not both" in ran.stderr
 
 
-def test_locust_task_prints_the_same_summary_and_leaves_no_process(ready: Env, own_locust: str) -> None:
-    ran = ready.process("locust", "--workers", "2", "--users", "8", "--spawn-rate", "8", "--run-time", "5s", "--json")
+def test_locust_task_prints_the_same_summary_and_leaves_no_process(load_ready: Env, own_locust: str) -> None:
+    ran = load_ready.process("locust", "--workers", "2", "--users", "8", "--spawn-rate", "8", "--run-time", "5s", "--json")
     assert ran.returncode == 0, ran.stderr
     summary = json.loads(ran.stdout)
     assert set(summary) == SUMMARY_KEYS
@@ -128,23 +119,23 @@ def test_locust_task_prints_the_same_summary_and_leaves_no_process(ready: Env, o
     assert locust_processes(own_locust) == []
 
 
-def test_load_where_every_connection_is_refused_exits_9(ready: Env) -> None:
+def test_load_where_every_connection_is_refused_exits_9(load_ready: Env) -> None:
     from sandbox.cluster import free_port
 
-    ready.set(NODE_PORT=str(free_port()))  # the model's NodePort, closed: every request is refused
-    ran = ready.invoke("load", "--requests", "10", "--via", "nodeport", "--json")
+    load_ready.set(NODE_PORT=str(free_port()))  # the model's NodePort, closed: every request is refused
+    ran = load_ready.invoke("load", "--requests", "10", "--via", "nodeport", "--json")
     assert ran.returncode == ExitCode.MODEL, ran.stderr
     assert json.loads(ran.stdout)["errors"] == {"connection-error": 10}
 
 
-def test_ctrl_c_to_the_real_process_while_the_master_waits(ready: Env, own_locust: str) -> None:
+def test_ctrl_c_to_the_real_process_while_the_master_waits(load_ready: Env, own_locust: str) -> None:
     """The process a person runs: SIGINT while Locust's master waits for a worker ends it with 130, one line, nothing left."""
     from scripts.load.locust_run import free_port
 
     invoke = Path(sys.executable).with_name("invoke")
     arguments = ["locust", "--master", "--expect-workers", "1", "--master-port", str(free_port()), "--run-time", "30s"]
     with subprocess.Popen(
-        [str(invoke), *arguments], cwd=ROOT, env=ready._variables(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        [str(invoke), *arguments], cwd=ROOT, env=load_ready._variables(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True,
     ) as running:
         assert running.stderr is not None
@@ -158,11 +149,11 @@ def test_ctrl_c_to_the_real_process_while_the_master_waits(ready: Env, own_locus
 
 
 @pytest.mark.parametrize("tolerance", [None, "100%"])
-def test_a_sweep_whose_lowest_rate_already_fails_exits_9(ready: Env, cluster: Sandbox, tolerance: str | None) -> None:
+def test_a_sweep_whose_lowest_rate_already_fails_exits_9(load_ready: Env, cluster: Sandbox, tolerance: str | None) -> None:
     """Higher rates may fail (that is what a sweep looks for); its lowest failing says the model fails whatever the load."""
     cluster.configure(faults=[{"path": PATH, "status": 503, "count": 100000}])
     more = ["--max-errors", tolerance] if tolerance else []
-    ran = ready.invoke("load", "--sweep", "20,40", "--duration", "0.5", "--via", "ingress", "--json", *more)
+    ran = load_ready.invoke("load", "--sweep", "20,40", "--duration", "0.5", "--via", "ingress", "--json", *more)
     assert ran.returncode == (0 if tolerance else ExitCode.MODEL), ran.stderr
     assert json.loads(ran.stdout)["stopped_early"].startswith("stopped after 20 req/s")  # the figures are printed all the same
     if not tolerance:

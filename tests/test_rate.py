@@ -20,7 +20,6 @@ from scripts.load.rate import RateReport, run_rate
 from tests.helpers import Env, Stub
 from tests.test_curl_engine import CLIENTS
 from tests.test_load import seen_by_gateway, seen_since
-from tests.test_load_tasks import ready  # noqa: F401  (the fixture: logged in, NodePort exposed, MODEL_HOST set)
 
 STALL_S = 1.0
 
@@ -106,9 +105,9 @@ def test_bad_rates_are_usage_errors(arguments: dict[str, float], word: str) -> N
         run_rate(LoadTarget("http://127.0.0.1:9/"), **arguments)  # type: ignore[arg-type]
 
 
-def test_load_rate_sends_infers_request_at_the_rate(ready: Env, cluster: Sandbox) -> None:  # noqa: F811
+def test_load_rate_sends_infers_request_at_the_rate(load_ready: Env, cluster: Sandbox) -> None:
     before = seen_by_gateway(cluster, 200)
-    ran = ready.invoke("load", "--rate", "100", "--duration", "1", "--via", "ingress", "--json")
+    ran = load_ready.invoke("load", "--rate", "100", "--duration", "1", "--via", "ingress", "--json")
     assert ran.returncode == 0, ran.stderr
     figures = json.loads(ran.stdout)
     assert figures["requests"] == 100 and figures["errors"] == {}
@@ -129,9 +128,9 @@ def test_load_rate_sends_infers_request_at_the_rate(ready: Env, cluster: Sandbox
         (("--rate", "10", "--duration", "1", "--client", "wget"), "--client"),
     ],
 )
-def test_load_rate_bad_input_sends_nothing(ready: Env, cluster: Sandbox, arguments: tuple[str, ...], word: str) -> None:  # noqa: F811
+def test_load_rate_bad_input_sends_nothing(load_ready: Env, cluster: Sandbox, arguments: tuple[str, ...], word: str) -> None:
     before = seen_by_gateway(cluster)
-    ran = ready.invoke("load", *arguments, "--via", "ingress")
+    ran = load_ready.invoke("load", *arguments, "--via", "ingress")
     assert ran.returncode == ExitCode.USAGE, ran.stderr
     assert word in ran.stderr
     assert seen_since(cluster, before, 0) == 0
@@ -197,9 +196,9 @@ def test_a_sweep_stops_when_the_client_cannot_keep_the_rate() -> None:
     assert "skipped" in result.stopped_early
 
 
-def test_load_sweep_finds_a_knee_on_the_sandbox(ready: Env, tmp_path: Path) -> None:  # noqa: F811
+def test_load_sweep_finds_a_knee_on_the_sandbox(load_ready: Env, tmp_path: Path) -> None:
     page = tmp_path / "sweep.html"
-    ran = ready.invoke("load", "--sweep", "50,100", "--duration", "0.5", "--slo-p99", "2000", "--json", "--html", str(page))
+    ran = load_ready.invoke("load", "--sweep", "50,100", "--duration", "0.5", "--slo-p99", "2000", "--json", "--html", str(page))
     assert ran.returncode == 0, ran.stderr
     figures = json.loads(ran.stdout)
     assert figures["knee_rps"] == 100 and figures["stopped_early"] == ""

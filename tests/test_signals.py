@@ -165,15 +165,6 @@ def test_a_signal_while_sandbox_up_starts_leaves_the_env_as_it_was(env: Env, run
     assert env.path.read_bytes() == before
 
 
-@pytest.fixture
-def ready(sandbox_env: Env) -> Env:
-    """Logged in, with the NodePort exposed and MODEL_HOST set for the ingress route."""
-    sandbox_env.set(MODEL_HOST="sklearn-irisv2.kubeflow-user-example-com.example.com")
-    assert sandbox_env.invoke("login").returncode == 0
-    assert sandbox_env.invoke("expose-nodeport").returncode == 0
-    return sandbox_env
-
-
 def _sending(cluster: Sandbox) -> Callable[[], bool]:
     """True once the gateway has seen some of the run's requests."""
     before = seen_by_gateway(cluster)
@@ -185,10 +176,10 @@ def _sending(cluster: Sandbox) -> Callable[[], bool]:
     [(signal.SIGTERM, []), (signal.SIGHUP, []), (signal.SIGINT, []), (signal.SIGINT, ["--rate", "200"]), (signal.SIGHUP, ["--rate", "200"])],
 )
 def test_a_signal_ends_load_with_the_partial_report(
-    ready: Env, cluster: Sandbox, run_tmp: Path, sent: signal.Signals, pace: list[str]
+    load_ready: Env, cluster: Sandbox, run_tmp: Path, sent: signal.Signals, pace: list[str]
 ) -> None:
-    before = ready.path.read_bytes()
-    run = Run(ready, run_tmp, "load", "--duration", "600", *pace, "--via", "ingress", "--json")
+    before = load_ready.path.read_bytes()
+    run = Run(load_ready, run_tmp, "load", "--duration", "600", *pace, "--via", "ingress", "--json")
     assert run.wait_for(_sending(cluster)), run.stderr
     run.process.send_signal(sent)
     assert run.finish() == 128 + sent, run.stderr
@@ -196,22 +187,22 @@ def test_a_signal_ends_load_with_the_partial_report(
     # the workers are stopped before their connections close: no thread dies on a closed handle
     assert not any("Traceback" in line or "Exception in thread" in line for line in run.stderr), "".join(run.stderr)
     assert _left_behind(run, run_tmp) == ([], [])
-    assert ready.path.read_bytes() == before
+    assert load_ready.path.read_bytes() == before
 
 
 @pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_ends_locust_and_stops_every_process(
-    ready: Env, cluster: Sandbox, run_tmp: Path, own_locust: str, sent: signal.Signals
+    load_ready: Env, cluster: Sandbox, run_tmp: Path, own_locust: str, sent: signal.Signals
 ) -> None:
-    before = ready.path.read_bytes()
-    run = Run(ready, run_tmp, "locust", "--workers", "1", "--users", "2", "--spawn-rate", "2", "--run-time", "10m", "--via", "ingress", "--json")
+    before = load_ready.path.read_bytes()
+    run = Run(load_ready, run_tmp, "locust", "--workers", "1", "--users", "2", "--spawn-rate", "2", "--run-time", "10m", "--via", "ingress", "--json")
     assert run.wait_for(_sending(cluster)), run.stderr
     run.process.send_signal(sent)
     assert run.finish() == 128 + sent, run.stderr
     assert json.loads("".join(run.stdout))["requests"] > 0
     assert locust_processes(own_locust) == []
     assert _left_behind(run, run_tmp) == ([], [])
-    assert ready.path.read_bytes() == before
+    assert load_ready.path.read_bytes() == before
 
 
 def test_a_signal_ends_a_locust_worker_as_an_interrupt(env: Env, run_tmp: Path, own_locust: str) -> None:

@@ -58,6 +58,13 @@ class _Worker:
         self.done = 0  # this phase's requests and failures, read by the progress line
         self.failed = 0
 
+    def record(self, offset: float, seconds: float, status: str) -> None:
+        """One counted answer: when it was sent (seconds into the run), how long it took, and its status."""
+        self.offsets.append(offset)
+        self.latencies.append(max(1, round(seconds * 1_000_000)))
+        self.codes.append(status)
+        self.statuses[status] += 1
+
     def loop(self, run: _Run) -> None:
         clock = run.clock
         while run.ticket():
@@ -65,10 +72,7 @@ class _Worker:
             status, refused = self.sender.send()
             took = clock() - began
             if run.record:
-                self.offsets.append(began - run.started)
-                self.latencies.append(max(1, round(took * 1_000_000)))
-                self.codes.append(status)
-                self.statuses[status] += 1
+                self.record(began - run.started, took, status)
             self.done += 1
             self.failed += not succeeded(status)
             if refused:

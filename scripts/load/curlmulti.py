@@ -174,10 +174,7 @@ class CurlWorker(_Worker):
             status = str(code)
             refused = code >= 300 and session_refused(code, handle.getinfo(pycurl.REDIRECT_URL) or "", b"".join(transfer.body))
         if run.record and transfer.counted:
-            self.offsets.append(transfer.due - run.counted_from)
-            self.latencies.append(max(1, round((now - transfer.due) * 1_000_000)))
-            self.codes.append(status)
-            self.statuses[status] += 1
+            self.record(transfer.due - run.counted_from, now - transfer.due, status)
             self.done += 1
             self.failed += not succeeded(status)
         if refused:

@@ -104,10 +104,7 @@ class _RateWorker(_Worker):
             status, refused = self.sender.send()
             ended = clock()
             if counted:
-                self.offsets.append(due - run.counted_from)
-                self.latencies.append(max(1, round((ended - due) * 1_000_000)))
-                self.codes.append(status)
-                self.statuses[status] += 1
+                self.record(due - run.counted_from, ended - due, status)
                 self.late += began - due > LATE_AFTER_S
                 self.last_sent = max(self.last_sent, began)
                 self.done += 1
