@@ -48,15 +48,3 @@ COMMANDS: tuple[Declaration, ...] = (
     *STEPS,
     *(command for module in _MODULES for command in getattr(module, "COMMANDS", ()) if isinstance(command, Command)),
 )
-
-
-def producer_of(key: str) -> Step | None:
-    """The step that writes ``key`` without needing it first (else any step that writes it)."""
-    writers = [step for step in STEPS if key in step.writes]
-    return next((step for step in writers if key not in step.reads), writers[0] if writers else None)
-
-
-def how_to_produce(key: str) -> str:
-    """The command that writes ``key``: ``invoke fetch-req``."""
-    step = producer_of(key)
-    return step.how_to_run if step else f"set {key} in the .env file"

@@ -18,6 +18,7 @@ from .cookies import CookieHeader, SetCookie
 from .dexpages import Page, parse_page
 from .errors import GatewayError, KfDexError, LoginRestartError
 from .gateway import Gateway, origin_of
+from .keys import KEYS
 from .redirects import is_redirect, location_of
 from .signals import login_signal_of
 from .values import clipped
@@ -137,11 +138,8 @@ def is_restart_signal(response: requests.Response) -> bool:
 
 
 def start_again() -> str:
-    """``start again with `invoke login` (or `invoke fetch-req`)``, the names taken from the declarations."""
-    from .catalog import how_to_produce  # the steps import this module: look the declarations up when needed
-    from .login import LOGIN
-
-    return f"start again with `invoke {LOGIN.name}` (or `{how_to_produce('DEX_REQ')}`)"
+    """``start again with `invoke login` (or `invoke fetch-req`)``: what to do when a login request is used up."""
+    return f"start again with `invoke login` (or `{KEYS['DEX_REQ'].how_to_produce}`)"
 
 
 def failure(step: str, response: requests.Response, url: str) -> KfDexError:

@@ -2,9 +2,10 @@
 
 This table is the single source for three things: whether a key is a user
 setting or produced state, which values are masked when shown, and
-``.env.example`` (a test checks that both agree).  Which step produces a key
-is not written here: it comes from the steps' declarations (``scripts.catalog``),
-so the error for a missing key names the step to run.
+``.env.example`` (a test checks that both agree).  A produced key names the
+command that writes it, so the error for a missing key says what to run; a test
+checks that the steps' declarations agree (this table sits below the steps and
+cannot ask them).
 """
 
 from __future__ import annotations
@@ -27,6 +28,12 @@ class Key:
     # so one written in .env, as sandbox-up does, is the tool's own choice)
     from_environment: bool = True
     user_may_set: bool = False  # a step's key the user may also set by hand (MODEL_HOST when kubectl cannot read the isvc)
+    producer: str = ""  # a step's key: the task that writes it, as a person types it (fetch-req, login --token)
+
+    @property
+    def how_to_produce(self) -> str:
+        """``invoke fetch-req``: the command that writes a produced key."""
+        return f"invoke {self.producer}" if self.producer else f"set {self.name} in the .env file"
 
     @property
     def how_to_set(self) -> str:
@@ -35,10 +42,8 @@ class Key:
             return f"set {self.name} in the .env file (`invoke init` writes a commented one)"
         if self.source == "sandbox":
             return "run `invoke sandbox-up` first"
-        from .catalog import how_to_produce  # the declarations import this module: look them up only when needed
-
         by_hand = f", or set {self.name} in the .env file" if self.user_may_set else ""
-        return f"run `{how_to_produce(self.name)}` first{by_hand}"
+        return f"run `{self.how_to_produce}` first{by_hand}"
 
 
 _KEYS = [
@@ -62,27 +67,27 @@ _KEYS = [
     Key("RETRY_WAIT_INITIAL", "setting", help="first backoff wait in seconds (default 1)"),
     Key("RETRY_WAIT_MAX", "setting", help="longest backoff wait in seconds (default 15)"),
     # produced by the steps
-    Key("INGRESS_HOST", "step", help="address of the Istio ingress gateway"),
-    Key("INGRESS_PORT", "step", help="its http2 port (nodePort or load-balancer port)"),
-    Key("INGRESS_KIND", "step", help="NodePort or LoadBalancer"),
-    Key("DEX_REQ", "step", secret=True, help="the Dex auth request id (req= or state=), a one-time code", from_environment=False),
-    Key("DEX_LOGIN_URL", "step", help="absolute URL of Dex's password form", from_environment=False),
-    Key("LOGIN_COOKIES", "step", secret=True, help="cookies the gateway set during login (CSRF/state)", from_environment=False),
-    Key("DEX_NEXT_URL", "step", help="where Dex sent us after the password was accepted", from_environment=False),
-    Key("DEX_CALLBACK_URL", "step", help="the gateway's OIDC callback with code and state", from_environment=False),
-    Key("AUTH_COOKIE", "step", secret=True, help="Cookie header value of the session"),
-    Key("AUTH_EXPIRES", "step", help="when the session ends (ISO 8601, UTC)"),
-    Key("AUTH_ORIGIN", "step", help="the ingress (scheme://host:port) the session belongs to: it is sent nowhere else"),
-    Key("AUTH_LOGIN", "step", help="the Dex login the session belongs to"),
-    Key("AUTH_BEARER", "step", secret=True, help="ServiceAccount token sent as Authorization: Bearer"),
-    Key("AUTH_BEARER_EXPIRES", "step", help="when the token ends (ISO 8601, UTC)"),
-    Key("AUTH_BEARER_ORIGIN", "step", help="the ingress (scheme://host:port) the token is for: it is sent nowhere else"),
-    Key("AUTH_BEARER_SUBJECT", "step", help="the ServiceAccount the token belongs to (namespace/name)"),
-    Key("MODEL_HOST", "step", help="Host header for calls through the ingress (the isvc URL's host)", user_may_set=True),
-    Key("MODEL_PATH", "step", help="path prefix of the isvc URL (KServe's path-based routing), empty for host routing", user_may_set=True),
-    Key("NODE_PORT", "step", help="nodePort that reaches the predictor's port 8080"),
-    Key("NODE_PORT_GRPC", "step", help="nodePort that reaches the predictor's gRPC port 8081 (infer --protocol grpc)"),
-    Key("NODE_PORT_SERVICE", "step", help="name of the NodePort Service we created"),
+    Key("INGRESS_HOST", "step", producer="resolve-ingress", help="address of the Istio ingress gateway"),
+    Key("INGRESS_PORT", "step", producer="resolve-ingress", help="its http2 port (nodePort or load-balancer port)"),
+    Key("INGRESS_KIND", "step", producer="resolve-ingress", help="NodePort or LoadBalancer"),
+    Key("DEX_REQ", "step", producer="fetch-req", secret=True, help="the Dex auth request id (req= or state=), a one-time code", from_environment=False),
+    Key("DEX_LOGIN_URL", "step", producer="fetch-req", help="absolute URL of Dex's password form", from_environment=False),
+    Key("LOGIN_COOKIES", "step", producer="fetch-req", secret=True, help="cookies the gateway set during login (CSRF/state)", from_environment=False),
+    Key("DEX_NEXT_URL", "step", producer="authenticate", help="where Dex sent us after the password was accepted", from_environment=False),
+    Key("DEX_CALLBACK_URL", "step", producer="approve", help="the gateway's OIDC callback with code and state", from_environment=False),
+    Key("AUTH_COOKIE", "step", producer="extract-cookie", secret=True, help="Cookie header value of the session"),
+    Key("AUTH_EXPIRES", "step", producer="extract-cookie", help="when the session ends (ISO 8601, UTC)"),
+    Key("AUTH_ORIGIN", "step", producer="extract-cookie", help="the ingress (scheme://host:port) the session belongs to: it is sent nowhere else"),
+    Key("AUTH_LOGIN", "step", producer="extract-cookie", help="the Dex login the session belongs to"),
+    Key("AUTH_BEARER", "step", producer="login --token", secret=True, help="ServiceAccount token sent as Authorization: Bearer"),
+    Key("AUTH_BEARER_EXPIRES", "step", producer="login --token", help="when the token ends (ISO 8601, UTC)"),
+    Key("AUTH_BEARER_ORIGIN", "step", producer="login --token", help="the ingress (scheme://host:port) the token is for: it is sent nowhere else"),
+    Key("AUTH_BEARER_SUBJECT", "step", producer="login --token", help="the ServiceAccount the token belongs to (namespace/name)"),
+    Key("MODEL_HOST", "step", producer="resolve-model", help="Host header for calls through the ingress (the isvc URL's host)", user_may_set=True),
+    Key("MODEL_PATH", "step", producer="resolve-model", help="path prefix of the isvc URL (KServe's path-based routing), empty for host routing", user_may_set=True),
+    Key("NODE_PORT", "step", producer="expose-nodeport", help="nodePort that reaches the predictor's port 8080"),
+    Key("NODE_PORT_GRPC", "step", producer="expose-nodeport", help="nodePort that reaches the predictor's gRPC port 8081 (infer --protocol grpc)"),
+    Key("NODE_PORT_SERVICE", "step", producer="expose-nodeport", help="name of the NodePort Service we created"),
     # the sandbox
     Key("SANDBOX_DIR", "sandbox", help="folder of the running sandbox (pids, logs, kubeconfig)", from_environment=False),
 ]

@@ -22,13 +22,6 @@ _TRUE = ("1", "true", "yes", "on")
 DEFAULT_HTTP_TIMEOUT = 30.0
 
 
-def _producer(key: str) -> str:
-    """``invoke resolve-ingress``: the step that writes a produced key (looked up when needed: the steps import this)."""
-    from .catalog import how_to_produce
-
-    return how_to_produce(key)
-
-
 def label(state: State, key: str, raw: str) -> str:
     """``KEY='value' in /path/.env`` (or ``in the environment``) for a message (a secret's value is never shown)."""
     where = {"environment": "in the environment", "option": "given as an option"}.get(state.source(key), f"in {state.path}")
@@ -37,7 +30,7 @@ def label(state: State, key: str, raw: str) -> str:
 
 def _fix(state: State, key: str, default: float | None = None) -> str:
     if KEYS[key].source == "step":
-        return f"run `{_producer(key)}` again"
+        return f"run `{KEYS[key].how_to_produce}` again"
     remove = "unset the variable" if state.source(key) == "environment" else "delete the line"
     return f"{remove} for the default ({default:g})" if default is not None else ""
 
@@ -78,7 +71,7 @@ def host(state: State, key: str, port_key: str = "") -> str:
     raw = state.require(key)
     problem = host_problem(raw, port_key)
     if problem:
-        fix = f", or run `{_producer(key)}` again" if KEYS[key].source == "step" else ""
+        fix = f", or run `{KEYS[key].how_to_produce}` again" if KEYS[key].source == "step" else ""
         raise UsageError(f"{label(state, key, raw)} {problem}{fix}")
     return raw
 
@@ -93,7 +86,7 @@ def path_prefix(state: State, key: str = "MODEL_PATH") -> str:
     if prefix and (not _PATH_PREFIX.fullmatch(prefix) or {".", ".."} & set(prefix.split("/"))):
         raise UsageError(
             f"{label(state, key, raw)} is not a URL path such as /serving/NAMESPACE/NAME: "
-            f"run `{_producer(key)}` again, or empty it for host routing"
+            f"run `{KEYS[key].how_to_produce}` again, or empty it for host routing"
         )
     return prefix
 
@@ -143,5 +136,5 @@ def gateway_settings(state: State, port_key: str = "INGRESS_PORT", scheme: str |
         verify=_verify(state) if scheme == "https" else True,
         read_timeout=number(state, "HTTP_TIMEOUT", TIMEOUT, DEFAULT_HTTP_TIMEOUT),
         retry=retry_policy(state),
-        address=f"INGRESS_HOST/{port_key} (`{_producer(port_key)}`)",
+        address=f"INGRESS_HOST/{port_key} (`{KEYS[port_key].how_to_produce}`)",
     )

@@ -9,7 +9,7 @@ import sys
 import pytest
 from invoke import Program
 
-from scripts.catalog import COMMANDS, STEPS, how_to_produce
+from scripts.catalog import COMMANDS, STEPS
 from scripts.cli import build_collection
 from scripts.environment import Environment
 from scripts.errors import DeclarationError, ExitCode
@@ -48,13 +48,16 @@ def test_every_key_a_step_reads_or_writes_is_known(step: Step) -> None:
     assert set(step.reads) | set(step.writes) | set(step.clears) <= set(KEYS)
 
 
-def test_the_hint_for_a_missing_key_comes_from_the_declaration_that_writes_it() -> None:
-    for step in STEPS:
-        for key in set(step.writes) - set(step.reads):
-            assert how_to_produce(key) == step.how_to_run, key
-    assert how_to_produce("LOGIN_COOKIES") == "invoke fetch-req"  # authenticate and approve carry it on
-    assert how_to_produce("DEX_CALLBACK_URL") == "invoke approve"
-    assert how_to_produce("AUTH_BEARER") == "invoke login --token"
+def test_the_hint_for_a_missing_key_names_the_declaration_that_writes_it() -> None:
+    """The key table names each produced key's writer (it sits below the steps); the declarations must agree."""
+    writers = {key: step for step in STEPS for key in step.writes}  # a step that reads a key first only carries it on:
+    first_writers = writers | {key: step for step in STEPS for key in step.writes if key not in step.reads}
+    assert {key for key, spec in KEYS.items() if spec.source == "step"} == set(first_writers)
+    for key, step in first_writers.items():
+        assert KEYS[key].how_to_produce == step.how_to_run, key
+    assert KEYS["LOGIN_COOKIES"].how_to_produce == "invoke fetch-req"  # authenticate and approve carry it on
+    assert KEYS["DEX_CALLBACK_URL"].how_to_produce == "invoke approve"
+    assert KEYS["AUTH_BEARER"].how_to_produce == "invoke login --token"
 
 
 def test_steps_are_listed_in_the_order_their_keys_flow() -> None:
