@@ -17,18 +17,18 @@ from json import dumps
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from . import curlscript
-from .answers import SHOWN_VALUES, format_outputs, refusal
-from .credentials import AUTH_METHODS, COOKIE_KEYS, TOKEN_KEYS, Credential, ensure_bound, format_expiry, is_valid, saved
-from .environment import Environment
-from .errors import ModelError, SessionError, UsageError
-from .gateway import Gateway, GatewaySettings, Sent
-from .payloads import Payload, load
-from .routing import connect, grpc_asked, route
-from .settings import ingress_origin, path_prefix
-from .standalone import main
-from .state import State
-from .step import ATTEMPTS, AUTH, CURL, DEADLINE, PAYLOAD, VERBOSE, Option, Step, StepResult
+from .auth.credentials import AUTH_METHODS, COOKIE_KEYS, TOKEN_KEYS, Credential, ensure_bound, format_expiry, is_valid, saved
+from .core.environment import Environment
+from .core.errors import ModelError, SessionError, UsageError
+from .core.standalone import main
+from .core.state import State
+from .core.step import ATTEMPTS, AUTH, CURL, DEADLINE, PAYLOAD, VERBOSE, Option, Step, StepResult
+from .model.answers import SHOWN_VALUES, format_outputs, refusal
+from .model.payloads import Payload, load
+from .model.routing import connect, grpc_asked, route
+from .render import curlscript
+from .transport.gateway import Gateway, GatewaySettings, Sent
+from .transport.settings import ingress_origin, path_prefix
 
 if TYPE_CHECKING:  # only for annotations: requests loads when a request is sent
     from datetime import datetime
@@ -94,11 +94,11 @@ def run(
     """Call the model; prints its outputs (nothing is written to .env)."""
     grpc = grpc_asked(protocol)  # an unknown protocol is refused before anything is sent
     if check:  # model-info's check first: server live and ready, model ready
-        from .modelcheck import check as check_model
+        from .model.modelcheck import check as check_model
 
         environment.info(f"check: {check_model(state, environment, auth).summary}")
-    if grpc:  # scripts.grpcv2 (and grpc itself) load only when asked for
-        from . import grpcv2
+    if grpc:  # scripts.model.grpcv2 (and grpc itself) load only when asked for
+        from .model import grpcv2
 
         return grpcv2.run(state, environment, payload, json, auth, full)
     answered = answer(state, environment, payload, auth)

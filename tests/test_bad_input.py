@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.control import Sandbox
-from scripts.errors import ExitCode
+from scripts.core.errors import ExitCode
 from tests.helpers import Env
 
 Setup = Callable[[Env, Sandbox, Path], list[str]]
@@ -534,7 +534,7 @@ NEEDS_EXTRA = {  # every task that needs an extra (or one module of it: the load
 
 
 def _extra_cases() -> list[tuple[str, str, list[str]]]:
-    from scripts.extras import EXTRAS
+    from scripts.core.extras import EXTRAS
 
     return [
         (extra, module, task)
@@ -551,7 +551,7 @@ def test_a_missing_extra_is_one_line_naming_it(
 ) -> None:
     import sys
 
-    from scripts.extras import EXTRAS
+    from scripts.core.extras import EXTRAS
 
     assert module in EXTRAS[extra]
     monkeypatch.setitem(sys.modules, module, None)  # `import module` fails, find_spec finds nothing: as if not installed
@@ -571,7 +571,7 @@ def test_an_error_is_one_line_whatever_it_quotes() -> None:
     """A value a message quotes raw (a path, a server's words) cannot break the error's one line: breaks are escaped."""
     import io
 
-    from scripts.environment import Environment
+    from scripts.core.environment import Environment
 
     stderr = io.StringIO()
     Environment(io.StringIO(), stderr).error("cannot read a\nb\rc\x1ed\u2028e: no such file")

@@ -14,7 +14,7 @@ import pytest
 
 from sandbox.control import Sandbox
 from sandbox.httpserve import Reply, Request
-from scripts.errors import ExitCode
+from scripts.core.errors import ExitCode
 from tests.helpers import Env, Stub
 
 

@@ -9,12 +9,12 @@ import sys
 import pytest
 from invoke import Program
 
-from scripts.catalog import COMMANDS, STEPS
-from scripts.cli import build_collection
-from scripts.environment import Environment
-from scripts.errors import DeclarationError, ExitCode
-from scripts.keys import KEYS
-from scripts.step import Step, StepResult, run_step
+from scripts.app.catalog import COMMANDS, STEPS
+from scripts.app.cli import build_collection
+from scripts.core.environment import Environment
+from scripts.core.errors import DeclarationError, ExitCode
+from scripts.core.keys import KEYS
+from scripts.core.step import Step, StepResult, run_step
 from tests.helpers import ROOT, Env, here
 
 
@@ -105,8 +105,9 @@ def test_reading_an_unknown_key_is_a_bug_not_an_empty_value(env: Env) -> None:
 
 
 def test_the_start_again_hint_names_the_declared_tasks() -> None:
-    from scripts import fetch_req, login
-    from scripts.dexflow import start_again
+    from scripts import fetch_req
+    from scripts.auth.dexflow import start_again
+    from scripts.commands import login
 
     assert start_again() == f"start again with `invoke {login.LOGIN.name}` (or `{fetch_req.STEP.how_to_run}`)"
 

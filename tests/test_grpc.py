@@ -18,8 +18,8 @@ import pytest
 
 from sandbox.control import Sandbox
 from sandbox.flavors import FLAVORS
-from scripts import grpcv2
-from scripts.errors import ExitCode, UsageError
+from scripts.core.errors import ExitCode, UsageError
+from scripts.model import grpcv2
 from tests.helpers import Env
 
 MODEL_HOST = "sklearn-irisv2.kubeflow-user-example-com.example.com"

@@ -16,8 +16,8 @@ import pytest
 from sandbox.control import Sandbox
 from sandbox.flavors import FLAVORS
 from scripts import approve, authenticate, create_token, extract_cookie, fetch_req, infer
-from scripts.errors import CredentialsError, GatewayError, LoginRestartError, SessionError
-from scripts.step import Step, run_step
+from scripts.core.errors import CredentialsError, GatewayError, LoginRestartError, SessionError
+from scripts.core.step import Step, run_step
 from tests.helpers import ROOT, Env, here, login_steps
 
 ALL = sorted(FLAVORS)

@@ -11,8 +11,8 @@ import pytest
 
 from sandbox.control import Sandbox
 from sandbox.httpserve import Reply, Request
-from scripts.errors import ExitCode
-from scripts.state import EnvFile
+from scripts.core.errors import ExitCode
+from scripts.core.state import EnvFile
 from tests.helpers import ROOT, Env, Stub
 
 

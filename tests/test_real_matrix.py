@@ -20,9 +20,9 @@ import requests
 from sandbox import control
 from sandbox.flavors import FLAVORS
 from scripts import approve, authenticate, create_token, extract_cookie, fetch_req, infer
-from scripts.errors import CredentialsError, GatewayError, LoginRestartError, SessionError
-from scripts.state import EnvFile
-from scripts.step import run_step
+from scripts.core.errors import CredentialsError, GatewayError, LoginRestartError, SessionError
+from scripts.core.state import EnvFile
+from scripts.core.step import run_step
 from tests.conftest import not_built
 from tests.helpers import NO_BACKOFF, Env, here, login_steps
 

@@ -26,8 +26,8 @@ import ssl
 from collections import deque
 from typing import Any
 
-from ..errors import UsageError
-from ..signals import session_refused
+from ..auth.signals import session_refused
+from ..core.errors import UsageError
 from .basics import CONNECTION_ERROR, GRACE_S, LATE_AFTER_S, TIMEOUT, LoadTarget, _Worker, refused_mid_run, succeeded
 
 CURLE_OPERATION_TIMEDOUT = 28
@@ -39,15 +39,15 @@ CLIENTS = ("auto", "curl", "http.client")
 
 def available() -> bool:
     """Whether pycurl (the ``load`` extra) is installed."""
-    from ..extras import missing
+    from ..core.extras import missing
 
     return "pycurl" not in missing("load")
 
 
 def check_client(client: str) -> None:
     """A UsageError, before anything starts, for an unknown ``--client`` or ``curl`` without pycurl."""
-    from ..extras import require
-    from ..values import shown
+    from ..core.extras import require
+    from ..core.values import shown
 
     if client not in CLIENTS:
         raise UsageError(f"--client {shown(client)}: give one of {', '.join(CLIENTS)}")
