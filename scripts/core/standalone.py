@@ -15,7 +15,7 @@ from .step import SHOW_SECRETS, Step
 
 
 def _parser(step: Step) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"python -m {step.run.__module__}", description=step.summary)
+    parser = argparse.ArgumentParser(prog=f"python -m {__package__.rpartition('.')[0]}.{step.name.replace('-', '_')}", description=step.summary)
     parser.add_argument(
         "--env-file", type=Path, help="the .env file (default: $ENV_FILE, else .env beside tasks.py in a checkout, else ./.env)"
     )
