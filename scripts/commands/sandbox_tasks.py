@@ -151,8 +151,12 @@ def up(
     settings_file: str | None = None,
     sandbox_id: str = "",
     components: str | None = None,
+    ends_with: tuple[int, Path | None] | None = None,
 ) -> None:
-    """Start a sandbox and point ``env_file`` at it; ``settings_file`` sets gateway settings and faults."""
+    """Start a sandbox and point ``env_file`` at it; ``settings_file`` sets gateway settings and faults.
+
+    ``ends_with``: the sandbox stops itself once that pid is gone, removing that folder too (the demo's).
+    """
     chosen = _checked_flavor(flavor)
     kind = _checked_components(components)
     require("sandbox", "the sandbox")  # before anything starts: a child's ImportError would show as a traceback
@@ -176,7 +180,7 @@ def up(
 
     try:
         with _reported():
-            sandbox = control.start(chosen, sandbox_id, ready=recorded, components=kind)
+            sandbox = control.start(chosen, sandbox_id, ready=recorded, components=kind, ends_with=ends_with)
     except BaseException:
         _forget(env_file, sandbox_id)  # the .env as it was, if the record was already written
         raise
@@ -250,7 +254,8 @@ def demo(
     The state lives in a temporary file (or the one ``ENV_FILE`` names), and the
     tool's keys in the process environment are ignored: the demo plays its own cluster.
     Whatever ends the run (a failure, Ctrl-C, SIGTERM, SIGHUP), the sandbox this
-    demo started is stopped and its temporary folders are removed.
+    demo started is stopped and its temporary folders are removed; after a
+    SIGKILL, which no cleanup sees, the sandbox's watchdog does the same.
     """
     from .. import expose_nodeport, infer, resolve_ingress
     from . import login
@@ -266,12 +271,12 @@ def demo(
     own = dataclasses.replace(environment, variables={k: v for k, v in environment.variables.items() if k not in KEYS})
     made: list[Path] = []
     try:
-        control.whole(lambda: made.append(Path(tempfile.mkdtemp(prefix="kfdex-demo-"))))
+        control.whole(lambda: made.append(Path(tempfile.mkdtemp(prefix=sandbox_module("watchdog").DEMO_PREFIX))))
         env_file = EnvFile(Path(named) if named else made[0] / ".env")
         own.info(f"demo: state in {env_file.path}")
         with _kubectl_cache_in(made[0]):  # kubectl's discovery cache for the sandbox goes with it
             try:
-                up(env_file, own, chosen, sandbox_id=sandbox_id, components=kind)
+                up(env_file, own, chosen, sandbox_id=sandbox_id, components=kind, ends_with=(os.getpid(), made[0]))
                 run_step(resolve_ingress.STEP, env_file, own)
                 (login.token_login if token else login.dex_login)(env_file, own)
                 run_step(expose_nodeport.STEP, env_file, own)
