@@ -10,7 +10,7 @@ those set here becomes ``AUTH_EXPIRES``.  ``LOGIN_COOKIES`` is removed.
 from __future__ import annotations
 
 from .auth.credentials import COOKIE_KEYS, describe_cookie, iso
-from .auth.dexflow import exchange, failure, start_again
+from .auth.dexflow import exchange, failure, refused_by_the_authorizer, start_again
 from .core.environment import Environment
 from .core.errors import GatewayError
 from .core.standalone import main
@@ -30,7 +30,7 @@ def run(state: State, environment: Environment) -> StepResult:
     cookies = CookieHeader(state.value("LOGIN_COOKIES"))
     response, fresh = exchange(gateway, cookies, environment.now(), "GET", callback)
     if not is_redirect(response):
-        raise failure(STEP.name, response, callback)
+        raise failure(STEP.name, response, callback, restart=refused_by_the_authorizer(response))
     if not fresh:
         raise GatewayError(f"{STEP.name}: the callback set no session cookie; {start_again()}")
     header = cookies.header()

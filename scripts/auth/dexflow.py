@@ -142,10 +142,19 @@ def start_again() -> str:
     return f"start again with `invoke login` (or `{KEYS['DEX_REQ'].how_to_produce}`)"
 
 
-def failure(step: str, response: requests.Response, url: str) -> KfDexError:
-    """The error for an answer a step cannot use."""
+def refused_by_the_authorizer(response: requests.Response) -> bool:
+    """An empty 403: Envoy's ext_authz answer when the check itself failed (its ``status_on_error``).
+
+    At the OIDC callback this is oidc-authservice failing to exchange a used or
+    expired code (its 500 never reaches the client), so the login starts again.
+    """
+    return response.status_code == 403 and not response.content.strip()
+
+
+def failure(step: str, response: requests.Response, url: str, restart: bool = False) -> KfDexError:
+    """The error for an answer a step cannot use (``restart``: the step knows the answer means start again)."""
     said = describe(response)
-    if is_restart_signal(response):
+    if restart or is_restart_signal(response):
         return LoginRestartError(
             f"{step}: the gateway answered {said} at {path_of(url)}: this login request was used up or expired; {start_again()}",
             reason=f"{step} got {said}",
