@@ -17,12 +17,12 @@ from json import dumps
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from .auth.credentials import AUTH_METHODS, COOKIE_KEYS, TOKEN_KEYS, Credential, ensure_bound, format_expiry, is_valid, saved
+from .auth.credentials import COOKIE_KEYS, TOKEN_KEYS, Credential, ensure_bound, format_expiry, is_valid, saved
 from .core.environment import Environment
 from .core.errors import ModelError, SessionError, UsageError
 from .core.standalone import main
 from .core.state import State
-from .core.step import ATTEMPTS, AUTH, CURL, DEADLINE, PAYLOAD, VERBOSE, Option, Step, StepResult
+from .core.step import ATTEMPTS, AUTH, CURL, DEADLINE, PAYLOAD, PROTOCOLS, VERBOSE, Option, Step, StepResult
 from .model.answers import SHOWN_VALUES, format_outputs, refusal
 from .model.payloads import Payload, load
 from .model.routing import connect, grpc_asked, route
@@ -151,8 +151,6 @@ def curl(
     full: bool = False,  # noqa: ARG001 - the printed command prints the whole answer
 ) -> str:
     """The model call as a curl command that reads $AUTH_COOKIE / $AUTH_BEARER when bound to this ingress, else the .env values."""
-    if auth not in AUTH_METHODS:
-        raise UsageError(f"unknown auth method {auth!r}: use one of {', '.join(AUTH_METHODS)}")
     if protocol != "rest":
         raise UsageError("--curl prints REST calls: leave out --protocol grpc (or use grpcurl with `kfdex credential`)")
     body = load(payload)
@@ -207,7 +205,7 @@ STEP = Step(
         Option("full", f"print every output value (by default at most {SHOWN_VALUES} per output)", kind=bool, default=False),
         AUTH,
         Option("check", "first check that the server and the model are ready, as model-info does", kind=bool, default=False),
-        Option("protocol", "rest (HTTP/JSON) or grpc (the V2 gRPC service; needs the extra kfdex[grpc])", default="rest"),
+        Option("protocol", "rest (HTTP/JSON) or grpc (the V2 gRPC service; needs the extra kfdex[grpc])", default="rest", choices=PROTOCOLS),
         ATTEMPTS,
         DEADLINE,
         VERBOSE,

@@ -20,6 +20,7 @@ import pytest
 
 from sandbox.control import Sandbox
 from scripts.core.errors import ExitCode
+from scripts.core.state import EnvFile
 from tests.helpers import Env
 
 Setup = Callable[[Env, Sandbox, Path], list[str]]
@@ -394,7 +395,7 @@ CASES = [
         ExitCode.SESSION,
         r"no session in .*: run `invoke login` \(or `invoke login --token`\) first",
     ),
-    Case("unknown auth option", _logged_in_then(["infer", "--auth", "magic"]), ExitCode.USAGE, r"unknown auth method 'magic'"),
+    Case("unknown auth option", _logged_in_then(["infer", "--auth", "magic"]), ExitCode.USAGE, r"--auth 'magic': use one of auto, cookie, token"),
     Case(
         "zero attempts option",
         _logged_in_then(["infer", "--attempts", "0"]),
@@ -486,9 +487,12 @@ OPTION_CASES = [
     # a control character in a value is shown escaped: the error stays one line (and kubectl is never run with it)
     (["create-token", "--service-account", "\r"], r"--service-account '\\r' is not a Kubernetes name"),
     (["sandbox-up", "--flavor", "kf\n99"], r"--flavor 'kf\\n99': no such sandbox flavor"),
-    (["infer", "--protocol", "grpc\r"], r"--protocol 'grpc\\r': use rest or grpc"),
-    (["load", "--via", "\nnodeport"], r"--via '\\nnodeport': use nodeport or ingress"),
+    (["infer", "--protocol", "grpc\r"], r"--protocol 'grpc\\r': use one of rest, grpc"),
+    (["load", "--via", "\nnodeport"], r"--via '\\nnodeport': use one of nodeport, ingress"),
     (["credential", "--format", "env\n"], r"--format 'env\\n': use one of"),
+    (["infer", "--auth", "magic"], r"--auth 'magic': use one of auto, cookie, token"),
+    (["locust", "--via", "bus"], r"--via 'bus': use one of nodeport, ingress"),
+    (["model-info", "--protocol", "soap"], r"--protocol 'soap': use one of rest, grpc"),
     (["-f", "/etc/passwd", "status"], r"No idea what '-f' is! \(`kfdex --list` shows the tasks"),  # Invoke's -f is not kfdex's
     (["-T", "abc", "status"], r"No idea what '-T' is!"),
     (["--profile", "../x", "status"], r"profile '\.\./x': a profile's name is letters"),
@@ -522,6 +526,17 @@ def test_a_bad_option_value_is_refused_before_anything_starts(env: Env, argument
     assert ran.stderr.strip().splitlines() == [ran.stderr.strip().splitlines()[-1]], ran.stderr  # one line
     assert ran.stderr.startswith("error: ") and re.search(message, ran.stderr), ran.stderr
     assert env.path.read_bytes() == before
+
+
+@pytest.mark.usefixtures("nothing_starts")
+@pytest.mark.parametrize(("arguments", "message"), OPTION_CASES, ids=[" ".join(case[0]) for case in OPTION_CASES])
+def test_a_bad_option_value_is_named_before_a_missing_env(tmp_path: Path, arguments: list[str], message: str) -> None:
+    """With no .env at all, the bad option is still what the one line names: the first thing to fix."""
+    env = Env(EnvFile(tmp_path / "missing.env"))
+    ran = env.invoke(*arguments)
+    assert ran.returncode == ExitCode.USAGE, ran.stderr
+    assert re.search(message, ran.stderr), ran.stderr
+    assert not env.path.exists()
 
 
 NEEDS_EXTRA = {  # every task that needs an extra (or one module of it: the load extra's two serve two tasks)

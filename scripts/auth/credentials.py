@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from ..core.environment import Environment
 from ..core.errors import ConfigError, SessionError, SessionOver, UsageError
 from ..core.state import State
+from ..core.step import AUTH_METHODS
 
 UNREADABLE = datetime.min.replace(tzinfo=timezone.utc)  # an expiry that is not a date: long past, so never valid
 
@@ -58,7 +59,6 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-AUTH_METHODS = ("auto", "cookie", "token")
 AHEAD = 300.0  # what renews ahead of a credential's end (locust --renew, kfp_client) starts at most five minutes before
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from ..core.environment import Environment
 from ..core.errors import GatewayError, ModelError, SessionError, UsageError
 from ..core.state import EnvFile, State
-from ..core.step import AUTH, PAYLOAD, Command, Option
+from ..core.step import AUTH, PAYLOAD, PROTOCOLS, ROUTES, Command, Option
 from ..core.values import (
     COUNT,
     LATENCY_MS,
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from ..load.engine import LoadReport, LoadTarget, Sender
     from ..load.renewal import Renewal
 
-VIA = Option("via", "nodeport or ingress (default: the NodePort when NODE_PORT is set, else the ingress with MODEL_HOST)")
+VIA = Option("via", "nodeport or ingress (default: the NodePort when NODE_PORT is set, else the ingress with MODEL_HOST)", choices=ROUTES)
 JSON = Option("json", "print the summary as one JSON object on stdout", kind=bool, default=False, short="j")
 MAX_ERRORS = Option(
     "max_errors",
@@ -467,7 +467,7 @@ LOAD = Command(
         Option("warmup", "requests sent first and not counted (cold starts stay out of the figures)", kind=int, default=0, number=OR_NONE),
         JSON,
         Option("html", "also write a self-contained HTML report with charts to this file (the load extra)", path=True),
-        Option("protocol", "rest (HTTP/JSON) or grpc (ModelInfer over the V2 gRPC service; the grpc extra)", default="rest"),
+        Option("protocol", "rest (HTTP/JSON) or grpc (ModelInfer over the V2 gRPC service; the grpc extra)", default="rest", choices=PROTOCOLS),
         MAX_ERRORS,
         RENEW,
         Option(

@@ -20,7 +20,7 @@ from typing import Any
 from .environment import Environment
 from .errors import DeclarationError, UsageError
 from .state import EnvFile, State
-from .values import COUNT, SECONDS, Number, is_text
+from .values import COUNT, SECONDS, Number, is_text, shown
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class Option:
     number: Number | None = None  # what a numeric value must be: checked the same way as its setting
     short: str = ""  # a one-letter flag; a letter means one thing in every task (tests/test_declarations.py)
     path: bool = False  # the value may be a file path (any bytes a file name may hold)
+    choices: tuple[str, ...] = ()  # the only values it takes, refused before anything is read or sent
 
     @property
     def flag(self) -> str:
@@ -47,6 +48,8 @@ class Option:
             self.number.check(value, f"{self.flag} {value:g}")
         if isinstance(value, str) and not self.path and not is_text(value):
             raise UsageError(f"{self.flag} holds bytes that are not UTF-8 text: give UTF-8 text")
+        if self.choices and value is not None and value not in self.choices:
+            raise UsageError(f"{self.flag} {shown(str(value))}: use one of {', '.join(self.choices)}")
 
 
 @dataclass
@@ -126,7 +129,15 @@ PAYLOAD = Option(
     short="p",
     path=True,
 )
-AUTH = Option("auth", "send the Dex session cookie, the ServiceAccount token, or auto (cookie while valid, else token)", default="auto")
+AUTH_METHODS = ("auto", "cookie", "token")
+ROUTES = ("nodeport", "ingress")  # how a model call travels: the NodePort, or the ingress with MODEL_HOST
+PROTOCOLS = ("rest", "grpc")
+AUTH = Option(
+    "auth",
+    "send the Dex session cookie, the ServiceAccount token, or auto (cookie while valid, else token)",
+    default="auto",
+    choices=AUTH_METHODS,
+)
 ATTEMPTS = Option(
     "attempts",
     "most attempts per call while the gateway times out (default RETRY_ATTEMPTS, else 30)",

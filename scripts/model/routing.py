@@ -15,12 +15,10 @@ from ..auth.credentials import Credential, choose, ensure_bound
 from ..core.environment import Environment
 from ..core.errors import ConfigError, UsageError
 from ..core.state import State
+from ..core.step import PROTOCOLS, ROUTES
 from ..core.values import shown
 from ..transport.gateway import GatewaySettings
 from ..transport.settings import gateway_settings, host, ingress_origin, path_prefix
-
-ROUTES = ("nodeport", "ingress")
-PROTOCOLS = ("rest", "grpc")
 
 
 @dataclass(frozen=True)
@@ -35,7 +33,7 @@ class Route:
 def route(state: State, via: str | None = None, port_key: str = "NODE_PORT") -> Route:
     """The NodePort (when ``port_key`` is set, or asked for) or the ingress with MODEL_HOST."""
     if via not in (None, *ROUTES):
-        raise UsageError(f"--via {shown(via)}: use {' or '.join(ROUTES)}")
+        raise UsageError(f"--via {shown(via)}: use one of {', '.join(ROUTES)}")
     if via == "nodeport" or (via is None and state.value(port_key)):
         # the NodePort reaches the model server's own port: plain HTTP whatever the ingress speaks
         return Route(gateway_settings(state, port_key=port_key, scheme="http"), None, "nodePort")
@@ -66,7 +64,7 @@ def bound(
 def grpc_asked(protocol: str) -> bool:
     """True for ``--protocol grpc``, False for rest; a UsageError for anything else."""
     if protocol not in PROTOCOLS:
-        raise UsageError(f"--protocol {shown(protocol)}: use {' or '.join(PROTOCOLS)}")
+        raise UsageError(f"--protocol {shown(protocol)}: use one of {', '.join(PROTOCOLS)}")
     return protocol == "grpc"
 
 
