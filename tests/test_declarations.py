@@ -175,3 +175,14 @@ def test_every_command_module_is_listed_in_the_catalog() -> None:
     folder = Path(__file__).resolve().parents[1] / "scripts" / "commands"
     declaring = {path.stem for path in folder.glob("*.py") if "\nCOMMANDS = " in path.read_text(encoding="utf-8")}
     assert declaring == {module.__name__.rpartition(".")[2] for module in COMMAND_MODULES}
+
+
+def test_the_start_again_hint_names_declared_tasks() -> None:
+    """dexflow sits below the declarations and writes the names itself: renaming a task must fail here."""
+    import re
+
+    from scripts.auth.dexflow import start_again
+
+    named = re.findall(r"`invoke ([a-z-]+)", start_again())
+    assert named == ["login", "fetch-req"]
+    assert set(named) <= {command.name for command in COMMANDS}
