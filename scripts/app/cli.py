@@ -232,6 +232,7 @@ def main() -> None:
     collection.configure({"kfdex": {"program": "kfdex"}})
     try:
         KfDexProgram(namespace=collection, name="kfdex", binary="kfdex", version=__version__).run()
-    except BrokenPipeError:  # `kfdex --list | head`: the reader left, which is no error of ours
+    except BrokenPipeError:  # `kfdex doctor | head -1`: the reader left before the end, so the outcome is unknown
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(0)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())
+        sys.exit(ExitCode.OUTPUT_CLOSED)  # what a Unix tool killed by SIGPIPE reports: never success

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..auth.credentials import choose
+from ..auth.credentials import choose, ensure_sendable
 from ..core.environment import Environment
 from ..core.errors import UsageError
 from ..core.state import EnvFile
@@ -20,6 +20,7 @@ def credential(
     if format not in FORMATS:
         raise UsageError(f"--format {quoted(format)}: use one of {', '.join(FORMATS)}")
     chosen = choose(env_file.read(), environment.now(), auth)
+    ensure_sendable(chosen)  # printed for another tool to send: a value no header can hold is refused, as infer refuses it
     shown = environment.mask_cookie_header if chosen.kind == "cookie" else environment.mask
     text = render(chosen, format, shown, str(env_file.path))
     if not environment.show_secrets and format == "env":  # lines a shell would take: commented out, so an eval sets nothing masked

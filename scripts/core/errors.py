@@ -28,6 +28,7 @@ class ExitCode(IntEnum):
     # a signal ends a command with 128 + its number (scripts.core.boundary)
     HANGUP = 129  # SIGHUP
     INTERRUPTED = 130  # SIGINT (Ctrl-C)
+    OUTPUT_CLOSED = 141  # SIGPIPE: the reader of the output left (`| head`) before the end
     TERMINATED = 143  # SIGTERM
 
 
