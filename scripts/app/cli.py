@@ -79,8 +79,13 @@ def environment_of(c: Context, show_secrets: bool, verbose: bool = False) -> Env
         environment,
         show_secrets=show_secrets or environment.show_secrets or bool(settings.get("show_secrets")),
         verbose=verbose or environment.verbose or bool(settings.get("verbose")) or verbose_requested(environment.variables),
-        program=settings.get("program", environment.program),
+        program=_program(settings.get("program", environment.program), settings.get("profile")),
     )
+
+
+def _program(program: str, profile: str | None) -> str:
+    """How the person runs the next task: ``kfdex --profile staging`` when they chose a profile, so hints act on it."""
+    return f"{program} --profile {profile}" if profile else program
 
 
 def env_file_of(c: Context, environment: Environment, task: str = "") -> EnvFile:

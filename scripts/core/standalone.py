@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -32,6 +33,8 @@ def main(step: Step, argv: list[str] | None = None) -> None:
     """Run ``step`` against ``--env-file``, $ENV_FILE or ./.env; exits with the step's code."""
     given = vars(_parser(step).parse_args(argv))
     environment = Environment.from_process(show_secrets=given.pop("show_secrets"), verbose=bool(given.pop("verbose", False)))
+    if checkout_folder() is None:  # installed: the hints name the kfdex command, not a checkout's invoke
+        environment = dataclasses.replace(environment, program="kfdex")
     path = given.pop("env_file")
     debug = given.pop("debug")
     try:
