@@ -49,7 +49,9 @@ def _ask_to_end(gateway: Gateway, cookie: Credential) -> str:
 
 
 def _end_session(state: State, environment: Environment, cookie: Credential) -> str:
-    """Ask the cookie's own gateway to end it, then check with one ``GET /``; one sentence on what happened."""
+    """Ask the cookie's own gateway to end it, then check with one ``GET /``; one sentence on what happened.
+
+    A gateway that cannot be asked is a GatewayError (exit 7), raised before anything is forgotten."""
     try:
         settings = gateway_settings(state)
         origin = ingress_origin(state)
@@ -65,8 +67,11 @@ def _end_session(state: State, environment: Environment, cookie: Credential) -> 
     try:
         said = _ask_to_end(gateway, cookie)
         check = gateway.send("GET", "/", headers={"Cookie": cookie.value}, attempts=ATTEMPTS)
-    except GatewayError as error:
-        return f"the gateway could not be asked to end the session ({error.message}); it stays valid there until it expires"
+    except GatewayError as error:  # nothing forgotten: the cookie is what a second try needs
+        raise GatewayError(
+            f"{LOGOUT.name}: the gateway could not be asked to end the session ({error.message}); nothing was removed: "
+            f"try again, or `invoke {LOGOUT.name} --local` to forget it here only"
+        ) from None
     if login_signal(check):
         return f"session ended on the gateway ({said}): the old cookie is refused"
     lasts = format_expiry(cookie.expiry(), environment.now())
