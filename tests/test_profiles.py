@@ -21,6 +21,7 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private XDG config folder for the test's profiles."""
     folder = tmp_path / "config"
     monkeypatch.setenv("XDG_CONFIG_HOME", str(folder))
+    (folder / "kfdex" / "profiles").mkdir(parents=True)  # as `kfdex --profile NAME init` makes it
     return folder / "kfdex" / "profiles"
 
 
@@ -66,7 +67,7 @@ def test_two_profiles_keep_their_credentials_apart(config: Path, cluster: Sandbo
 def test_a_profile_name_that_is_not_a_name_is_refused(config: Path) -> None:
     code, _, err = _run("../escape", "status")
     assert code == ExitCode.USAGE and "a profile's name is letters" in err
-    assert not config.parent.exists()
+    assert list(config.iterdir()) == [] and not (config.parent / "escape.env").exists()
 
 
 def test_env_file_wins_over_the_profile(config: Path, tmp_path: Path) -> None:
@@ -103,7 +104,6 @@ def test_a_profile_that_does_not_exist_yet_is_named_in_a_warning(config: Path, t
 
 def test_the_next_step_a_message_names_keeps_the_profile(config: Path, tmp_path: Path) -> None:
     """Run as printed, a hint acts on the same profile: `kfdex --profile staging login`, never ./.env."""
-    config.mkdir(parents=True)
     (config / "staging.env").write_text("MODEL_NAME=m\nINGRESS_HOST=127.0.0.1\nINGRESS_PORT=1\n")
     ran = Env(EnvFile(tmp_path / "unused.env")).invoke("--profile", "staging", "infer")
     assert ran.returncode == ExitCode.SESSION, ran.stderr

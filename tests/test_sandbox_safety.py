@@ -78,6 +78,7 @@ def test_a_reboot_between_up_and_down_leaves_the_env_byte_identical(env: Env, pr
 
 @pytest.mark.usefixtures("sandbox", "private_tmp")
 def test_sandbox_down_removes_the_env_sandbox_up_created_even_after_a_reboot(tmp_path: Path) -> None:
+    (tmp_path / "fresh").mkdir()
     env = Env(EnvFile(tmp_path / "fresh" / ".env"))
     up = env.process("sandbox-up")
     assert up.returncode == 0, up.stderr
@@ -302,3 +303,13 @@ def test_a_token_demo_on_a_gateway_without_tokens_starts_nothing(env: Env, monke
     monkeypatch.setattr(control, "start", lambda *_a, **_k: pytest.fail("a sandbox was started"))
     ran = env.invoke("demo", "--flavor", "kf15", "--token")
     assert ran.returncode == ExitCode.USAGE and "takes no ServiceAccount tokens" in ran.stderr
+
+
+@pytest.mark.parametrize("task", ["sandbox-up", "demo"])
+def test_an_env_file_in_a_folder_that_does_not_exist_is_refused_before_anything_starts(tmp_path: Path, task: str) -> None:
+    """No folder is made for it (it would be left behind), and no sandbox starts."""
+    env = Env(EnvFile(tmp_path / "missing" / "deeper" / "x.env"))
+    ran = env.invoke(task)
+    assert ran.returncode == ExitCode.CONFIG, ran.stderr
+    assert "the folder" in ran.stderr and "does not exist" in ran.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -161,7 +161,8 @@ def up(
     kind = _checked_components(components)
     require("sandbox", "the sandbox")  # before anything starts: a child's ImportError would show as a traceback
     settings_wanted = _read_settings(settings_file) if settings_file else {}
-    env_file.read()  # a .env that cannot be read is refused before anything starts
+    env_file.read()  # a .env that cannot be read, or written, is refused before anything starts
+    env_file.check_folder()
     _refuse_a_second(env_file, env_file.text())
     control = sandbox_module("control")
     sandbox_id = sandbox_id or control.new_id()
@@ -273,6 +274,7 @@ def demo(
     try:
         control.whole(lambda: made.append(Path(tempfile.mkdtemp(prefix=sandbox_module("watchdog").DEMO_PREFIX))))
         env_file = EnvFile(Path(named) if named else made[0] / ".env")
+        env_file.check_folder()  # before anything starts
         own.info(f"demo: state in {env_file.path}")
         with _kubectl_cache_in(made[0]):  # kubectl's discovery cache for the sandbox goes with it
             try:

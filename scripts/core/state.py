@@ -293,7 +293,6 @@ class EnvFile:
     def _replace(self, text: str) -> None:
         target = self._target()
         folder = target.parent
-        folder.mkdir(parents=True, exist_ok=True)
         prefix = f".{target.name}."
         # temporary files exist only under the lock we hold: any found now is left by a killed writer
         for stale in folder.glob(f"{glob.escape(prefix)}*.tmp"):
@@ -318,11 +317,17 @@ class EnvFile:
             finally:
                 os.close(directory)
 
+    def check_folder(self) -> Path:
+        """The file's folder; a ConfigError when it does not exist (a folder made here would be left behind)."""
+        folder = self._target().parent
+        if not folder.is_dir():
+            raise ConfigError(f"cannot write {self.path}: the folder {folder} does not exist; create it, or name another file")
+        return folder
+
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        folder = self._target().parent
+        folder = self.check_folder()
         try:
-            folder.mkdir(parents=True, exist_ok=True)
             descriptor = os.open(folder, os.O_RDONLY)
         except OSError as error:
             raise ConfigError(f"cannot write {self.path}: {error.strerror}") from None
