@@ -42,6 +42,7 @@ READY_TIMEOUT = 90.0
 PREFIX = "kfdex-sandbox-"  # the folder's name starts so
 MARKER = "kfdex-sandbox.id"  # in the folder: the sandbox's random id, also recorded in the .env
 PIDS = "pids.json"  # in the folder: [{"name", "pid", "start"}] of every process started
+RELEASED = "released"  # written once the sandbox no longer ends with the process that started it
 _T = TypeVar("_T")
 _STOPPING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}  # what ``whole`` holds back until its work is done
 # the .env keys sandbox-up writes (and sandbox-down puts back)
@@ -338,6 +339,11 @@ def start(
             stop(folder, sandbox_id)
         raise
     return sandbox
+
+
+def release(sandbox: Sandbox) -> None:
+    """The sandbox no longer ends with the process that started it (its watchdog, if any, leaves)."""
+    (sandbox.folder / RELEASED).touch()
 
 
 def naming(folder: Path) -> list[int]:

@@ -1,8 +1,10 @@
 """A sandbox that ends with the process that asked for it: ``python -m sandbox.watchdog FOLDER ID PID START [EXTRA]``.
 
-``kfdex demo`` starts a sandbox for the length of one run.  Ctrl-C, SIGTERM and
-SIGHUP reach its own cleanup; SIGKILL (or an OOM kill) cannot.  So the demo's
-sandbox carries this small process, started first and recorded with the others:
+``kfdex demo`` starts a sandbox for the length of one run, and ``kfdex
+sandbox-up`` one that outlives it once the .env records it.  Ctrl-C, SIGTERM and
+SIGHUP reach their own cleanup; SIGKILL (or an OOM kill) cannot.  So such a
+sandbox carries this small process, started first and recorded with the others,
+until it is handed over (``control.release``: sandbox-up's record is written):
 it polls the demo's pid and kernel start time, and once that process is gone it
 stops the sandbox by its record (``control.stop``, which checks the folder's
 marker and each process's start time), then ends any process that names the
@@ -48,9 +50,12 @@ def _stragglers(folder: Path) -> list[int]:
 
 def watch(folder: Path, sandbox_id: str, pid: int, start: str, extra: Path | None) -> None:
     """Wait while ``pid`` (started at ``start``) runs and the sandbox folder exists; then clean up after it."""
-    while control.alive(pid, start):
-        if not folder.exists():  # stopped by its owner
+    while True:
+        # handed over (written before its starter exits) or stopped by its owner: nothing to do
+        if not folder.exists() or (folder / control.RELEASED).exists():
             return
+        if not control.alive(pid, start):
+            break
         time.sleep(POLL_SECONDS)
     control.stop(folder, sandbox_id)
     control.terminate(_stragglers(folder))

@@ -161,11 +161,13 @@ def test_a_signal_ends_the_demo_and_leaves_nothing_behind(env: Env, run_tmp: Pat
 
 
 @pytest.mark.usefixtures("sandbox")
-@pytest.mark.parametrize("moment", ["while the sandbox starts", "while logging in"])
-def test_a_killed_demo_leaves_nothing_running_and_sandbox_down_restores_the_env(env: Env, run_tmp: Path, moment: str) -> None:
+@pytest.mark.parametrize(
+    ("task", "moment"), [("demo", "while the sandbox starts"), ("demo", "while logging in"), ("sandbox-up", "while the sandbox starts")]
+)
+def test_a_killed_run_leaves_nothing_running_and_sandbox_down_restores_the_env(env: Env, run_tmp: Path, task: str, moment: str) -> None:
     """SIGKILL reaches no cleanup: the sandbox's watchdog stops it; the .env's record lets sandbox-down restore the file."""
     before = env.path.read_bytes()
-    run = Run(env, run_tmp, "demo")
+    run = Run(env, run_tmp, task)
     assert run.wait_for(MOMENTS[moment](run, run_tmp)), run.stderr
     run.process.send_signal(signal.SIGKILL)
     assert run.finish() == -signal.SIGKILL
@@ -236,4 +238,22 @@ def test_a_signal_ends_a_locust_worker_as_an_interrupt(env: Env, run_tmp: Path, 
     run.process.send_signal(signal.SIGTERM)
     assert run.finish() == 128 + signal.SIGTERM, run.stderr
     assert locust_processes(own_locust) == []
+    assert _left_behind(run, run_tmp) == ([], [])
+
+
+@pytest.mark.usefixtures("sandbox")
+def test_a_sandbox_up_that_finished_keeps_its_sandbox_and_no_watchdog(env: Env, run_tmp: Path) -> None:
+    """Once the .env records the sandbox it outlives sandbox-up: the watchdog leaves instead of stopping it."""
+    run = Run(env, run_tmp, "sandbox-up")
+    assert run.finish() == 0, run.stderr
+    folder = Path(env.read()["SANDBOX_DIR"])
+    try:
+        deadline = time.monotonic() + 10
+        while any("watchdog" in _named(pid) for pid in _marked(run.marker)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        names = [_named(pid) for pid in _marked(run.marker)]
+        assert not any("watchdog" in name for name in names), names
+        assert any("sandbox.cluster" in name for name in names) and folder.is_dir()
+    finally:
+        assert Run(env, run_tmp, "sandbox-down").finish() == 0  # with the same temporary directory
     assert _left_behind(run, run_tmp) == ([], [])

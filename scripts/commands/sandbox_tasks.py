@@ -181,7 +181,10 @@ def up(
 
     try:
         with _reported():
-            sandbox = control.start(chosen, sandbox_id, ready=recorded, components=kind, ends_with=ends_with)
+            # until the .env records it, the sandbox ends with this process, however that ends (SIGKILL too)
+            sandbox = control.start(chosen, sandbox_id, ready=recorded, components=kind, ends_with=ends_with or (os.getpid(), None))
+            if ends_with is None:
+                control.release(sandbox)
     except BaseException:
         _forget(env_file, sandbox_id)  # the .env as it was, if the record was already written
         raise
