@@ -169,15 +169,28 @@ def build_all(builds: Iterable[str], go: str, say: Callable[[str], None]) -> lis
     return failed
 
 
-def main() -> int:
-    """Every flavor's real binaries; exit 10 (the sandbox's code) when go is missing or a build fails."""
+def main(arguments: list[str] | None = None) -> int:
+    """The real binaries of every flavor (or of ``--flavor A,B``); exit 10 (the sandbox's code) when go is missing or a
+    build fails, 2 for a bad command line."""
+    import argparse
+
     from .flavors import FLAVORS
 
+    parser = argparse.ArgumentParser(
+        prog="python3 -m sandbox.realbuild",
+        description=f"Build the real Dex and oauth2-proxy of the sandbox's flavors into {cache_root()} (needs Go).",
+    )
+    parser.add_argument("--flavor", default="", help=f"comma-separated, from: {', '.join(FLAVORS)} (default: all)")
+    chosen = [name for name in parser.parse_args(arguments).flavor.split(",") if name] or list(FLAVORS)
+    unknown = [name for name in chosen if name not in FLAVORS]
+    if unknown:
+        print(f"error: --flavor {','.join(unknown)}: use some of {', '.join(FLAVORS)}", file=sys.stderr)
+        return 2
     go = go_command()
     if go is None:
         print("error: building the real components needs Go 1.26 (`go` is not on PATH)", file=sys.stderr)
         return 10
-    builds = dict.fromkeys(build for flavor in FLAVORS.values() for build in flavor.real)
+    builds = dict.fromkeys(build for name in chosen for build in FLAVORS[name].real)
     started = time.monotonic()
     failed = build_all(builds, go, lambda line: print(line, flush=True))
     print(f"{len(builds) - len(failed)} of {len(builds)} real binaries ready in {time.monotonic() - started:.0f} s, {cache_root()}")

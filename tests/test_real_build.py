@@ -113,3 +113,13 @@ def test_a_real_program_that_dies_at_start_shows_its_last_lines_and_nothing_stay
     (folder, pids), = stopped
     assert not folder.exists()
     assert len(pids) == 2 and not any(Path(f"/proc/{pid}").exists() for pid in pids)  # the model and the cluster
+
+
+def test_the_build_script_takes_its_flavors_and_refuses_unknown_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    from sandbox.realbuild import main
+
+    assert main(["--flavor", "kf99"]) == 2
+    assert capsys.readouterr().err.startswith("error: --flavor kf99: use some of kf15")
+    with pytest.raises(SystemExit) as shown:
+        main(["--help"])
+    assert shown.value.code == 0 and "--flavor" in capsys.readouterr().out
