@@ -338,7 +338,7 @@ CASES = [
     Case(
         "kubectl missing", _no_kubectl, ExitCode.KUBECTL, r"kubectl is not on PATH: install it and configure it for your cluster"
     ),
-    Case("no current context", _no_context, ExitCode.KUBECTL, r"\(kubectl has no cluster configured: set KUBECONFIG in \.env"),
+    Case("no current context", _no_context, ExitCode.KUBECTL, r"; kubectl has no cluster configured: set KUBECONFIG in \.env"),
     Case(
         "ingress service not found",
         _fake_kubectl,

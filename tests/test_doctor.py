@@ -103,7 +103,7 @@ def _no_kubectl_context(env: Env, _cluster: Sandbox) -> None:
 
 FAULTS: list[tuple[str, Callable[[Env, Sandbox], None], bool, str, str, str, int]] = [
     # name, injection, NodePort exposed, failing check, what it saw, its fix, exit code
-    ("rbac", _rbac, False, "model", "RBAC: access denied", "may not call models", 9),
+    ("rbac", _rbac, False, "model", "may not call models", "ask its owner to add you as a contributor", 9),
     ("expired session", _expired, False, "session accepted", "no longer takes the session cookie", "run `invoke login`", 5),
     ("wrong audience", _wrong_audience, False, "token claims", f"audience {API_AUDIENCE}", "run `invoke login --token`", 5),
     ("model not ready", _not_ready, False, "InferenceService", "not ready: RevisionMissing", "kubectl describe inferenceservice", 9),
@@ -143,3 +143,22 @@ def test_a_credential_of_another_ingress_is_not_sent(sandbox_env: Env, cluster: 
     _code, rows, _stderr = _rows(sandbox_env)
     assert rows["session accepted"]["status"] == "failed"
     assert "belongs to http://127.0.0.1:1" in rows["session accepted"]["saw"]
+
+
+@pytest.mark.parametrize(
+    ("message", "saw", "fix"),
+    [
+        ("no session in x: run `invoke login` first", "no session in x", "run `invoke login` first"),
+        (  # the cause stays with what went wrong; the fix is the clause that says what to do
+            "GET / failed: connection refused after 1 attempt(s) in 0s; check INGRESS_HOST (`invoke resolve-ingress`)",
+            "GET / failed: connection refused after 1 attempt(s) in 0s",
+            "check INGRESS_HOST (`invoke resolve-ingress`)",
+        ),
+        ("minify (no current context: set KUBECONFIG)", "minify (no current context: set KUBECONFIG)", ""),  # never inside (…)
+        ("the model answered 500: internal error", "the model answered 500: internal error", ""),
+    ],
+)
+def test_a_failure_is_cut_into_what_went_wrong_and_what_to_do(message: str, saw: str, fix: str) -> None:
+    from scripts.commands.doctor import split_fix
+
+    assert split_fix(message) == (saw, fix)

@@ -62,7 +62,7 @@ def test_kubeconfig_without_a_context_is_explained(sandbox_env: Env, tmp_path: P
     sandbox_env.set(KUBECONFIG=str(empty))
     with pytest.raises(
         KubectlError,
-        match=r"failed: The connection to the server localhost:8080 was refused.* \(kubectl has no cluster configured",
+        match=r"failed: The connection to the server localhost:8080 was refused.*; kubectl has no cluster configured",
     ):
         run_step(resolve_ingress.STEP, sandbox_env.file, here())
 

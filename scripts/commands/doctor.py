@@ -66,10 +66,30 @@ class Checkup:
         return Gateway(gateway_settings(self.state, **settings), self.environment)
 
 
+# how the fix in an error's message starts ("…: run `kfdex login`", "…; check INGRESS_HOST")
+_FIX_VERBS = (
+    "run ", "rerun ", "set ", "check ", "use ", "give ", "fix ", "start ", "create ", "delete ", "unset ", "put ", "try ", "add ", "ask ",
+)  # fmt: skip
+
+
+def split_fix(message: str) -> tuple[str, str]:
+    """(what went wrong, what to do): the message cut before its last clause that names a fix, outside parentheses.
+
+    ``"no current context (kubectl: …): set KUBECONFIG"`` -> ``("no current context (kubectl: …)", "set KUBECONFIG")``;
+    a message with no such clause stays whole, with no fix.
+    """
+    depth, cuts = 0, []
+    for index, character in enumerate(message):
+        depth += {"(": 1, ")": -1}.get(character, 0)
+        if depth == 0 and message.startswith((": ", "; "), index) and message[index + 2 :].startswith(_FIX_VERBS):
+            cuts.append(index)
+    return (message[: cuts[-1]], message[cuts[-1] + 2 :]) if cuts else (message, "")
+
+
 def _failed(error: KfDexError, fix: str = "") -> Row:
-    """A failure row from an error: what it said, and the fix it names (its text after the last colon)."""
-    saw, _colon, named = error.message.rpartition(": ")
-    return Row("", FAILED, saw or error.message, fix or named, int(error.exit_code))
+    """A failure row from an error: what it said, and the fix it names."""
+    saw, named = split_fix(error.message)
+    return Row("", FAILED, saw, fix or named, int(error.exit_code))
 
 
 # the checks ---------------------------------------------------------------------------
@@ -81,7 +101,9 @@ def check_kubectl(checkup: Checkup) -> Row:
     config = kubectl_json(checkup.state, "config", "view", "--minify", environment=checkup.environment)
     context = config.get("current-context") or "?"
     server = next((entry.get("cluster", {}).get("server") for entry in config.get("clusters") or []), "?")
-    return Row("", OK, f"context {context} ({server})")
+    # the config alone proves nothing: ask the API server itself, as every kubectl step will
+    version = kubectl_json(checkup.state, "version", environment=checkup.environment).get("serverVersion") or {}
+    return Row("", OK, f"context {context} ({server}), Kubernetes {version.get('gitVersion') or '?'}")
 
 
 def check_ingress(checkup: Checkup) -> Row:

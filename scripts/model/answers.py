@@ -37,7 +37,8 @@ def refusal(response: requests.Response, model: str, namespace: str, path: str, 
         return sent_to_login(credential, where)
     if status == 403:
         return ModelError(
-            f"{describe(response)} calling {model}: your user may not call models in {namespace or 'this namespace'}"
+            f"{describe(response)} calling {model}: your user may not call models in {namespace or 'this namespace'}; "
+            "ask its owner to add you as a contributor (Kubeflow's Manage Contributors)"
         )
     if status == 404 and not response.content and response.headers.get("server") == "istio-envoy":
         return ModelError(

@@ -115,11 +115,11 @@ def _reason(stderr: str) -> str:
 def _hint(stderr: str) -> str:
     lowered = stderr.lower()
     if "localhost:8080" in lowered:
-        return " (kubectl has no cluster configured: set KUBECONFIG in .env or run `kubectl config use-context`)"
+        return "; kubectl has no cluster configured: set KUBECONFIG in .env or run `kubectl config use-context`"
     if "current-context" in lowered or "no configuration has been provided" in lowered:
-        return " (no current context: set KUBECONFIG in .env or run `kubectl config use-context`)"
+        return "; no current context: set KUBECONFIG in .env or run `kubectl config use-context`"
     if "connection refused" in lowered or "no such host" in lowered or "i/o timeout" in lowered:
-        return " (the cluster's API server is not reachable: check KUBECONFIG and the network)"
+        return "; the cluster's API server is not reachable: check KUBECONFIG and the network"
     if "forbidden" in lowered:
-        return " (your kubeconfig user lacks the permission)"
+        return "; your kubeconfig user lacks the permission: ask the cluster's admin for it"
     return ""
