@@ -26,7 +26,8 @@ from ..core.state import EnvFile, State, profiles_folder
 from ..core.step import Command, Option, run_step
 from ..core.values import is_kubernetes_name, is_text, shown
 
-DEFAULTS = {"DEX_LOGIN": "user@example.com", "MODEL_NAME": "sklearn-irisv2", "MODEL_NAMESPACE": "kubeflow-user-example-com"}
+# a fresh Kubeflow's own static user and its Profile; a model name comes only from what kubectl finds
+DEFAULTS = {"DEX_LOGIN": "user@example.com", "MODEL_NAMESPACE": "kubeflow-user-example-com"}
 QUESTIONS = {"DEX_LOGIN": "Dex login (email)", "MODEL_NAMESPACE": "namespace of the model", "MODEL_NAME": "InferenceService name"}
 
 
@@ -110,9 +111,11 @@ def init(
     namespace = context and _found(lambda: _profile_namespace(state, environment, values["DEX_LOGIN"]))
     values["MODEL_NAMESPACE"] = _ask(environment, QUESTIONS["MODEL_NAMESPACE"], namespace or DEFAULTS["MODEL_NAMESPACE"], read)
     model = context and _found(lambda: _only_model(state, environment, values["MODEL_NAMESPACE"]))
-    values["MODEL_NAME"] = _ask(environment, QUESTIONS["MODEL_NAME"], model or DEFAULTS["MODEL_NAME"], read)
+    values["MODEL_NAME"] = _ask(environment, QUESTIONS["MODEL_NAME"], model or "", read)
+    if not values["MODEL_NAME"]:
+        environment.warn("init: MODEL_NAME left empty (kubectl found no single InferenceService): set it before `invoke infer`")
     for key in ("MODEL_NAMESPACE", "MODEL_NAME"):  # checked as every command checks them, before anything is written
-        if not is_kubernetes_name(values[key]):
+        if values[key] and not is_kubernetes_name(values[key]):
             raise UsageError(f"{QUESTIONS[key]} {shown(values[key])} is not a Kubernetes name: use lower-case letters, digits, - and .")
     if save_password:
         password = getpass.getpass(f"Dex password for {values['DEX_LOGIN']}: ") if environment.interactive else read().rstrip("\n")
