@@ -98,6 +98,14 @@ class _Run:
             return False
         return self.budget is None or next(self._tickets) < self.budget
 
+    def tickets(self, wanted: int, now: float) -> int:
+        """How many of ``wanted`` more requests may be sent, ``now`` being the clock's reading (one check for a batch)."""
+        if self.stop.is_set() or (self.deadline is not None and now >= self.deadline):
+            return 0
+        if self.budget is None:
+            return wanted
+        return sum(1 for _ in range(wanted) if next(self._tickets) < self.budget)
+
 
 class Sender(Protocol):
     """What a worker sends with: one request per ``send`` (status or error name, and whether a login was asked for)."""
