@@ -81,12 +81,11 @@ def workers(target: LoadTarget, connections: int, threaded: Any, make: Any, clie
 class _Transfer:
     """What one handle's current request needs besides the handle: its body so far, sends, and when it was due and left."""
 
-    __slots__ = ("body", "counted", "due", "lag_us", "offset", "sends")
+    __slots__ = ("body", "counted", "lag_us", "offset", "sends")
 
     def __init__(self) -> None:
         self.body: list[bytes] = []
         self.sends = 0
-        self.due = 0.0  # fixed rate: when the request was due (closed loop: when it was added)
         self.offset = 0.0  # seconds into the counted run, for the report's per-second series
         self.lag_us = 0  # fixed rate: from its due time to when it was handed to libcurl
         self.counted = True
@@ -108,6 +107,7 @@ def _configured(target: LoadTarget, transfer: _Transfer) -> Any:
     # libcurl adds Accept and, for large bodies, Expect: an empty value removes a header, so the request is the target's
     handle.setopt(pycurl.HTTPHEADER, ["Accept:", "Expect:", *(f"{name}: {value}" for name, value in target.headers.items())])
     handle.setopt(pycurl.PROXY, "")  # no proxy from the environment: the credential goes to its origin only
+    handle.setopt(pycurl.NOPROXY, "")  # (and libcurl need not read no_proxy from the environment for each request)
     handle.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)
     handle.setopt(pycurl.FOLLOWLOCATION, 0)
     handle.setopt(pycurl.NOSIGNAL, 1)
@@ -166,10 +166,9 @@ class CurlWorker(_Worker):
         """How many requests are in flight."""
         return len(self.transfers) - len(self.free)
 
-    def _add(self, handle: Any, offset: float, due: float = 0.0, lag_us: int = 0, counted: bool = True) -> None:
+    def _add(self, handle: Any, offset: float, lag_us: int, counted: bool) -> None:
         transfer = self.transfers[handle]
-        transfer.sends = 0
-        transfer.offset, transfer.due, transfer.lag_us, transfer.counted = offset, due, lag_us, counted
+        transfer.sends, transfer.offset, transfer.lag_us, transfer.counted = 0, offset, lag_us, counted
         self.multi.add_handle(handle)
 
     def _collect(self, run: Any) -> int:
@@ -193,7 +192,7 @@ class CurlWorker(_Worker):
 
         remove, transfers, names, free = self.multi.remove_handle, self.transfers, self.names, self.free
         offsets, latencies, codes = self.offsets.append, self.latencies.append, self.codes.append
-        counted = 0
+        record, counted = run.record, 0
         for handle in handles:
             remove(handle)
             free.append(handle)
@@ -203,7 +202,7 @@ class CurlWorker(_Worker):
             if code >= 300:
                 self._unsuccessful(run, handle, transfer, code, status)
             transfer.body.clear()
-            if transfer.counted and run.record:
+            if transfer.counted and record:
                 offsets(transfer.offset)
                 latencies(max(1, transfer.lag_us + handle.getinfo(pycurl.TOTAL_TIME_T)))
                 codes(status)
@@ -261,7 +260,7 @@ class CurlWorker(_Worker):
         free = self.free
         offset = now - getattr(run, "counted_from", run.started)
         for _ in range(run.tickets(len(free), now)):
-            self._add(free.pop(), offset, now, 0, run.record)
+            self._add(free.pop(), offset, 0, run.record)
 
     def _scheduled(self, run: Any) -> None:
         """Fixed rate (``rate._Schedule``): a free handle takes the next due time and is added when it comes."""
@@ -295,7 +294,7 @@ class CurlWorker(_Worker):
                 return None  # the window closed with sends still waiting: skipped, and counted so
             due, counted = ticket
             lag = now - due
-            self._add(free.pop(), due - run.counted_from, due, round(lag * 1_000_000), counted)
+            self._add(free.pop(), due - run.counted_from, round(lag * 1_000_000), counted)
             if counted:
                 self.late += lag > LATE_AFTER_S
                 self.last_sent = now
