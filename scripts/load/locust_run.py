@@ -119,9 +119,7 @@ def _clean_environment() -> dict[str, str]:
     return environment
 
 
-def _spawn(
-    role: str, arguments: list[str], environment: dict[str, str], folder: Path, pass_fds: tuple[int, ...] = ()
-) -> LocustProcess:
+def _spawn(role: str, arguments: list[str], environment: dict[str, str], folder: Path, pass_fds: tuple[int, ...] = ()) -> LocustProcess:
     log = folder / f"locust-{role}.log"
     with open(log, "ab") as output:
         process = subprocess.Popen(
