@@ -183,7 +183,7 @@ curl -s -o /dev/null -D - "$callback" | grep -i '^set-cookie: authservice_sessio
 def login_and_startup(sandbox: control.Sandbox, runs: int, folder: Path) -> list[tuple[str, str, float, str, float]]:
     """Rows of (what, baseline, its seconds, kfdex, its seconds) for the login and the start-up."""
     from sandbox.gateway import DEMO_LOGIN, DEMO_PASSWORD
-    from scripts.state import EnvFile
+    from scripts.core.state import EnvFile
 
     kfdex = shutil.which("kfdex", path=str(Path(sys.executable).parent)) or str(Path(sys.executable).with_name("invoke"))
     name = Path(kfdex).name
@@ -279,7 +279,7 @@ def library_calls(sandbox: control.Sandbox, folder: Path, calls: int = 1000, chu
     in alternating chunks so that a busy neighbour hurts both alike.
     """
     from scripts.api import Kubeflow
-    from scripts.environment import Environment
+    from scripts.core.environment import Environment
 
     settings = {key: value for key, value in sandbox.settings().items() if key != "SANDBOX_DIR"}
     quiet = Environment(sys.stdout, open(os.devnull, "w"), variables={})  # noqa: SIM115 - for the process's life

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .scripts.api import Kubeflow, KubeflowAuth, KubeflowSession
-    from .scripts.errors import (
+    from .scripts.core.errors import (
         ConfigError,
         CredentialsError,
         ExitCode,
@@ -34,7 +34,7 @@ _FROM = {
             "ConfigError", "CredentialsError", "ExitCode", "GatewayError", "KfDexError", "KubectlError",
             "LoginRestartError", "ModelError", "SessionError", "SessionOver", "UsageError",
         ),
-        ".scripts.errors",
+        ".scripts.core.errors",
     ),
 }  # fmt: skip
 __all__ = [

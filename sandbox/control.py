@@ -118,7 +118,7 @@ def _stat(pid: int) -> list[str] | None:
         return None
 
 
-def _start_time(pid: int) -> str | None:
+def start_time(pid: int) -> str | None:
     """The kernel's start time of a process (field 22 of /proc/PID/stat), to tell pid reuse."""
     fields = _stat(pid)
     return fields[19] if fields else None
@@ -209,7 +209,7 @@ def launch(
                 env=None if environment is None else {**os.environ, **environment},
                 start_new_session=True,
             )
-        entries = [*_read_pids(folder), {"name": name, "pid": process.pid, "start": _start_time(process.pid)}]
+        entries = [*_read_pids(folder), {"name": name, "pid": process.pid, "start": start_time(process.pid)}]
         temporary = folder / f".{PIDS}.tmp"
         temporary.write_text(json.dumps(entries))
         os.replace(temporary, folder / PIDS)
@@ -229,7 +229,7 @@ def _read_pids(folder: Path) -> list[dict[str, object]]:
     return [entry for entry in found if isinstance(entry, dict)] if isinstance(found, list) else []
 
 
-def _alive(pid: int, start: object) -> bool:
+def alive(pid: int, start: object) -> bool:
     """True while the process runs (not a zombie) and, given ``start``, is the one we started."""
     fields = _stat(pid)
     return fields is not None and fields[0] != "Z" and (start is None or fields[19] == start)
@@ -241,7 +241,7 @@ def _wait_ready(folder: Path, model_port: int) -> dict[str, int]:
     cluster: dict[str, int] | None = None
     model_ready = False
     while time.monotonic() < deadline:
-        _check_alive(folder)
+        _checkalive(folder)
         if cluster is None and (folder / "cluster.json").exists():
             cluster = json.loads((folder / "cluster.json").read_text())
         if not model_ready:
@@ -253,10 +253,10 @@ def _wait_ready(folder: Path, model_port: int) -> dict[str, int]:
     raise SandboxFailure(f"the sandbox did not become ready in {READY_TIMEOUT:.0f}s; logs are in {folder}")
 
 
-def _check_alive(folder: Path) -> None:
+def _checkalive(folder: Path) -> None:
     """A SandboxFailure with the last lines of its log when a process started for ``folder`` has exited."""
     for entry in _read_pids(folder):
-        if not _alive(int(entry["pid"]), entry.get("start")):  # type: ignore[call-overload]
+        if not alive(int(entry["pid"]), entry.get("start")):  # type: ignore[call-overload]
             name = entry.get("name")
             tail = (folder / f"{name}.log").read_text(errors="replace").strip().splitlines()[-3:]
             raise SandboxFailure(f"the sandbox's {name} process exited while starting: {' | '.join(tail)}")
@@ -266,7 +266,7 @@ def _wait_answering(folder: Path, url: str) -> None:
     """Wait until ``url`` answers 200, every process still alive."""
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
-        _check_alive(folder)
+        _checkalive(folder)
         with contextlib.suppress(requests.RequestException):
             if requests.get(url, timeout=1).status_code == 200:
                 return
@@ -297,12 +297,18 @@ def _start_real(folder: Path, plan: realrun.Plan) -> str:
 
 
 def start(
-    flavor: str = NEWEST, sandbox_id: str = "", ready: Callable[[Sandbox], None] | None = None, components: str = "stand-in"
+    flavor: str = NEWEST,
+    sandbox_id: str = "",
+    ready: Callable[[Sandbox], None] | None = None,
+    components: str = "stand-in",
+    ends_with: tuple[int, Path | None] | None = None,
 ) -> Sandbox:
     """Start a sandbox of this flavor; ``ready(sandbox)`` runs once it answers (to record it somewhere).
 
     Whatever stops the start (a failure, ``ready`` raising, an interrupt at any
-    moment) stops every process started and removes the folder.
+    moment) stops every process started and removes the folder.  ``ends_with``
+    (a pid, and a folder of that run's to remove with it) makes the sandbox stop
+    itself once that process is gone, however it ended (``sandbox.watchdog``).
     """
     if flavor not in FLAVORS:
         raise SandboxFailure(f"unknown flavor {flavor!r}: use one of {', '.join(FLAVORS)}")
@@ -317,6 +323,9 @@ def start(
         plan = realrun.plan(FLAVORS[flavor], folder, tuple(real_ports)) if components == "real" else None
         if plan:
             plan.save(folder)
+        if ends_with:
+            watched, extra = ends_with
+            _spawn(folder, "watchdog", [f"{__package__}.watchdog", str(folder), sandbox_id, str(watched), str(start_time(watched)), str(extra or "")])
         _spawn(folder, "model", [f"{__package__}.model", str(folder / "models"), str(model_port), str(grpc_port)])
         _spawn(folder, "cluster", [f"{__package__}.cluster", str(folder), str(model_port), flavor, str(grpc_port)])
         real = _start_real(folder, plan) if plan else ""
@@ -381,25 +390,31 @@ def _stop(folder: Path, sandbox_id: str, grace: float) -> Stopped:
         return done
     for entry in _read_pids(folder):
         pid, started = int(entry["pid"]), entry.get("start")  # type: ignore[call-overload]
-        if not started and _alive(pid, None):
+        if not started and alive(pid, None):
             done.refused.append(f"did not signal pid {pid} ({entry.get('name')}): its start time was not recorded")
-        elif _alive(pid, started):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGTERM)
-                done.pids.append(pid)
-    _ended(done.pids, grace)
+        elif alive(pid, started) and pid != os.getpid():  # the watchdog stops the others, then ends by itself
+            done.pids.append(pid)
+    terminate(done.pids, grace)
     shutil.rmtree(folder, ignore_errors=True)
     return done
+
+
+def terminate(pids: list[int], grace: float = 5.0) -> None:
+    """SIGTERM to each process's group (each was started in a session of its own); SIGKILL after ``grace`` seconds."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+    _ended(pids, grace)
 
 
 def _ended(pids: list[int], grace: float) -> None:
     """Wait for each process to end (SIGKILL to its group after ``grace`` seconds), collecting our children."""
     deadline = time.monotonic() + grace
     for pid in pids:
-        while _alive(pid, None) and time.monotonic() < deadline:
+        while alive(pid, None) and time.monotonic() < deadline:
             _reap(pid)
             time.sleep(0.05)
-        if _alive(pid, None):
+        if alive(pid, None):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
         _reap(pid, block=True)

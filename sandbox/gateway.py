@@ -376,7 +376,11 @@ class StandInGateway:
                     b"CSRF check failed. This may happen if you opened the login form in more than 1 tabs. Please try to login again.",
                 )
             if not self.redeem(code, state):
-                return Reply(500, b"Failed to exchange authorization code with token.")
+                if flavor.proxy == "oauth2-proxy":
+                    return Reply(500, b"Failed to exchange authorization code with token.")
+                # oidc-authservice answers 500 "Failed to exchange authorization code with token." to Envoy's
+                # ext_authz check, which turns any 5xx into its status_on_error: an empty 403
+                return Reply(403, b"")
             key = nonce if flavor.proxy == "oauth2-proxy" else state
             original = self.world.client_states.pop(key, "/")
             if flavor.proxy == "oauth2-proxy":

@@ -1,8 +1,10 @@
 """The sandbox's real model server: trains an iris classifier, then becomes ``mlserver start``.
 
 Run as ``python -m sandbox.model FOLDER HTTP_PORT GRPC_PORT``.  The model is
-trained from scikit-learn's bundled iris data (no download) and saved with its
-``model-settings.json``; then this process replaces itself with MLServer
+trained from scikit-learn's bundled iris data (no download) once per
+scikit-learn version and kept in the user's cache (``$XDG_CACHE_HOME/kfdex/
+models``), so a sandbox's start does not import scikit-learn twice; it is
+copied with its ``model-settings.json``; then this process replaces itself with MLServer
 (same pid, so the sandbox stops it by that pid), listening on 127.0.0.1 only,
 with metrics off and models served in-process.
 """
@@ -13,22 +15,37 @@ import json
 import os
 import shutil
 import sys
+from importlib.metadata import version
 from pathlib import Path
+
+from .realbuild import user_cache
 
 MODEL_NAME = "sklearn-irisv2"
 
 
-def train(folder: Path) -> Path:
-    """Write ``<folder>/<MODEL_NAME>/model.joblib`` and its settings; returns the model folder."""
+def trained() -> Path:
+    """The iris classifier for this scikit-learn version: trained and saved on first use, then reused."""
+    cached = user_cache() / "models" / f"{MODEL_NAME}-sklearn-{version('scikit-learn')}" / "model.joblib"
+    if cached.is_file():
+        return cached
     import joblib
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
 
     features, labels = load_iris(return_X_y=True)
     model = LogisticRegression(max_iter=1000).fit(features, labels)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_name(f".{cached.name}.{os.getpid()}")  # two sandboxes starting at once: the last one wins whole
+    joblib.dump(model, partial)
+    os.replace(partial, cached)
+    return cached
+
+
+def train(folder: Path) -> Path:
+    """Write ``<folder>/<MODEL_NAME>/model.joblib`` and its settings; returns the model folder."""
     target = folder / MODEL_NAME
     target.mkdir(parents=True, exist_ok=True)
-    joblib.dump(model, target / "model.joblib")
+    shutil.copyfile(trained(), target / "model.joblib")
     settings = {
         "name": MODEL_NAME,
         "implementation": "mlserver_sklearn.SKLearnModel",

@@ -52,10 +52,14 @@ class Built:
         return f"{self.build}: {how}, {self.size / 1e6:.1f} MB, {self.binary}"
 
 
+def user_cache() -> Path:
+    """``$XDG_CACHE_HOME/kfdex`` (``~/.cache/kfdex`` by default): what the sandbox builds once and reuses."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")) / "kfdex"
+
+
 def cache_root() -> Path:
     """``$XDG_CACHE_HOME/kfdex/real`` (``~/.cache/kfdex/real`` by default)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "kfdex" / "real"
+    return user_cache() / "real"
 
 
 def component(build: str) -> str:

@@ -17,17 +17,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from . import curlscript
-from .cookies import CookieHeader
-from .dexflow import exchange, expect_redirect, failure, page_of, path_of, start_again
-from .environment import Environment
-from .errors import LoginRestartError
-from .gateway import Gateway, GatewayExhausted
-from .redirects import is_redirect
-from .settings import gateway_settings
-from .standalone import main
-from .state import State
-from .step import CURL, VERBOSE, Step, StepResult
+from .auth.dexflow import exchange, expect_redirect, failure, page_of, path_of, start_again
+from .core.environment import Environment
+from .core.errors import LoginRestartError
+from .core.standalone import main
+from .core.state import State
+from .core.step import CURL, VERBOSE, Step, StepResult
+from .render import curlscript
+from .transport.cookies import CookieHeader
+from .transport.gateway import Gateway, GatewayExhausted
+from .transport.redirects import is_redirect
+from .transport.settings import gateway_settings
 
 if TYPE_CHECKING:  # only for annotations: requests loads when a request is sent
     import requests

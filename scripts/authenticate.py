@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import getpass
 
-from . import curlscript
-from .cookies import CookieHeader
-from .dexflow import exchange, expect_redirect, page_of, path_of
-from .environment import Environment
-from .errors import ConfigError, CredentialsError
-from .gateway import Gateway
-from .redirects import is_redirect
-from .settings import gateway_settings
-from .standalone import main
-from .state import State
-from .step import CURL, VERBOSE, Step, StepResult
+from .auth.dexflow import exchange, expect_redirect, page_of, path_of
+from .core.environment import Environment
+from .core.errors import ConfigError, CredentialsError
+from .core.standalone import main
+from .core.state import State
+from .core.step import CURL, VERBOSE, Step, StepResult
+from .render import curlscript
+from .transport.cookies import CookieHeader
+from .transport.gateway import Gateway
+from .transport.redirects import is_redirect
+from .transport.settings import gateway_settings
 
 
 def credentials(state: State, environment: Environment) -> tuple[str, str]:

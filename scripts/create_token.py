@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import re
 
-from .credentials import TOKEN_KEYS, format_expiry, parse_expiry
-from .environment import Environment
-from .errors import KubectlError, UsageError
-from .kube import NotFound, command_line, kubectl_json
-from .settings import ingress_origin, kube_name
-from .standalone import main
-from .state import State
-from .step import VERBOSE, Option, Step, StepResult
-from .values import is_kubernetes_name, shown
+from .auth.credentials import TOKEN_KEYS, format_expiry, parse_expiry
+from .core.environment import Environment
+from .core.errors import KubectlError, UsageError
+from .core.standalone import main
+from .core.state import State
+from .core.step import VERBOSE, Option, Step, StepResult
+from .core.values import is_kubernetes_name, shown
+from .transport.kube import NotFound, command_line, kubectl_json
+from .transport.settings import ingress_origin, kube_name
 
 AUDIENCE = "istio-ingressgateway.istio-system.svc.cluster.local"
 DEFAULT_SERVICE_ACCOUNT = "default-editor"

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from .environment import Environment
-from .errors import KubectlError
-from .kube import NotFound, kubectl, kubectl_json
-from .settings import kube_name
-from .standalone import main
-from .state import State
-from .step import VERBOSE, Option, Step, StepResult
+from .core.environment import Environment
+from .core.errors import KubectlError
+from .core.standalone import main
+from .core.state import State
+from .core.step import VERBOSE, Option, Step, StepResult
+from .transport.kube import NotFound, kubectl, kubectl_json
+from .transport.settings import kube_name
 
 MODEL_PORT = 8080
 GRPC_PORT = 8081  # MLServer's (and KServe's V2 servers') gRPC port

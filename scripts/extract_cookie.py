@@ -9,18 +9,18 @@ those set here becomes ``AUTH_EXPIRES``.  ``LOGIN_COOKIES`` is removed.
 
 from __future__ import annotations
 
-from . import curlscript
-from .cookies import CookieHeader
-from .credentials import COOKIE_KEYS, describe_cookie, iso
-from .dexflow import exchange, failure, start_again
-from .environment import Environment
-from .errors import GatewayError
-from .gateway import Gateway
-from .redirects import is_redirect
-from .settings import gateway_settings
-from .standalone import main
-from .state import State
-from .step import CURL, VERBOSE, Step, StepResult
+from .auth.credentials import COOKIE_KEYS, describe_cookie, iso
+from .auth.dexflow import exchange, failure, refused_by_the_authorizer, start_again
+from .core.environment import Environment
+from .core.errors import GatewayError
+from .core.standalone import main
+from .core.state import State
+from .core.step import CURL, VERBOSE, Step, StepResult
+from .render import curlscript
+from .transport.cookies import CookieHeader
+from .transport.gateway import Gateway
+from .transport.redirects import is_redirect
+from .transport.settings import gateway_settings
 
 
 def run(state: State, environment: Environment) -> StepResult:
@@ -30,7 +30,7 @@ def run(state: State, environment: Environment) -> StepResult:
     cookies = CookieHeader(state.value("LOGIN_COOKIES"))
     response, fresh = exchange(gateway, cookies, environment.now(), "GET", callback)
     if not is_redirect(response):
-        raise failure(STEP.name, response, callback)
+        raise failure(STEP.name, response, callback, restart=refused_by_the_authorizer(response))
     if not fresh:
         raise GatewayError(f"{STEP.name}: the callback set no session cookie; {start_again()}")
     header = cookies.header()

@@ -10,15 +10,15 @@ login left; the keys are listed in its declaration (``STEP``).
 
 from __future__ import annotations
 
-from . import curlscript
-from .cookies import CookieHeader
-from .dexflow import START_PATH, page_of, request_id, walk_to_dex
-from .environment import Environment
-from .gateway import Gateway
-from .settings import gateway_settings
-from .standalone import main
-from .state import State
-from .step import CURL, VERBOSE, Step, StepResult
+from .auth.dexflow import START_PATH, page_of, request_id, walk_to_dex
+from .core.environment import Environment
+from .core.standalone import main
+from .core.state import State
+from .core.step import CURL, VERBOSE, Step, StepResult
+from .render import curlscript
+from .transport.cookies import CookieHeader
+from .transport.gateway import Gateway
+from .transport.settings import gateway_settings
 
 # what a previous login left in .env that no longer applies once a new request starts
 STALE_KEYS = ("DEX_NEXT_URL", "DEX_CALLBACK_URL")

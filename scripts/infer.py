@@ -17,18 +17,18 @@ from json import dumps
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from . import curlscript
-from .answers import SHOWN_VALUES, format_outputs, refusal
-from .credentials import AUTH_METHODS, COOKIE_KEYS, TOKEN_KEYS, Credential, ensure_bound, format_expiry, is_valid, saved
-from .environment import Environment
-from .errors import ModelError, SessionError, UsageError
-from .gateway import Gateway, GatewaySettings, Sent
-from .payloads import Payload, load
-from .routing import connect, grpc_asked, route
-from .settings import ingress_origin, path_prefix
-from .standalone import main
-from .state import State
-from .step import ATTEMPTS, AUTH, CURL, DEADLINE, PAYLOAD, VERBOSE, Option, Step, StepResult
+from .auth.credentials import COOKIE_KEYS, TOKEN_KEYS, Credential, ensure_bound, format_expiry, is_valid, saved
+from .core.environment import Environment
+from .core.errors import ModelError, SessionError, UsageError
+from .core.standalone import main
+from .core.state import State
+from .core.step import ATTEMPTS, AUTH, CURL, DEADLINE, PAYLOAD, PROTOCOLS, VERBOSE, Option, Step, StepResult
+from .model.answers import SHOWN_VALUES, format_outputs, refusal
+from .model.payloads import Payload, load
+from .model.routing import connect, grpc_asked, route
+from .render import curlscript
+from .transport.gateway import Gateway, GatewaySettings, Sent
+from .transport.settings import ingress_origin, path_prefix
 
 if TYPE_CHECKING:  # only for annotations: requests loads when a request is sent
     from datetime import datetime
@@ -94,11 +94,11 @@ def run(
     """Call the model; prints its outputs (nothing is written to .env)."""
     grpc = grpc_asked(protocol)  # an unknown protocol is refused before anything is sent
     if check:  # model-info's check first: server live and ready, model ready
-        from .modelcheck import check as check_model
+        from .model.modelcheck import check as check_model
 
         environment.info(f"check: {check_model(state, environment, auth).summary}")
-    if grpc:  # scripts.grpcv2 (and grpc itself) load only when asked for
-        from . import grpcv2
+    if grpc:  # scripts.model.grpcv2 (and grpc itself) load only when asked for
+        from .model import grpcv2
 
         return grpcv2.run(state, environment, payload, json, auth, full)
     answered = answer(state, environment, payload, auth)
@@ -151,8 +151,6 @@ def curl(
     full: bool = False,  # noqa: ARG001 - the printed command prints the whole answer
 ) -> str:
     """The model call as a curl command that reads $AUTH_COOKIE / $AUTH_BEARER when bound to this ingress, else the .env values."""
-    if auth not in AUTH_METHODS:
-        raise UsageError(f"unknown auth method {auth!r}: use one of {', '.join(AUTH_METHODS)}")
     if protocol != "rest":
         raise UsageError("--curl prints REST calls: leave out --protocol grpc (or use grpcurl with `kfdex credential`)")
     body = load(payload)
@@ -207,7 +205,7 @@ STEP = Step(
         Option("full", f"print every output value (by default at most {SHOWN_VALUES} per output)", kind=bool, default=False),
         AUTH,
         Option("check", "first check that the server and the model are ready, as model-info does", kind=bool, default=False),
-        Option("protocol", "rest (HTTP/JSON) or grpc (the V2 gRPC service; needs the extra kfdex[grpc])", default="rest"),
+        Option("protocol", "rest (HTTP/JSON) or grpc (the V2 gRPC service; needs the extra kfdex[grpc])", default="rest", choices=PROTOCOLS),
         ATTEMPTS,
         DEADLINE,
         VERBOSE,

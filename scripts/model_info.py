@@ -13,12 +13,12 @@ from __future__ import annotations
 from json import dumps
 from typing import Any
 
-from .environment import Environment
-from .modelcheck import check, check_grpc
-from .routing import grpc_asked
-from .standalone import main
-from .state import State
-from .step import ATTEMPTS, AUTH, DEADLINE, VERBOSE, Option, Step, StepResult
+from .core.environment import Environment
+from .core.standalone import main
+from .core.state import State
+from .core.step import ATTEMPTS, AUTH, DEADLINE, PROTOCOLS, VERBOSE, Option, Step, StepResult
+from .model.modelcheck import check, check_grpc
+from .model.routing import grpc_asked
 
 
 def _tensors(entries: Any) -> str:
@@ -57,7 +57,7 @@ STEP = Step(
     options=(
         Option("json", "print the raw V2 metadata JSON", kind=bool, default=False, short="j"),
         AUTH,
-        Option("protocol", "rest (HTTP/JSON) or grpc (ServerLive, ServerReady, ModelReady, ModelMetadata; the grpc extra)", default="rest"),
+        Option("protocol", "rest (HTTP/JSON) or grpc (ServerLive, ServerReady, ModelReady, ModelMetadata; the grpc extra)", default="rest", choices=PROTOCOLS),
         ATTEMPTS,
         DEADLINE,
         VERBOSE,

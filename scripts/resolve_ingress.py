@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from .credentials import COOKIE_KEYS, TOKEN_KEYS, credential_noun
-from .environment import Environment
-from .errors import KubectlError
-from .kube import NotFound, kubectl_json
-from .settings import ingress_origin
-from .standalone import main
-from .state import State
-from .step import VERBOSE, Step, StepResult
+from .auth.credentials import COOKIE_KEYS, TOKEN_KEYS, credential_noun
+from .core.environment import Environment
+from .core.errors import KubectlError
+from .core.standalone import main
+from .core.state import State
+from .core.step import VERBOSE, Step, StepResult
+from .transport.kube import NotFound, kubectl_json
+from .transport.settings import ingress_origin
 
 NAMESPACE = "istio-system"
 SERVICE = "istio-ingressgateway"

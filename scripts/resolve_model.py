@@ -13,13 +13,13 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from .environment import Environment
-from .errors import KubectlError
-from .kube import NotFound, kubectl_json
-from .settings import kube_name
-from .standalone import main
-from .state import State
-from .step import VERBOSE, Step, StepResult
+from .core.environment import Environment
+from .core.errors import KubectlError
+from .core.standalone import main
+from .core.state import State
+from .core.step import VERBOSE, Step, StepResult
+from .transport.kube import NotFound, kubectl_json
+from .transport.settings import kube_name
 
 
 def read_inference_service(state: State, environment: Environment | None = None) -> dict[str, Any]:

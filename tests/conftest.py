@@ -17,7 +17,7 @@ import pytest
 
 from sandbox import control, realbuild
 from sandbox.flavors import FLAVORS, NEWEST
-from scripts.state import EnvFile
+from scripts.core.state import EnvFile
 from tests.helpers import LOCUST_MARKER, NO_BACKOFF, Env, Stub
 
 

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from unittest import mock
 
-from scripts.catalog import COMMANDS
-from scripts.cli import KfDexProgram, build_collection
-from scripts.environment import Environment
-from scripts.state import EnvFile
+from scripts.app.catalog import COMMANDS
+from scripts.app.cli import KfDexProgram, build_collection
+from scripts.core.environment import Environment
+from scripts.core.state import EnvFile
 
 ROOT = Path(__file__).resolve().parent.parent
 NO_BACKOFF = {"RETRY_WAIT_INITIAL": "0", "RETRY_WAIT_MAX": "0", "RETRY_ATTEMPTS": "5", "RETRY_DEADLINE": "30"}
@@ -112,8 +112,8 @@ class Env:
 
 def login_steps(env: Env, until: str = "") -> None:
     """The Dex login's declared steps run one by one against ``env`` (stopping after ``until``)."""
-    from scripts.login import DEX_STEPS
-    from scripts.step import run_step
+    from scripts.commands.login import DEX_STEPS
+    from scripts.core.step import run_step
 
     for step in DEX_STEPS:
         run_step(step, env.file, here())

@@ -1,6 +1,6 @@
 """The structure of a Dex or oauth2-proxy page, for comparing the sandbox's pages with the real ones.
 
-Independent of the client's parser (``scripts/dexpages.py``) on purpose: the
+Independent of the client's parser (``scripts/auth/dexpages.py``) on purpose: the
 comparison must not inherit the client's blind spots.  A page's structure is
 what a client can act on: forms (method, action, inputs), links and their
 texts, buttons, the login-error box, headings, paragraphs and oauth2-proxy's

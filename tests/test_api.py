@@ -20,7 +20,7 @@ from sandbox.control import Sandbox
 from sandbox.flavors import FLAVORS
 from sandbox.httpserve import Reply, Request
 from scripts.api import Kubeflow, KubeflowAuth
-from scripts.errors import ExitCode, SessionError, UsageError
+from scripts.core.errors import ExitCode, SessionError, UsageError
 from tests.helpers import NO_BACKOFF, ROOT, Env, Stub, here
 
 PREDICTION = [1, 1]
@@ -243,7 +243,7 @@ def test_a_redirect_is_a_login_for_the_model_and_for_navigation_only_when_it_lea
 ) -> None:
     import requests
 
-    from scripts.dexflow import login_signal
+    from scripts.auth.dexflow import login_signal
 
     answer = requests.Response()
     answer.status_code, answer.url = 302, "http://127.0.0.1:31380/pipeline"

@@ -15,7 +15,7 @@ import pytest
 
 from sandbox.control import Sandbox
 from scripts.api import Kubeflow
-from scripts.errors import UsageError
+from scripts.core.errors import UsageError
 from tests.helpers import Env, here
 
 HAS_KFP = importlib.util.find_spec("kfp") is not None

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from sandbox.control import Sandbox
-from scripts.errors import ExitCode
+from scripts.core.errors import ExitCode
+from scripts.core.state import EnvFile
 from tests.helpers import Env
 
 Setup = Callable[[Env, Sandbox, Path], list[str]]
@@ -394,7 +395,7 @@ CASES = [
         ExitCode.SESSION,
         r"no session in .*: run `invoke login` \(or `invoke login --token`\) first",
     ),
-    Case("unknown auth option", _logged_in_then(["infer", "--auth", "magic"]), ExitCode.USAGE, r"unknown auth method 'magic'"),
+    Case("unknown auth option", _logged_in_then(["infer", "--auth", "magic"]), ExitCode.USAGE, r"--auth 'magic': use one of auto, cookie, token"),
     Case(
         "zero attempts option",
         _logged_in_then(["infer", "--attempts", "0"]),
@@ -486,9 +487,12 @@ OPTION_CASES = [
     # a control character in a value is shown escaped: the error stays one line (and kubectl is never run with it)
     (["create-token", "--service-account", "\r"], r"--service-account '\\r' is not a Kubernetes name"),
     (["sandbox-up", "--flavor", "kf\n99"], r"--flavor 'kf\\n99': no such sandbox flavor"),
-    (["infer", "--protocol", "grpc\r"], r"--protocol 'grpc\\r': use rest or grpc"),
-    (["load", "--via", "\nnodeport"], r"--via '\\nnodeport': use nodeport or ingress"),
+    (["infer", "--protocol", "grpc\r"], r"--protocol 'grpc\\r': use one of rest, grpc"),
+    (["load", "--via", "\nnodeport"], r"--via '\\nnodeport': use one of nodeport, ingress"),
     (["credential", "--format", "env\n"], r"--format 'env\\n': use one of"),
+    (["infer", "--auth", "magic"], r"--auth 'magic': use one of auto, cookie, token"),
+    (["locust", "--via", "bus"], r"--via 'bus': use one of nodeport, ingress"),
+    (["model-info", "--protocol", "soap"], r"--protocol 'soap': use one of rest, grpc"),
     (["-f", "/etc/passwd", "status"], r"No idea what '-f' is! \(`kfdex --list` shows the tasks"),  # Invoke's -f is not kfdex's
     (["-T", "abc", "status"], r"No idea what '-T' is!"),
     (["--profile", "../x", "status"], r"profile '\.\./x': a profile's name is letters"),
@@ -524,6 +528,17 @@ def test_a_bad_option_value_is_refused_before_anything_starts(env: Env, argument
     assert env.path.read_bytes() == before
 
 
+@pytest.mark.usefixtures("nothing_starts")
+@pytest.mark.parametrize(("arguments", "message"), OPTION_CASES, ids=[" ".join(case[0]) for case in OPTION_CASES])
+def test_a_bad_option_value_is_named_before_a_missing_env(tmp_path: Path, arguments: list[str], message: str) -> None:
+    """With no .env at all, the bad option is still what the one line names: the first thing to fix."""
+    env = Env(EnvFile(tmp_path / "missing.env"))
+    ran = env.invoke(*arguments)
+    assert ran.returncode == ExitCode.USAGE, ran.stderr
+    assert re.search(message, ran.stderr), ran.stderr
+    assert not env.path.exists()
+
+
 NEEDS_EXTRA = {  # every task that needs an extra (or one module of it: the load extra's two serve two tasks)
     "grpc": (["model-info", "--protocol", "grpc"], ["infer", "--protocol", "grpc"], ["load", "--protocol", "grpc"]),
     "locust": (["locust"],),
@@ -534,7 +549,7 @@ NEEDS_EXTRA = {  # every task that needs an extra (or one module of it: the load
 
 
 def _extra_cases() -> list[tuple[str, str, list[str]]]:
-    from scripts.extras import EXTRAS
+    from scripts.core.extras import EXTRAS
 
     return [
         (extra, module, task)
@@ -551,7 +566,7 @@ def test_a_missing_extra_is_one_line_naming_it(
 ) -> None:
     import sys
 
-    from scripts.extras import EXTRAS
+    from scripts.core.extras import EXTRAS
 
     assert module in EXTRAS[extra]
     monkeypatch.setitem(sys.modules, module, None)  # `import module` fails, find_spec finds nothing: as if not installed
@@ -571,7 +586,7 @@ def test_an_error_is_one_line_whatever_it_quotes() -> None:
     """A value a message quotes raw (a path, a server's words) cannot break the error's one line: breaks are escaped."""
     import io
 
-    from scripts.environment import Environment
+    from scripts.core.environment import Environment
 
     stderr = io.StringIO()
     Environment(io.StringIO(), stderr).error("cannot read a\nb\rc\x1ed\u2028e: no such file")

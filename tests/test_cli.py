@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from scripts.catalog import COMMANDS
-from scripts.cli import KfDexProgram, build_collection
-from scripts.errors import ExitCode
+from scripts.app.catalog import COMMANDS
+from scripts.app.cli import KfDexProgram, build_collection
+from scripts.core.errors import ExitCode
 from tests.helpers import Env
 
 # what `kfdex --help` may offer before the task name, and nothing of Invoke's beyond it

@@ -14,7 +14,7 @@ import pytest
 
 from sandbox.control import Sandbox
 from sandbox.httpserve import Reply, Request
-from scripts.errors import ExitCode
+from scripts.core.errors import ExitCode
 from tests.helpers import Env, Stub
 
 
@@ -146,7 +146,9 @@ def test_a_bad_value_from_the_environment_is_named_so_and_comes_before_the_sessi
 @pytest.mark.parametrize(
     "cookie", [" authservice_session=SECRETVALUE123", "authservice_session=SECRETVALUE123\r\nX-Evil: 1", "SECRETVALUE123 no pair"]
 )
-@pytest.mark.parametrize("task", [["infer", "--payload", "iris"], ["load", "--requests", "1"]])
+@pytest.mark.parametrize(
+    "task", [["infer", "--payload", "iris"], ["load", "--requests", "1"], ["credential", "--format", "curl", "--show-secrets"]]
+)
 def test_a_saved_cookie_that_cannot_be_a_header_is_refused_unseen_and_unsent(
     sandbox_env: Env, cluster: Sandbox, cookie: str, task: list[str]
 ) -> None:

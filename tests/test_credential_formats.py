@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from scripts.credential_formats import FORMATS, render
-from scripts.credentials import Credential
+from scripts.auth.credentials import Credential
+from scripts.render.credential_formats import FORMATS, render
 from tests.helpers import Env
 
 COOKIE = Credential("cookie", "authservice_session=MTY0secretvalue", "2026-11-30T07:00:00Z", "http://127.0.0.1:31380", "user@example.com")

@@ -11,8 +11,8 @@ import pytest
 
 from sandbox.control import Sandbox
 from sandbox.flavors import FLAVORS
+from scripts.core.state import EnvFile
 from scripts.load.locust_run import free_port
-from scripts.state import EnvFile
 from tests.helpers import Env
 
 MODEL_HOST = "sklearn-irisv2.kubeflow-user-example-com.example.com"
@@ -213,8 +213,8 @@ def test_a_connector_id_the_script_cannot_match_is_refused(env: Env) -> None:
 
 
 def test_kubectl_does_not_inherit_the_tools_secrets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from scripts import kube
-    from scripts.state import EnvFile
+    from scripts.core.state import EnvFile
+    from scripts.transport import kube
 
     monkeypatch.setenv("DEX_PASSWORD", "hunter2")
     monkeypatch.setenv("AUTH_BEARER", "token")

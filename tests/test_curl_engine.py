@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from sandbox.httpserve import Reply, Request
-from scripts.errors import UsageError
+from scripts.core.errors import UsageError
 from scripts.load.curlmulti import available, chosen
 from scripts.load.engine import LoadTarget, run_load
 from tests.helpers import Stub

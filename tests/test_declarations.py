@@ -9,12 +9,12 @@ import sys
 import pytest
 from invoke import Program
 
-from scripts.catalog import COMMANDS, STEPS
-from scripts.cli import build_collection
-from scripts.environment import Environment
-from scripts.errors import DeclarationError, ExitCode
-from scripts.keys import KEYS
-from scripts.step import Step, StepResult, run_step
+from scripts.app.catalog import COMMANDS, STEPS
+from scripts.app.cli import build_collection
+from scripts.core.environment import Environment
+from scripts.core.errors import DeclarationError, ExitCode
+from scripts.core.keys import KEYS
+from scripts.core.step import Step, StepResult, run_step
 from tests.helpers import ROOT, Env, here
 
 
@@ -89,6 +89,15 @@ def test_a_step_script_takes_its_declared_options() -> None:
     assert "--delete" in shown.stdout and "delete the NodePort Service instead of creating it" in shown.stdout
 
 
+@pytest.mark.parametrize("step", STEPS, ids=[step.name for step in STEPS])
+def test_every_step_runs_as_a_script_under_its_own_name(step: Step) -> None:
+    """``python -m scripts.<step>`` works for every step, and its usage line names that command."""
+    module = f"scripts.{step.name.replace('-', '_')}"
+    shown = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith(f"usage: python -m {module} ")
+
+
 def test_a_failed_step_prints_one_line(env: Env) -> None:
     ran = env.invoke("authenticate")
     assert ran.returncode == ExitCode.CONFIG
@@ -105,8 +114,9 @@ def test_reading_an_unknown_key_is_a_bug_not_an_empty_value(env: Env) -> None:
 
 
 def test_the_start_again_hint_names_the_declared_tasks() -> None:
-    from scripts import fetch_req, login
-    from scripts.dexflow import start_again
+    from scripts import fetch_req
+    from scripts.auth.dexflow import start_again
+    from scripts.commands import login
 
     assert start_again() == f"start again with `invoke {login.LOGIN.name}` (or `{fetch_req.STEP.how_to_run}`)"
 
@@ -136,3 +146,43 @@ def test_a_number_option_that_is_no_number_is_bad_input(env: Env, arguments: tup
     ran = env.invoke(*arguments)
     assert ran.returncode == ExitCode.USAGE and ran.stderr.strip() == message
     assert env.path.read_bytes() == before
+
+
+def test_only_step_modules_sit_at_the_top_and_a_stray_one_is_refused(tmp_path, monkeypatch) -> None:
+    """The catalog takes the steps from the top of a package, ignores its folders, and refuses a module with no STEP."""
+    from scripts.app.catalog import discover_steps
+    from scripts.fetch_req import STEP as FETCH_REQ
+
+    package = tmp_path / "strays"
+    (package / "layer").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "one_step.py").write_text("from scripts.fetch_req import STEP\n")
+    (package / "layer" / "__init__.py").write_text("")
+    (package / "layer" / "tasks.py").write_text("from scripts.commands.status import COMMANDS\n")  # a folder is never searched
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert discover_steps(package, "strays") == [FETCH_REQ]
+    (package / "helper.py").write_text("from scripts.commands.status import COMMANDS\n")
+    with pytest.raises(DeclarationError, match=r"helper\.py declares no STEP"):
+        discover_steps(package, "strays")
+
+
+def test_every_command_module_is_listed_in_the_catalog() -> None:
+    """A command module left out of COMMAND_MODULES would silently lose its tasks."""
+    from pathlib import Path
+
+    from scripts.app.catalog import COMMAND_MODULES
+
+    folder = Path(__file__).resolve().parents[1] / "scripts" / "commands"
+    declaring = {path.stem for path in folder.glob("*.py") if "\nCOMMANDS = " in path.read_text(encoding="utf-8")}
+    assert declaring == {module.__name__.rpartition(".")[2] for module in COMMAND_MODULES}
+
+
+def test_the_start_again_hint_names_declared_tasks() -> None:
+    """dexflow sits below the declarations and writes the names itself: renaming a task must fail here."""
+    import re
+
+    from scripts.auth.dexflow import start_again
+
+    named = re.findall(r"`invoke ([a-z-]+)", start_again())
+    assert named == ["login", "fetch-req"]
+    assert set(named) <= {command.name for command in COMMANDS}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from scripts.errors import ExitCode
-from scripts.keys import KEYS
+from scripts.core.errors import ExitCode
+from scripts.core.keys import KEYS
 from tests.helpers import ROOT
 
 

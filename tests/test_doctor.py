@@ -10,8 +10,8 @@ import pytest
 from sandbox.control import Sandbox
 from sandbox.gateway import API_AUDIENCE
 from scripts import expose_nodeport, resolve_model
-from scripts.kube import kubectl
-from scripts.step import run_step
+from scripts.core.step import run_step
+from scripts.transport.kube import kubectl
 from tests.helpers import Env, here, login_steps
 
 CHECKS = [

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from sandbox.control import Sandbox
-from scripts.catalog import STEPS
-from scripts.errors import ExitCode
+from scripts.app.catalog import STEPS
+from scripts.core.errors import ExitCode
 from tests.helpers import ROOT, TASK_NAMES, Env
 
 TASKS = TASK_NAMES

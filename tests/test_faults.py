@@ -7,7 +7,7 @@ import re
 import pytest
 
 from sandbox.control import Sandbox
-from scripts.errors import ExitCode
+from scripts.core.errors import ExitCode
 from tests.helpers import Env
 
 INFER_PATH = "/v2/models/sklearn-irisv2/infer"

@@ -1,4 +1,4 @@
-"""The one table of the gateway's login signals (scripts/signals.py): every row, for every client that reads it.
+"""The one table of the gateway's login signals (scripts/auth/signals.py): every row, for every client that reads it.
 
 Each row is read three ways: by the table itself (what the load engines and the
 locustfile see: status, ``Location``, body bytes), by ``dexflow.login_signal``
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from scripts.dexflow import login_signal
-from scripts.signals import TO_DEX, TO_LOGIN, login_signal_of, session_refused
+from scripts.auth.dexflow import login_signal
+from scripts.auth.signals import TO_DEX, TO_LOGIN, login_signal_of, session_refused
 from tests.recorded import answer, golden_names, golden_page
 
 HTML = [("Content-Type", "text/html; charset=utf-8")]

@@ -18,8 +18,8 @@ import pytest
 
 from sandbox.control import Sandbox
 from sandbox.flavors import FLAVORS
-from scripts import grpcv2
-from scripts.errors import ExitCode, UsageError
+from scripts.core.errors import ExitCode, UsageError
+from scripts.model import grpcv2
 from tests.helpers import Env
 
 MODEL_HOST = "sklearn-irisv2.kubeflow-user-example-com.example.com"
@@ -150,7 +150,7 @@ def test_a_v1_payload_or_unknown_protocol_is_refused(ingress: Env) -> None:
     v1 = _grpc(ingress, "--payload", "iris-v1")
     assert v1.returncode == ExitCode.USAGE and "V2 payloads only" in v1.stderr
     other = ingress.invoke("infer", "--protocol", "soap")
-    assert other.returncode == ExitCode.USAGE and "--protocol 'soap': use rest or grpc" in other.stderr
+    assert other.returncode == ExitCode.USAGE and "--protocol 'soap': use one of rest, grpc" in other.stderr
 
 
 def test_without_the_extra_the_message_names_it(ingress: Env) -> None:

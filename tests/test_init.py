@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from sandbox.control import Sandbox
-from scripts.errors import ExitCode
-from scripts.state import EnvFile
+from scripts.core.errors import ExitCode
+from scripts.core.state import EnvFile
 from tests.helpers import ROOT
 
 

@@ -90,3 +90,20 @@ def test_init_login_infer_against_the_sandbox_from_an_empty_folder(empty: Path, 
         assert ran.returncode == 0, f"{step}: {ran.stderr}"
     assert ran.stdout.strip() == "predict = [1, 1]"
     assert sorted(path.name for path in empty.iterdir()) == [".env"]
+
+
+@pytest.mark.parametrize("arguments", [["infer"], ["--list"]])
+def test_a_reader_that_leaves_early_is_never_a_success(empty: Path, arguments: list[str]) -> None:
+    """``kfdex ... | head``: once the output's reader is gone the outcome is unknown, so the exit is 141, as SIGPIPE's."""
+    if not KFDEX.exists():
+        pytest.skip(f"kfdex is not installed beside {sys.executable}")
+    reader, writer = os.pipe()
+    os.close(reader)  # the reader left before the first byte
+    environment = {key: value for key, value in os.environ.items() if key not in ("ENV_FILE", "KFDEX_DEBUG")}
+    try:
+        ran = subprocess.run(
+            [str(KFDEX), *arguments], cwd=empty, env=environment, stdout=writer, stderr=writer, stdin=subprocess.DEVNULL, timeout=60
+        )
+    finally:
+        os.close(writer)
+    assert ran.returncode == 141

@@ -10,8 +10,8 @@ import pytest
 
 from sandbox.control import Sandbox
 from scripts import expose_nodeport, resolve_ingress
-from scripts.errors import KubectlError
-from scripts.step import run_step
+from scripts.core.errors import KubectlError
+from scripts.core.step import run_step
 from tests.helpers import Env, here
 
 
@@ -71,8 +71,8 @@ def test_a_hung_kubectl_and_its_children_end_at_the_time_limit(
     env: Env, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """A kubectl (or an auth plugin it started) that never ends: its whole process group goes at the limit."""
-    from scripts import kube
-    from scripts.state import State
+    from scripts.core.state import State
+    from scripts.transport import kube
 
     child_pid = tmp_path / "child.pid"
     fake = tmp_path / "bin" / "kubectl"
@@ -102,9 +102,9 @@ def _running(pid: int) -> bool:
 @pytest.mark.parametrize("audience", ["a\x00b", "a\x07b", "two audiences", "a,b"])
 def test_a_token_audience_kubectl_cannot_take_is_bad_input(tmp_path: Path, audience: str) -> None:
     """A NUL in TOKEN_AUDIENCE once reached kubectl's argv and crashed the call (exit 1): it is refused first."""
+    from scripts.core.errors import UsageError
+    from scripts.core.state import State
     from scripts.create_token import _request
-    from scripts.errors import UsageError
-    from scripts.state import State
 
     with pytest.raises(UsageError, match="must be one audience"):
         _request(State(tmp_path / ".env", {"MODEL_NAMESPACE": "ns", "TOKEN_AUDIENCE": audience}), None, None)

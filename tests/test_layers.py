@@ -1,11 +1,15 @@
 """The layer contract of ``scripts/``: the order written down once, checked on every run.
 
-Every ``import`` of a ``scripts`` module counts, at the top of a module or inside a
+The layers are the subpackages of ``scripts/``, lowest first; the modules at the
+top of ``scripts/`` are the documented steps, a layer of their own.  Every
+``import`` of a ``scripts`` module counts, at the top of a module or inside a
 function (a deferred import hides a dependency, it does not remove it); imports
 under ``if TYPE_CHECKING:`` never run and do not count.  The rules: an import
-points to the same layer or one below; no step imports another step; and no
-import cycle, however long.  ``KNOWN`` lists what today's tree still breaks: it
-may only shrink (a fixed entry left in the list fails too), and anything new fails.
+points to its own layer or one below; no step imports another step; no import
+cycle, however long; a deferred import defers something (its module is not
+already loaded by the importer's own top-level imports), so that the only reason
+left for one is start-up cost; and ``sandbox/`` imports nothing of the client.
+There are no exemptions.
 """
 
 from __future__ import annotations
@@ -14,48 +18,36 @@ import ast
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# lowest first: a module may import from its own layer and the layers before it
-LAYERS: tuple[tuple[str, frozenset[str]], ...] = tuple(
-    (name, frozenset(modules.split()))
-    for name, modules in (
-        ("core", "scripts scripts.load errors environment values keys state extras boundary kubecache cookies dexpages "
-                 "signals redirects payloads step standalone"),
-        ("transport", "gateway settings kube curlscript"),
-        ("auth", "credentials dexflow"),
-        ("model", "routing answers modelcheck grpcv2 load.basics load.engine load.curlmulti load.rate load.progress load.renewal load.report load.page "
-                  "load.sweep load.locust_run load.locustfile"),
-        ("steps", "approve authenticate create_token expose_nodeport extract_cookie fetch_req infer model_info "
-                  "resolve_ingress resolve_model"),
-        ("commands", "init login logout doctor status profiles credential_formats load_tasks sandbox_tasks sandbox_record "
-                     "scripts.api api.pipelines"),
-        ("application", "catalog cli"),
-    )
-)  # fmt: skip
-
-# What the tree still breaks (importer, imported), all deferred imports today: each to be removed, never added to.
-KNOWN: frozenset[tuple[str, str]] = frozenset()
-KNOWN_CYCLES: frozenset[frozenset[str]] = frozenset()
-
-
-def short(module: str) -> str:
-    """``scripts.dexflow`` -> ``dexflow``; the packages keep their full names."""
-    return module if module in ("scripts", "scripts.load", "scripts.api") else module.removeprefix("scripts.")
+# lowest first; a module may import from its own layer and those before it (docs/architecture.md draws them)
+LAYERS: tuple[frozenset[str], ...] = (
+    frozenset({"core"}),  # errors, the environment, the .env state, keys, values, the step protocol
+    frozenset({"transport"}),  # the HTTP client and its retries, settings, cookies, redirects, kubectl
+    frozenset({"auth"}),  # credentials, Dex's pages, the gateway's signals, the login walk
+    frozenset({"model", "render", "load"}),  # payloads and routing; --curl and credential formats; the load engines
+    frozenset({"steps"}),  # the modules at the top of scripts/: one per documented step
+    frozenset({"commands", "api"}),  # the tasks that chain the steps; the Python library
+    frozenset({"app"}),  # the catalog and the program
+)
+STEPS = "steps"
 
 
 def modules(root: Path) -> dict[str, Path]:
-    """Every module under root/scripts by its dotted name."""
+    """Every module under root/scripts by its name inside the package: ``core.errors``, ``fetch_req``."""
     found = {}
     for path in sorted((root / "scripts").rglob("*.py")):
-        parts = list(path.relative_to(root).with_suffix("").parts)
-        found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+        parts = list(path.relative_to(root / "scripts").with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        found[".".join(parts)] = path
     return found
 
 
-def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
-    """Every node that runs: the bodies of ``if TYPE_CHECKING:`` are left out."""
+def _runtime_nodes(tree: ast.AST, *, top_level_only: bool = False) -> list[ast.AST]:
+    """Every node that runs (the bodies of ``if TYPE_CHECKING:`` left out); optionally not the function bodies."""
     kept: list[ast.AST] = []
     pending = [tree]
     while pending:
@@ -64,44 +56,61 @@ def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
                 pending.extend(child.orelse)
-            else:
+            elif not (top_level_only and isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))):
                 pending.append(child)
     return kept
 
 
-def imports(root: Path) -> dict[str, set[str]]:
-    """Each module's imports of other ``scripts`` modules (short names), top level and deferred alike."""
+def _targets(name: str, path: Path, node: ast.AST, known: dict[str, Path]) -> set[str]:
+    """The ``scripts`` modules one import statement loads (by package-relative name)."""
+    full = ["scripts", *name.split(".")] if name else ["scripts"]
+    package = full if path.name == "__init__.py" else full[:-1]
+    found: set[str] = set()
+    if isinstance(node, ast.ImportFrom):
+        base = ".".join(package[: len(package) - node.level + 1] + ([node.module] if node.module else [])) if node.level else node.module or ""
+        for alias in node.names:
+            found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}".removeprefix("scripts.") in known else base)
+    elif isinstance(node, ast.Import):
+        found.update(alias.name for alias in node.names)
+    inside = {target.removeprefix("scripts").removeprefix(".") for target in found if target == "scripts" or target.startswith("scripts.")}
+    return {target for target in inside if target in known and target != name}
+
+
+def imports(root: Path, *, where: str = "everywhere") -> dict[str, set[str]]:
+    """Each module's imports of other ``scripts`` modules: ``everywhere``, at the ``top`` level, or ``deferred``."""
     known = modules(root)
     graph: dict[str, set[str]] = {}
     for name, path in known.items():
-        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
-        targets: set[str] = set()
-        for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom):
-                base = ".".join(package[: len(package) - node.level + 1] + ([node.module] if node.module else [])) if node.level else node.module or ""
-                for alias in node.names:
-                    targets.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base)
-            elif isinstance(node, ast.Import):
-                targets.update(alias.name for alias in node.names)
-        graph[short(name)] = {short(target) for target in targets if target in known and target != name}
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        every = [node for node in _runtime_nodes(tree) if isinstance(node, (ast.Import, ast.ImportFrom))]
+        top = [node for node in _runtime_nodes(tree, top_level_only=True) if isinstance(node, (ast.Import, ast.ImportFrom))]
+        chosen = {"everywhere": every, "top": top, "deferred": [node for node in every if node not in top]}[where]
+        graph[name] = set().union(*(_targets(name, path, node, known) for node in chosen))
     return graph
 
 
 def layer_of(module: str) -> int:
-    for index, (_name, members) in enumerate(LAYERS):
-        if module in members:
+    """The index in LAYERS of a module: its subpackage, or the steps for a module at the top of scripts/."""
+    head, dot, _rest = module.partition(".")
+    group = head if dot or module in _packages() else (STEPS if module else "core")  # "": scripts/__init__ (the version)
+    for index, members in enumerate(LAYERS):
+        if group in members:
             return index
-    raise AssertionError(f"{module} is in no layer: add it to LAYERS in tests/test_layers.py")
+    raise AssertionError(f"scripts/{head} is in no layer: add it to LAYERS in tests/test_layers.py")
+
+
+def _packages() -> set[str]:
+    return {path.name for path in (ROOT / "scripts").iterdir() if (path / "__init__.py").is_file()}
 
 
 def violations(graph: dict[str, set[str]]) -> set[tuple[str, str]]:
-    """Imports that point up, and imports of one step by another."""
-    steps = dict(LAYERS)["steps"]
+    """Imports that point up a layer, and imports of one step by another."""
+    steps = LAYERS.index(frozenset({STEPS}))
     return {
         (importer, imported)
         for importer, targets in graph.items()
         for imported in targets
-        if layer_of(imported) > layer_of(importer) or (importer in steps and imported in steps)
+        if layer_of(imported) > layer_of(importer) or layer_of(importer) == layer_of(imported) == steps
     }
 
 
@@ -134,47 +143,99 @@ def cycles(graph: dict[str, set[str]]) -> set[frozenset[str]]:
     return found
 
 
+def _closure(graph: dict[str, set[str]], start: str) -> set[str]:
+    """What loading ``start`` loads, itself and its packages included (a submodule's import runs its package)."""
+    seen: set[str] = set()
+    pending = [start]
+    while pending:
+        module = pending.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        parents = [".".join(module.split(".")[:cut]) for cut in range(1, module.count(".") + 1)]
+        pending.extend([*graph.get(module, ()), *(parent for parent in parents if parent in graph)])
+    return seen
+
+
+def idle_deferrals(root: Path) -> set[tuple[str, str]]:
+    """Deferred imports of a module the importer's top-level imports load anyway: they defer nothing."""
+    deferred, top = imports(root, where="deferred"), imports(root, where="top")
+    return {(importer, imported) for importer, targets in deferred.items() for imported in targets if imported in _closure(top, importer)}
+
+
 def test_every_module_has_a_layer() -> None:
-    for module in imports(ROOT):
+    for module in modules(ROOT):
         layer_of(module)
 
 
 def test_every_import_points_down() -> None:
-    found = violations(imports(ROOT))
-    assert sorted(found - KNOWN) == [], "imports that point up a layer (or from a step to a step)"
-    assert sorted(KNOWN - found) == [], "fixed: remove these from KNOWN in tests/test_layers.py"
+    assert sorted(violations(imports(ROOT))) == [], "imports that point up a layer (or from a step to a step)"
 
 
 def test_no_import_cycles() -> None:
-    found = cycles(imports(ROOT))
-    assert sorted(map(sorted, found - KNOWN_CYCLES)) == [], "import cycles"
-    assert sorted(map(sorted, KNOWN_CYCLES - found)) == [], "fixed: remove these from KNOWN_CYCLES in tests/test_layers.py"
+    assert sorted(map(sorted, cycles(imports(ROOT)))) == [], "import cycles"
+
+
+def test_a_deferred_import_defers_something() -> None:
+    assert sorted(idle_deferrals(ROOT)) == [], "import these at the top of the module: they are loaded with it anyway"
+
+
+def test_the_sandbox_imports_nothing_of_the_client() -> None:
+    for path in sorted((ROOT / "sandbox").rglob("*.py")):
+        for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                named = [node.module or ""] if not node.level else [f"{'.' * node.level}{node.module or ''}"]
+            elif isinstance(node, ast.Import):
+                named = [alias.name for alias in node.names]
+            else:
+                continue
+            assert not any(name == "scripts" or name.startswith(("scripts.", "..scripts", "kfdex")) for name in named), path
+
+
+def test_every_layer_is_packaged() -> None:
+    """pyproject lists each subpackage (setuptools leaves an unlisted one out of the wheel)."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+    assert {f"kfdex.scripts.{package}" for package in _packages()} <= listed
+    assert {package for members in LAYERS for package in members} - {STEPS} == _packages()
+
+
+def _copy_of_the_tree(tmp_path: Path) -> Path:
+    for path in modules(ROOT).values():
+        copy = tmp_path / path.relative_to(ROOT)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    return tmp_path
 
 
 @pytest.mark.parametrize(
     ("module", "line", "expected"),
     [
-        ("errors.py", "    from .cli import main  # a deferred upward import", ("errors", "cli")),
-        ("signals.py", "from .gateway import Gateway", ("signals", "gateway")),
+        ("core/errors.py", "    from ..app.cli import main  # a deferred upward import", ("core.errors", "app.cli")),
+        ("auth/signals.py", "from ..model.routing import route", ("auth.signals", "model.routing")),
+        ("infer.py", "from . import fetch_req", ("infer", "fetch_req")),
+        ("transport/kube.py", "import scripts.commands.doctor", ("transport.kube", "commands.doctor")),
     ],
 )
 def test_the_contract_fails_on_an_upward_import(tmp_path: Path, module: str, line: str, expected: tuple[str, str]) -> None:
     """A test of the test: one upward import (top level, or inside a function) in a copy of the tree is caught."""
-    for path in modules(ROOT).values():
-        copy = tmp_path / path.relative_to(ROOT)
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        copy.write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
-    target = tmp_path / "scripts" / module
+    copy = _copy_of_the_tree(tmp_path)
+    target = copy / "scripts" / module
     addition = f"\n\ndef _upward() -> None:\n{line}\n" if line.startswith(" ") else f"\n{line}\n"
     target.write_text(target.read_text(encoding="utf-8") + addition, encoding="utf-8")
-    assert expected in violations(imports(tmp_path)) - violations(imports(ROOT))
+    assert violations(imports(copy)) == {expected}
 
 
 def test_the_contract_fails_on_a_cycle(tmp_path: Path) -> None:
     """A test of the test: two modules of one layer importing each other are a cycle."""
-    scripts = tmp_path / "scripts"
-    scripts.mkdir()
-    (scripts / "__init__.py").write_text("")
-    (scripts / "errors.py").write_text("def f() -> None:\n    from .values import x\n")
-    (scripts / "values.py").write_text("from .errors import f\nx = 1\n")
-    assert cycles(imports(tmp_path)) == {frozenset({"errors", "values"})}
+    copy = _copy_of_the_tree(tmp_path)
+    target = copy / "scripts" / "core" / "errors.py"
+    target.write_text(target.read_text(encoding="utf-8") + "\n\ndef _back() -> None:\n    from .values import shown\n", encoding="utf-8")
+    assert cycles(imports(copy)) == {frozenset({"core.errors", "core.values"})}
+
+
+def test_the_contract_fails_on_a_deferral_that_defers_nothing(tmp_path: Path) -> None:
+    """A test of the test: deferring a module the importer loads at its top anyway is caught."""
+    copy = _copy_of_the_tree(tmp_path)
+    target = copy / "scripts" / "core" / "state.py"
+    target.write_text(target.read_text(encoding="utf-8") + "\n\ndef _late() -> None:\n    from .errors import KfDexError\n", encoding="utf-8")
+    assert idle_deferrals(copy) - idle_deferrals(ROOT) == {("core.state", "core.errors")}

@@ -15,7 +15,7 @@ import requests
 
 from sandbox.control import Sandbox
 from sandbox.kubeapi import MODEL_NAME, MODEL_NAMESPACE
-from scripts.errors import UsageError
+from scripts.core.errors import UsageError
 from scripts.load import report as loadreport
 from scripts.load.engine import LoadTarget, Progress, run_load
 from scripts.load.page import write_load

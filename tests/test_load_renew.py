@@ -7,7 +7,7 @@ import json
 import pytest
 
 from sandbox.control import Sandbox
-from scripts.errors import ExitCode
+from scripts.core.errors import ExitCode
 from tests.helpers import Env, locust_processes
 
 

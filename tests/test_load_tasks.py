@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.control import Sandbox
-from scripts.errors import ExitCode
+from scripts.core.errors import ExitCode
 from tests.helpers import ROOT, Env, locust_processes
 from tests.test_load import PATH, seen_by_gateway, seen_since
 

@@ -7,6 +7,7 @@ import requests
 
 from sandbox.control import Sandbox
 from sandbox.flavors import FLAVORS
+from scripts.core.errors import ExitCode
 from tests.helpers import Env
 
 # the gateways that keep sessions in a store they can delete from: oidc-authservice (old and new)
@@ -63,15 +64,20 @@ def test_a_session_of_another_ingress_is_forgotten_not_sent(sandbox_env: Env, cl
     assert "AUTH_COOKIE" not in sandbox_env.read()
 
 
-def test_an_unreachable_gateway_still_forgets_the_local_copy(sandbox_env: Env, cluster: Sandbox) -> None:
+def test_an_unreachable_gateway_is_a_failure_that_keeps_the_cookie_for_a_second_try(sandbox_env: Env, cluster: Sandbox) -> None:
+    """A script must not read a logout the gateway never heard as done; --local forgets without asking."""
     assert sandbox_env.invoke("login").returncode == 0
+    before = sandbox_env.path.read_bytes()
     cluster.gateway_up(False)
     try:
         out = sandbox_env.invoke("logout")
     finally:
         cluster.gateway_up(True)
-    assert out.returncode == 0 and "could not be asked to end the session" in out.stderr
-    assert "AUTH_COOKIE" not in sandbox_env.read()
+    assert out.returncode == ExitCode.GATEWAY, out.stderr
+    assert "could not be asked to end the session" in out.stderr and "nothing was removed" in out.stderr
+    assert "logout --local" in out.stderr
+    assert sandbox_env.path.read_bytes() == before
+    assert sandbox_env.invoke("logout").returncode == 0 and "AUTH_COOKIE" not in sandbox_env.read()
 
 
 def test_logout_on_a_fresh_env_changes_nothing(env: Env) -> None:

@@ -8,8 +8,8 @@ import pytest
 
 from sandbox.control import Sandbox
 from scripts import infer, model_info, resolve_model
-from scripts.errors import ConfigError, ModelError, UsageError
-from scripts.step import run_step
+from scripts.core.errors import ConfigError, ModelError, UsageError
+from scripts.core.step import run_step
 from tests.helpers import Env, here, login_steps
 
 MODEL_HOST = "sklearn-irisv2.kubeflow-user-example-com.example.com"

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scripts.cookies import CookieHeader, parse_set_cookie
-from scripts.credentials import format_expiry
-from scripts.dexpages import parse_page
-from scripts.errors import UsageError
-from scripts.payloads import check, load
+from scripts.auth.credentials import format_expiry
+from scripts.auth.dexpages import parse_page
+from scripts.core.errors import UsageError
+from scripts.model.payloads import check, load
+from scripts.transport.cookies import CookieHeader, parse_set_cookie
 
 NOW = datetime(2026, 11, 28, 14, 2, tzinfo=timezone.utc)
 
@@ -197,7 +197,7 @@ def test_bad_payloads_from_stdin_or_inline_are_explained(source: str, stdin: str
 
 
 def test_a_long_answer_is_cut_to_a_screenful_unless_full() -> None:
-    from scripts.answers import SHOWN_OUTPUTS, SHOWN_VALUES, format_outputs
+    from scripts.model.answers import SHOWN_OUTPUTS, SHOWN_VALUES, format_outputs
 
     big = {"outputs": [{"name": "predict", "data": [[index, index] for index in range(1000)]}]}
     shown = format_outputs(big)

@@ -11,8 +11,8 @@ import pytest
 
 from sandbox.control import Sandbox
 from sandbox.httpserve import Reply, Request
-from scripts.errors import ExitCode
-from scripts.state import EnvFile
+from scripts.core.errors import ExitCode
+from scripts.core.state import EnvFile
 from tests.helpers import ROOT, Env, Stub
 
 
@@ -99,3 +99,12 @@ def test_a_profile_that_does_not_exist_yet_is_named_in_a_warning(config: Path, t
     ran = env.invoke("--profile", "nope", "status")
     assert ran.returncode == 0 and "no profile named nope yet" in ran.stderr, ran.stderr
     assert not (config / "nope.env").exists()
+
+
+def test_the_next_step_a_message_names_keeps_the_profile(config: Path, tmp_path: Path) -> None:
+    """Run as printed, a hint acts on the same profile: `kfdex --profile staging login`, never ./.env."""
+    config.mkdir(parents=True)
+    (config / "staging.env").write_text("MODEL_NAME=m\nINGRESS_HOST=127.0.0.1\nINGRESS_PORT=1\n")
+    ran = Env(EnvFile(tmp_path / "unused.env")).invoke("--profile", "staging", "infer")
+    assert ran.returncode == ExitCode.SESSION, ran.stderr
+    assert "--profile staging login`" in ran.stderr, ran.stderr  # `kfdex --profile staging login` when installed

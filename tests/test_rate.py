@@ -12,7 +12,7 @@ import pytest
 
 from sandbox.control import Sandbox
 from sandbox.httpserve import Reply, Request
-from scripts.errors import ExitCode, UsageError
+from scripts.core.errors import ExitCode, UsageError
 from scripts.load import report as loadreport
 from scripts.load import sweep
 from scripts.load.engine import LoadTarget, run_load

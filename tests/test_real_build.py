@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import control, realbuild
-from scripts.errors import ExitCode
+from scripts.core.errors import ExitCode
 from tests.helpers import Env
 
 FAKE_GO = """#!/bin/sh

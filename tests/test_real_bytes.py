@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scripts.cookies import EARLIEST, LATEST, CookieHeader, parse_cookie_date, parse_set_cookie
-from scripts.dexflow import describe, is_restart_signal, page_of, request_id, sign_in_target
-from scripts.errors import GatewayError
-from scripts.redirects import is_redirect, location_of
+from scripts.auth.dexflow import describe, is_restart_signal, page_of, request_id, sign_in_target
+from scripts.core.errors import GatewayError
+from scripts.transport.cookies import EARLIEST, LATEST, CookieHeader, parse_cookie_date, parse_set_cookie
+from scripts.transport.redirects import is_redirect, location_of
 from tests.recorded import answer, golden_names, golden_page
 
 NOW = datetime(2026, 11, 29, 7, 59, 47, tzinfo=timezone.utc)

@@ -20,9 +20,9 @@ import requests
 from sandbox import control
 from sandbox.flavors import FLAVORS
 from scripts import approve, authenticate, create_token, extract_cookie, fetch_req, infer
-from scripts.errors import CredentialsError, GatewayError, LoginRestartError, SessionError
-from scripts.state import EnvFile
-from scripts.step import run_step
+from scripts.core.errors import CredentialsError, LoginRestartError, SessionError
+from scripts.core.state import EnvFile
+from scripts.core.step import run_step
 from tests.conftest import not_built
 from tests.helpers import NO_BACKOFF, Env, here, login_steps
 
@@ -92,8 +92,8 @@ def test_a_used_callback_restarts(ready: Env, real: control.Sandbox) -> None:
     login_steps(ready)
     if FLAVORS[real.flavor].proxy == "authservice-old":
         # the old authservice answers 500 "Failed to exchange authorization code with token."; Envoy's
-        # ext_authz turns a 5xx from the check into its status_on_error, an empty 403: not a restart signal
-        with pytest.raises(GatewayError, match=r"extract-cookie: unexpected answer 403 Forbidden from /login/oidc"):
+        # ext_authz turns a 5xx from the check into its status_on_error, an empty 403, which restarts too
+        with pytest.raises(LoginRestartError, match=r"extract-cookie: the gateway answered 403 Forbidden at /login/oidc"):
             run_step(extract_cookie.STEP, ready.file, here())
         return
     proxy = "oauth2-proxy" if FLAVORS[real.flavor].proxy == "oauth2-proxy" else "authservice"

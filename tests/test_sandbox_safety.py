@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 
 from sandbox import control
-from scripts import sandbox_record
-from scripts.errors import ExitCode
-from scripts.state import EnvFile
+from scripts.commands import sandbox_record
+from scripts.core.errors import ExitCode
+from scripts.core.state import EnvFile
 from tests.helpers import ROOT, Env
 
 OWNED = (*control.SETTING_KEYS, "INGRESS_HOST", "AUTH_COOKIE")

@@ -14,8 +14,8 @@ from sandbox.control import Sandbox
 from sandbox.flavors import FLAVORS
 from sandbox.httpserve import Listener, Reply, Request
 from scripts import fetch_req
-from scripts.errors import GatewayError
-from scripts.step import run_step
+from scripts.core.errors import GatewayError
+from scripts.core.step import run_step
 from tests.helpers import Env, here
 
 LOGIN_PAGE = '<form method="post" action="/dex/auth/local?req=abc"><input name="login"><input name="password"></form>'

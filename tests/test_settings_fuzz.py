@@ -2,7 +2,7 @@
 documented exit code, never a traceback nor a hang.
 
 Hypothesis writes arbitrary text (control characters, any script, very long)
-into one or more of the keys a person sets (``scripts.keys`` settings, plus the
+into one or more of the keys a person sets (``scripts.core.keys`` settings, plus the
 ingress address and NODE_PORT) through the project's ``EnvFile``, and runs the
 first step that reads the first of them in-process, against a closed port and
 a kubectl that fails at once: nothing is slow and nothing is reached.
@@ -36,12 +36,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from scripts import authenticate, create_token, fetch_req, infer
-from scripts.catalog import COMMANDS, STEPS
-from scripts.errors import ConfigError, ExitCode, UsageError
-from scripts.extras import missing
-from scripts.keys import KEYS
-from scripts.state import EnvFile
-from scripts.step import SHOW_SECRETS, Declaration, Option
+from scripts.app.catalog import COMMANDS, STEPS
+from scripts.core.errors import ConfigError, ExitCode, UsageError
+from scripts.core.extras import missing
+from scripts.core.keys import KEYS
+from scripts.core.state import EnvFile
+from scripts.core.step import SHOW_SECRETS, Declaration, Option
 from tests.helpers import NO_BACKOFF, Env
 
 CLOSED = "1"  # nothing listens on port 1: the connection is refused at once
@@ -298,7 +298,7 @@ texts = st.one_of(
 @given(texts)
 def test_any_payload_text_is_checked_or_refused(text: str) -> None:
     """Whatever the text, a payload is refused (UsageError) or is one a server can be sent, over REST and gRPC alike."""
-    from scripts import payloads
+    from scripts.model import payloads
 
     try:
         body = payloads.parse(text, "(fuzz)")
@@ -307,7 +307,7 @@ def test_any_payload_text_is_checked_or_refused(text: str) -> None:
         return
     json.dumps(body, allow_nan=False)  # only finite numbers go out
     if protocol == "v2" and not missing("grpc"):
-        from scripts import grpcv2
+        from scripts.model import grpcv2
 
         with contextlib.suppress(UsageError):
             grpcv2.to_request("m", body, grpcv2.protos()[1])

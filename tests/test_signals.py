@@ -104,7 +104,15 @@ def _left_behind(run: Run, tmp: Path) -> tuple[list[int], list[str]]:
     deadline = time.monotonic() + 10
     while (_marked(run.marker) or list(tmp.iterdir())) and time.monotonic() < deadline:
         time.sleep(0.05)
-    return _marked(run.marker), sorted(path.name for path in tmp.iterdir())
+    return [_named(pid) for pid in _marked(run.marker)], sorted(path.name for path in tmp.iterdir())
+
+
+def _named(pid: int) -> str:
+    """``pid: its command line``, for a message about a process left behind."""
+    try:
+        return f"{pid}: {Path(f'/proc/{pid}/cmdline').read_bytes().replace(bytes(1), b' ').decode(errors='replace').strip()}"
+    except OSError:
+        return f"{pid}: ended"
 
 
 @pytest.fixture
@@ -149,6 +157,21 @@ def test_a_signal_ends_the_demo_and_leaves_nothing_behind(env: Env, run_tmp: Pat
         assert reached and code == 128 + sent, run.stderr
         assert run.stderr[-1].startswith("error: interrupted"), run.stderr
     assert _left_behind(run, run_tmp) == ([], [])
+    assert env.path.read_bytes() == before
+
+
+@pytest.mark.usefixtures("sandbox")
+@pytest.mark.parametrize("moment", ["while the sandbox starts", "while logging in"])
+def test_a_killed_demo_leaves_nothing_running_and_sandbox_down_restores_the_env(env: Env, run_tmp: Path, moment: str) -> None:
+    """SIGKILL reaches no cleanup: the sandbox's watchdog stops it; the .env's record lets sandbox-down restore the file."""
+    before = env.path.read_bytes()
+    run = Run(env, run_tmp, "demo")
+    assert run.wait_for(MOMENTS[moment](run, run_tmp)), run.stderr
+    run.process.send_signal(signal.SIGKILL)
+    assert run.finish() == -signal.SIGKILL
+    assert _left_behind(run, run_tmp) == ([], [])
+    if env.path.read_bytes() != before:  # the demo had recorded its sandbox in the .env
+        assert env.invoke("sandbox-down").returncode == 0
     assert env.path.read_bytes() == before
 
 

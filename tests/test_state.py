@@ -15,8 +15,8 @@ from dotenv import dotenv_values
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scripts.errors import ConfigError
-from scripts.state import EnvFile, encode_value
+from scripts.core.errors import ConfigError
+from scripts.core.state import EnvFile, encode_value
 
 USER_FILE = """# my settings
 DEX_LOGIN=me@example.com   # who I am

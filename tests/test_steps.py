@@ -9,12 +9,12 @@ import pytest
 from sandbox.control import Sandbox
 from sandbox.httpserve import Reply
 from scripts import approve, authenticate, expose_nodeport, extract_cookie, fetch_req, infer
-from scripts.credentials import parse_expiry
-from scripts.errors import ConfigError, CredentialsError, GatewayError, ModelError, SessionError
-from scripts.gateway import Gateway
-from scripts.settings import gateway_settings
-from scripts.state import EnvFile
-from scripts.step import run_step
+from scripts.auth.credentials import parse_expiry
+from scripts.core.errors import ConfigError, CredentialsError, GatewayError, ModelError, SessionError
+from scripts.core.state import EnvFile
+from scripts.core.step import run_step
+from scripts.transport.gateway import Gateway
+from scripts.transport.settings import gateway_settings
 from tests.helpers import Env, Stub, here, login_steps
 
 
@@ -178,7 +178,7 @@ def test_retries_stop_at_the_attempt_cap(env: Env, stub: Stub) -> None:
 def test_login_checks_the_ingress_before_asking_for_a_password(env: Env, stub: Stub) -> None:
     from unittest import mock
 
-    from scripts import login
+    from scripts.commands import login
 
     asked: list[str] = []
     env.set(INGRESS_HOST="127.0.0.1", INGRESS_PORT="1")

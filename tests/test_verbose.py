@@ -10,8 +10,8 @@ import pytest
 
 from sandbox.control import Sandbox
 from scripts import infer
-from scripts.environment import Environment
-from scripts.step import run_step
+from scripts.core.environment import Environment
+from scripts.core.step import run_step
 from tests.helpers import Env
 
 

@@ -1,9 +1,9 @@
 """kfdex as a Python library: ``Kubeflow`` (log in, call the model, a renewing ``requests.Session``) and ``KubeflowAuth``.
 
-A thin face over the documented steps: ``login`` is ``scripts.login.login``, ``infer``
+A thin face over the documented steps: ``login`` is ``scripts.commands.login.login``, ``infer``
 is ``scripts.infer.answer`` (the bytes ``kfdex infer`` sends), ``model_info`` is
-``scripts.modelcheck.check``; the session's end is the one signal of
-``scripts.dexflow.login_signal`` (or a credential past its expiry, ``credentials.choose``).
+``scripts.model.modelcheck.check``; the session's end is the one signal of
+``scripts.auth.dexflow.login_signal`` (or a credential past its expiry, ``credentials.choose``).
 The state is the CLI's: settings given in code, then the process environment, then
 the .env file, then the defaults.  The steps read and write an in-memory copy of
 the .env (``state.MemoryEnvFile``), written through to the file only when the
@@ -32,18 +32,20 @@ from typing import Any, TypeVar
 import requests
 import requests.auth
 
-from .. import grpcv2, modelcheck, resolve_ingress, resolve_model
 from .. import infer as infer_step
-from .. import login as login_command
-from ..credentials import COOKIE_KEYS, TOKEN_KEYS, Credential, choose, ensure_bound, renew_before, same_cluster, saved
-from ..dexflow import login_signal
-from ..environment import Environment, verbose_requested
-from ..errors import GatewayError, KfDexError, SessionError, SessionOver, UsageError
-from ..gateway import Gateway, GatewaySettings, origin_of
-from ..keys import KEYS
-from ..settings import gateway_settings, ingress_origin
-from ..state import EnvFile, MemoryEnvFile, State, default_env_path
-from ..step import run_step
+from .. import resolve_ingress, resolve_model
+from ..auth.credentials import COOKIE_KEYS, TOKEN_KEYS, Credential, choose, ensure_bound, renew_before, same_cluster, saved
+from ..auth.dexflow import login_signal
+from ..commands import login as login_command
+from ..core.environment import Environment, verbose_requested
+from ..core.errors import GatewayError, KfDexError, SessionError, SessionOver, UsageError
+from ..core.extras import require
+from ..core.keys import KEYS
+from ..core.state import EnvFile, MemoryEnvFile, State, default_env_path
+from ..core.step import run_step
+from ..model import grpcv2, modelcheck
+from ..transport.gateway import Gateway, GatewaySettings, origin_of
+from ..transport.settings import gateway_settings, ingress_origin
 
 Password = str | Callable[[], str]
 T = TypeVar("T")
@@ -290,8 +292,6 @@ class Kubeflow:
         ahead of its end (tokens and cookies alike: see ``scripts.api.pipelines``).  ``kwargs``
         go to ``kfp.Client`` (``namespace``, ``ui_host``…).
         """
-        from ..extras import require
-
         require("kfp", "Kubeflow.kfp_client()", modules=("kfp",))
         from .pipelines import client
 

@@ -8,6 +8,6 @@ another and finds the knee; ``report`` turns a run into the table and the
 JSON object, ``page`` into the HTML report; ``progress`` draws the live line
 on stderr;
 ``locust_run`` starts Locust's master and workers with ``locustfile``.  The
-tasks that use them are declared in ``scripts/load_tasks.py``.  Nothing here
+tasks that use them are declared in ``scripts/commands/load_tasks.py``.  Nothing here
 is imported to list tasks.
 """

@@ -27,8 +27,8 @@ from array import array
 from collections import Counter
 from typing import Any
 
-from ..errors import UsageError
-from ..signals import session_refused
+from ..auth.signals import session_refused
+from ..core.errors import UsageError
 from .basics import CONNECTION_ERROR, GRACE_S, LATE_AFTER_S, TIMEOUT, LoadTarget, _Worker, refused_mid_run
 
 CURLE_OPERATION_TIMEDOUT = 28
@@ -42,15 +42,15 @@ CLIENTS = ("auto", "curl", "http.client")
 
 def available() -> bool:
     """Whether pycurl (the ``load`` extra) is installed."""
-    from ..extras import missing
+    from ..core.extras import missing
 
     return "pycurl" not in missing("load")
 
 
 def check_client(client: str) -> None:
     """A UsageError, before anything starts, for an unknown ``--client`` or ``curl`` without pycurl."""
-    from ..extras import require
-    from ..values import shown
+    from ..core.extras import require
+    from ..core.values import shown
 
     if client not in CLIENTS:
         raise UsageError(f"--client {shown(client)}: give one of {', '.join(CLIENTS)}")

@@ -37,10 +37,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from ..errors import UsageError
-from ..signals import session_refused
-from ..values import COUNT, OR_NONE, PARALLEL
-from ..values import TIMEOUT as SECONDS_ABOVE_ZERO
+from ..auth.signals import session_refused
+from ..core.errors import UsageError
+from ..core.values import COUNT, OR_NONE, PARALLEL
+from ..core.values import TIMEOUT as SECONDS_ABOVE_ZERO
 from .basics import CONNECTION_ERROR, TIMEOUT, LoadTarget, _Worker, succeeded
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..errors import GatewayError, UsageError
+from ..core.errors import GatewayError, UsageError
 from .engine import LoadReport, LoadTarget
 from .renewal import Renewal, keep_ahead
 
@@ -45,7 +45,7 @@ _SECRET_ENV = ("DEX_PASSWORD", "AUTH_COOKIE", "AUTH_BEARER", TARGET_ENV)
 
 def require_locust() -> None:
     """Raise UsageError (exit 2) naming the extra when Locust is not installed."""
-    from ..extras import require
+    from ..core.extras import require
 
     require("load", "kfdex locust", modules=("locust",))
 
@@ -84,7 +84,7 @@ def interrupt_deferred() -> Iterator[None]:
 
     Only the main thread receives signals; elsewhere this does nothing.
     """
-    from ..boundary import SIGNALS, Interrupted
+    from ..core.boundary import SIGNALS, Interrupted
 
     if threading.current_thread() is not threading.main_thread():
         yield

@@ -37,8 +37,8 @@ from locust.runners import MasterRunner, WorkerRunner
 
 
 def _signals() -> Any:
-    """``scripts/signals.py``, loaded by path: Locust runs this file outside the package."""
-    spec = importlib.util.spec_from_file_location("kfdex_signals", Path(__file__).resolve().parent.parent / "signals.py")
+    """``scripts/auth/signals.py``, loaded by path: Locust runs this file outside the package."""
+    spec = importlib.util.spec_from_file_location("kfdex_signals", Path(__file__).resolve().parents[1] / "auth" / "signals.py")
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(module)  # type: ignore[union-attr]
     return module

@@ -27,9 +27,9 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 
-from ..errors import UsageError
-from ..values import OR_NONE, PARALLEL, RATE
-from ..values import TIMEOUT as SECONDS
+from ..core.errors import UsageError
+from ..core.values import OR_NONE, PARALLEL, RATE
+from ..core.values import TIMEOUT as SECONDS
 from .basics import GRACE_S, LATE_AFTER_S, refused_mid_run
 from .engine import HttpSender, LoadReport, LoadTarget, Progress, Sender, _phase, _report, _Worker, succeeded
 

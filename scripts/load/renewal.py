@@ -19,8 +19,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from ..credentials import renew_before
-from ..errors import KfDexError
+from ..auth.credentials import renew_before
+from ..core.errors import KfDexError
 from .engine import LoadTarget, Sender
 
 SHORTEST_WAIT = 0.25  # between renewals, whatever the session's lifetime says

@@ -145,6 +145,6 @@ def series(report: LoadReport) -> list[dict[str, float]]:
 
 def require_html() -> None:
     """A UsageError naming the extra when plotly is missing: checked before a run, not after it."""
-    from ..extras import require
+    from ..core.extras import require
 
     require("load", "--html", modules=("plotly",))

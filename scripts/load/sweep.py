@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import UsageError
-from ..values import LATENCY_MS
+from ..core.errors import UsageError
+from ..core.values import LATENCY_MS
 from .rate import RateReport, check_rate, run_rate
 
 MAX_STEPS = 50
