@@ -390,7 +390,7 @@ def measure(sections: set[str], options: argparse.Namespace) -> Results:
 
 def print_results(results: Results, options: argparse.Namespace) -> None:
     print(
-        f"\n{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, load average {os.getloadavg()[0]:.1f}"
+        f"\n{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, load average {options.load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
     )
     if results.throughput:
         print_throughput(results.throughput, options.rounds)
@@ -419,6 +419,7 @@ def main() -> None:
     sections = set(options.sections.split(","))
     if not sections <= set(SECTIONS):
         parser.error(f"--sections: give some of {','.join(SECTIONS)}")
+    options.load_before = os.getloadavg()[0]  # a busy machine slows every client: said beside the figures
     print_results(measure(sections, options), options)
 
 

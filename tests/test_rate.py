@@ -60,7 +60,9 @@ def test_a_stall_shows_in_p99_at_a_fixed_rate(stub: Stub, client: str) -> None:
     assert figures["latency_ms"]["p99"] >= 0.7 * STALL_S * 1000
     assert figures["rate"]["late"] > 0
     assert list(figures) == ["requests", "errors", "throughput_rps", "latency_ms", "duration_s", "rate"]
-    assert list(figures["rate"]) == ["offered", "achieved", "late", "skipped"]
+    assert list(figures["rate"]) == ["offered", "achieved", "late", "skipped", "send_lag_ms"]
+    # and the report says how much of that was the wait for a free connection: the sends' lag behind their due time
+    assert figures["rate"]["send_lag_ms"]["p99"] >= 0.5 * STALL_S * 1000
 
 
 def test_the_closed_loop_hides_the_same_stall(stub: Stub) -> None:

@@ -15,7 +15,8 @@ per request decides how close it gets to wrk.  Measured against the sandbox
 NodePort (client CPU per request): ``requests`` ~900 µs, urllib3 pool ~340
 µs, aiohttp on uvloop ~250-350 µs, geventhttpclient ~200-250 µs,
 ``http.client`` ~200 µs (~100 µs against nginx); libcurl's multi interface
-from one thread (``curlmulti``, pycurl) ~20-30 µs against nginx.  So HTTP load
+from one thread (``curlmulti``, pycurl) ~13 µs against nginx, level with a bare
+pycurl loop.  So HTTP load
 goes through ``curlmulti`` when pycurl (the ``load`` extra) is installed, and
 otherwise through ``http.client`` in threads: it needs no dependency, and
 blocking sockets release the GIL while waiting, so C threads keep C requests
@@ -97,6 +98,14 @@ class _Run:
         if self.deadline is not None and self.clock() >= self.deadline:
             return False
         return self.budget is None or next(self._tickets) < self.budget
+
+    def tickets(self, wanted: int, now: float) -> int:
+        """How many of ``wanted`` more requests may be sent, ``now`` being the clock's reading (one check for a batch)."""
+        if self.stop.is_set() or (self.deadline is not None and now >= self.deadline):
+            return 0
+        if self.budget is None:
+            return wanted
+        return sum(1 for _ in range(wanted) if next(self._tickets) < self.budget)
 
 
 class Sender(Protocol):

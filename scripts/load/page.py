@@ -146,6 +146,7 @@ def write_load(report: LoadReport, path: Path, measured: Mapping[str, str], titl
         kept = figures["rate"]
         headline += (
             f"; offered {kept['offered']:g} req/s, achieved {kept['achieved']}, late {kept['late']}, skipped {kept['skipped']}"
+            f", send lag p50 {kept['send_lag_ms']['p50']} ms, p99 {kept['send_lag_ms']['p99']} ms"
         )
     if report.note:
         headline += f"; {report.note}"

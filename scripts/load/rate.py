@@ -23,8 +23,9 @@ import itertools
 import math
 import threading
 import time
+from array import array
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 from ..core.errors import UsageError
 from ..core.values import OR_NONE, PARALLEL, RATE
@@ -43,6 +44,7 @@ class RateReport(LoadReport):
     late: int = 0  # sent, but more than LATE_AFTER_S after their due time
     connections: int = 0
     span_s: float = 0.0  # from the first due time to one interval after the last counted send actually left
+    lags_us: array[int] = field(default_factory=lambda: array("q"))  # each counted send's lag behind its due time
 
     @property
     def skipped(self) -> int:
@@ -89,6 +91,7 @@ class _RateWorker(_Worker):
         super().__init__(sender)
         self.late = 0
         self.last_sent = 0.0  # when this worker's last counted send left
+        self.lags: array[int] = array("q")  # each counted send's lag behind its due time, µs
 
     def loop(self, run: _Schedule) -> None:  # type: ignore[override]
         clock = run.clock
@@ -106,6 +109,7 @@ class _RateWorker(_Worker):
             if counted:
                 self.record(due - run.counted_from, ended - due, status)
                 self.late += began - due > LATE_AFTER_S
+                self.lags.append(max(0, round((began - due) * 1_000_000)))
                 self.last_sent = max(self.last_sent, began)
                 self.done += 1
                 self.failed += not succeeded(status)
@@ -120,7 +124,11 @@ def check_rate(rate: float, duration: float | None, connections: int, warmup: in
     RATE.check(rate, f"--rate {rate:g}")
     if duration is None:
         raise UsageError("--rate needs --duration S (a positive number of seconds), so that the run is bounded")
-    for flag, value, wanted in (("--duration", duration, SECONDS), ("--concurrency", connections, PARALLEL), ("--warmup", warmup, OR_NONE)):
+    for flag, value, wanted in (
+        ("--duration", duration, SECONDS),
+        ("--concurrency", connections, PARALLEL),
+        ("--warmup", warmup, OR_NONE),
+    ):
         wanted.check(value, f"{flag} {value:g}")
     count = math.floor(rate * duration)
     if count < 1:
@@ -174,4 +182,5 @@ def run_rate(
         late=sum(worker.late for worker in workers),
         span_s=max(0.0, max(worker.last_sent for worker in workers) - schedule.counted_from + schedule.interval),
         connections=connections,
+        lags_us=array("q", (lag for worker in workers for lag in worker.lags)),  # type: ignore[attr-defined]
     )
