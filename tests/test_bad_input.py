@@ -491,6 +491,9 @@ OPTION_CASES = [
     (["load", "--via", "\nnodeport"], r"--via '\\nnodeport': use one of nodeport, ingress"),
     (["credential", "--format", "env\n"], r"--format 'env\\n': use one of"),
     (["infer", "--auth", "magic"], r"--auth 'magic': use one of auto, cookie, token"),
+    (["load", "--rate", "1e300", "--duration", "1e10"], r"--rate 1e\+300: give more than 0 and at most 1000000 per second"),
+    (["load", "--sweep", "1e308,1.7e308", "--slo-p99", "5", "--duration", "10"], r"--sweep: the rate 1e\+308: give more than 0"),
+    (["load", "--sweep", "10,20", "--slo-p99", "100"], r"--sweep needs --duration S"),
     (["locust", "--via", "bus"], r"--via 'bus': use one of nodeport, ingress"),
     (["model-info", "--protocol", "soap"], r"--protocol 'soap': use one of rest, grpc"),
     (["-f", "/etc/passwd", "status"], r"No idea what '-f' is! \(`kfdex --list` shows the tasks"),  # Invoke's -f is not kfdex's

@@ -26,6 +26,7 @@ from ..core.step import AUTH, PAYLOAD, PROTOCOLS, ROUTES, Command, Option
 from ..core.values import (
     COUNT,
     LATENCY_MS,
+    LOAD_RATE,
     MAX_PARALLEL,
     OR_NONE,
     PARALLEL,
@@ -475,7 +476,7 @@ LOAD = Command(
             "send at this fixed rate (requests per second) for --duration: an open model, each latency counted from its due "
             "time (coordinated omission corrected); --concurrency is then the connections, the most requests in flight",
             kind=float,
-            number=RATE,
+            number=LOAD_RATE,
         ),
         Option(
             "sweep",

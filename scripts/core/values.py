@@ -52,6 +52,11 @@ def shown(value: str, key: str = "") -> str:
     return repr(value)
 
 
+def _plain(bound: float) -> str:
+    """``1000000`` rather than ``1e+06``: a bound as a person writes it."""
+    return str(int(bound)) if float(bound).is_integer() and abs(bound) < 1e15 else f"{bound:g}"
+
+
 @dataclass(frozen=True)
 class Number:
     """A number a person gives: whole or not, and its bounds."""
@@ -66,11 +71,13 @@ class Number:
     def wanted(self) -> str:
         """``1 or more``, ``from 1 to 65535``, ``more than 0 seconds``."""
         if self.minimum is not None and self.maximum is not None:
-            return f"from {self.minimum:g} to {self.maximum:g}{self.unit}"
+            return f"from {_plain(self.minimum)} to {_plain(self.maximum)}{self.unit}"
+        if self.above is not None and self.maximum is not None:
+            return f"more than {_plain(self.above)} and at most {_plain(self.maximum)}{self.unit}"
         if self.above is not None:
-            return f"more than {self.above:g}{self.unit}"
+            return f"more than {_plain(self.above)}{self.unit}"
         if self.minimum is not None:
-            return f"{self.minimum:g}{self.unit} or more"
+            return f"{_plain(self.minimum)}{self.unit} or more"
         return f"a number{self.unit}"
 
     def _fits(self, value: float) -> bool:
@@ -108,7 +115,9 @@ PORT = Number(int, minimum=1, maximum=65535)
 MAX_PARALLEL = 1024  # connections, threads or processes one run may open
 PARALLEL = Number(int, minimum=1, maximum=MAX_PARALLEL)  # load's concurrency, Locust's local workers
 OR_NONE = Number(int, minimum=0)  # warmup requests
-RATE = Number(float, above=0, unit=" per second")  # Locust's spawn rate, load's --rate
+RATE = Number(float, above=0, unit=" per second")  # Locust's spawn rate
+# load's --rate and --sweep: a million sends a second is far past what one client process can send (README's bench)
+LOAD_RATE = Number(float, above=0, maximum=1_000_000, unit=" per second")
 LATENCY_MS = Number(float, above=0, unit=" ms")  # load's --slo-p99
 _TIMESPAN = re.compile(r"(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?")
 

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 
 from ..core.errors import UsageError
-from ..core.values import OR_NONE, PARALLEL, RATE
+from ..core.values import LOAD_RATE, OR_NONE, PARALLEL
 from ..core.values import TIMEOUT as SECONDS
 from .basics import GRACE_S, LATE_AFTER_S, refused_mid_run
 from .engine import HttpSender, LoadReport, LoadTarget, Progress, Sender, _phase, _report, _Worker, succeeded
@@ -119,11 +119,11 @@ class _RateWorker(_Worker):
             run.stopped_at = clock()
 
 
-def check_rate(rate: float, duration: float | None, connections: int, warmup: int) -> int:
+def check_rate(rate: float, duration: float | None, connections: int, warmup: int, flag: str = "--rate") -> int:
     """A UsageError for a fixed-rate run that makes no sense (the options' own rules); else how many sends are due."""
-    RATE.check(rate, f"--rate {rate:g}")
+    LOAD_RATE.check(rate, f"{flag} {rate:g}" if flag == "--rate" else f"{flag}: the rate {rate:g}")
     if duration is None:
-        raise UsageError("--rate needs --duration S (a positive number of seconds), so that the run is bounded")
+        raise UsageError(f"{flag} needs --duration S (a positive number of seconds), so that the run is bounded")
     for flag, value, wanted in (
         ("--duration", duration, SECONDS),
         ("--concurrency", connections, PARALLEL),

@@ -102,7 +102,7 @@ def check_sweep(
     if slo_p99_ms is not None:
         LATENCY_MS.check(slo_p99_ms, f"--slo-p99 {slo_p99_ms:g}")
     for rate in rates_wanted:
-        check_rate(rate, duration, connections, warmup)
+        check_rate(rate, duration, connections, warmup, flag="--sweep")
 
 
 def run_sweep(
