@@ -208,3 +208,16 @@ def test_load_sweep_finds_a_knee_on_the_sandbox(load_ready: Env, tmp_path: Path)
     assert [step["requests"] for step in figures["steps"]] == [25, 50]
     text = page.read_text()
     assert "knee 100 req/s" in text and "sweep 50,100 req/s over 4 connections" in text and "session cookie" in text
+
+
+def test_a_step_cut_short_is_never_the_knee() -> None:
+    """Ctrl-C a second into a step: its few answers may look fine, but the step was not measured."""
+
+    def run(rate: float) -> RateReport:
+        report = measured(rate, 1.0)
+        report.interrupted = rate == 200
+        return report
+
+    result = sweep.run_sweep([100, 200, 300], 10.0, run)
+    assert [step.rate for step in result.steps] == [100, 200] and result.knee == 100
+    assert "cut short" in sweep.table(result) and sweep.summary(result)["knee_rps"] == 100

@@ -6,7 +6,7 @@ duration over the same connections, and stops early once the SLO is clearly
 broken (p99 over twice the SLO, 1 % of answers failed, or 1 % of sends
 skipped: higher rates would only be worse), or when a run was stopped (Ctrl-C,
 a login asked for).  The knee is the highest rate whose p99 met the SLO with
-no failed answer and no skipped send.  ``table`` and ``summary`` give it to a
+no failed answer and no skipped send, in a run that was not cut short.  ``table`` and ``summary`` give it to a
 person and to a program.
 """
 
@@ -59,13 +59,24 @@ class Step:
     def failed(self) -> int:
         return sum(self.report.errors.values())
 
+    @property
+    def cut_short(self) -> bool:
+        """The run was stopped before its duration (Ctrl-C, a login asked for): it measured part of a step."""
+        return self.report.interrupted or self.report.session_expired
+
     def meets(self, slo_p99_ms: float | None) -> bool:
-        """p99 within the SLO, no failed answer, no skipped send."""
-        return slo_p99_ms is not None and self.p99_ms <= slo_p99_ms and not self.failed and not self.report.skipped
+        """A whole run with p99 within the SLO, no failed answer, no skipped send."""
+        return (
+            slo_p99_ms is not None
+            and not self.cut_short
+            and self.p99_ms <= slo_p99_ms
+            and not self.failed
+            and not self.report.skipped
+        )
 
     def broken(self, slo_p99_ms: float | None) -> str:
         """Why higher rates need not be tried, or ""."""
-        if self.report.session_expired or self.report.interrupted:
+        if self.cut_short:
             return self.report.note or "stopped"
         if slo_p99_ms is not None and self.p99_ms > CLEARLY_BROKEN * slo_p99_ms:
             return f"p99 {self.p99_ms:g} ms is over {CLEARLY_BROKEN:g}× the SLO"
@@ -153,7 +164,7 @@ def table(sweep: Sweep) -> str:
     rows = [header]
     for step in sweep.steps:
         report = step.report
-        verdict = "" if sweep.slo_p99_ms is None else ("met" if step.meets(sweep.slo_p99_ms) else "missed")
+        verdict = "cut short" if step.cut_short else "" if sweep.slo_p99_ms is None else ("met" if step.meets(sweep.slo_p99_ms) else "missed")
         rows.append(
             (
                 f"{step.rate:g}",
