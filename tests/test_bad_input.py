@@ -479,6 +479,7 @@ OPTION_CASES = [
     (["locust", "--spawn-rate", "nan"], r"--spawn-rate nan: give more than 0 per second"),
     (["locust", "--users", "0"], r"--users 0: give 1 or more"),
     (["load", "--html", "/no/such/folder/report.html"], r"--html '/no/such/folder/report\.html': its folder does not exist"),
+    (["load", "--html", "/tmp"], r"--html '/tmp' is a folder: give a file name in it"),
     (["locust", "--csv", "/no/such/folder/run"], r"--csv '/no/such/folder/run': its folder does not exist"),
     (["locust", "--bind-host", "not a host"], r"--bind-host 'not a host': give a host name or IP address"),
     (["locust", "--worker", "--master-host", "http://10.0.0.5"], r"--master-host 'http://10\.0\.0\.5': give a host name"),

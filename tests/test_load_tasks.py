@@ -52,6 +52,13 @@ def test_max_errors_sets_how_many_failures_pass(load_ready: Env, cluster: Sandbo
     assert json.loads(ran.stdout)["errors"] == {"503": 30}
 
 
+def test_a_run_where_every_request_failed_is_never_a_success(load_ready: Env) -> None:
+    load_ready.set(MODEL_NAME="no-such-model")
+    ran = load_ready.invoke("load", "--requests", "20", "--max-errors", "100%")
+    assert ran.returncode == ExitCode.MODEL, ran.stderr
+    assert ran.stderr.strip().splitlines()[-1].startswith("error: all 20 requests failed (404 ×20): nothing was measured")
+
+
 def test_load_where_every_request_fails_exits_9(load_ready: Env) -> None:
     load_ready.set(MODEL_NAME="no-such-model")
     ran = load_ready.invoke("load", "--requests", "20")

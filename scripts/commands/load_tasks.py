@@ -118,6 +118,8 @@ def _check_folders(*given: tuple[str, str | None]) -> None:
     for flag, path in given:
         if path and not Path(path).expanduser().parent.is_dir():
             raise UsageError(f"{flag} {shown(path)}: its folder does not exist; create it or give another path")
+        if path and Path(path).expanduser().is_dir():
+            raise UsageError(f"{flag} {shown(path)} is a folder: give a file name in it")
 
 
 def _senders(
@@ -312,16 +314,18 @@ def _report(
 
 
 def _judged(report: LoadReport, tolerance: Tolerance, where: str = "") -> None:
-    """Exit 9 (after the figures) when the run completed no request, or more failed than ``--max-errors`` allows."""
+    """Exit 9 (after the figures) when no request succeeded, or more failed than ``--max-errors`` allows."""
     if report.requests == 0:
         raise ModelError(f"the run completed no request{where}: nothing was measured (see the figures above)")
     failed = sum(report.errors.values())
+    statuses = ", ".join(f"{status} ×{count}" for status, count in report.errors.items())
     if not tolerance.allows(failed, report.requests):
-        statuses = ", ".join(f"{status} ×{count}" for status, count in report.errors.items())
         raise ModelError(
             f"{failed} of {report.requests} requests failed{where} ({statuses}), more than --max-errors {tolerance} allows: "
             "see the figures above"
         )
+    if failed == report.requests:  # whatever the tolerance: a run in which nothing succeeded measured no model
+        raise ModelError(f"all {failed} requests failed{where} ({statuses}): nothing was measured, whatever --max-errors allows")
 
 
 def load(
