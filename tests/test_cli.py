@@ -74,3 +74,15 @@ def test_a_runtime_configuration_invoke_cannot_load_is_bad_input(env: Env, monke
     monkeypatch.setenv("INVOKE_RUNTIME_CONFIG", "/etc/passwd")
     ran = env.invoke("status")
     assert ran.returncode == ExitCode.USAGE and "INVOKE_RUNTIME_CONFIG: Invoke cannot load it" in ran.stderr
+
+
+def test_every_option_that_takes_a_number_shows_its_placeholder(env: Env) -> None:
+    """Invoke shows INT and STRING but nothing for a float: such an option must not look like a flag."""
+    from scripts.app.catalog import COMMANDS
+
+    for declaration in COMMANDS:
+        numbers = [option for option in declaration.options if option.kind is float]
+        if numbers:
+            shown = env.invoke(declaration.name, "--help").stdout
+            for option in numbers:
+                assert f"{option.flag}=NUMBER" in shown, (declaration.name, option.flag)

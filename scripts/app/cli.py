@@ -174,6 +174,23 @@ class KfDexProgram(Program):
         kept = [_copy(argument, *_INVOKE_OPTIONS[argument.name]) for argument in super().core_args() if argument.name in _INVOKE_OPTIONS]
         return [*kept, *(_copy(argument) for argument in _KFDEX_OPTIONS)]
 
+    def print_task_help(self, name: str) -> None:
+        """Invoke's task help, with ``--rate=NUMBER`` for the options that take a number that need not be whole."""
+        context = self.parser.contexts[name]
+        shown = context.help_for
+
+        def help_for(flag: str) -> tuple[str, str]:
+            names, text = shown(flag)
+            if context.flags[flag].kind is float and "=" not in names:
+                names = ", ".join(f"{part}=NUMBER" if part.startswith("--") else f"{part} NUMBER" for part in names.split(", "))
+            return names, text
+
+        context.help_for = help_for  # type: ignore[method-assign]
+        try:
+            super().print_task_help(name)
+        finally:
+            del context.help_for
+
     def parse_core_args(self) -> None:
         """Parse kfdex's core options; Invoke's others, which it reads later, keep their defaults (nobody can set them)."""
         super().parse_core_args()
