@@ -78,8 +78,6 @@ def test_a_runtime_configuration_invoke_cannot_load_is_bad_input(env: Env, monke
 
 def test_every_option_that_takes_a_number_shows_its_placeholder(env: Env) -> None:
     """Invoke shows INT and STRING but nothing for a float: such an option must not look like a flag."""
-    from scripts.app.catalog import COMMANDS
-
     for declaration in COMMANDS:
         numbers = [option for option in declaration.options if option.kind is float]
         if numbers:
