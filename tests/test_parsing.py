@@ -208,3 +208,9 @@ def test_a_long_answer_is_cut_to_a_screenful_unless_full() -> None:
     assert format_outputs(many).splitlines()[-1] == "… and 5 more outputs (--full or --json prints all)"
     assert format_outputs({"outputs": [{"name": "predict", "data": [1, 1]}]}) == "predict = [1, 1]"
     assert "of 30 values" in format_outputs({"predictions": list(range(30))})
+
+
+@pytest.mark.parametrize(("given", "kind"), [("[]", "an array"), ("null", "null"), ('"iris"', "a string"), ("5", "a number")])
+def test_inline_json_that_is_not_an_object_is_named_so(given: str, kind: str) -> None:
+    with pytest.raises(UsageError, match=rf"payload \(inline\) is {kind}: give a JSON object"):
+        load(given)

@@ -72,13 +72,32 @@ def load(source: str, stdin: TextIO | None = None) -> Payload:
     elif source.lstrip().startswith("{"):
         text, where, name = source, "(inline)", "inline"
     else:
-        path = find(source)
+        try:
+            path = find(source)
+        except UsageError:
+            _refuse_inline_non_object(source)
+            raise
         where, name = str(path), path.stem
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
             raise UsageError(f"cannot read payload {path}: {getattr(error, 'strerror', None) or error}") from None
     return Payload(name, (body := parse(text, where)), check(body, where))
+
+
+_JSON_KINDS = {list: "an array", str: "a string", bool: "true or false", int: "a number", float: "a number", type(None): "null"}
+
+
+def _refuse_inline_non_object(source: str) -> None:
+    """A UsageError for inline JSON that is not an object (``[]``, ``null``): a payload is always an object."""
+    try:
+        value = json.loads(source)
+    except ValueError:
+        return
+    raise UsageError(
+        f"payload (inline) is {_JSON_KINDS.get(type(value), 'not an object')}: "
+        'give a JSON object, {"inputs": [...]} (V2) or {"instances": [...]} (V1)'
+    )
 
 
 class _NotFinite(ValueError):
