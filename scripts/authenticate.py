@@ -30,8 +30,11 @@ def credentials(state: State, environment: Environment) -> tuple[str, str]:
     if login and password:
         return login, password
     if not environment.interactive:
-        missing = " and ".join(key for key, value in (("DEX_LOGIN", login), ("DEX_PASSWORD", password)) if not value)
-        raise ConfigError(f"{missing} not set: put them in {state.path} (`invoke init` writes a commented one) or the environment")
+        missing = [key for key, value in (("DEX_LOGIN", login), ("DEX_PASSWORD", password)) if not value]
+        them = "them" if len(missing) > 1 else "it"
+        raise ConfigError(
+            f"{' and '.join(missing)} not set: put {them} in {state.path} (`invoke init` writes a commented one) or the environment"
+        )
     try:
         login = login or input("Dex login: ").strip()
     except EOFError:

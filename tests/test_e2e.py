@@ -85,7 +85,7 @@ def test_missing_credentials_name_the_keys(sandbox_env: Env) -> None:
     sandbox_env.set(DEX_PASSWORD=None)
     login = sandbox_env.invoke("login")
     assert login.returncode == ExitCode.CONFIG
-    assert "error: DEX_PASSWORD not set: put them in" in login.stderr
+    assert "error: DEX_PASSWORD not set: put it in" in login.stderr
 
 
 def test_a_step_runs_alone_as_a_script(sandbox_env: Env, cluster: Sandbox) -> None:

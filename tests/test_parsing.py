@@ -214,3 +214,17 @@ def test_a_long_answer_is_cut_to_a_screenful_unless_full() -> None:
 def test_inline_json_that_is_not_an_object_is_named_so(given: str, kind: str) -> None:
     with pytest.raises(UsageError, match=rf"payload \(inline\) is {kind}: give a JSON object"):
         load(given)
+
+
+@pytest.mark.parametrize(
+    ("url", "origin"),
+    [
+        ("http://Example.COM/x", "http://example.com:80"),
+        ("https://h:8443/", "https://h:8443"),
+        ("http://[::1]:31380/v2", "http://[::1]:31380"),  # a URL again, as the request used it
+    ],
+)
+def test_an_origin_is_scheme_host_and_port(url: str, origin: str) -> None:
+    from scripts.transport.gateway import origin_of
+
+    assert origin_of(url) == origin

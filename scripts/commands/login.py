@@ -86,7 +86,7 @@ def login(
     reusable = None if force else _reusable(state, TOKEN_KEYS if token else COOKIE_KEYS, environment.now())
     if reusable is not None:
         said = format_expiry(reusable.expiry(), environment.now())
-        environment.step_skipped(LOGIN.name, f"{reusable.noun} {said}, for {reusable.origin}; --force logs in again")
+        environment.step_skipped(LOGIN.name, f"{reusable.noun} {said}, for {reusable.origin}; --force (force=True from Python) logs in again")
         return
     typed = False
     if not token:

@@ -15,10 +15,17 @@ from .state import EnvFile, checkout_folder
 from .step import SHOW_SECRETS, Step
 
 
+def _file_name(text: str) -> Path:
+    """``--env-file``'s value: a file name (an empty one would name the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("give a file name, such as .env")
+    return Path(text)
+
+
 def _parser(step: Step) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"python -m {__package__.rpartition('.')[0]}.{step.name.replace('-', '_')}", description=step.summary)
     parser.add_argument(
-        "--env-file", type=Path, help="the .env file (default: $ENV_FILE, else .env beside tasks.py in a checkout, else ./.env)"
+        "--env-file", type=_file_name, help="the .env file (default: $ENV_FILE, else .env beside tasks.py in a checkout, else ./.env)"
     )
     parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
     for option in (*step.options, SHOW_SECRETS):

@@ -106,10 +106,11 @@ class Sent:
 
 
 def origin_of(url: str) -> str:
-    """``scheme://host:port`` of a URL, with the default port made explicit."""
+    """``scheme://host:port`` of a URL, with the default port made explicit (an IPv6 host in brackets, as in a URL)."""
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+    host = (parts.hostname or "").lower()
+    return f"{parts.scheme}://{f'[{host}]' if ':' in host else host}:{port}"
 
 
 def _unreachable_too_often(retry: RetryCallState) -> bool:
