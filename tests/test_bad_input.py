@@ -499,7 +499,8 @@ OPTION_CASES = [
     (["model-info", "--protocol", "soap"], r"--protocol 'soap': use one of rest, grpc"),
     (["-f", "/etc/passwd", "status"], r"No idea what '-f' is! \(`kfdex --list` shows the tasks"),  # Invoke's -f is not kfdex's
     (["-T", "abc", "status"], r"No idea what '-T' is!"),
-    (["--profile", "../x", "status"], r"profile '\.\./x': a profile's name is letters"),
+    (["--profile", "../x", "status"], r"profile '\.\./x': a profile's name is up to 64 letters"),
+    (["--profile", "p" * 65, "init"], r"a profile's name is up to 64 letters"),
     (["no-such-task"], r"No idea what 'no-such-task' is!"),
     (["load", "--requests"], r"^error: --requests needs a value \(`kfdex --list` shows the tasks"),
     (["locust", "--run-time"], r"^error: --run-time needs a value"),

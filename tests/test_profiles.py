@@ -66,7 +66,7 @@ def test_two_profiles_keep_their_credentials_apart(config: Path, cluster: Sandbo
 
 def test_a_profile_name_that_is_not_a_name_is_refused(config: Path) -> None:
     code, _, err = _run("../escape", "status")
-    assert code == ExitCode.USAGE and "a profile's name is letters" in err
+    assert code == ExitCode.USAGE and "a profile's name is up to 64 letters" in err
     assert list(config.iterdir()) == [] and not (config.parent / "escape.env").exists()
 
 

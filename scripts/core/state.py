@@ -31,7 +31,7 @@ from .values import is_text
 
 ENV_FILE_VARIABLE = "ENV_FILE"
 PROFILE_VARIABLE = "KFDEX_PROFILE"
-_PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # at most 64: a file name, NAME.env, is at most 255
 
 _SAFE_UNQUOTED = re.compile(r"[A-Za-z0-9_./:@,+%=-]+")
 _KEY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -52,7 +52,7 @@ def profiles_folder(variables: Mapping[str, str]) -> Path:
 def profile_path(name: str, variables: Mapping[str, str]) -> Path:
     """The .env file of the profile ``name`` (letters, digits, ``._-``); a UsageError for any other name."""
     if not _PROFILE_NAME.fullmatch(name):
-        raise UsageError(f"profile {name!r}: a profile's name is letters, digits, '.', '_' and '-', starting with a letter or digit")
+        raise UsageError(f"profile {name!r}: a profile's name is up to 64 letters, digits, '.', '_' and '-', starting with a letter or digit")
     return profiles_folder(variables) / f"{name}.env"
 
 
