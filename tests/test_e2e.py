@@ -274,3 +274,15 @@ def test_a_utf8_password_is_posted_and_compared_as_dex_does(sandbox_env: Env, cl
     wrong = sandbox_env.invoke("login", "--force")
     assert wrong.returncode == ExitCode.CREDENTIALS, wrong.stderr
     assert "Dex rejected the login for user@example.com" in wrong.stderr
+
+
+def test_demo_without_kubectl_starts_nothing(env: Env, tmp_path: Path) -> None:
+    """Its steps need kubectl: missing, the demo says so (exit 8) before a sandbox starts."""
+    nothing = tmp_path / "no-bin"
+    nothing.mkdir()
+    env.only_path = str(nothing)
+    env.variables["TMPDIR"] = str(nothing)  # a sandbox would make its folder here
+    ran = env.process("demo")
+    assert ran.returncode == ExitCode.KUBECTL, ran.stderr
+    assert ran.stderr.strip().splitlines() == ["error: kubectl is not on PATH: install it and configure it for your cluster"]
+    assert list(nothing.iterdir()) == []

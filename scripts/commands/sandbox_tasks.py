@@ -35,6 +35,7 @@ from ..core.state import ENV_FILE_VARIABLE, EnvFile
 from ..core.step import VERBOSE, Command, Option, run_step
 from ..core.values import shown
 from ..transport import kubecache
+from ..transport.kube import kubectl_binary
 from . import sandbox_record
 
 
@@ -269,6 +270,7 @@ def demo(
     if token and not _flavors.FLAVORS[chosen].accepts_bearer:  # nothing started for a demo that cannot work
         raise UsageError(f"--token: the {chosen} gateway takes no ServiceAccount tokens: leave out --token")
     require("sandbox", "the sandbox")
+    kubectl_binary()  # the demo's steps run kubectl: missing, nothing is started
     control = sandbox_module("control")
     sandbox_id = control.new_id()
     named = environment.variables.get(ENV_FILE_VARIABLE)

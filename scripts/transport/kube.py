@@ -50,14 +50,20 @@ def command_line(state: State, *args: str) -> str:
     return prefix + shlex.join(("kubectl", "--request-timeout=30s", *args))
 
 
+def kubectl_binary() -> str:
+    """Where kubectl is; a KubectlError when it is not on PATH (checked before a run that will need it starts)."""
+    binary = shutil.which("kubectl")
+    if binary is None:
+        raise KubectlError("kubectl is not on PATH: install it and configure it for your cluster")
+    return binary
+
+
 def kubectl(state: State, *args: str, environment: Environment | None = None) -> str:
     """Run ``kubectl ARGS`` and return its stdout, or raise a KubectlError with its reason.
 
     Given an ``environment``, the command line is reported to it (shown with --verbose).
     """
-    binary = shutil.which("kubectl")
-    if binary is None:
-        raise KubectlError("kubectl is not on PATH: install it and configure it for your cluster")
+    binary = kubectl_binary()
     command = " ".join(("kubectl", *args))
     started = time.monotonic()
     try:
