@@ -23,7 +23,9 @@ from pathlib import Path
 
 import pytest
 
+from sandbox import control
 from sandbox.control import PIDS, Sandbox
+from scripts.commands import sandbox_record
 from tests.helpers import ROOT, Env, locust_processes
 from tests.test_load import seen_by_gateway
 
@@ -255,5 +257,8 @@ def test_a_sandbox_up_that_finished_keeps_its_sandbox_and_no_watchdog(env: Env, 
         assert not any("watchdog" in name for name in names), names
         assert any("sandbox.cluster" in name for name in names) and folder.is_dir()
     finally:
-        assert Run(env, run_tmp, "sandbox-down").finish() == 0  # with the same temporary directory
+        down = Run(env, run_tmp, "sandbox-down")  # with the same temporary directory
+        if down.finish() != 0:  # never leave the sandbox running when the test fails
+            control.stop(folder, sandbox_record.find(env.path.read_text()).id)  # type: ignore[union-attr]
+        assert down.process.returncode == 0, down.stderr
     assert _left_behind(run, run_tmp) == ([], [])
