@@ -259,6 +259,47 @@ class Clients:
             raise SystemExit(f"kfdex load saw errors: {report.errors}")
         return report.requests / report.duration_s
 
+    def bare_pycurl(self, concurrency: int) -> float:
+        """The ceiling of a Python client on libcurl: the same POST over ``concurrency`` connections, with nothing
+        kfdex keeps (no latency, no statuses, no checks), answers read and thrown away."""
+        import pycurl
+
+        headers = [f"{name}: {value}" for name, value in self.endpoint.headers.items()] + ["Content-Type: application/json"]
+        multi, done, handles, answered, sampled_at = pycurl.CurlMulti(), 0, [], set(), 0
+        for _ in range(concurrency):
+            handle = pycurl.Curl()
+            handles.append(handle)
+            handle.setopt(pycurl.URL, self.endpoint.url)
+            handle.setopt(pycurl.POSTFIELDS, self.endpoint.body)
+            handle.setopt(pycurl.HTTPHEADER, headers)
+            handle.setopt(pycurl.WRITEFUNCTION, len)
+            multi.add_handle(handle)
+        with on_client_core():
+            started = time.perf_counter()
+            ends = started + self.seconds
+            while time.perf_counter() < ends:
+                multi.select(0.01)
+                while multi.perform()[0] == pycurl.E_CALL_MULTI_PERFORM:
+                    pass
+                _queued, finished, failed = multi.info_read()
+                if finished and done >= sampled_at:  # one batch's statuses in about every thousand answers
+                    answered |= {handle.getinfo(pycurl.RESPONSE_CODE) for handle in finished}
+                    sampled_at = done + 1000
+                for handle in finished:
+                    multi.remove_handle(handle)
+                    multi.add_handle(handle)
+                done += len(finished)
+                if failed:
+                    raise SystemExit(f"the bare pycurl loop saw errors: {failed[0][2]}")
+            elapsed = time.perf_counter() - started
+        for handle in handles:
+            multi.remove_handle(handle)
+            handle.close()
+        multi.close()
+        if answered != {200}:
+            raise SystemExit(f"the bare pycurl loop saw statuses {sorted(answered)}")
+        return done / elapsed
+
     def kfdex_rate(self, rate: float, connections: int = RATE_CONNECTIONS) -> tuple[tuple[float, float, float], str]:
         from scripts.load.rate import run_rate
         from scripts.load.report import summary
@@ -301,6 +342,7 @@ def capacity_rows(clients: Clients, rounds: int) -> list[tuple[str, dict[int, fl
         "wrk -t1": (clients.wrk if shutil.which("wrk") else None, "skipped: apt-get install wrk"),
         "hey": (clients.hey if shutil.which("hey") else None, "skipped: apt-get install hey"),
         "vegeta attack -rate 0": (clients.vegeta_capacity if clients.vegeta else None, "skipped: no Go to build vegeta"),
+        "bare pycurl multi loop (ceiling)": (clients.bare_pycurl if _has("pycurl") else None, "skipped: pip install pycurl"),
         "kfdex load": (clients.kfdex_load if _has("pycurl") else None, "skipped: pip install '.[load]' (pycurl)"),
         "kfdex load --client http.client": (lambda concurrency: clients.kfdex_load(concurrency, "http.client"), ""),
         "kfdex locust --workers 1": (clients.kfdex_locust if _has("locust") else None, "skipped: pip install '.[load]'"),

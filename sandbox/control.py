@@ -171,16 +171,24 @@ def _new_folder(sandbox_id: str) -> Path:
     return folder
 
 
+def temporary_of_ours(folder: Path, prefix: str) -> str:
+    """Why ``folder`` is not a ``prefix*`` folder of this user directly in the temporary directory ("" when it is)."""
+    if folder.is_symlink() or not folder.is_dir():
+        return "it is not a folder"
+    if not folder.name.startswith(prefix) or folder.resolve().parent != Path(tempfile.gettempdir()).resolve():
+        return f"it is not a {prefix}* folder in the temporary directory {tempfile.gettempdir()}"
+    if folder.stat().st_uid != os.getuid():
+        return "another user owns it"
+    return ""
+
+
 def proof(folder: Path, sandbox_id: str) -> str:
     """Why ``folder`` cannot be shown to be the sandbox ``sandbox_id`` made ("" when it can)."""
     if not sandbox_id:
         return "no sandbox id is recorded for it"
-    if folder.is_symlink() or not folder.is_dir():
-        return "it is not a folder"
-    if not folder.name.startswith(PREFIX) or folder.resolve().parent != Path(tempfile.gettempdir()).resolve():
-        return f"it is not a {PREFIX}* folder in the temporary directory {tempfile.gettempdir()}"
-    if folder.stat().st_uid != os.getuid():
-        return "another user owns it"
+    why = temporary_of_ours(folder, PREFIX)
+    if why:
+        return why
     try:
         found = (folder / MARKER).read_text().strip()
     except OSError:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,17 +27,6 @@ from . import control
 
 DEMO_PREFIX = "kfdex-demo-"
 POLL_SECONDS = 0.5
-
-
-def owned_demo_folder(folder: Path) -> bool:
-    """True for a ``kfdex-demo-*`` folder of this user directly in the temporary directory (what the demo makes)."""
-    return (
-        folder.name.startswith(DEMO_PREFIX)
-        and not folder.is_symlink()
-        and folder.is_dir()
-        and folder.resolve().parent == Path(tempfile.gettempdir()).resolve()
-        and folder.stat().st_uid == os.getuid()
-    )
 
 
 def _stragglers(folder: Path) -> list[int]:
@@ -59,7 +47,7 @@ def watch(folder: Path, sandbox_id: str, pid: int, start: str, extra: Path | Non
         time.sleep(POLL_SECONDS)
     control.stop(folder, sandbox_id)
     control.terminate(_stragglers(folder))
-    if extra is not None and owned_demo_folder(extra):
+    if extra is not None and not control.temporary_of_ours(extra, DEMO_PREFIX):  # what the demo makes
         shutil.rmtree(extra, ignore_errors=True)
 
 

@@ -81,8 +81,7 @@ def _create(env_file: EnvFile, environment: Environment, header: str) -> None:
     path = env_file.path
     if path.parent == profiles_folder(environment.variables):
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # the profiles' folder, the first time
-    elif not path.parent.is_dir():
-        raise ConfigError(f"the folder of {path} does not exist: create it, or name another file with ENV_FILE")
+    env_file.check_folder()  # any other folder is the person's to make
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
