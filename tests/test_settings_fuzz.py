@@ -194,7 +194,9 @@ def nothing_long_starts(monkeypatch: pytest.MonkeyPatch) -> None:
     def no_sandbox(*_: object, **__: object) -> None:
         raise control.SandboxFailure("no sandbox in this test")
 
-    def failing_locust(role: str, _arguments: list[str], _environment: dict[str, str], folder: Path) -> locust_run.LocustProcess:
+    def failing_locust(
+        role: str, _arguments: list[str], _environment: dict[str, str], folder: Path, _pass_fds: tuple[int, ...] = ()
+    ) -> locust_run.LocustProcess:
         log = folder / f"locust-{role}.log"
         log.write_text("no Locust in this test\n")
         return locust_run.LocustProcess(role, subprocess.Popen(["false"], start_new_session=True), log)
