@@ -108,3 +108,14 @@ def test_the_next_step_a_message_names_keeps_the_profile(config: Path, tmp_path:
     ran = Env(EnvFile(tmp_path / "unused.env")).invoke("--profile", "staging", "infer")
     assert ran.returncode == ExitCode.SESSION, ran.stderr
     assert "--profile staging login`" in ran.stderr, ran.stderr  # `kfdex --profile staging login` when installed
+
+
+@pytest.mark.usefixtures("config")  # a private profiles folder
+def test_profiles_needs_no_state_file(tmp_path: Path) -> None:
+    """A folder where ./.env would be stops the tasks that read it, not the listing of profiles."""
+    folder = tmp_path / ".env"
+    folder.mkdir()
+    env = Env(EnvFile(folder))
+    assert env.invoke("profiles").returncode == 0
+    ran = env.invoke("status")
+    assert ran.returncode == ExitCode.CONFIG and "is a folder, not a .env file" in ran.stderr

@@ -174,7 +174,7 @@ class EnvFile:
     """Reads and updates one .env file safely."""
 
     def __init__(self, path: Path | str | None = None, variables: Mapping[str, str] | None = None) -> None:
-        self.path = checked_state_path(Path(path) if path is not None else default_env_path(variables))
+        self.path = Path(path) if path is not None else default_env_path(variables)  # its kind is checked on first use
         self.environment = from_environment(variables or {})  # what the process environment sets over the file
 
     @classmethod
@@ -208,6 +208,7 @@ class EnvFile:
 
     def text(self) -> str | None:
         """The file's text, or None when it does not exist (a ConfigError when it cannot be read as UTF-8)."""
+        checked_state_path(self.path)
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
@@ -318,7 +319,9 @@ class EnvFile:
                 os.close(directory)
 
     def check_folder(self) -> Path:
-        """The file's folder; a ConfigError when it does not exist (a folder made here would be left behind)."""
+        """The file's folder; a ConfigError when it does not exist (a folder made here would be left behind), or when the
+        file is not a regular one."""
+        checked_state_path(self.path)
         folder = self._target().parent
         if not folder.is_dir():
             raise ConfigError(f"cannot write {self.path}: the folder {folder} does not exist; create it, or name another file")
