@@ -190,90 +190,79 @@ def _check_renew(protocol: str, client: str, fixed: bool) -> None:
         raise UsageError("--renew resends on the thread engine: leave out --client curl")
 
 
-def fixed_rate(
-    env_file: EnvFile,
-    environment: Environment,
-    payload: str,
-    auth: str,
-    via: str | None,
-    protocol: str,
-    *,
-    rate: float,
-    duration: float | None,
-    connections: int,
-    warmup: int,
-    requests: int | None,
-    client: str,
-    as_json: bool,
-    html: str | None,
-    tolerance: Tolerance,
-) -> None:
+@dataclass(frozen=True)
+class OpenLoad:
+    """What ``load --rate`` and ``load --sweep`` share: what is sent, over how many connections, and how it is shown."""
+
+    payload: str
+    auth: str
+    via: str | None
+    protocol: str
+    rate: float | None
+    duration: float | None
+    connections: int
+    warmup: int
+    requests: int | None
+    client: str
+    as_json: bool
+    html: str | None
+    tolerance: Tolerance
+
+    def senders(self, env_file: EnvFile, environment: Environment) -> tuple[LoadTarget | None, Callable[[], Sender] | None, dict[str, str]]:
+        return _senders(env_file, environment, self.payload, self.auth, self.via, self.protocol)
+
+    @property
+    def shape(self) -> dict[str, object]:
+        """The fixed-rate engine's arguments other than the rate."""
+        return {"duration": self.duration, "connections": self.connections, "warmup": self.warmup, "client": self.client}
+
+
+def fixed_rate(env_file: EnvFile, environment: Environment, run: OpenLoad) -> None:
     """``load --rate R --duration S``: R requests a second, each due at its time whatever the ones before did."""
     from ..load.rate import check_rate, run_rate
 
-    if rate is None:
+    if run.rate is None:
         raise UsageError("--slo-p99 goes with --sweep: give --sweep START:STOP:STEP (or --rate R without an SLO)")
-    if requests is not None:
+    if run.requests is not None:
         raise UsageError("--rate runs for --duration S: leave out --requests")
-    check_rate(rate, duration, connections, warmup)  # bad input sends nothing, not even a login check
+    check_rate(run.rate, run.duration, run.connections, run.warmup)  # bad input sends nothing, not even a login check
     from ..load.progress import live_progress
 
-    target, senders, about = _senders(env_file, environment, payload, auth, via, protocol)
+    target, senders, about = run.senders(env_file, environment)
     with live_progress(stream=environment.stderr) as progress:
-        shape = {"rate": rate, "duration": duration, "connections": connections, "warmup": warmup, "client": client}
-        report = run_rate(target, **shape, progress=progress, senders=senders)  # type: ignore[arg-type]
-    fixed = {**about, "load": f"fixed rate: {rate:g} req/s over {connections} connections"}
-    _report(environment, report, as_json, html, tolerance, fixed)
+        report = run_rate(target, rate=run.rate, **run.shape, progress=progress, senders=senders)  # type: ignore[arg-type]
+    fixed = {**about, "load": f"fixed rate: {run.rate:g} req/s over {run.connections} connections"}
+    _report(environment, report, run.as_json, run.html, run.tolerance, fixed)
 
 
-def sweep_rates(
-    env_file: EnvFile,
-    environment: Environment,
-    payload: str,
-    auth: str,
-    via: str | None,
-    protocol: str,
-    *,
-    rate: float | None,
-    spec: str,
-    slo_p99: float | None,
-    duration: float | None,
-    connections: int,
-    warmup: int,
-    requests: int | None,
-    client: str,
-    as_json: bool,
-    html: str | None,
-    tolerance: Tolerance,
-) -> None:
+def sweep_rates(env_file: EnvFile, environment: Environment, run: OpenLoad, spec: str, slo_p99: float | None) -> None:
     """``load --sweep``: one fixed-rate run per rate, the table of rate against percentiles, and the knee."""
     from ..load import sweep as sweeping
 
-    if rate is not None or requests is not None:
+    if run.rate is not None or run.requests is not None:
         raise UsageError("--sweep gives the rates and runs each for --duration S: leave out --rate and --requests")
     wanted = sweeping.rates(spec)
-    sweeping.check_sweep(wanted, duration, connections, warmup, slo_p99)  # bad input sends nothing
+    sweeping.check_sweep(wanted, run.duration, run.connections, run.warmup, slo_p99)  # bad input sends nothing
     from ..load.progress import live_progress
 
-    target, senders, about = _senders(env_file, environment, payload, auth, via, protocol)
-    about["load"] = f"sweep {spec} req/s over {connections} connections" + (f", SLO p99 {slo_p99:g} ms" if slo_p99 else "")
+    target, senders, about = run.senders(env_file, environment)
+    about["load"] = f"sweep {spec} req/s over {run.connections} connections" + (f", SLO p99 {slo_p99:g} ms" if slo_p99 else "")
 
     def said(step: sweeping.Step) -> None:
         environment.info(f"{step.rate:g} req/s: p50 {step.p50_ms:g} ms, p99 {step.p99_ms:g} ms, errors {step.failed}")
 
     with live_progress(stream=environment.stderr) as progress:
-        shape = {"duration": duration, "connections": connections, "warmup": warmup, "client": client}
-        run = sweeping.rate_runner(target, **shape, progress=progress, senders=senders)  # type: ignore[arg-type]
-        result = sweeping.run_sweep(wanted, slo_p99, run, said)
-    environment.data(json.dumps(sweeping.summary(result)) if as_json else sweeping.table(result))
-    if html:
+        runner = sweeping.rate_runner(target, **run.shape, progress=progress, senders=senders)  # type: ignore[arg-type]
+        result = sweeping.run_sweep(wanted, slo_p99, runner, said)
+    environment.data(json.dumps(sweeping.summary(result)) if run.as_json else sweeping.table(result))
+    if run.html:
         from ..load.page import write_sweep
 
-        _written(environment, html, lambda path: write_sweep(result, path, about))
+        _written(environment, run.html, lambda path: write_sweep(result, path, about))
     if result.last is not None:
         _ended(result.last)
     if result.steps:  # higher rates may fail (that is what a sweep looks for), its lowest may not
-        _judged(result.steps[0].report, tolerance, f" at the sweep's lowest rate, {result.steps[0].rate:g} req/s")
+        _judged(result.steps[0].report, run.tolerance, f" at the sweep's lowest rate, {result.steps[0].rate:g} req/s")
 
 
 def _written(environment: Environment, html: str, write: Callable[[Path], Path]) -> None:
@@ -364,14 +353,13 @@ def load(
 
     check_client(client)
     if rate is not None or sweep is not None or slo_p99 is not None:
-        route = (payload, auth, via, protocol)
-        shape = {"rate": rate, "duration": duration, "connections": concurrency, "warmup": warmup, "requests": requests}
-        shape["client"] = client
-        shown_as = {"as_json": json, "html": html}
+        run = OpenLoad(
+            payload, auth, via, protocol, rate, duration, concurrency, warmup, requests, client, json, html, tolerance
+        )
         if sweep is None:
-            fixed_rate(env_file, environment, *route, **shape, **shown_as, tolerance=tolerance)  # type: ignore[arg-type]
+            fixed_rate(env_file, environment, run)
         else:
-            sweep_rates(env_file, environment, *route, spec=sweep, slo_p99=slo_p99, **shape, **shown_as, tolerance=tolerance)  # type: ignore[arg-type]
+            sweep_rates(env_file, environment, run, sweep, slo_p99)
         return
     from ..load.engine import run_load
     from ..load.progress import live_progress
