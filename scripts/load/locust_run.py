@@ -267,55 +267,11 @@ def run_master(
     With a ``renewal``, a thread here renews the session ahead of its end
     (``remaining`` seconds) and the master hands each new target to its workers.
     """
-    renewing = _renewing(renewal, remaining) if renewal is not None and remaining is not None else contextlib.nullcontext()
-    with renewing as updates:
-        return _run_master(
-            target, expect_workers=expect_workers, users=users, spawn_rate=spawn_rate, run_time=run_time,
-            local_workers=local_workers, bind_host=bind_host, port=port, html=html, csv=csv, timeout=timeout,
-            updates=updates,
-        )  # fmt: skip
-
-
-@contextlib.contextmanager
-def _renewing(renewal: Renewal, remaining: Callable[[], float | None]) -> Iterator[int]:
-    """A pipe for the master (its reading end, yielded) and the thread that writes renewed targets into it."""
-    reading, writing = os.pipe()
-    stop = threading.Event()
-
-    def publish(target: LoadTarget) -> None:
-        with contextlib.suppress(OSError):  # the master has ended: nobody to tell
-            os.write(writing, _target_message(target).encode() + b"\n")
-
-    thread = threading.Thread(target=keep_ahead, args=(renewal, remaining, publish, stop), name="kfdex-renew", daemon=True)
-    thread.start()
-    try:
-        yield reading
-    finally:
-        stop.set()
-        thread.join()
-        os.close(reading)
-        os.close(writing)
-
-
-def _run_master(
-    target: LoadTarget,
-    *,
-    expect_workers: int,
-    users: int,
-    spawn_rate: float,
-    run_time: str,
-    local_workers: int = 0,
-    bind_host: str = "127.0.0.1",
-    port: int | None = None,
-    html: Path | None = None,
-    csv: str | None = None,
-    timeout: float = 3600.0,
-    updates: int | None = None,
-) -> LoadReport:
     require_locust()
     if expect_workers < 1 or users < 1 or spawn_rate <= 0 or local_workers > expect_workers:
         raise UsageError("--workers/--expect-workers, --users and --spawn-rate must be positive")
-    with tempfile.TemporaryDirectory(prefix="kfdex-locust-") as temporary:
+    renewing = _renewing(renewal, remaining) if renewal is not None and remaining is not None else contextlib.nullcontext()
+    with renewing as updates, tempfile.TemporaryDirectory(prefix="kfdex-locust-") as temporary:
         folder = Path(temporary)
         port = port or (free_port() if local_workers == expect_workers else DEFAULT_MASTER_PORT)
         started: list[LocustProcess] = []
@@ -340,6 +296,29 @@ def _run_master(
         finally:
             for process in reversed(started):
                 process.stop()
+
+
+
+
+@contextlib.contextmanager
+def _renewing(renewal: Renewal, remaining: Callable[[], float | None]) -> Iterator[int]:
+    """A pipe for the master (its reading end, yielded) and the thread that writes renewed targets into it."""
+    reading, writing = os.pipe()
+    stop = threading.Event()
+
+    def publish(target: LoadTarget) -> None:
+        with contextlib.suppress(OSError):  # the master has ended: nobody to tell
+            os.write(writing, _target_message(target).encode() + b"\n")
+
+    thread = threading.Thread(target=keep_ahead, args=(renewal, remaining, publish, stop), name="kfdex-renew", daemon=True)
+    thread.start()
+    try:
+        yield reading
+    finally:
+        stop.set()
+        thread.join()
+        os.close(reading)
+        os.close(writing)
 
 
 def run_local(
