@@ -72,6 +72,7 @@ class Settings:
     approval_reuse_status: int = 500  # Dex says 500 "Database error."; through the gateway users saw 504
     rbac_deny: bool = False  # Istio's AuthorizationPolicy refuses the model: 403 "RBAC: access denied"
     model_not_ready_until: float = 0.0  # epoch seconds: MLServer's 400 "not ready yet" until then
+    model_seconds: float = 0.0  # each inference call waits this long before MLServer answers it (iris alone takes ~1 ms)
     model_domain: str = "example.com"  # KServe's ingress domain: the isvc URL's host is NAME.NAMESPACE.DOMAIN
     path_routing: bool = False  # KServe's path-based routing: status.url is http://<ingress>/serving/NAMESPACE/NAME
     isvc_not_ready: str = ""  # a reason (RevisionMissing): the InferenceService's Ready condition is False
@@ -97,6 +98,7 @@ _SETTING_CHECKS: dict[str, tuple[object, str]] = {
     "rbac_deny": (lambda value: isinstance(value, bool), "true or false"),
     "model_not_ready_until": (is_seconds, "epoch seconds"),
     "model_not_ready_seconds": (is_seconds, "seconds, a number zero or more"),
+    "model_seconds": (is_seconds, "seconds, a number zero or more"),
     "model_domain": (lambda value: isinstance(value, str) and bool(value), "a DNS domain"),
     "path_routing": (lambda value: isinstance(value, bool), "true or false"),
     "isvc_not_ready": (lambda value: isinstance(value, str), "a reason (text), or empty"),
@@ -210,6 +212,8 @@ class World:
         if time.time() < self.settings.model_not_ready_until and "/infer" in request.path:
             error = b'{"error": "Model sklearn-irisv2 is not ready yet."}'
             return Reply(400, error, [], "application/json")
+        if "/infer" in request.path:
+            time.sleep(self.settings.model_seconds)  # a model slower than iris
         headers = {"Content-Type": request.headers.get("content-type", "application/json")}
         try:
             answer = self.upstream.request(

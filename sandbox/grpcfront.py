@@ -115,6 +115,8 @@ class GrpcFront:
         elif time.time() < self.world.settings.model_not_ready_until and request.path.endswith("/ModelInfer"):
             outcome = self._status(conn, stream_id, UNAVAILABLE, f"Model {MODEL_NAME} is not ready yet.")
         else:
+            if request.path.endswith("/ModelInfer"):
+                time.sleep(self.world.settings.model_seconds)  # a model slower than iris
             outcome = self._forward(conn, stream_id, request.path, body)
         self.log(f"grpc {'ingress' if self.route else 'nodeport'} {request.path} {outcome} {1000 * (time.monotonic() - started):.1f}ms")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -179,3 +180,11 @@ def test_a_refused_node_port_names_node_port_and_the_step_that_sets_it(sandbox_e
     error = infer.stderr.strip().splitlines()[-1]
     assert f"check INGRESS_HOST/NODE_PORT (`{expose_nodeport.STEP.how_to_run}`)" in error
     assert "INGRESS_PORT" not in error and "resolve-ingress" not in error
+
+
+def test_model_seconds_makes_every_inference_that_slow(load_ready: Env, cluster: Sandbox) -> None:
+    """The sandbox's slow-model setting: each call through the gateway waits at least that long (load tests pace on it)."""
+    cluster.configure(model_seconds=0.05)
+    ran = load_ready.invoke("load", "--requests", "4", "--concurrency", "1", "--via", "ingress", "--json")
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["latency_ms"]["min"] >= 50

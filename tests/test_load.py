@@ -181,6 +181,7 @@ def test_locust_workers_get_the_credential_from_the_master(
     require_locust()  # locust itself is never imported here: it would monkey-patch this process with gevent
 
     token = token_for(cluster)
+    cluster.configure(model_seconds=0.01)  # the users pace themselves on the model, not on the machine's cores
     monkeypatch.setenv("AUTH_BEARER", token)  # must not reach the worker through its environment
     target = gateway_target(cluster, {"Authorization": f"Bearer {token}"})
     before = seen_by_gateway(cluster, 200)
