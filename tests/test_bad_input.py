@@ -276,6 +276,7 @@ CASES = [
             ("INGRESS_HOST", "my ingress", r"INGRESS_HOST='my ingress' in .* is not a host name or IP address, or run `invoke resolve-ingress`"),
             ("INGRESS_PORT", "0", r"INGRESS_PORT='0' in .*: give from 1 to 65535, or run `invoke resolve-ingress` again$"),
             ("INGRESS_PORT", "99999", r"INGRESS_PORT='99999' in .*: give from 1 to 65535, or run `invoke resolve-ingress` again$"),
+            ("INGRESS_PORT", "1" + "0" * 400, r"INGRESS_PORT='10+'… in .*: give from 1 to 65535, or run `invoke resolve-ingress` again$"),
             ("INGRESS_SCHEME", "ftp", r"INGRESS_SCHEME='ftp' in .*: use http or https"),
         )
     ),

@@ -82,7 +82,7 @@ class Number:
 
     def _fits(self, value: float) -> bool:
         return (
-            math.isfinite(value)
+            (isinstance(value, int) or math.isfinite(value))  # a whole number of 400 digits is finite, and too big for a float
             and (self.minimum is None or value >= self.minimum)
             and (self.maximum is None or value <= self.maximum)
             and (self.above is None or value > self.above)
