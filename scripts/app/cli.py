@@ -20,6 +20,7 @@ from typing import Any
 
 from invoke import Argument, Collection, Context, Exit, ParseError, Program, Task
 from invoke.exceptions import UnknownFileType
+from invoke.parser import Parser, ParserContext
 
 from ..core.boundary import guarded
 from ..core.environment import Environment, verbose_requested
@@ -198,6 +199,23 @@ class KfDexProgram(Program):
         for argument in super().core_args():
             if argument.name not in parsed:
                 parsed[argument.name] = argument
+
+    def _make_parser(self) -> Parser:
+        """Invoke's parser over the tasks this command line names, not all of them: each parse deep-copies
+        every task's options, which cost more than the rest of reading the command line."""
+        named = set(self.core.unparsed)
+        if isinstance(self.args.help.value, str):
+            named.add(self.args.help.value)  # kfdex --help TASK
+        everything = bool(self.args.complete.value)  # completion offers every task's options
+        unknown_help = self.config.tasks.ignore_unknown_help
+        return Parser(
+            initial=self.initial_context,
+            contexts=[
+                ParserContext(name=name, aliases=aliases, args=self.collection[name].get_arguments(ignore_unknown_help=unknown_help))
+                for name, aliases in self.collection.task_names.items()
+                if everything or name in named or named.intersection(aliases)
+            ],
+        )
 
     def parse_core(self, argv: list[str] | None) -> None:
         with _bad_command_line():
