@@ -93,8 +93,8 @@ def run(state: State, environment: Environment, delete: bool = False) -> StepRes
         kubectl(state, "delete", "service", name, "-n", namespace, environment=environment)
         service, action = None, "recreated for the current pod"
     if service is None:
-        kubectl(state, "expose", "pod", pod_name, "-n", namespace, "--type=NodePort", f"--name={name}", environment=environment)
-        service = kubectl_json(state, "get", "service", name, "-n", namespace, environment=environment)
+        # the created Service as the API server answered it: its nodePorts are allocated at creation
+        service = kubectl_json(state, "expose", "pod", pod_name, "-n", namespace, "--type=NodePort", f"--name={name}", environment=environment)
         action = "exposed" if action == "reused" else action
     node_port = _model_node_port(service)
     grpc_port = _grpc_node_port(service)
