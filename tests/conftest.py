@@ -17,6 +17,7 @@ import pytest
 
 from sandbox import control, realbuild
 from sandbox.flavors import FLAVORS, NEWEST
+from sandbox.model import MODEL_NAME
 from scripts.core.state import EnvFile
 from tests.helpers import LOCUST_MARKER, NO_BACKOFF, Env, Stub
 
@@ -134,10 +135,39 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         )
 
 
+@pytest.fixture(scope="session")
+def _load_session() -> dict[str, str]:
+    """What the last real login and expose-nodeport wrote on this worker, for the next load test to reuse."""
+    return {}
+
+
+def _still_accepted(written: dict[str, str]) -> bool:
+    """The session and the NodePort still reach the model: no test since has ended the session or the Service."""
+    import requests
+
+    ready = f"http://127.0.0.1:{written['NODE_PORT']}/v2/models/{MODEL_NAME}/ready"
+    try:
+        answer = requests.get(ready, headers={"Cookie": written["AUTH_COOKIE"]}, allow_redirects=False, timeout=5)
+    except requests.RequestException:
+        return False
+    return answer.status_code == 200
+
+
 @pytest.fixture
-def load_ready(sandbox_env: Env) -> Env:
-    """Logged in, with the NodePort exposed and MODEL_HOST set for the ingress route."""
+def load_ready(sandbox_env: Env, _load_session: dict[str, str]) -> Env:
+    """Logged in, with the NodePort exposed and MODEL_HOST set for the ingress route.
+
+    Load tests are about load: the first one on a worker logs in and exposes the
+    NodePort for real, and later ones start from what that wrote, as long as the
+    gateway still accepts the session (else they log in again).
+    """
     sandbox_env.set(MODEL_HOST="sklearn-irisv2.kubeflow-user-example-com.example.com")
+    if _load_session and _still_accepted(_load_session):
+        sandbox_env.set(**_load_session)
+        return sandbox_env
+    before = sandbox_env.read()
     assert sandbox_env.invoke("login").returncode == 0
     assert sandbox_env.invoke("expose-nodeport").returncode == 0
+    _load_session.clear()
+    _load_session.update({key: value for key, value in sandbox_env.read().items() if before.get(key) != value})
     return sandbox_env
