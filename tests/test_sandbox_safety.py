@@ -245,35 +245,32 @@ def test_a_second_sandbox_is_refused_over_a_recorded_one(env: Env, monkeypatch: 
         assert "is not the one started here: left alone" in ran.stderr
 
 
-@pytest.mark.usefixtures("sandbox", "private_tmp")
-def test_sandbox_down_removes_the_kubectl_cache_its_sandbox_made_and_no_other(env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    cache = tmp_path / "kubecache"
-    other = cache / "discovery" / "cluster.example.com_6443"
-    other.mkdir(parents=True)
-    monkeypatch.setenv("KUBECACHEDIR", str(cache))
-    assert env.process("sandbox-up").returncode == 0
-    assert env.invoke("resolve-ingress").returncode == 0  # kubectl caches discovery for the sandbox's API port
-    made = [folder for folder in (cache / "discovery").iterdir() if folder != other]
-    assert len(made) == 1 and made[0].name.startswith("127.0.0.1_")
-    down = env.process("sandbox-down")
-    assert down.returncode == 0, down.stderr
-    assert list((cache / "discovery").iterdir()) == [other]
-
-
-def test_an_env_written_by_init_takes_a_sandbox_and_gets_back_byte_identical(env: Env) -> None:
+@pytest.mark.usefixtures("private_tmp")
+def test_an_env_written_by_init_takes_a_sandbox_and_gets_back_byte_identical_with_the_kubectl_cache(
+    env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One whole round trip: the .env as init wrote it, and kubectl's discovery cache, are as they were after sandbox-down."""
     env.path.unlink()
     env.variables["KUBECONFIG"] = str(env.path.parent / "no-kubeconfig")
     made = env.process("init")  # the example's empty SANDBOX_DIR= records no sandbox
     assert made.returncode == 0, made.stderr
     del env.variables["KUBECONFIG"]
     before = env.path.read_bytes()
+    cache = tmp_path / "kubecache"
+    other = cache / "discovery" / "cluster.example.com_6443"  # another cluster's discovery: never the sandbox's to remove
+    other.mkdir(parents=True)
+    monkeypatch.setenv("KUBECACHEDIR", str(cache))
     up = env.process("sandbox-up")
     try:
         assert up.returncode == 0, up.stderr
+        assert env.invoke("resolve-ingress").returncode == 0  # kubectl caches discovery for the sandbox's API port
+        made_by_it = [folder for folder in (cache / "discovery").iterdir() if folder != other]
+        assert len(made_by_it) == 1 and made_by_it[0].name.startswith("127.0.0.1_")
     finally:
         down = env.process("sandbox-down")
     assert down.returncode == 0, down.stderr
     assert env.path.read_bytes() == before
+    assert list((cache / "discovery").iterdir()) == [other]
 
 
 def test_a_folder_deleted_under_a_running_sandbox_names_its_processes_and_keeps_the_record(env: Env) -> None:
