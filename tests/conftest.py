@@ -9,6 +9,7 @@ every .env the tests write, so no test sleeps for backoff.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,13 @@ from sandbox.flavors import FLAVORS, NEWEST
 from sandbox.model import MODEL_NAME
 from scripts.core.state import EnvFile
 from tests.helpers import LOCUST_MARKER, NO_BACKOFF, Env, Stub
+
+# Some machines' images set PYTHONDONTWRITEBYTECODE=1 (ours do). The suite starts some three hundred Python
+# processes on the project's own modules (invoke, kfdex, the sandbox's cluster and watchdog), and each would
+# then compile every module from source again: 0.05 s of CPU per process. The tests write bytecode to
+# __pycache__ (git-ignored), as Python does by default, and pytest keeps its rewritten test modules there too.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
 
 
 @pytest.fixture(scope="session", autouse=True)
