@@ -104,6 +104,27 @@ def sandbox_env(env: Env, cluster: control.Sandbox) -> Env:
 
 
 @pytest.fixture(scope="session")
+def _resolved_ingress(sandbox: control.Sandbox, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """What resolve-ingress writes for the session's sandbox: found once per worker, by the step itself through kubectl."""
+    from scripts import resolve_ingress
+    from scripts.core.step import run_step
+    from tests.helpers import here
+
+    file = EnvFile(tmp_path_factory.mktemp("resolved") / ".env")
+    file.update({**NO_BACKOFF, "KUBECONFIG": str(sandbox.kubeconfig)})
+    run_step(resolve_ingress.STEP, file, here())
+    written = file.read()
+    return {key: written.value(key) for key in resolve_ingress.STEP.writes if written.value(key)}
+
+
+@pytest.fixture
+def resolved_env(sandbox_env: Env, _resolved_ingress: dict[str, str]) -> Env:
+    """The sandbox's .env after resolve-ingress: for tests about what comes after it (resolve-ingress has tests of its own)."""
+    sandbox_env.set(**_resolved_ingress)
+    return sandbox_env
+
+
+@pytest.fixture(scope="session")
 def stub() -> Iterator[Stub]:
     """A small HTTP server for tests that script the gateway's answers themselves."""
     server = Stub()

@@ -34,19 +34,19 @@ def _prediction(answer: dict[str, object]) -> object:
     return answer["outputs"][0]["data"]  # type: ignore[index]
 
 
-def test_login_then_infer_and_model_info_write_the_env_as_the_cli_does(sandbox_env: Env) -> None:
-    kubeflow = _kubeflow(sandbox_env).login()
+def test_login_then_infer_and_model_info_write_the_env_as_the_cli_does(resolved_env: Env) -> None:
+    kubeflow = _kubeflow(resolved_env).login()
     assert _prediction(kubeflow.infer("iris")) == PREDICTION
-    assert kubeflow.model_info()["name"] == sandbox_env.read()["MODEL_NAME"]
-    written = sandbox_env.read()
+    assert kubeflow.model_info()["name"] == resolved_env.read()["MODEL_NAME"]
+    written = resolved_env.read()
     assert written["AUTH_COOKIE"] and written["MODEL_HOST"] and written["AUTH_ORIGIN"] == kubeflow.ingress
-    assert os.stat(sandbox_env.path).st_mode & 0o777 == 0o600
+    assert os.stat(resolved_env.path).st_mode & 0o777 == 0o600
 
 
 @pytest.mark.parametrize("flavor", sorted(FLAVORS))
-def test_login_then_infer_on_every_flavor(sandbox_env: Env, cluster: Sandbox, flavor: str) -> None:
+def test_login_then_infer_on_every_flavor(resolved_env: Env, cluster: Sandbox, flavor: str) -> None:
     cluster.configure(flavor=flavor)
-    assert _prediction(_kubeflow(sandbox_env).login().infer("iris")) == PREDICTION
+    assert _prediction(_kubeflow(resolved_env).login().infer("iris")) == PREDICTION
 
 
 def test_settings_given_in_code_need_no_env_file_and_leave_none(tmp_path: Path, cluster: Sandbox) -> None:
@@ -58,20 +58,20 @@ def test_settings_given_in_code_need_no_env_file_and_leave_none(tmp_path: Path, 
     assert not missing.exists() and list(tmp_path.iterdir()) == []
 
 
-def test_persist_false_keeps_the_env_file_as_it_was(sandbox_env: Env) -> None:
-    before = sandbox_env.path.read_bytes()
-    Kubeflow.from_env(sandbox_env.path, persist=False, environment=here()).login()
-    assert sandbox_env.path.read_bytes() == before
+def test_persist_false_keeps_the_env_file_as_it_was(resolved_env: Env) -> None:
+    before = resolved_env.path.read_bytes()
+    Kubeflow.from_env(resolved_env.path, persist=False, environment=here()).login()
+    assert resolved_env.path.read_bytes() == before
 
 
-def test_an_unknown_setting_is_refused_before_anything(sandbox_env: Env) -> None:
+def test_an_unknown_setting_is_refused_before_anything(resolved_env: Env) -> None:
     with pytest.raises(UsageError, match="MODEL_NAM: not a setting"):
-        _kubeflow(sandbox_env, MODEL_NAM="x")
+        _kubeflow(resolved_env, MODEL_NAM="x")
 
 
-def test_a_session_over_three_lifetimes_never_fails_and_renews(sandbox_env: Env, cluster: Sandbox) -> None:
+def test_a_session_over_three_lifetimes_never_fails_and_renews(resolved_env: Env, cluster: Sandbox) -> None:
     cluster.configure(session_seconds=2)  # Expires is to the second: a one-second session may read as over at once
-    kubeflow = _kubeflow(sandbox_env).login()
+    kubeflow = _kubeflow(resolved_env).login()
     session = kubeflow.session()
     started, answers = time.monotonic(), []
     while time.monotonic() - started < 6.5:  # three lifetimes and a bit
@@ -82,8 +82,8 @@ def test_a_session_over_three_lifetimes_never_fails_and_renews(sandbox_env: Env,
     assert kubeflow.renewals >= 2
 
 
-def test_the_gateways_signal_renews_and_resends_once(sandbox_env: Env, cluster: Sandbox) -> None:
-    kubeflow = _kubeflow(sandbox_env).login()
+def test_the_gateways_signal_renews_and_resends_once(resolved_env: Env, cluster: Sandbox) -> None:
+    kubeflow = _kubeflow(resolved_env).login()
     session = kubeflow.session()
     assert session.get(kubeflow.url("/")).status_code == 200
     cluster.expire_sessions()  # the clock still says valid: only the gateway knows
@@ -95,17 +95,17 @@ def test_the_gateways_signal_renews_and_resends_once(sandbox_env: Env, cluster: 
 
 
 @pytest.mark.parametrize("flavor", ["kf15", "kf18"])
-def test_renewal_behind_oidc_authservice(sandbox_env: Env, cluster: Sandbox, flavor: str) -> None:
+def test_renewal_behind_oidc_authservice(resolved_env: Env, cluster: Sandbox, flavor: str) -> None:
     cluster.configure(flavor=flavor)
-    kubeflow = _kubeflow(sandbox_env).login()
+    kubeflow = _kubeflow(resolved_env).login()
     cluster.expire_sessions()
     assert _prediction(kubeflow.infer("iris")) == PREDICTION and kubeflow.renewals == 1
 
 
-def test_without_a_password_source_the_end_is_the_log_in_error_and_nothing_prompts(sandbox_env: Env, cluster: Sandbox) -> None:
-    assert sandbox_env.invoke("login").returncode == 0
-    sandbox_env.set(DEX_PASSWORD=None)
-    kubeflow = Kubeflow.from_env(sandbox_env.path, environment=here(interactive=True))
+def test_without_a_password_source_the_end_is_the_log_in_error_and_nothing_prompts(resolved_env: Env, cluster: Sandbox) -> None:
+    assert resolved_env.invoke("login").returncode == 0
+    resolved_env.set(DEX_PASSWORD=None)
+    kubeflow = Kubeflow.from_env(resolved_env.path, environment=here(interactive=True))
     session = kubeflow.session()
     cluster.expire_sessions()
     with mock.patch("getpass.getpass", side_effect=AssertionError("prompted")), mock.patch(
@@ -115,40 +115,40 @@ def test_without_a_password_source_the_end_is_the_log_in_error_and_nothing_promp
     assert raised.value.exit_code == ExitCode.SESSION
 
 
-def test_a_password_callable_is_asked_at_each_login(sandbox_env: Env, cluster: Sandbox) -> None:
-    password = sandbox_env.read()["DEX_PASSWORD"]
-    sandbox_env.set(DEX_PASSWORD=None)
+def test_a_password_callable_is_asked_at_each_login(resolved_env: Env, cluster: Sandbox) -> None:
+    password = resolved_env.read()["DEX_PASSWORD"]
+    resolved_env.set(DEX_PASSWORD=None)
     asked: list[int] = []
-    kubeflow = _kubeflow(sandbox_env).login(password=lambda: asked.append(1) or password)
+    kubeflow = _kubeflow(resolved_env).login(password=lambda: asked.append(1) or password)
     cluster.expire_sessions()
     assert _prediction(kubeflow.infer("iris")) == PREDICTION
-    assert len(asked) == 2 and "DEX_PASSWORD" not in sandbox_env.read()
+    assert len(asked) == 2 and "DEX_PASSWORD" not in resolved_env.read()
 
 
-def test_token_login_renews_with_a_fresh_token(sandbox_env: Env) -> None:
-    kubeflow = _kubeflow(sandbox_env).login(token=True)
-    first = sandbox_env.read()["AUTH_BEARER"]
-    sandbox_env.set(AUTH_BEARER_EXPIRES="2000-01-01T00:00:00Z")
-    kubeflow = _kubeflow(sandbox_env)
+def test_token_login_renews_with_a_fresh_token(resolved_env: Env) -> None:
+    kubeflow = _kubeflow(resolved_env).login(token=True)
+    first = resolved_env.read()["AUTH_BEARER"]
+    resolved_env.set(AUTH_BEARER_EXPIRES="2000-01-01T00:00:00Z")
+    kubeflow = _kubeflow(resolved_env)
     assert _prediction(kubeflow.infer("iris")) == PREDICTION and kubeflow.renewals == 1
-    assert sandbox_env.read()["AUTH_BEARER"] != first
+    assert resolved_env.read()["AUTH_BEARER"] != first
 
 
-def test_a_request_to_another_origin_is_refused_before_sending(sandbox_env: Env, stub: Stub) -> None:
+def test_a_request_to_another_origin_is_refused_before_sending(resolved_env: Env, stub: Stub) -> None:
     seen: list[Request] = []
     stub.answer(lambda request: seen.append(request) or Reply(200, b"ok"))
-    kubeflow = _kubeflow(sandbox_env).login()
+    kubeflow = _kubeflow(resolved_env).login()
     for url in (f"http://localhost:{stub.port}/", "https://example.com/"):
         with pytest.raises(UsageError, match="refusing to send the Kubeflow credential"):
             kubeflow.session().get(url)
     assert seen == []
 
 
-def test_kubeflow_auth_alone_carries_the_credential(sandbox_env: Env) -> None:
-    _kubeflow(sandbox_env).login()
+def test_kubeflow_auth_alone_carries_the_credential(resolved_env: Env) -> None:
+    _kubeflow(resolved_env).login()
     import requests
 
-    auth = KubeflowAuth.from_env(sandbox_env.path, environment=here())
+    auth = KubeflowAuth.from_env(resolved_env.path, environment=here())
     assert requests.get(auth.kubeflow.url("/"), auth=auth, timeout=10, allow_redirects=False).status_code == 200
 
 
@@ -196,9 +196,9 @@ def test_errors_name_the_installed_command_and_send_nothing(env: Env) -> None:
     assert raised.value.exit_code == ExitCode.SESSION and str(raised.value) == raised.value.message
 
 
-def test_grpc_infer_and_its_renewal(sandbox_env: Env, cluster: Sandbox) -> None:
+def test_grpc_infer_and_its_renewal(resolved_env: Env, cluster: Sandbox) -> None:
     pytest.importorskip("grpc")
-    kubeflow = _kubeflow(sandbox_env).login()
+    kubeflow = _kubeflow(resolved_env).login()
     assert _prediction(kubeflow.infer("iris", protocol="grpc")) == PREDICTION
     cluster.expire_sessions()
     assert _prediction(kubeflow.infer("iris", protocol="grpc")) == PREDICTION and kubeflow.renewals == 1
@@ -252,10 +252,10 @@ def test_a_redirect_is_a_login_for_the_model_and_for_navigation_only_when_it_lea
     assert login_signal(answer, navigation=True) == for_navigation
 
 
-def test_threads_share_one_renewal(sandbox_env: Env, cluster: Sandbox) -> None:
+def test_threads_share_one_renewal(resolved_env: Env, cluster: Sandbox) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    kubeflow = _kubeflow(sandbox_env).login()
+    kubeflow = _kubeflow(resolved_env).login()
     sessions = [kubeflow.session() for _ in range(4)]
     cluster.expire_sessions()
     with ThreadPoolExecutor(4) as pool:

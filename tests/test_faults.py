@@ -19,7 +19,7 @@ def _retry_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("retry: ")]
 
 
-def test_login_and_infer_survive_504s_and_a_reused_approval(sandbox_env: Env, cluster: Sandbox) -> None:
+def test_login_and_infer_survive_504s_and_a_reused_approval(resolved_env: Env, cluster: Sandbox) -> None:
     """The issue's acceptance run: 3 injected 504s on infer, the approval-reuse fault on login."""
     cluster.configure(
         flavor="kf15",
@@ -29,7 +29,7 @@ def test_login_and_infer_survive_504s_and_a_reused_approval(sandbox_env: Env, cl
             {"path": INFER_PATH, "status": 504, "count": 3},
         ],
     )
-    login = sandbox_env.invoke("login")
+    login = resolved_env.invoke("login")
     assert login.returncode == 0, login.stderr
     retried = [line.split(" in ")[0] for line in _retry_lines(login.stderr)]
     assert retried == ["retry: GET /dex/approval → 504 Gateway Timeout; attempt 2 of 2"]
@@ -39,8 +39,8 @@ def test_login_and_infer_survive_504s_and_a_reused_approval(sandbox_env: Env, cl
     )
     assert login.stderr.count("✓ extract-cookie") == 1
 
-    assert sandbox_env.invoke("expose-nodeport").returncode == 0
-    infer = sandbox_env.invoke("infer", "--payload", "iris")
+    assert resolved_env.invoke("expose-nodeport").returncode == 0
+    infer = resolved_env.invoke("infer", "--payload", "iris")
     assert infer.returncode == 0, infer.stderr
     assert infer.stdout.strip() == "predict = [1, 1]"
     retries = _retry_lines(infer.stderr)
@@ -50,37 +50,37 @@ def test_login_and_infer_survive_504s_and_a_reused_approval(sandbox_env: Env, cl
     assert re.search(r"✓ infer +sklearn-irisv2 \(v2, nodePort, cookie\) 200 in \d+ ms, \d+\.\d s with 3 retries$", infer.stderr)
 
 
-def test_every_retried_gateway_status(sandbox_env: Env, cluster: Sandbox) -> None:
+def test_every_retried_gateway_status(resolved_env: Env, cluster: Sandbox) -> None:
     cluster.configure(faults=[{"path": "/", "method": "GET", "status": status, "count": 1} for status in (502, 503, 504)])
-    login = sandbox_env.invoke("login")
+    login = resolved_env.invoke("login")
     assert login.returncode == 0, login.stderr
     reasons = [line.split("→ ")[1].split(";")[0] for line in _retry_lines(login.stderr)]
     assert reasons == ["502 Bad Gateway", "503 Service Unavailable", "504 Gateway Timeout"]
 
 
-def test_a_read_timeout_is_retried(sandbox_env: Env, cluster: Sandbox) -> None:
+def test_a_read_timeout_is_retried(resolved_env: Env, cluster: Sandbox) -> None:
     cluster.configure(faults=[{"path": "/", "method": "GET", "delay": 1.0, "count": 1}])
-    sandbox_env.set(HTTP_TIMEOUT="0.3")
-    login = sandbox_env.invoke("login")
+    resolved_env.set(HTTP_TIMEOUT="0.3")
+    login = resolved_env.invoke("login")
     assert login.returncode == 0, login.stderr
     assert re.search(r"retry: GET / → no answer from http://127\.0\.0\.1:\d+ in 0\.3s; attempt 2 of 5", login.stderr)
 
 
-def test_model_not_ready_is_retried_until_it_loads(sandbox_env: Env, cluster: Sandbox) -> None:
-    sandbox_env.set(MODEL_HOST=MODEL_HOST, RETRY_ATTEMPTS="100000", RETRY_DEADLINE="30")
-    assert sandbox_env.invoke("login").returncode == 0
+def test_model_not_ready_is_retried_until_it_loads(resolved_env: Env, cluster: Sandbox) -> None:
+    resolved_env.set(MODEL_HOST=MODEL_HOST, RETRY_ATTEMPTS="100000", RETRY_DEADLINE="30")
+    assert resolved_env.invoke("login").returncode == 0
     cluster.configure(model_not_ready_seconds=0.5)
-    infer = sandbox_env.invoke("infer")
+    infer = resolved_env.invoke("infer")
     assert infer.returncode == 0, infer.stderr
     assert infer.stdout.strip() == "predict = [1, 1]"
     assert "→ 400 model not ready yet; attempt 2 of 100000" in infer.stderr
 
 
-def test_giving_up_at_the_deadline_says_so(sandbox_env: Env, cluster: Sandbox) -> None:
-    sandbox_env.set(MODEL_HOST=MODEL_HOST)
-    assert sandbox_env.invoke("login").returncode == 0
+def test_giving_up_at_the_deadline_says_so(resolved_env: Env, cluster: Sandbox) -> None:
+    resolved_env.set(MODEL_HOST=MODEL_HOST)
+    assert resolved_env.invoke("login").returncode == 0
     cluster.configure(faults=[{"path": INFER_PATH, "status": 503, "count": 1_000_000}])
-    infer = sandbox_env.invoke("infer", "--attempts", "1000000", "--deadline", "0.8")
+    infer = resolved_env.invoke("infer", "--attempts", "1000000", "--deadline", "0.8")
     assert infer.returncode == ExitCode.GATEWAY
     last = infer.stderr.strip().splitlines()[-1]
     assert re.fullmatch(
@@ -90,20 +90,20 @@ def test_giving_up_at_the_deadline_says_so(sandbox_env: Env, cluster: Sandbox) -
     )
 
 
-def test_the_attempt_cap_from_the_command_line(sandbox_env: Env, cluster: Sandbox) -> None:
-    sandbox_env.set(MODEL_HOST=MODEL_HOST)
-    assert sandbox_env.invoke("login").returncode == 0
+def test_the_attempt_cap_from_the_command_line(resolved_env: Env, cluster: Sandbox) -> None:
+    resolved_env.set(MODEL_HOST=MODEL_HOST)
+    assert resolved_env.invoke("login").returncode == 0
     cluster.configure(faults=[{"path": INFER_PATH, "status": 502, "count": 100}])
-    infer = sandbox_env.invoke("infer", "--attempts", "2")
+    infer = resolved_env.invoke("infer", "--attempts", "2")
     assert infer.returncode == ExitCode.GATEWAY
     assert len(_retry_lines(infer.stderr)) == 1
     assert "still failing after 2 attempt(s)" in infer.stderr
 
 
-def test_a_gateway_that_is_down_is_named_quickly(sandbox_env: Env, cluster: Sandbox) -> None:
-    sandbox_env.set(RETRY_ATTEMPTS="30")
+def test_a_gateway_that_is_down_is_named_quickly(resolved_env: Env, cluster: Sandbox) -> None:
+    resolved_env.set(RETRY_ATTEMPTS="30")
     cluster.gateway_up(False)
-    login = sandbox_env.invoke("login")
+    login = resolved_env.invoke("login")
     cluster.gateway_up(True)
     assert login.returncode == ExitCode.GATEWAY
     retries = _retry_lines(login.stderr)
@@ -116,39 +116,39 @@ def test_a_gateway_that_is_down_is_named_quickly(sandbox_env: Env, cluster: Sand
     assert "Traceback" not in login.stderr
 
 
-def test_login_gives_up_after_bounded_fresh_starts(sandbox_env: Env, cluster: Sandbox) -> None:
+def test_login_gives_up_after_bounded_fresh_starts(resolved_env: Env, cluster: Sandbox) -> None:
     cluster.configure(
         flavor="kf15", approval_reuse_status=504, faults=[{"path": "/dex/approval", "status": 504, "count": 100, "after": True}]
     )
-    login = sandbox_env.invoke("login")
+    login = resolved_env.invoke("login")
     assert login.returncode == ExitCode.LOGIN_RESTART
     assert login.stderr.count("starting again from a fresh request") == 2
     assert login.stderr.strip().splitlines()[-1].endswith("(gave up after 3 fresh requests)")
 
 
-def test_a_single_step_reports_a_used_request_and_names_the_step(sandbox_env: Env, cluster: Sandbox) -> None:
+def test_a_single_step_reports_a_used_request_and_names_the_step(resolved_env: Env, cluster: Sandbox) -> None:
     cluster.configure(flavor="kf17")
-    assert sandbox_env.invoke("login").returncode == 0
-    again = sandbox_env.invoke("extract-cookie")
+    assert resolved_env.invoke("login").returncode == 0
+    again = resolved_env.invoke("extract-cookie")
     assert again.returncode == ExitCode.LOGIN_RESTART
     assert again.stderr.strip().splitlines()[-1].startswith("error: extract-cookie: the gateway answered 400")
     assert "start again with `invoke login` (or `invoke fetch-req`)" in again.stderr
 
 
 @pytest.mark.usefixtures("cluster")
-def test_wrong_credentials_are_never_retried(sandbox_env: Env) -> None:
-    sandbox_env.set(DEX_PASSWORD="wrong")
-    login = sandbox_env.invoke("login")
+def test_wrong_credentials_are_never_retried(resolved_env: Env) -> None:
+    resolved_env.set(DEX_PASSWORD="wrong")
+    login = resolved_env.invoke("login")
     assert login.returncode == ExitCode.CREDENTIALS
     assert not _retry_lines(login.stderr)
     assert "starting again" not in login.stderr
 
 
-def test_a_session_that_ends_early_says_to_log_in(sandbox_env: Env, cluster: Sandbox) -> None:
-    sandbox_env.set(MODEL_HOST=MODEL_HOST)
-    assert sandbox_env.invoke("login").returncode == 0
+def test_a_session_that_ends_early_says_to_log_in(resolved_env: Env, cluster: Sandbox) -> None:
+    resolved_env.set(MODEL_HOST=MODEL_HOST)
+    assert resolved_env.invoke("login").returncode == 0
     cluster.expire_sessions()
-    infer = sandbox_env.invoke("infer")
+    infer = resolved_env.invoke("infer")
     assert infer.returncode == ExitCode.SESSION
     assert infer.stderr.strip().splitlines()[-1].endswith("the session is expired or not valid here; run `invoke login`")
 
@@ -169,13 +169,13 @@ def test_sandbox_up_takes_a_settings_file(env: Env, tmp_path) -> None:
         assert env.process("sandbox-down").returncode == 0
 
 
-def test_a_refused_node_port_names_node_port_and_the_step_that_sets_it(sandbox_env: Env, cluster: Sandbox) -> None:
+def test_a_refused_node_port_names_node_port_and_the_step_that_sets_it(resolved_env: Env, cluster: Sandbox) -> None:
     from scripts import expose_nodeport
 
     ingress = {"INGRESS_HOST": "127.0.0.1", "INGRESS_PORT": str(cluster.gateway_port)}
-    sandbox_env.set(**ingress, AUTH_COOKIE="session=x", AUTH_EXPIRES="2999-01-01T00:00:00Z", NODE_PORT="1")
-    sandbox_env.set(AUTH_ORIGIN=f"http://127.0.0.1:{cluster.gateway_port}")
-    infer = sandbox_env.invoke("infer")
+    resolved_env.set(**ingress, AUTH_COOKIE="session=x", AUTH_EXPIRES="2999-01-01T00:00:00Z", NODE_PORT="1")
+    resolved_env.set(AUTH_ORIGIN=f"http://127.0.0.1:{cluster.gateway_port}")
+    infer = resolved_env.invoke("infer")
     assert infer.returncode == ExitCode.GATEWAY, infer.stderr
     error = infer.stderr.strip().splitlines()[-1]
     assert f"check INGRESS_HOST/NODE_PORT (`{expose_nodeport.STEP.how_to_run}`)" in error

@@ -25,14 +25,14 @@ def _requests_seen(cluster: Sandbox) -> int:
 
 
 @pytest.mark.parametrize("flavor", sorted(FLAVORS))
-def test_logout_ends_the_session_where_the_gateway_can(sandbox_env: Env, cluster: Sandbox, flavor: str) -> None:
+def test_logout_ends_the_session_where_the_gateway_can(resolved_env: Env, cluster: Sandbox, flavor: str) -> None:
     cluster.configure(flavor=flavor)
-    assert sandbox_env.invoke("login").returncode == 0
-    cookie = sandbox_env.read()["AUTH_COOKIE"]
+    assert resolved_env.invoke("login").returncode == 0
+    cookie = resolved_env.read()["AUTH_COOKIE"]
     assert _accepted(cluster, cookie)
-    out = sandbox_env.invoke("logout")
+    out = resolved_env.invoke("logout")
     assert out.returncode == 0, out.stderr
-    assert "AUTH_COOKIE" not in sandbox_env.read()
+    assert "AUTH_COOKIE" not in resolved_env.read()
     if flavor in ENDS_ON_THE_SERVER:
         assert "session ended on the gateway" in out.stderr
         assert not _accepted(cluster, cookie)
@@ -42,42 +42,42 @@ def test_logout_ends_the_session_where_the_gateway_can(sandbox_env: Env, cluster
     assert cookie.split("=", 1)[1] not in out.stderr
 
 
-def test_logout_local_sends_nothing(sandbox_env: Env, cluster: Sandbox) -> None:
+def test_logout_local_sends_nothing(resolved_env: Env, cluster: Sandbox) -> None:
     cluster.configure(flavor="kf18")
-    assert sandbox_env.invoke("login").returncode == 0
-    cookie, seen = sandbox_env.read()["AUTH_COOKIE"], _requests_seen(cluster)
-    out = sandbox_env.invoke("logout", "--local")
+    assert resolved_env.invoke("login").returncode == 0
+    cookie, seen = resolved_env.read()["AUTH_COOKIE"], _requests_seen(cluster)
+    out = resolved_env.invoke("logout", "--local")
     assert out.returncode == 0 and "the gateway was not asked (--local)" in out.stderr and "AUTH_COOKIE" in out.stderr
     assert _requests_seen(cluster) == seen
     assert _accepted(cluster, cookie)
 
 
-def test_a_session_of_another_ingress_is_forgotten_not_sent(sandbox_env: Env, cluster: Sandbox) -> None:
+def test_a_session_of_another_ingress_is_forgotten_not_sent(resolved_env: Env, cluster: Sandbox) -> None:
     cluster.configure(flavor="kf18")
-    assert sandbox_env.invoke("login").returncode == 0
-    cookie = sandbox_env.read()["AUTH_COOKIE"]
-    sandbox_env.set(AUTH_ORIGIN="https://other.example.com:443")
+    assert resolved_env.invoke("login").returncode == 0
+    cookie = resolved_env.read()["AUTH_COOKIE"]
+    resolved_env.set(AUTH_ORIGIN="https://other.example.com:443")
     seen = _requests_seen(cluster)
-    out = sandbox_env.invoke("logout")
+    out = resolved_env.invoke("logout")
     assert out.returncode == 0 and "not sent to http://127.0.0.1" in out.stderr
     assert _requests_seen(cluster) == seen and _accepted(cluster, cookie)
-    assert "AUTH_COOKIE" not in sandbox_env.read()
+    assert "AUTH_COOKIE" not in resolved_env.read()
 
 
-def test_an_unreachable_gateway_is_a_failure_that_keeps_the_cookie_for_a_second_try(sandbox_env: Env, cluster: Sandbox) -> None:
+def test_an_unreachable_gateway_is_a_failure_that_keeps_the_cookie_for_a_second_try(resolved_env: Env, cluster: Sandbox) -> None:
     """A script must not read a logout the gateway never heard as done; --local forgets without asking."""
-    assert sandbox_env.invoke("login").returncode == 0
-    before = sandbox_env.path.read_bytes()
+    assert resolved_env.invoke("login").returncode == 0
+    before = resolved_env.path.read_bytes()
     cluster.gateway_up(False)
     try:
-        out = sandbox_env.invoke("logout")
+        out = resolved_env.invoke("logout")
     finally:
         cluster.gateway_up(True)
     assert out.returncode == ExitCode.GATEWAY, out.stderr
     assert "could not be asked to end the session" in out.stderr and "nothing was removed" in out.stderr
     assert "logout --local" in out.stderr
-    assert sandbox_env.path.read_bytes() == before
-    assert sandbox_env.invoke("logout").returncode == 0 and "AUTH_COOKIE" not in sandbox_env.read()
+    assert resolved_env.path.read_bytes() == before
+    assert resolved_env.invoke("logout").returncode == 0 and "AUTH_COOKIE" not in resolved_env.read()
 
 
 def test_logout_on_a_fresh_env_changes_nothing(env: Env) -> None:
