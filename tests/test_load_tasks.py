@@ -127,7 +127,7 @@ def test_load_refuses_both_bounds(load_ready: Env) -> None:
 
 def test_locust_task_prints_the_same_summary_and_leaves_no_process(load_ready: Env, cluster: Sandbox, own_locust: str) -> None:
     cluster.configure(model_seconds=0.02)  # eight users pace themselves on the model, not on the machine's two cores
-    ran = load_ready.process("locust", "--workers", "2", "--users", "8", "--spawn-rate", "8", "--run-time", "5s", "--json")
+    ran = load_ready.process("locust", "--workers", "2", "--users", "8", "--spawn-rate", "8", "--run-time", "2s", "--json")
     assert ran.returncode == 0, ran.stderr
     summary = json.loads(ran.stdout)
     assert set(summary) == SUMMARY_KEYS
