@@ -430,7 +430,9 @@ def _sent(log: Path) -> int:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
-def test_bad_input(case: Case, sandbox_env: Env, cluster: Sandbox, tmp_path: Path) -> None:
+def test_bad_input(case: Case, resolved_env: Env, cluster: Sandbox, tmp_path: Path) -> None:
+    """Each case starts from the sandbox's .env after resolve-ingress (a case sets the ingress keys itself to test them)."""
+    sandbox_env = resolved_env
     args = case.setup(sandbox_env, cluster, tmp_path)
     before = sandbox_env.path.read_bytes() if sandbox_env.path.is_file() else None
     log = cluster.folder / "cluster.log"
