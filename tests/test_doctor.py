@@ -36,18 +36,18 @@ def _rows(env: Env) -> tuple[int, dict[str, dict[str, str]], str]:
     return result.returncode, {row["check"]: row for row in rows}, result.stderr
 
 
-def test_a_healthy_chain_passes_every_check(sandbox_env: Env, cluster: Sandbox) -> None:
-    _ready(sandbox_env, cluster, node_port=True)
-    assert sandbox_env.invoke("login", "--token").returncode == 0
-    before = sandbox_env.read()
-    result = sandbox_env.invoke("doctor")
+def test_a_healthy_chain_passes_every_check(resolved_env: Env, cluster: Sandbox) -> None:
+    _ready(resolved_env, cluster, node_port=True)
+    assert resolved_env.invoke("login", "--token").returncode == 0
+    before = resolved_env.read()
+    result = resolved_env.invoke("doctor")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert [line.split("  ")[0][2:] for line in lines] == CHECKS
     assert all(line.startswith("✓") for line in lines), result.stdout
     assert "oauth2-proxy (sign-in page); Dex login by state=" in result.stdout
     assert "audience istio-ingressgateway.istio-system.svc.cluster.local" in result.stdout
-    assert sandbox_env.read() == before  # doctor never writes the .env
+    assert resolved_env.read() == before  # doctor never writes the .env
 
 
 @pytest.mark.parametrize(
@@ -57,10 +57,10 @@ def test_a_healthy_chain_passes_every_check(sandbox_env: Env, cluster: Sandbox) 
         ("kf17", "oidc-authservice (state cookie oidc_state_csrf); Dex login by state="),
     ],
 )
-def test_the_login_generation_is_named(sandbox_env: Env, cluster: Sandbox, flavor: str, saw: str) -> None:
+def test_the_login_generation_is_named(resolved_env: Env, cluster: Sandbox, flavor: str, saw: str) -> None:
     cluster.configure(flavor=flavor)
-    sandbox_env.set(INGRESS_HOST="127.0.0.1", INGRESS_PORT=str(cluster.gateway_port))
-    code, rows, _stderr = _rows(sandbox_env)
+    resolved_env.set(INGRESS_HOST="127.0.0.1", INGRESS_PORT=str(cluster.gateway_port))
+    code, rows, _stderr = _rows(resolved_env)
     assert rows["login generation"]["status"] == "ok"
     assert rows["login generation"]["saw"].startswith(saw)
     assert code == 5 and rows["session saved"]["fix"].startswith("run `invoke login`")  # nothing saved yet
@@ -115,12 +115,12 @@ FAULTS: list[tuple[str, Callable[[Env, Sandbox], None], bool, str, str, str, int
 
 @pytest.mark.parametrize(("name", "inject", "node_port", "check", "saw", "fix", "code"), FAULTS, ids=[fault[0] for fault in FAULTS])
 def test_doctor_names_each_injected_failure(
-    sandbox_env: Env, cluster: Sandbox, name: str, inject: Callable[[Env, Sandbox], None], node_port: bool,
+    resolved_env: Env, cluster: Sandbox, name: str, inject: Callable[[Env, Sandbox], None], node_port: bool,
     check: str, saw: str, fix: str, code: int,
 ) -> None:
-    _ready(sandbox_env, cluster, node_port)
-    inject(sandbox_env, cluster)
-    returned, rows, stderr = _rows(sandbox_env)
+    _ready(resolved_env, cluster, node_port)
+    inject(resolved_env, cluster)
+    returned, rows, stderr = _rows(resolved_env)
     failed = [row["check"] for row in rows.values() if row["status"] == "failed"]
     assert failed and failed[0] == check, (name, rows)
     assert saw in rows[check]["saw"] and fix in rows[check]["fix"], rows[check]
@@ -128,19 +128,19 @@ def test_doctor_names_each_injected_failure(
     assert stderr.strip().splitlines()[-1].startswith(f"error: {len(failed)} of {len(CHECKS)} checks failed; first {check}: ")
 
 
-def test_an_unknown_host_is_named_by_the_model_check_too(sandbox_env: Env, cluster: Sandbox) -> None:
-    _ready(sandbox_env, cluster)
-    _unknown_host(sandbox_env, cluster)
-    _code, rows, _stderr = _rows(sandbox_env)
+def test_an_unknown_host_is_named_by_the_model_check_too(resolved_env: Env, cluster: Sandbox) -> None:
+    _ready(resolved_env, cluster)
+    _unknown_host(resolved_env, cluster)
+    _code, rows, _stderr = _rows(resolved_env)
     assert rows["model"]["status"] == "failed"
     assert "no route to sklearn-irisv2 for this Host" in rows["model"]["saw"]
     assert "resolve-model" in rows["model"]["fix"]
 
 
-def test_a_credential_of_another_ingress_is_not_sent(sandbox_env: Env, cluster: Sandbox) -> None:
-    _ready(sandbox_env, cluster)
-    sandbox_env.set(AUTH_ORIGIN="http://127.0.0.1:1")
-    _code, rows, _stderr = _rows(sandbox_env)
+def test_a_credential_of_another_ingress_is_not_sent(resolved_env: Env, cluster: Sandbox) -> None:
+    _ready(resolved_env, cluster)
+    resolved_env.set(AUTH_ORIGIN="http://127.0.0.1:1")
+    _code, rows, _stderr = _rows(resolved_env)
     assert rows["session accepted"]["status"] == "failed"
     assert "belongs to http://127.0.0.1:1" in rows["session accepted"]["saw"]
 
