@@ -104,8 +104,14 @@ def test_warmup_is_sent_but_not_counted(cluster: Sandbox) -> None:
     assert seen_since(cluster, before, 27) == 27
 
 
-def test_duration_bounds_the_run(sandbox: Sandbox) -> None:
-    report = run_load(model_target(sandbox), concurrency=2, duration=0.5)
+def paced_target(cluster: Sandbox) -> LoadTarget:
+    """The model through the gateway, each call taking 10 ms: a run for a duration sends hundreds of requests, not thousands."""
+    cluster.configure(model_seconds=0.01)
+    return gateway_target(cluster, {"Authorization": f"Bearer {token_for(cluster)}"})
+
+
+def test_duration_bounds_the_run(cluster: Sandbox) -> None:
+    report = run_load(paced_target(cluster), concurrency=2, duration=0.5)
     assert report.requests > 0
     assert 0.5 <= report.duration_s < 1.5
 
@@ -150,8 +156,8 @@ def test_ctrl_c_stops_and_still_reports(sandbox: Sandbox) -> None:
     assert loadreport.summary(report)["requests"] == report.requests
 
 
-def test_html_report_is_self_contained(sandbox: Sandbox, tmp_path: Path) -> None:
-    report = run_load(model_target(sandbox), concurrency=2, duration=1.2)
+def test_html_report_is_self_contained(cluster: Sandbox, tmp_path: Path) -> None:
+    report = run_load(paced_target(cluster), concurrency=2, duration=1.2)
     written = write_load(report, tmp_path / "load.html", {})
     page = written.read_text()
     assert re.search(r"<script[^>]*\bsrc=", page, re.IGNORECASE) is None  # no external script: the JS is inlined
