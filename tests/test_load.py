@@ -219,6 +219,7 @@ def test_locust_run_ends_when_the_gateway_asks_for_a_login(cluster: Sandbox, own
     report = run_local(target, workers=1, users=2, spawn_rate=20, run_time="30s", timeout=60)
     assert report.session_expired  # the worker reported the refusal; the master ended the run long before 30 s
     assert report.duration_s < 10
+    assert report.requests <= 2  # each user stopped at its refusal: a dead credential is not sent again
     assert set(report.errors) <= {"401", "403"} and report.errors and report.statuses.get("200", 0) == 0
     assert locust_processes(own_locust) == []
 

@@ -16,8 +16,9 @@ Nothing is retried and no redirect is followed.  Each answer's status is
 counted on the worker and reported to the master with Locust's regular
 reports; a non-2xx answer is a Locust failure named by its status.  An answer
 that sends the call to a login (3xx to ``/dex/`` or ``/oauth2/``, 401, 403
-sign-in page) is a failure too, never a login: the master then stops the run
-and marks the report ``session_expired``.
+sign-in page) is a failure too, never a login: that worker's users stop
+sending at once (a dead credential is not hammered at the gateway), and the
+master stops the run at the worker's next report and marks it ``session_expired``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Any
 
 import gevent.event
 from locust import FastHttpUser, events, task
+from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
 
@@ -154,6 +156,8 @@ class KfdexUser(FastHttpUser):
 
     @task
     def send(self) -> None:
+        if _expired["seen"]:
+            raise StopUser()  # the credential is dead: the master ends the run at the next report; no more calls meanwhile
         if not _ready.wait(TARGET_WAIT):
             raise RuntimeError("no target from the master: is it running kfdex's locustfile?")
         with self.client.request(
