@@ -9,7 +9,7 @@ import pytest
 
 from sandbox.control import Sandbox
 from scripts.core.errors import ExitCode
-from tests.helpers import Env
+from tests.helpers import SPACED, Env
 
 INFER_PATH = "/v2/models/sklearn-irisv2/infer"
 MODEL_HOST = "sklearn-irisv2.kubeflow-user-example-com.example.com"
@@ -67,7 +67,7 @@ def test_a_read_timeout_is_retried(resolved_env: Env, cluster: Sandbox) -> None:
 
 
 def test_model_not_ready_is_retried_until_it_loads(resolved_env: Env, cluster: Sandbox) -> None:
-    resolved_env.set(MODEL_HOST=MODEL_HOST, RETRY_ATTEMPTS="100000", RETRY_DEADLINE="30")
+    resolved_env.set(MODEL_HOST=MODEL_HOST, RETRY_ATTEMPTS="100000", RETRY_DEADLINE="30", **SPACED)
     assert resolved_env.invoke("login").returncode == 0
     cluster.configure(model_not_ready_seconds=0.5)
     infer = resolved_env.invoke("infer")
@@ -77,7 +77,7 @@ def test_model_not_ready_is_retried_until_it_loads(resolved_env: Env, cluster: S
 
 
 def test_giving_up_at_the_deadline_says_so(resolved_env: Env, cluster: Sandbox) -> None:
-    resolved_env.set(MODEL_HOST=MODEL_HOST)
+    resolved_env.set(MODEL_HOST=MODEL_HOST, **SPACED)
     assert resolved_env.invoke("login").returncode == 0
     cluster.configure(faults=[{"path": INFER_PATH, "status": 503, "count": 1_000_000}])
     infer = resolved_env.invoke("infer", "--attempts", "1000000", "--deadline", "0.8")

@@ -20,7 +20,7 @@ from sandbox.control import Sandbox
 from sandbox.flavors import FLAVORS
 from scripts.core.errors import ExitCode, UsageError
 from scripts.model import grpcv2
-from tests.helpers import Env
+from tests.helpers import SPACED, Env
 
 MODEL_HOST = "sklearn-irisv2.kubeflow-user-example-com.example.com"
 ALL = sorted(FLAVORS)
@@ -118,7 +118,7 @@ def test_an_unknown_authority_is_a_404_naming_model_host(ingress: Env) -> None:
 
 
 def test_a_model_not_ready_is_retried_visibly_until_it_loads(ingress: Env, cluster: Sandbox) -> None:
-    ingress.set(RETRY_ATTEMPTS="100000", RETRY_DEADLINE="30")
+    ingress.set(RETRY_ATTEMPTS="100000", RETRY_DEADLINE="30", **SPACED)
     _login(ingress)
     cluster.configure(model_not_ready_seconds=0.5)
     called = _grpc(ingress)
@@ -129,6 +129,7 @@ def test_a_model_not_ready_is_retried_visibly_until_it_loads(ingress: Env, clust
 
 
 def test_a_model_not_ready_gives_up_at_the_deadline(ingress: Env, cluster: Sandbox) -> None:
+    ingress.set(**SPACED)
     _login(ingress)
     cluster.configure(model_not_ready_seconds=60)
     called = _grpc(ingress, "--attempts", "1000000", "--deadline", "0.5")
