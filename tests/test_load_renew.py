@@ -14,8 +14,8 @@ from tests.helpers import Env, locust_processes
 @pytest.fixture
 def short(resolved_env: Env, cluster: Sandbox) -> Env:
     """Logged in with a session of two seconds (a cookie's Expires is to the second: one second may be gone at once), the NodePort exposed;
-    each inference takes 10 ms, so that the runs over three sessions send hundreds of requests, not thousands."""
-    cluster.configure(session_seconds=2, model_seconds=0.01)
+    each inference takes 30 ms, so that the runs over three sessions send hundreds of requests, not thousands."""
+    cluster.configure(session_seconds=2, model_seconds=0.03)
     assert resolved_env.invoke("login").returncode == 0
     assert resolved_env.invoke("expose-nodeport").returncode == 0
     return resolved_env
