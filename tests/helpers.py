@@ -63,6 +63,7 @@ class Env:
     only_path: str = ""  # replace PATH (no kubectl at all)
     sleep: Callable[[float], None] = time.sleep  # how invoke's runs wait between retries
     variables: dict[str, str] = field(default_factory=dict)  # set in the task's environment (any value os.environ takes)
+    names_its_file: bool = True  # ENV_FILE names this .env; False: the task finds its state itself (a profile, ./.env)
 
     @property
     def path(self) -> Path:
@@ -77,6 +78,8 @@ class Env:
     def _variables(self) -> dict[str, str]:
         variables = dict(os.environ, ENV_FILE=str(self.path), **self.variables)
         variables.pop("KFDEX_DEBUG", None)
+        if not self.names_its_file:
+            variables.pop("ENV_FILE")
         if self.only_path:
             variables["PATH"] = self.only_path
         elif self.extra_path:
@@ -92,7 +95,7 @@ class Env:
         code = 0
         with mock.patch.dict(os.environ, variables, clear=True), _restored_logging(), mock.patch.object(
             sys, "stdout", stdout
-        ), mock.patch.object(sys, "stderr", stderr):
+        ), mock.patch.object(sys, "stderr", stderr), mock.patch.object(sys, "stdin", io.StringIO()):  # stdin: nothing typed, as /dev/null
             try:
                 KfDexProgram(namespace=collection, binary="invoke").run(["invoke", *arguments])
             except SystemExit as leaving:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +10,7 @@ from sandbox.control import Sandbox
 from sandbox.httpserve import Reply, Request
 from scripts.core.errors import ExitCode
 from scripts.core.state import EnvFile
-from tests.helpers import ROOT, Env, Stub
+from tests.helpers import Env, Stub
 
 
 @pytest.fixture
@@ -26,15 +23,9 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _run(profile: str, *arguments: str, env_file: Path | None = None, **extra: str) -> tuple[int, str, str]:
-    """``invoke ARGS`` as a process with ``KFDEX_PROFILE=profile`` (and ``ENV_FILE`` only when given)."""
-    variables = {key: value for key, value in os.environ.items() if key != "ENV_FILE"}
-    variables.update(KFDEX_PROFILE=profile, **extra)
-    if env_file is not None:
-        variables["ENV_FILE"] = str(env_file)
-    invoke = Path(sys.executable).with_name("invoke")
-    ran = subprocess.run(
-        [str(invoke), *arguments], cwd=ROOT, env=variables, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
-    )
+    """``invoke ARGS`` with ``KFDEX_PROFILE=profile`` (and ``ENV_FILE`` only when given), in this process."""
+    env = Env(EnvFile(env_file or Path("unnamed.env")), names_its_file=env_file is not None, variables={"KFDEX_PROFILE": profile, **extra})
+    ran = env.invoke(*arguments)
     return ran.returncode, ran.stdout, ran.stderr
 
 
