@@ -17,8 +17,9 @@ counted on the worker and reported to the master with Locust's regular
 reports; a non-2xx answer is a Locust failure named by its status.  An answer
 that sends the call to a login (3xx to ``/dex/`` or ``/oauth2/``, 401, 403
 sign-in page) is a failure too, never a login: that worker's users stop
-sending at once (a dead credential is not hammered at the gateway), and the
-master stops the run at the worker's next report and marks it ``session_expired``.
+sending at once (a dead credential is not hammered at the gateway) and it tells
+the master, which stops the run (the workers' final reports still arrive) and
+marks it ``session_expired``.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def _signals() -> Any:
 session_refused = _signals().session_refused
 
 TARGET_MESSAGE = "kfdex_target"
+EXPIRED_MESSAGE = "kfdex_session_expired"  # a worker to the master: the gateway asked for a login
 TARGET_ENV = "KFDEX_LOAD_TARGET"
 REPORT_ENV = "KFDEX_LOCUST_REPORT"
 UPDATES_ENV = "KFDEX_TARGET_UPDATES"
@@ -78,6 +80,7 @@ def _on_init(environment: Any, **_: Any) -> None:
     if not target:
         raise SystemExit(f"{TARGET_ENV} is not set: start Locust with `kfdex locust`, which sets it")
     if isinstance(runner, MasterRunner):
+        runner.register_message(EXPIRED_MESSAGE, lambda **_: _end_expired())
         current = {"target": target}
 
         def send(client_id: str | None = None, **_: Any) -> None:
@@ -111,11 +114,18 @@ def _on_report_to_master(data: dict[str, Any], **_: Any) -> None:
 @events.worker_report.add_listener
 def _on_worker_report(data: dict[str, Any], **_: Any) -> None:
     _statuses.update(data.get("kfdex_statuses") or {})
-    if data.get("kfdex_session_expired") and not _expired["seen"]:
-        _expired["seen"] = True
-        runner = _runner.get("runner")
-        if isinstance(runner, MasterRunner):
-            gevent.spawn_later(0, runner.quit)  # a worker never logs in: the run ends with the partial report
+    if data.get("kfdex_session_expired"):
+        _end_expired()
+
+
+def _end_expired() -> None:
+    """On the master: the session is over; a worker never logs in, so the run ends with the partial report."""
+    if _expired["seen"]:
+        return
+    _expired["seen"] = True
+    runner = _runner.get("runner")
+    if isinstance(runner, MasterRunner):
+        gevent.spawn_later(0, runner.quit)  # quitting waits for the workers' final reports
 
 
 @events.test_start.add_listener
@@ -176,6 +186,8 @@ class KfdexUser(FastHttpUser):
                 return
             location = response.headers.get("Location", "") if response.headers else ""
             if status and session_refused(status, location, response.content or b""):
+                if not _expired["seen"] and isinstance(_runner.get("runner"), WorkerRunner):
+                    _runner["runner"].send_message(EXPIRED_MESSAGE)  # now, not at the next report (every 3 s)
                 _expired["seen"] = True
                 response.failure(f"HTTP {status}: the gateway asked for a login (session expired)")
             else:
