@@ -324,6 +324,23 @@ def start(
     if components == "real":
         check_built(flavor)  # before anything starts
     sandbox_id = sandbox_id or new_id()
+    for _ in range(PORT_ATTEMPTS - 1):
+        try:
+            return _start(flavor, sandbox_id, ready, components, ends_with)
+        except SandboxFailure as failure:
+            # a free port is found by binding it and letting it go: another process may take it before ours binds it
+            if "address already in use" not in str(failure).lower():
+                raise
+    return _start(flavor, sandbox_id, ready, components, ends_with)
+
+
+PORT_ATTEMPTS = 3  # starts on new ports when a port found free was taken before a process of ours could bind it
+
+
+def _start(
+    flavor: str, sandbox_id: str, ready: Callable[[Sandbox], None] | None, components: str, ends_with: tuple[int, Path | None] | None
+) -> Sandbox:
+    """One try of ``start``: every process started is stopped and the folder removed, whatever stops it."""
     made: list[Path] = []
     try:
         whole(lambda: made.append(_new_folder(sandbox_id)))

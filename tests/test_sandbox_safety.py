@@ -311,3 +311,25 @@ def test_an_env_file_in_a_folder_that_does_not_exist_is_refused_before_anything_
     assert ran.returncode == ExitCode.CONFIG, ran.stderr
     assert "the folder" in ran.stderr and "does not exist" in ran.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("failures", "tries"), [(["listen tcp 127.0.0.1:4242: bind: address already in use"], 2), (["gone"], 1)])
+def test_a_port_taken_between_finding_it_and_binding_it_starts_again_on_new_ports(
+    monkeypatch: pytest.MonkeyPatch, failures: list[str], tries: int
+) -> None:
+    """A free port is found by binding it and letting it go; another process may take it first. Only that is tried again."""
+    started: list[str] = []
+
+    def one_try(flavor: str, *_: object) -> str:
+        started.append(flavor)
+        if len(started) <= len(failures):
+            raise control.SandboxFailure(f"the sandbox's oauth2-proxy process exited while starting: {failures[len(started) - 1]}")
+        return "running"
+
+    monkeypatch.setattr(control, "_start", one_try)
+    if tries == 1:
+        with pytest.raises(control.SandboxFailure, match="gone"):
+            control.start("kf15")
+    else:
+        assert control.start("kf15") == "running"  # type: ignore[comparison-overlap]
+    assert len(started) == tries
