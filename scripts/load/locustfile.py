@@ -167,7 +167,7 @@ class KfdexUser(FastHttpUser):
     @task
     def send(self) -> None:
         if _expired["seen"]:
-            raise StopUser()  # the credential is dead: the master ends the run at the next report; no more calls meanwhile
+            raise StopUser()  # the credential is dead: the master, told at once, ends the run; no more calls meanwhile
         if not _ready.wait(TARGET_WAIT):
             raise RuntimeError("no target from the master: is it running kfdex's locustfile?")
         with self.client.request(
