@@ -28,6 +28,7 @@ from .httpserve import App, Listener, Reply, Request
 from .kubeapi import KubeAPI
 from .realrun import Plan, load
 
+DRAIN_SECONDS = 5.0  # how long a reset waits for calls still being answered before it returns
 KUBECONFIG_TEMPLATE = """apiVersion: v1
 kind: Config
 clusters:
@@ -82,10 +83,11 @@ class Sidecar:
 class Control:
     """``/sandbox/config`` (GET, POST); ``/sandbox/reset``, ``/expire-sessions``, ``/gateway``, ``/token`` (POST); all else to the API."""
 
-    def __init__(self, world: World, api: KubeAPI, switch_gateway: Callable[[bool], None]) -> None:
+    def __init__(self, world: World, api: KubeAPI, switch_gateway: Callable[[bool], None], drain: Callable[[], None]) -> None:
         self.world = world
         self.api = api
         self.switch_gateway = switch_gateway
+        self.drain = drain  # waits for the calls still being answered (a slow model's, a client's that left)
 
     def __call__(self, request: Request) -> Reply:
         if not request.path.startswith("/sandbox/"):
@@ -108,6 +110,7 @@ class Control:
             with self.world.lock:
                 self.world.settings = Settings(flavor=json.loads(request.body or b"{}").get("flavor", self.world.settings.flavor))
             self.switch_gateway(True)
+            self.drain()  # after a reset, the log holds every call made before it
         elif request.path == "/sandbox/token" and request.method == "POST":
             asked = json.loads(request.body or b"{}")
             audiences = [str(asked["audience"])] if asked.get("audience") else None
@@ -134,6 +137,15 @@ def _real_apps(world: World, plan: Plan) -> tuple[App, App, Callable[[Request], 
 
         Listener("authservice", AuthserviceStandIn(world, plan), port=plan.proxy_port)
     return envoy, envoy.sidecar, envoy.denial
+
+
+def _drain(listeners: list[Listener], lock: threading.Lock, control: Listener) -> None:
+    """Wait (DRAIN_SECONDS at most) until the gateway and the NodePorts answer nothing more."""
+    with lock:
+        serving = [listener for listener in listeners if listener is not control]
+    deadline = time.monotonic() + DRAIN_SECONDS
+    for listener in serving:
+        listener.wait_idle(max(0.0, deadline - time.monotonic()))
 
 
 def serve(folder: Path, model_port: int, flavor: str, grpc_port: int = 0) -> None:
@@ -182,7 +194,8 @@ def serve(folder: Path, model_port: int, flavor: str, grpc_port: int = 0) -> Non
                 listeners.append(gateway_listener)
 
     api = KubeAPI(world, gateway_port, open_node_port)
-    api_listener = Listener("kube-api", Control(world, api, switch_gateway), log, port=plan.api_port if plan else 0)
+    drain = lambda: _drain(listeners, lock, api_listener)  # noqa: E731 - the API's own listener is bound below
+    api_listener = Listener("kube-api", Control(world, api, switch_gateway, drain), log, port=plan.api_port if plan else 0)
     listeners += [gateway_listener, api_listener]
     (folder / "kubeconfig").write_text(KUBECONFIG_TEMPLATE.format(port=api_listener.port))
     info = {

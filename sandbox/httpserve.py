@@ -119,6 +119,16 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def _serve(self) -> None:
+        with self.server.busy:
+            self.server.active += 1
+        try:
+            self._answer()
+        finally:
+            with self.server.busy:
+                self.server.active -= 1
+                self.server.busy.notify_all()
+
+    def _answer(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         request = Request(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
@@ -130,21 +140,23 @@ class _Handler(BaseHTTPRequestHandler):
         envoy = self.server.envoy
         headers = [("Content-Type", reply.content_type)] if reply.content_type else []
         headers += [*reply.headers, ("Content-Length", str(len(reply.body)))]
-        if envoy:  # Envoy's HTTP/1 codec writes every name in lower case, and names itself the server
-            self.log_request(reply.status)
-            self.send_response_only(reply.status)
-            headers = [(name.lower(), value) for name, value in headers if name.lower() not in ("server", "date")]
-            headers += [("date", self.date_time_string()), ("server", "istio-envoy")]
-        else:
-            self.send_response(reply.status)
-        for name, value in headers:
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(reply.body)
-        self.server.log(
-            f"{self.server.name} {self.command} {request.path} {reply.status} {1000 * (time.monotonic() - started):.1f}ms"
-        )
+        try:
+            if envoy:  # Envoy's HTTP/1 codec writes every name in lower case, and names itself the server
+                self.log_request(reply.status)
+                self.send_response_only(reply.status)
+                headers = [(name.lower(), value) for name, value in headers if name.lower() not in ("server", "date")]
+                headers += [("date", self.date_time_string()), ("server", "istio-envoy")]
+            else:
+                self.send_response(reply.status)
+            for name, value in headers:
+                self.send_header(name, value)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(reply.body)
+        finally:  # logged even when the client left before the answer (as an access log does)
+            self.server.log(
+                f"{self.server.name} {self.command} {request.path} {reply.status} {1000 * (time.monotonic() - started):.1f}ms"
+            )
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
 
@@ -163,6 +175,8 @@ class _Server(ThreadingHTTPServer):
         self.app = app
         self.log = log
         self.h2: H2App | None = None
+        self.active = 0  # HTTP/1.1 requests being answered (their log line not yet written)
+        self.busy = threading.Condition()
 
     def finish_request(self, request, client_address) -> None:
         """HTTP/1.1 to the app; a connection opening with HTTP/2's preface (gRPC) to the h2 app, when there is one."""
@@ -205,6 +219,11 @@ class Listener:
         with self._lock:
             self._log_file.write(line + "\n")
             self._log_file.flush()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no request is being answered (each has written its log line); False if ``timeout`` passed first."""
+        with self.server.busy:
+            return self.server.busy.wait_for(lambda: self.server.active == 0, timeout)
 
     def stop(self) -> None:
         self.server.shutdown()

@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+import requests
 
 from sandbox.control import Sandbox
 from scripts.core.errors import ExitCode
@@ -188,3 +189,17 @@ def test_model_seconds_makes_every_inference_that_slow(load_ready: Env, cluster:
     ran = load_ready.invoke("load", "--requests", "4", "--concurrency", "1", "--via", "ingress", "--json")
     assert ran.returncode == 0, ran.stderr
     assert json.loads(ran.stdout)["latency_ms"]["min"] >= 50
+
+
+def test_a_reset_returns_once_the_calls_still_being_answered_are_logged(load_ready: Env, cluster: Sandbox) -> None:
+    """A test's last calls (a slow model's, a client's that left) are in the log before the next test looks at it."""
+    from tests.test_load import PATH, seen_by_gateway
+
+    cluster.configure(model_seconds=0.5)
+    state = load_ready.read()
+    headers = {"Host": MODEL_HOST, "Cookie": state["AUTH_COOKIE"], "Content-Type": "application/json"}
+    before = seen_by_gateway(cluster)
+    with pytest.raises(requests.Timeout):  # the client leaves while the model is still answering
+        requests.post(f"http://127.0.0.1:{cluster.gateway_port}{PATH}", data=b"{}", headers=headers, timeout=0.1)
+    cluster.reset()
+    assert seen_by_gateway(cluster) == before + 1
