@@ -15,12 +15,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from sandbox import control, realbuild
 from sandbox.flavors import FLAVORS, NEWEST
 from sandbox.model import MODEL_NAME
+from scripts import resolve_ingress
 from scripts.core.state import EnvFile
-from tests.helpers import LOCUST_MARKER, NO_BACKOFF, Env, Stub
+from scripts.core.step import run_step
+from tests.helpers import LOCUST_MARKER, NO_BACKOFF, Env, Stub, here
 
 # Some machines' images set PYTHONDONTWRITEBYTECODE=1 (ours do). The suite starts some three hundred Python
 # processes on the project's own modules (invoke, kfdex, the sandbox's cluster and watchdog), and each would
@@ -106,10 +109,6 @@ def sandbox_env(env: Env, cluster: control.Sandbox) -> Env:
 @pytest.fixture(scope="session")
 def _resolved_ingress(sandbox: control.Sandbox, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """What resolve-ingress writes for the session's sandbox: found once per worker, by the step itself through kubectl."""
-    from scripts import resolve_ingress
-    from scripts.core.step import run_step
-    from tests.helpers import here
-
     file = EnvFile(tmp_path_factory.mktemp("resolved") / ".env")
     file.update({**NO_BACKOFF, "KUBECONFIG": str(sandbox.kubeconfig)})
     run_step(resolve_ingress.STEP, file, here())
@@ -172,8 +171,6 @@ def _load_session() -> dict[str, str]:
 
 def _still_accepted(written: dict[str, str]) -> bool:
     """The session and the NodePort still reach the model: no test since has ended the session or the Service."""
-    import requests
-
     ready = f"http://127.0.0.1:{written['NODE_PORT']}/v2/models/{MODEL_NAME}/ready"
     try:
         answer = requests.get(ready, headers={"Cookie": written["AUTH_COOKIE"]}, allow_redirects=False, timeout=5)

@@ -432,19 +432,18 @@ def _sent(log: Path) -> int:
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_bad_input(case: Case, resolved_env: Env, cluster: Sandbox, tmp_path: Path) -> None:
     """Each case starts from the sandbox's .env after resolve-ingress (a case sets the ingress keys itself to test them)."""
-    sandbox_env = resolved_env
-    args = case.setup(sandbox_env, cluster, tmp_path)
-    before = sandbox_env.path.read_bytes() if sandbox_env.path.is_file() else None
+    args = case.setup(resolved_env, cluster, tmp_path)
+    before = resolved_env.path.read_bytes() if resolved_env.path.is_file() else None
     log = cluster.folder / "cluster.log"
     sent_before = _sent(log)
-    ran = sandbox_env.invoke(*args)
+    ran = resolved_env.invoke(*args)
     assert ran.returncode == case.code, ran.stderr
     assert "Traceback" not in ran.stderr
     errors = [line for line in ran.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, ran.stderr
     assert ran.stderr.strip().splitlines()[-1] == errors[0]
     assert re.search(case.message, errors[0]), errors[0]
-    after = sandbox_env.path.read_bytes() if sandbox_env.path.is_file() else None
+    after = resolved_env.path.read_bytes() if resolved_env.path.is_file() else None
     assert after == before
     assert "s3cr" not in ran.stderr + ran.stdout  # a value that is not text is named, never shown
     if case.sends_nothing:

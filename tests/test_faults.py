@@ -11,6 +11,7 @@ import requests
 from sandbox.control import Sandbox
 from scripts.core.errors import ExitCode
 from tests.helpers import SPACED, Env
+from tests.test_load import seen_by_gateway
 
 INFER_PATH = "/v2/models/sklearn-irisv2/infer"
 MODEL_HOST = "sklearn-irisv2.kubeflow-user-example-com.example.com"
@@ -193,13 +194,11 @@ def test_model_seconds_makes_every_inference_that_slow(load_ready: Env, cluster:
 
 def test_a_reset_returns_once_the_calls_still_being_answered_are_logged(load_ready: Env, cluster: Sandbox) -> None:
     """A test's last calls (a slow model's, a client's that left) are in the log before the next test looks at it."""
-    from tests.test_load import PATH, seen_by_gateway
-
     cluster.configure(model_seconds=0.5)
     state = load_ready.read()
     headers = {"Host": MODEL_HOST, "Cookie": state["AUTH_COOKIE"], "Content-Type": "application/json"}
     before = seen_by_gateway(cluster)
     with pytest.raises(requests.Timeout):  # the client leaves while the model is still answering
-        requests.post(f"http://127.0.0.1:{cluster.gateway_port}{PATH}", data=b"{}", headers=headers, timeout=0.1)
+        requests.post(f"http://127.0.0.1:{cluster.gateway_port}{INFER_PATH}", data=b"{}", headers=headers, timeout=0.1)
     cluster.reset()
     assert seen_by_gateway(cluster) == before + 1

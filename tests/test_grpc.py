@@ -28,10 +28,10 @@ TOKENS = [name for name in ALL if FLAVORS[name].accepts_bearer]
 
 
 @pytest.fixture
-def ingress(resolved_env: Env, cluster: Sandbox) -> Env:
+def ingress(sandbox_env: Env, cluster: Sandbox) -> Env:
     """A .env that calls the model through the sandbox's ingress (MODEL_HOST as :authority)."""
-    resolved_env.set(INGRESS_HOST="127.0.0.1", INGRESS_PORT=str(cluster.gateway_port), MODEL_HOST=MODEL_HOST)
-    return resolved_env
+    sandbox_env.set(INGRESS_HOST="127.0.0.1", INGRESS_PORT=str(cluster.gateway_port), MODEL_HOST=MODEL_HOST)
+    return sandbox_env
 
 
 def _login(env: Env, token: bool = False) -> None:
