@@ -6,10 +6,11 @@ SIGHUP reach their own cleanup; SIGKILL (or an OOM kill) cannot.  So such a
 sandbox carries this small process, started first and recorded with the others,
 until it is handed over (``control.release``: sandbox-up's record is written):
 it polls the demo's pid and kernel start time, and once that process is gone it
-stops the sandbox by its record (``control.stop``, which checks the folder's
-marker and each process's start time), then ends any process that names the
-sandbox's folder and started after it (a spawn the kill cut off before it was
-recorded), and removes ``EXTRA``, the demo's own
+ends any process that names the sandbox's folder and started after it (a spawn
+the kill cut off before it was recorded, which may still be writing into the
+folder), then stops the sandbox by its record (``control.stop``, which checks the
+folder's marker and each process's start time, and removes the folder last),
+and removes ``EXTRA``, the demo's own
 temporary folder, when that is a ``kfdex-demo-*`` folder of this user in the
 temporary directory.  When the demo stops the sandbox itself, this process is
 among those it stops.
@@ -45,8 +46,10 @@ def watch(folder: Path, sandbox_id: str, pid: int, start: str, extra: Path | Non
         if not control.alive(pid, start):
             break
         time.sleep(POLL_SECONDS)
-    control.stop(folder, sandbox_id)
+    # the unrecorded first: a model process the kill cut off still writes into the folder (its model files),
+    # and would make it again after stop removed it
     control.terminate(_stragglers(folder))
+    control.stop(folder, sandbox_id)
     if extra is not None and not control.temporary_of_ours(extra, DEMO_PREFIX):  # what the demo makes
         shutil.rmtree(extra, ignore_errors=True)
 

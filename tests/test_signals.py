@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -177,6 +178,36 @@ def test_a_killed_run_leaves_nothing_running_and_sandbox_down_restores_the_env(e
     if env.path.read_bytes() != before:  # the demo had recorded its sandbox in the .env
         assert env.invoke("sandbox-down").returncode == 0
     assert env.path.read_bytes() == before
+
+
+def test_the_watchdog_ends_a_process_the_kill_left_unrecorded_before_it_removes_the_folder(run_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kill in the middle of a start can leave a process that was not recorded yet and still writes into the
+    sandbox's folder (the model copying its files): the watchdog ends it first, so the folder it removes stays removed."""
+    from sandbox import watchdog
+
+    monkeypatch.setattr(tempfile, "tempdir", str(run_tmp))
+    sandbox_id = control.new_id()
+    folder = Path(tempfile.mkdtemp(prefix=control.PREFIX))
+    (folder / control.MARKER).write_text(sandbox_id)
+    writes = "import os, signal, sys\nwrite = lambda *_: os.makedirs(os.path.join(sys.argv[1], 'models'), exist_ok=True)\n"
+    # it writes until it ends, and once more as it ends (as a process's shutdown may): whenever it is signalled
+    writes += "signal.signal(signal.SIGTERM, lambda *_: (write(), sys.exit(0)))\nwhile True: write()"
+    writer = subprocess.Popen([sys.executable, "-c", writes, str(folder)], start_new_session=True)
+    starter = subprocess.Popen(["sleep", "60"])
+    started = control.start_time(starter.pid)
+    starter.kill()
+    starter.wait()
+    try:
+        deadline = time.monotonic() + PATIENCE
+        while not (folder / "models").exists():
+            assert time.monotonic() < deadline and writer.poll() is None, "the writer never wrote"
+            time.sleep(0.01)
+        watchdog.watch(folder, sandbox_id, starter.pid, str(started), None)
+        assert writer.poll() is not None
+        assert list(run_tmp.iterdir()) == []
+    finally:
+        writer.kill()
+        writer.wait()
 
 
 @pytest.mark.usefixtures("sandbox")
