@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +32,33 @@ from tests.helpers import LOCUST_MARKER, NO_BACKOFF, Env, Stub, here
 # __pycache__ (git-ignored), as Python does by default, and pytest keeps its rewritten test modules there too.
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 sys.dont_write_bytecode = False
+
+# The suite writes thousands of small files (a .env per test and per fuzz example, sandbox folders, logs), and
+# the project fsyncs every .env it writes: on a disk each fsync waits for the journal. Unless TMPDIR says where,
+# the tests' temporary files (pytest's tmp_path, the sandboxes, every process they start) go to a folder of
+# this user's in /dev/shm, memory, when it has room; the tested code runs the same, its fsyncs just cost nothing.
+RAM_FOLDER = Path("/dev/shm")
+RAM_NEEDED = 1 << 30  # bytes free in /dev/shm (Docker's default of 64 MB is too small): else the usual place
+
+
+def _temporary_files_in_memory() -> None:
+    if "TMPDIR" in os.environ or not RAM_FOLDER.is_dir():
+        return
+    free = os.statvfs(RAM_FOLDER)
+    if free.f_bavail * free.f_frsize < RAM_NEEDED:
+        return
+    folder = RAM_FOLDER / f"kfdex-tests-{os.getuid()}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        mine = folder.stat().st_uid == os.getuid() and not folder.is_symlink()
+    except OSError:
+        return
+    if mine:
+        os.environ["TMPDIR"] = str(folder)  # pytest-xdist's workers and every process started inherit it
+        tempfile.tempdir = None  # gettempdir() reads TMPDIR again
+
+
+_temporary_files_in_memory()
 
 
 @pytest.fixture(scope="session", autouse=True)
