@@ -15,6 +15,7 @@ There are no exemptions.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -76,14 +77,22 @@ def _targets(name: str, path: Path, node: ast.AST, known: dict[str, Path]) -> se
     return {target for target in inside if target in known and target != name}
 
 
+@functools.cache
+def _import_statements(source: str) -> tuple[list[ast.AST], list[ast.AST]]:
+    """A module's import statements that run: everywhere, and those at its top level (each text parsed once a run:
+    the tests of the test parse copies of the whole tree, all but one module the same)."""
+    tree = ast.parse(source)
+    every = [node for node in _runtime_nodes(tree) if isinstance(node, (ast.Import, ast.ImportFrom))]
+    top = [node for node in _runtime_nodes(tree, top_level_only=True) if isinstance(node, (ast.Import, ast.ImportFrom))]
+    return every, top
+
+
 def imports(root: Path, *, where: str = "everywhere") -> dict[str, set[str]]:
     """Each module's imports of other ``scripts`` modules: ``everywhere``, at the ``top`` level, or ``deferred``."""
     known = modules(root)
     graph: dict[str, set[str]] = {}
     for name, path in known.items():
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        every = [node for node in _runtime_nodes(tree) if isinstance(node, (ast.Import, ast.ImportFrom))]
-        top = [node for node in _runtime_nodes(tree, top_level_only=True) if isinstance(node, (ast.Import, ast.ImportFrom))]
+        every, top = _import_statements(path.read_text(encoding="utf-8"))
         chosen = {"everywhere": every, "top": top, "deferred": [node for node in every if node not in top]}[where]
         graph[name] = set().union(*(_targets(name, path, node, known) for node in chosen))
     return graph
