@@ -18,6 +18,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -289,9 +290,11 @@ def test_a_folder_deleted_under_a_running_sandbox_names_its_processes_and_keeps_
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-        for pid in pids:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
+        # not children of this process (sandbox-up started them): wait until the kill has ended them, or a
+        # process still tearing down its memory names the folder for the sandbox-down below
+        deadline = time.monotonic() + 10
+        while any(control.alive(pid, None) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.02)
     down = env.process("sandbox-down")
     assert down.returncode == 0 and "nothing to stop" in down.stderr, down.stderr
     assert sandbox_record.find(env.path.read_text() if env.path.exists() else "") is None
