@@ -42,6 +42,7 @@ RAM_NEEDED = 1 << 30  # bytes free in /dev/shm (Docker's default of 64 MB is too
 
 
 def _temporary_files_in_memory() -> None:
+    """Point TMPDIR at /dev/shm/kfdex-tests-UID (made 0700, or this user's already) when the rule above allows."""
     if "TMPDIR" in os.environ or not RAM_FOLDER.is_dir():
         return
     free = os.statvfs(RAM_FOLDER)
