@@ -151,7 +151,13 @@ def test_ctrl_c_stops_and_still_reports(sandbox: Sandbox) -> None:
         if progress.done >= 10:
             signal.raise_signal(signal.SIGINT)  # as the terminal's Ctrl-C does
 
-    report = run_load(model_target(sandbox), concurrency=2, duration=10, progress=interrupt_after_some)
+    # Python's own Ctrl-C handler, as a foreground process has: a suite started in the background (`pytest &`,
+    # nohup) inherits SIGINT ignored, and the signal above would be lost
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        report = run_load(model_target(sandbox), concurrency=2, duration=10, progress=interrupt_after_some)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert report.interrupted and report.requests >= 10 and report.duration_s < 5
     assert loadreport.summary(report)["requests"] == report.requests
 
