@@ -42,9 +42,14 @@ def trained() -> Path:
 
 
 def train(folder: Path) -> Path:
-    """Write ``<folder>/<MODEL_NAME>/model.joblib`` and its settings; returns the model folder."""
+    """Write ``<folder>/<MODEL_NAME>/model.joblib`` and its settings; returns the model folder.
+
+    ``folder``'s parent (the sandbox's folder) must exist: a model process whose sandbox was already stopped
+    and removed ends here (FileNotFoundError) instead of making the folder again.
+    """
     target = folder / MODEL_NAME
-    target.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(exist_ok=True)
+    target.mkdir(exist_ok=True)
     shutil.copyfile(trained(), target / "model.joblib")
     settings = {
         "name": MODEL_NAME,

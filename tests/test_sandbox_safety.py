@@ -336,3 +336,14 @@ def test_a_port_taken_between_finding_it_and_binding_it_starts_again_on_new_port
     else:
         assert control.start("kf15") == "running"  # type: ignore[comparison-overlap]
     assert len(started) == tries
+
+
+def test_a_model_process_of_a_removed_sandbox_makes_no_folder(tmp_path: Path) -> None:
+    """The model copies its files into the sandbox's folder: once that folder is gone, it ends instead of making it again."""
+    from sandbox import model
+
+    gone = tmp_path / "kfdex-sandbox-gone"
+    with pytest.raises(FileNotFoundError):
+        model.train(gone / "models")
+    assert list(tmp_path.iterdir()) == []
+    assert (model.train(tmp_path / "models") / "model.joblib").is_file()  # a sandbox folder that exists is used
