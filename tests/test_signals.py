@@ -187,8 +187,7 @@ def test_the_watchdog_ends_a_process_the_kill_left_unrecorded_before_it_removes_
 
     monkeypatch.setattr(tempfile, "tempdir", str(run_tmp))
     sandbox_id = control.new_id()
-    folder = Path(tempfile.mkdtemp(prefix=control.PREFIX))
-    (folder / control.MARKER).write_text(sandbox_id)
+    folder = control.whole(lambda: control._new_folder(sandbox_id))
     writes = "import os, signal, sys\nwrite = lambda *_: os.makedirs(os.path.join(sys.argv[1], 'models'), exist_ok=True)\n"
     # it writes until it ends, and once more as it ends (as a process's shutdown may): whenever it is signalled
     writes += "signal.signal(signal.SIGTERM, lambda *_: (write(), sys.exit(0)))\nwhile True: write()"
