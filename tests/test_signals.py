@@ -10,6 +10,7 @@ output, its files, the gateway's log), never by timing.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -292,3 +293,58 @@ def test_a_sandbox_up_that_finished_keeps_its_sandbox_and_no_watchdog(env: Env, 
             control.stop(folder, sandbox_record.find(env.path.read_text()).id)  # type: ignore[union-attr]
         assert down.process.returncode == 0, down.stderr
     assert _left_behind(run, run_tmp) == ([], [])
+
+
+class _SignalsWhileCollected:
+    """An object whose finalizer is where a SIGTERM's handler runs (Python prints and ignores what it raises there)."""
+
+    def __del__(self) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(1000):  # the handler runs between these bytecodes, inside the finalizer
+            pass
+
+
+def _guarded_run(body: Callable[[], None]) -> tuple[int, str]:
+    """``body`` run as a command is (inside ``guarded``): its exit code and stderr."""
+    import io
+
+    from invoke import Exit
+
+    from scripts.core.boundary import guarded
+    from scripts.core.environment import Environment
+
+    stderr = io.StringIO()
+    with pytest.raises(Exit) as ended, guarded(Environment(io.StringIO(), stderr)):
+        body()
+    return int(ended.value.code), stderr.getvalue()
+
+
+def test_an_interrupt_a_finalizer_swallowed_stops_the_command_before_its_next_step(tmp_path: Path) -> None:
+    """A signal whose handler ran in a finalizer (seen once: a demo SIGTERMed while logging in went on and exited 0)
+    is raised again before the next step: the step does not run, and the command exits 128 + the signal."""
+    from scripts import resolve_ingress
+    from scripts.core.environment import Environment
+    from scripts.core.state import EnvFile
+    from scripts.core.step import run_step
+
+    env_file = EnvFile(tmp_path / ".env")  # no settings: resolve-ingress, were it to run, would fail on them
+    shown = io.StringIO()
+
+    def demo_like() -> None:
+        _SignalsWhileCollected()  # collected at once: its finalizer takes the SIGTERM
+        run_step(resolve_ingress.STEP, env_file, Environment(shown, shown))
+
+    code, stderr = _guarded_run(demo_like)
+    assert (code, stderr) == (128 + signal.SIGTERM, "error: interrupted by SIGTERM\n")
+    assert shown.getvalue() == "" and not env_file.path.exists()
+
+
+def test_an_interrupt_that_code_dropped_still_ends_the_command_as_interrupted() -> None:
+    def drops_it() -> None:
+        try:
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(5)  # the handler raises here
+        except KeyboardInterrupt:
+            pass  # as a careless library might
+
+    assert _guarded_run(drops_it) == (128 + signal.SIGHUP, "error: interrupted by SIGHUP\n")

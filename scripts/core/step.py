@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .boundary import raise_lost_interrupt
 from .environment import Environment
 from .errors import DeclarationError, UsageError
 from .state import EnvFile, State
@@ -202,6 +203,7 @@ def run_step(
     **arguments: Any,
 ) -> StepResult:
     """Read the state, run one step, write what it produced, print its line."""
+    raise_lost_interrupt()  # a signal that a finalizer swallowed stops the command here, before the step
     state: State = env_file.read().with_overrides(overrides)
     result = step.run(state, environment, **arguments)
     removable = {*step.writes, *step.clears}

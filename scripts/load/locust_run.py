@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ..core.boundary import SIGNALS, Interrupted
 from ..core.errors import GatewayError, UsageError
 from .engine import LoadReport, LoadTarget
 from .renewal import Renewal, keep_ahead
@@ -84,8 +85,6 @@ def interrupt_deferred() -> Iterator[None]:
 
     Only the main thread receives signals; elsewhere this does nothing.
     """
-    from ..core.boundary import SIGNALS, Interrupted
-
     if threading.current_thread() is not threading.main_thread():
         yield
         return
