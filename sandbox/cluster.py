@@ -1,6 +1,6 @@
 """The sandbox's stand-in cluster process: gateway, Kubernetes API and NodePorts on 127.0.0.1.
 
-Run as ``python -m sandbox.cluster FOLDER MODEL_PORT FLAVOR [GRPC_PORT]``.  When every
+Run as ``python -m sandbox.cluster FOLDER MODEL_PORT FLAVOR GRPC_PORT MODEL_NAME`` (GRPC_PORT 0: none).  When every
 listener is up it writes ``FOLDER/cluster.json`` (its ports) and
 ``FOLDER/kubeconfig``; it stops on SIGTERM.  The Kubernetes API port also
 answers ``/sandbox/...`` control calls that tests use to switch flavor or
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO
 
 from .faults import BadSetting, Faulty
-from .gateway import Settings, StandInGateway, World, check_settings
+from .gateway import MODEL_NAME, Settings, StandInGateway, World, check_settings
 from .grpcfront import GrpcFront
 from .httpserve import App, Listener, Reply, Request
 from .kubeapi import KubeAPI
@@ -148,10 +148,10 @@ def _drain(listeners: list[Listener], lock: threading.Lock, control: Listener) -
         listener.wait_idle(max(0.0, deadline - time.monotonic()))
 
 
-def serve(folder: Path, model_port: int, flavor: str, grpc_port: int = 0) -> None:
+def serve(folder: Path, model_port: int, flavor: str, grpc_port: int = 0, model_name: str = MODEL_NAME) -> None:
     """Start every listener, write cluster.json and the kubeconfig, wait for SIGTERM."""
     log: IO[str] = open(folder / "cluster.log", "a", encoding="utf-8")  # noqa: SIM115 - open for the process's life
-    world = World(model_port, Settings(flavor=flavor))
+    world = World(model_port, Settings(flavor=flavor), model_name)
     plan = load(folder)
     gateway_app, sidecar_app, denial = (StandInGateway(world), Sidecar(StandInGateway(world)), None)
     if plan is not None:
@@ -193,7 +193,7 @@ def serve(folder: Path, model_port: int, flavor: str, grpc_port: int = 0) -> Non
                 gateway_listener = Listener("gateway", gateway, log, port=gateway_port, envoy=True, h2=ingress_h2)
                 listeners.append(gateway_listener)
 
-    api = KubeAPI(world, gateway_port, open_node_port)
+    api = KubeAPI(world, gateway_port, open_node_port, model_grpc=bool(grpc_port))
     drain = lambda: _drain(listeners, lock, api_listener)  # noqa: E731 - the API's own listener is bound below
     api_listener = Listener("kube-api", Control(world, api, switch_gateway, drain), log, port=plan.api_port if plan else 0)
     listeners += [gateway_listener, api_listener]
@@ -221,4 +221,4 @@ def serve(folder: Path, model_port: int, flavor: str, grpc_port: int = 0) -> Non
 
 
 if __name__ == "__main__":
-    serve(Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 0)
+    serve(Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5])

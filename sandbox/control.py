@@ -3,7 +3,9 @@
 ``start`` creates a private folder under the temporary directory with a marker
 file holding a random id, starts the model server (``sandbox.model``) and the
 stand-in cluster (``sandbox.cluster``), each in its own session, and waits
-until both answer.  Each process is written to ``pids.json`` (pid and kernel
+until both answer.  Given a ``ModelServer`` (a V2 server already running on
+this machine), it starts no model server of its own: the login goes in front
+of that one, which the sandbox neither owns nor stops.  Each process is written to ``pids.json`` (pid and kernel
 start time) as soon as it is spawned, and the folder and each spawn are made
 whole even when a signal's exception arrives meanwhile, so an interrupt at any
 moment leaves nothing unrecorded.  ``stop`` signals only processes whose start
@@ -33,8 +35,7 @@ import requests
 from . import realbuild, realrun
 from .cluster import free_ports
 from .flavors import FLAVORS, NEWEST
-from .gateway import DEMO_LOGIN, DEMO_PASSWORD
-from .kubeapi import MODEL_NAME, MODEL_NAMESPACE
+from .gateway import DEMO_LOGIN, DEMO_PASSWORD, MODEL_NAME, MODEL_NAMESPACE
 
 # the folder that holds the top package: the checkout, or site-packages when installed as kfdex.sandbox
 IMPORT_ROOT = Path(__file__).resolve().parents[len(__package__.split("."))]
@@ -54,6 +55,35 @@ class SandboxFailure(Exception):
 
 
 @dataclass(frozen=True)
+class ModelServer:
+    """A V2 (Open Inference Protocol) server already listening on 127.0.0.1: its REST port and the model to serve.
+
+    The sandbox plays that model as its InferenceService (same name); gRPC is not forwarded to it.
+    """
+
+    port: int
+    name: str = MODEL_NAME
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def check(self) -> None:
+        """A SandboxFailure unless the server answers that the model is ready (``GET /v2/models/NAME/ready``)."""
+        ready = f"{self.url}/v2/models/{self.name}/ready"
+        try:
+            status = requests.get(ready, timeout=5).status_code
+        except requests.RequestException as error:
+            reason = "connection refused" if isinstance(error, requests.ConnectionError) else type(error).__name__
+            raise SandboxFailure(f"no model server answers at {self.url} ({reason}): start it first") from None
+        if status != 200:
+            raise SandboxFailure(
+                f"the model server at {self.url} has no ready model {self.name!r} (GET {ready} answered HTTP {status}): "
+                "name the model it serves"
+            )
+
+
+@dataclass(frozen=True)
 class Sandbox:
     """A running sandbox."""
 
@@ -64,6 +94,8 @@ class Sandbox:
     flavor: str
     id: str = ""
     real: str = ""  # with --components real: which real programs run where
+    model_name: str = MODEL_NAME
+    own_model: bool = True  # False: in front of a ModelServer that was already running
 
     @property
     def real_summary(self) -> str:
@@ -81,7 +113,7 @@ class Sandbox:
     def settings(self) -> dict[str, str]:
         """The .env keys a user would set to point the tool at this sandbox."""
         audience = realrun.token_audience(FLAVORS[self.flavor]) if self.real else ""  # what the real 1.9.0 gateway wants
-        values = (str(self.kubeconfig), DEMO_LOGIN, DEMO_PASSWORD, MODEL_NAME, MODEL_NAMESPACE, audience, str(self.folder))
+        values = (str(self.kubeconfig), DEMO_LOGIN, DEMO_PASSWORD, self.model_name, MODEL_NAMESPACE, audience, str(self.folder))
         return dict(zip(SETTING_KEYS, values, strict=True))
 
     def configure(self, **changes: object) -> dict[str, object]:
@@ -311,8 +343,11 @@ def start(
     ready: Callable[[Sandbox], None] | None = None,
     components: str = "stand-in",
     ends_with: tuple[int, Path | None] | None = None,
+    model: ModelServer | None = None,
 ) -> Sandbox:
     """Start a sandbox of this flavor; ``ready(sandbox)`` runs once it answers (to record it somewhere).
+
+    ``model``: put the login in front of that running server instead of starting MLServer (checked first).
 
     Whatever stops the start (a failure, ``ready`` raising, an interrupt at any
     moment) stops every process started and removes the folder.  ``ends_with``
@@ -323,22 +358,29 @@ def start(
         raise SandboxFailure(f"unknown flavor {flavor!r}: use one of {', '.join(FLAVORS)}")
     if components == "real":
         check_built(flavor)  # before anything starts
+    if model is not None:
+        model.check()
     sandbox_id = sandbox_id or new_id()
     for _ in range(PORT_ATTEMPTS - 1):
         try:
-            return _start(flavor, sandbox_id, ready, components, ends_with)
+            return _start(flavor, sandbox_id, ready, components, ends_with, model)
         except SandboxFailure as failure:
             # a free port is found by binding it and letting it go: another process may take it before ours binds it
             if "address already in use" not in str(failure).lower():
                 raise
-    return _start(flavor, sandbox_id, ready, components, ends_with)
+    return _start(flavor, sandbox_id, ready, components, ends_with, model)
 
 
 PORT_ATTEMPTS = 3  # starts on new ports when a port found free was taken before a process of ours could bind it
 
 
 def _start(
-    flavor: str, sandbox_id: str, ready: Callable[[Sandbox], None] | None, components: str, ends_with: tuple[int, Path | None] | None
+    flavor: str,
+    sandbox_id: str,
+    ready: Callable[[Sandbox], None] | None,
+    components: str,
+    ends_with: tuple[int, Path | None] | None,
+    model: ModelServer | None,
 ) -> Sandbox:
     """One try of ``start``: every process started is stopped and the folder removed, whatever stops it."""
     made: list[Path] = []
@@ -352,11 +394,17 @@ def _start(
         if ends_with:
             watched, extra = ends_with
             _spawn(folder, "watchdog", [f"{__package__}.watchdog", str(folder), sandbox_id, str(watched), str(start_time(watched)), str(extra or "")])
-        _spawn(folder, "model", [f"{__package__}.model", str(folder / "models"), str(model_port), str(grpc_port)])
-        _spawn(folder, "cluster", [f"{__package__}.cluster", str(folder), str(model_port), flavor, str(grpc_port)])
+        if model is None:
+            _spawn(folder, "model", [f"{__package__}.model", str(folder / "models"), str(model_port), str(grpc_port)])
+        else:
+            model_port, grpc_port = model.port, 0
+        name = model.name if model else MODEL_NAME
+        _spawn(folder, "cluster", [f"{__package__}.cluster", str(folder), str(model_port), flavor, str(grpc_port), name])
         real = _start_real(folder, plan) if plan else ""
         cluster = _wait_ready(folder, model_port)
-        sandbox = Sandbox(folder, int(cluster["gateway_port"]), int(cluster["api_port"]), model_port, flavor, sandbox_id, real)
+        sandbox = Sandbox(
+            folder, int(cluster["gateway_port"]), int(cluster["api_port"]), model_port, flavor, sandbox_id, real, name, model is None
+        )
         if ready is not None:
             ready(sandbox)
     except BaseException:

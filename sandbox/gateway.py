@@ -40,7 +40,7 @@ COOKIE_CHUNK = 4000
 CLIENT_NAME = "Dex Login Application"  # Kubeflow's Dex staticClients name for the client id
 CONNECTOR_NAMES = {"local": "Email", "ldap": "LDAP"}  # Dex's display names; others are title-cased
 GO_EPOCH_PLUS_ONE = "Thu, 01 Jan 1970 00:00:01 GMT"  # gorilla/sessions' Expires for MaxAge < 0
-MODEL_NAME = "sklearn-irisv2"  # the sandbox's one InferenceService
+MODEL_NAME = "sklearn-irisv2"  # the sandbox's one InferenceService, unless started in front of a model of another name
 MODEL_NAMESPACE = "kubeflow-user-example-com"
 GATEWAY_AUDIENCE = "istio-ingressgateway.istio-system.svc.cluster.local"  # what the gateway's RequestAuthentication wants
 API_AUDIENCE = "https://kubernetes.default.svc.cluster.local"  # kubectl create token's default audience
@@ -123,10 +123,11 @@ def check_settings(changes: object) -> None:
 class World:
     """Everything the gateway, the NodePorts and the Kubernetes stand-in share."""
 
-    def __init__(self, model_port: int, settings: Settings | None = None) -> None:
+    def __init__(self, model_port: int, settings: Settings | None = None, model_name: str = MODEL_NAME) -> None:
         self.lock = threading.RLock()
         self.settings = settings or Settings()
         self.model_port = model_port
+        self.model_name = model_name  # the InferenceService's, and the model's on the V2 server behind it
         self.key = secrets.token_bytes(32)
         self.sessions: dict[str, float] = {}  # session value -> expiry (epoch seconds)
         self.tokens: dict[str, float] = {}  # ServiceAccount tokens -> expiry
@@ -146,7 +147,7 @@ class World:
     @property
     def model_host(self) -> str:
         """The Host the gateway routes to the model (the isvc URL's host, host-based routing)."""
-        return f"{MODEL_NAME}.{MODEL_NAMESPACE}.{self.settings.model_domain}"
+        return f"{self.model_name}.{MODEL_NAMESPACE}.{self.settings.model_domain}"
 
     def issue_token(self, seconds: int, audiences: list[str] | None = None, subject: str = "default-editor") -> str:
         """A ServiceAccount token shaped as a JWT (kube API's create token); the gateway accepts only its own audience."""
@@ -252,7 +253,7 @@ class StandInGateway:
 
     def routed(self, request: Request) -> Reply:
         """Istio's virtual services: the model by its Host (or, with path routing, its path); login and dashboard on any Host."""
-        prefix = f"/serving/{MODEL_NAMESPACE}/{MODEL_NAME}"
+        prefix = f"/serving/{MODEL_NAMESPACE}/{self.world.model_name}"
         if self.world.settings.path_routing and request.path.startswith(prefix + "/"):
             return self.protected(replace(request, target=request.target[len(prefix) :]))
         if request.path.startswith(("/v1/", "/v2/", "/serving/")):

@@ -26,10 +26,8 @@ from urllib.parse import quote
 
 from .gateway import StandInGateway, World
 from .httpserve import Reply, Request
-from .kubeapi import MODEL_NAME, MODEL_NAMESPACE
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-MODEL_HOST = f"{MODEL_NAME}.{MODEL_NAMESPACE}.example.com"  # the InferenceService URL's host
 UNAVAILABLE, UNIMPLEMENTED = 14, 12
 
 
@@ -108,12 +106,12 @@ class GrpcFront:
         denied = self._denied(request)
         if denied is not None:
             outcome = self._http(conn, stream_id, denied)
-        elif self.route and authority.rsplit(":", 1)[0] != MODEL_HOST:
+        elif self.route and authority.rsplit(":", 1)[0].lower() != self.world.model_host:
             outcome = self._http(conn, stream_id, Reply(404, b"", [], None))  # Envoy: no route for this host
         elif self.world.settings.rbac_deny:
             outcome = self._http(conn, stream_id, Reply(403, b"RBAC: access denied"))
         elif time.time() < self.world.settings.model_not_ready_until and request.path.endswith("/ModelInfer"):
-            outcome = self._status(conn, stream_id, UNAVAILABLE, f"Model {MODEL_NAME} is not ready yet.")
+            outcome = self._status(conn, stream_id, UNAVAILABLE, f"Model {self.world.model_name} is not ready yet.")
         else:
             if request.path.endswith("/ModelInfer"):
                 time.sleep(self.world.settings.model_seconds)  # a model slower than iris

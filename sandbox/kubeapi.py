@@ -18,12 +18,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from .gateway import API_AUDIENCE, DEMO_LOGIN, MODEL_NAME, MODEL_NAMESPACE, World
+from .gateway import API_AUDIENCE, DEMO_LOGIN, MODEL_NAMESPACE, World
 from .httpserve import Reply, Request
 from .protowire import token_request_spec
 
 ISTIO_NAMESPACE = "istio-system"
-PREDICTOR_POD = f"{MODEL_NAME}-predictor-00001-deployment-5d8f9c7b6-x2x7q"
 SERVICE_ACCOUNTS = ("default", "default-editor", "default-viewer")
 
 _RESOURCES = [
@@ -166,8 +165,9 @@ class KubeAPI:
     ``grpc`` is True for the model server's gRPC port (8081), False for its HTTP port (8080).
     """
 
-    def __init__(self, world: World, gateway_port: int, open_node_port: Callable[..., int]) -> None:
+    def __init__(self, world: World, gateway_port: int, open_node_port: Callable[..., int], model_grpc: bool = True) -> None:
         self.world = world
+        self.predictor_pod = f"{world.model_name}-predictor-00001-deployment-5d8f9c7b6-x2x7q"
         self.lock = threading.Lock()
         self.open_node_port = open_node_port
         self.gateway_port = gateway_port
@@ -186,15 +186,15 @@ class KubeAPI:
         )
         self.pods[ISTIO_NAMESPACE][gateway_pod["metadata"]["name"]] = gateway_pod
         predictor_labels = {
-            "app": f"{MODEL_NAME}-predictor-00001",
+            "app": f"{self.world.model_name}-predictor-00001",
             "component": "predictor",
             "pod-template-hash": "5d8f9c7b6",
-            "serving.kserve.io/inferenceservice": MODEL_NAME,
-            "serving.knative.dev/revision": f"{MODEL_NAME}-predictor-00001",
+            "serving.kserve.io/inferenceservice": self.world.model_name,
+            "serving.knative.dev/revision": f"{self.world.model_name}-predictor-00001",
         }
         # queue-proxy first on purpose: the model's port must be found by number, not as port-1
         predictor = _pod(
-            PREDICTOR_POD,
+            self.predictor_pod,
             MODEL_NAMESPACE,
             predictor_labels,
             [
@@ -211,12 +211,13 @@ class KubeAPI:
                     "name": "kserve-container",
                     "ports": [
                         {"containerPort": 8080, "name": "user-port", "protocol": "TCP"},
-                        {"containerPort": 8081, "name": "grpc", "protocol": "TCP"},  # MLServer's gRPC
+                        # MLServer's gRPC; a model server the sandbox was put in front of serves none through it
+                        *([{"containerPort": 8081, "name": "grpc", "protocol": "TCP"}] if model_grpc else []),
                     ],
                 },
             ],
         )
-        self.pods[MODEL_NAMESPACE][PREDICTOR_POD] = predictor
+        self.pods[MODEL_NAMESPACE][self.predictor_pod] = predictor
         ingress = {
             "apiVersion": "v1",
             "kind": "Service",
@@ -274,7 +275,7 @@ class KubeAPI:
         found = [self.inference_service()] if namespace == MODEL_NAMESPACE else []
         if name is None:
             return _ok({"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceServiceList", "metadata": {}, "items": found})
-        if not found or name != MODEL_NAME:
+        if not found or name != self.world.model_name:
             return _status(404, "NotFound", f'inferenceservices.serving.kserve.io "{name}" not found')
         return _ok(found[0])
 
@@ -282,7 +283,7 @@ class KubeAPI:
         """The sandbox's InferenceService as KServe reports it: status.url by Host, or by path when path routing is on."""
         settings = self.world.settings
         if settings.path_routing:
-            url = f"http://127.0.0.1:{self.gateway_port}/serving/{MODEL_NAMESPACE}/{MODEL_NAME}"
+            url = f"http://127.0.0.1:{self.gateway_port}/serving/{MODEL_NAMESPACE}/{self.world.model_name}"
         else:
             url = f"http://{self.world.model_host}"
         reason = settings.isvc_not_ready
@@ -291,17 +292,17 @@ class KubeAPI:
         def condition(kind: str, failing: bool) -> dict[str, str]:
             entry = {"type": kind, "status": "False" if failing else "True", "lastTransitionTime": stamp}
             if failing:
-                entry.update(reason=reason, message=f"Revision \"{MODEL_NAME}-predictor-00001\" failed: {reason}")
+                entry.update(reason=reason, message=f"Revision \"{self.world.model_name}-predictor-00001\" failed: {reason}")
             return entry
 
         return {
             "apiVersion": "serving.kserve.io/v1beta1",
             "kind": "InferenceService",
-            "metadata": {**_meta(MODEL_NAME, MODEL_NAMESPACE), "uid": "5b1f6c1e-0000-4000-8000-000000000001"},
+            "metadata": {**_meta(self.world.model_name, MODEL_NAMESPACE), "uid": "5b1f6c1e-0000-4000-8000-000000000001"},
             "spec": {"predictor": {"model": {"modelFormat": {"name": "sklearn"}, "protocolVersion": "v2", "runtime": "kserve-mlserver"}}},
             "status": {
                 "url": url,
-                "address": {"url": f"http://{MODEL_NAME}.{MODEL_NAMESPACE}.svc.cluster.local"},
+                "address": {"url": f"http://{self.world.model_name}.{MODEL_NAMESPACE}.svc.cluster.local"},
                 "conditions": [
                     condition("IngressReady", False),
                     condition("PredictorReady", bool(reason)),
@@ -367,7 +368,7 @@ class KubeAPI:
             for pod in self.pods.get(namespace, {}).values()
             if _selector_matches(spec.get("selector") or {}, pod["metadata"]["labels"])
         ]
-        reaches_model = any(pod["metadata"]["name"] == PREDICTOR_POD for pod in selected)
+        reaches_model = any(pod["metadata"]["name"] == self.predictor_pod for pod in selected)
         for port in spec.get("ports") or []:
             port.setdefault("protocol", "TCP")
             port.setdefault("targetPort", port.get("port"))

@@ -112,6 +112,16 @@ def real(request: pytest.FixtureRequest, real_sandboxes: dict[str, control.Sandb
 
 
 @pytest.fixture
+def shared_model(sandbox: control.Sandbox) -> list[str]:
+    """Options that put a new sandbox in front of the session sandbox's MLServer (which stays running) instead of its own.
+
+    For the tests of what a sandbox does around its login (the .env, signals, the watchdog); those about the
+    sandbox's own model process, and the README's demo, start it as a user's sandbox-up does.
+    """
+    return ["--model-server", f"http://127.0.0.1:{sandbox.model_port}"]
+
+
+@pytest.fixture
 def cluster(sandbox: control.Sandbox) -> Iterator[control.Sandbox]:
     """The session's sandbox, with its gateway settings and faults reset after the test."""
     yield sandbox

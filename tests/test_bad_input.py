@@ -490,6 +490,13 @@ OPTION_CASES = [
     # a control character in a value is shown escaped: the error stays one line (and kubectl is never run with it)
     (["create-token", "--service-account", "\r"], r"--service-account '\\r' is not a Kubernetes name"),
     (["sandbox-up", "--flavor", "kf\n99"], r"--flavor 'kf\\n99': no such sandbox flavor"),
+    (["sandbox-up", "--model-server", "https://127.0.0.1:8080"], r"--model-server 'https://127\.0\.0\.1:8080': give the V2 server's address on this machine, as http://127\.0\.0\.1:PORT$"),
+    (["demo", "--model-server", "http://10.0.0.5:8080"], r"--model-server 'http://10\.0\.0\.5:8080': give the V2 server's address on this machine"),
+    (["sandbox-up", "--model-server", "http://127.0.0.1:99999"], r"--model-server 'http://127\.0\.0\.1:99999': give"),
+    (["sandbox-up", "--model-server", "http://localhost:8080/v2"], r"--model-server 'http://localhost:8080/v2': give"),
+    (["sandbox-up", "--model-server", "127.0.0.1:8080"], r"--model-server '127\.0\.0\.1:8080': give"),
+    (["sandbox-up", "--model-server", "http://127.0.0.1:8080", "--model-name", "Iris_V2"], r"--model-name 'Iris_V2': give an InferenceService name"),
+    (["demo", "--model-name", "iris"], r"--model-name: give it with --model-server \(the sandbox's own MLServer serves sklearn-irisv2\)$"),
     (["infer", "--protocol", "grpc\r"], r"--protocol 'grpc\\r': use one of rest, grpc"),
     (["load", "--via", "\nnodeport"], r"--via '\\nnodeport': use one of nodeport, ingress"),
     (["credential", "--format", "env\n"], r"--format 'env\\n': use one of"),

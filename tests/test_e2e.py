@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from sandbox.control import Sandbox
 from scripts.app.catalog import STEPS
@@ -150,17 +151,61 @@ DEMO_STEPS = [
 TOKEN_DEMO_STEPS = ["sandbox-up", "resolve-ingress", "create-token", "expose-nodeport", "infer", "sandbox-down"]
 
 
-@pytest.mark.parametrize(("flavor", "token"), [("kf15", False), ("kf191", True)])
-@pytest.mark.usefixtures("sandbox")
-def test_demo_prints_the_prediction_and_leaves_nothing_running(env: Env, flavor: str, token: bool) -> None:
-    ran = env.process("demo", "--flavor", flavor, *(["--token"] if token else []))
+@pytest.mark.parametrize(("flavor", "token", "own_model"), [("kf15", False, True), ("kf191", True, False)])
+def test_demo_prints_the_prediction_and_leaves_nothing_running(
+    env: Env, flavor: str, token: bool, own_model: bool, shared_model: list[str]
+) -> None:
+    """With its own MLServer, as the README's demo; and in front of the session's (--model-server), which it leaves running."""
+    ran = env.process("demo", "--flavor", flavor, *(["--token"] if token else []), *([] if own_model else shared_model))
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.strip().endswith("predict = [1, 1]")
     steps = [line.split()[1] for line in ran.stderr.splitlines() if line[:1] in "✓·"]
     assert steps == (TOKEN_DEMO_STEPS if token else DEMO_STEPS)
     assert _sandbox_processes(env) == set()
+    if not own_model:
+        assert requests.get(f"{shared_model[1]}/v2/health/ready", timeout=10).status_code == 200  # left running
     # the demo restored the .env it was given: only the test's own settings are left
     assert set(env.read()) == {"RETRY_WAIT_INITIAL", "RETRY_WAIT_MAX", "RETRY_ATTEMPTS", "RETRY_DEADLINE"}
+
+
+def test_a_sandbox_in_front_of_a_running_model_server_logs_in_infers_and_leaves_it_running(env: Env, sandbox: Sandbox) -> None:
+    """``--model-server``: no MLServer of its own; the login of kf18 in front of the one given, which sandbox-down leaves alone."""
+    model = f"http://127.0.0.1:{sandbox.model_port}"
+    up = env.process("sandbox-up", "--flavor", "kf18", "--model-server", model, "--model-name", "sklearn-irisv2")
+    assert up.returncode == 0, up.stderr
+    assert f"in front of model sklearn-irisv2 at :{sandbox.model_port}" in up.stderr
+    try:
+        started = _sandbox_processes(env)
+        assert started and not any(b"mlserver" in Path(f"/proc/{pid}/cmdline").read_bytes() for pid in started)
+        assert env.read()["MODEL_NAME"] == "sklearn-irisv2"
+        for step in (["login"], ["expose-nodeport"], ["infer", "--payload", "iris"]):
+            ran = env.process(*step)
+            assert ran.returncode == 0, ran.stderr
+        assert ran.stdout.strip() == "predict = [1, 1]"
+    finally:
+        down = env.process("sandbox-down")
+    assert down.returncode == 0, down.stderr
+    assert _sandbox_processes(env) == set()
+    assert requests.get(f"{model}/v2/models/sklearn-irisv2/ready", timeout=10).status_code == 200  # still running
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("unused port", "no model server answers at http://127.0.0.1:{port} (connection refused): start it first"),
+        ("other name", "the model server at http://127.0.0.1:{port} has no ready model 'iris' (GET "),
+    ],
+)
+def test_a_model_server_that_is_not_there_is_one_line_and_starts_nothing(env: Env, sandbox: Sandbox, where: str, message: str) -> None:
+    from sandbox.cluster import free_port
+
+    port = free_port() if where == "unused port" else sandbox.model_port
+    before = env.path.read_bytes()
+    ran = env.process("sandbox-up", "--model-server", f"http://127.0.0.1:{port}", *(["--model-name", "iris"] if where == "other name" else []))
+    assert ran.returncode == ExitCode.SANDBOX, ran.stderr
+    lines = ran.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {message.format(port=port)}"), ran.stderr
+    assert env.path.read_bytes() == before and _sandbox_processes(env) == set()
 
 
 @pytest.mark.usefixtures("cluster")
@@ -177,9 +222,9 @@ def test_token_login_then_infer(sandbox_env: Env) -> None:
     assert "(v2, ingress, token) 200 in" in infer.stderr
 
 
-def test_demo_stops_the_sandbox_when_a_step_fails(env: Env) -> None:
+def test_demo_stops_the_sandbox_when_a_step_fails(env: Env, shared_model: list[str]) -> None:
     env.set(HTTP_TIMEOUT="soon")  # a setting sandbox-up leaves alone, and fetch-req cannot use
-    ran = env.invoke("demo", "--flavor", "kf18")
+    ran = env.invoke("demo", "--flavor", "kf18", *shared_model)
     assert ran.returncode == ExitCode.USAGE
     assert "error: HTTP_TIMEOUT='soon' in" in ran.stderr and "is not a number" in ran.stderr
     assert "✓ sandbox-down" in ran.stderr

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from sandbox.control import Sandbox
-from sandbox.kubeapi import MODEL_NAME, MODEL_NAMESPACE
+from sandbox.gateway import MODEL_NAME, MODEL_NAMESPACE
 from scripts.core.errors import UsageError
 from scripts.load import report as loadreport
 from scripts.load.engine import LoadTarget, Progress, run_load

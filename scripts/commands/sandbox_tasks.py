@@ -20,12 +20,14 @@ import dataclasses
 import importlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
+from urllib.parse import urlsplit
 
 from ..core.environment import Environment
 from ..core.errors import SandboxError, UsageError
@@ -52,6 +54,13 @@ def sandbox_module(name: str) -> ModuleType:
 
 _flavors = sandbox_module("flavors")  # a small table, cheap to import: the sandbox's generations
 FLAVOR = Option("flavor", f"the Kubeflow auth generation to play: {', '.join(_flavors.FLAVORS)} (default {_flavors.NEWEST})")
+MODEL_SERVER = Option(
+    "model_server",
+    "put the login in front of a V2 model server already running on this machine (http://127.0.0.1:PORT) instead of MLServer",
+)
+MODEL_NAME = Option("model_name", "with --model-server: the model it serves, played as the InferenceService (default sklearn-irisv2)")
+# an InferenceService's name is a DNS-1035 label; the sandbox's URLs and pod names are made from it
+_SERVICE_NAME = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
 COMPONENTS = ("stand-in", "real")
 COMPONENT = Option(
     "components", "stand-in (Python imitations, the default) or real (Dex and oauth2-proxy built by sandbox-build)", default="stand-in"
@@ -98,6 +107,31 @@ def _checked_components(components: str | None) -> str:
     if components not in (None, *COMPONENTS):
         raise UsageError(f"--components {components}: use stand-in or real")
     return components or "stand-in"
+
+
+def _checked_model(server: str | None, name: str | None) -> object | None:
+    """The ``ModelServer`` that --model-server and --model-name name (None: the sandbox starts its own MLServer).
+
+    A UsageError before anything starts for an address off this machine or a name no InferenceService could have.
+    """
+    if server is None:
+        if name is not None:
+            raise UsageError("--model-name: give it with --model-server (the sandbox's own MLServer serves sklearn-irisv2)")
+        return None
+    wanted = "give the V2 server's address on this machine, as http://127.0.0.1:PORT"
+    try:
+        parts = urlsplit(server)
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is None or parts.scheme != "http" or parts.hostname not in ("127.0.0.1", "localhost") or parts.path.strip("/"):
+        raise UsageError(f"--model-server {shown(server)}: {wanted}")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise UsageError(f"--model-server {shown(server)}: {wanted}")
+    if name is not None and not _SERVICE_NAME.fullmatch(name):
+        raise UsageError(f"--model-name {shown(name)}: give an InferenceService name (lowercase letters, digits and -, a letter first)")
+    control = sandbox_module("control")
+    return control.ModelServer(port) if name is None else control.ModelServer(port, name)
 
 
 def _owned() -> tuple[str, ...]:
@@ -153,10 +187,12 @@ def up(
     sandbox_id: str = "",
     components: str | None = None,
     ends_with: tuple[int, Path | None] | None = None,
+    model: object | None = None,
 ) -> None:
     """Start a sandbox and point ``env_file`` at it; ``settings_file`` sets gateway settings and faults.
 
     ``ends_with``: the sandbox stops itself once that pid is gone, removing that folder too (the demo's).
+    ``model``: a checked ``ModelServer`` to put the login in front of (``_checked_model``).
     """
     chosen = _checked_flavor(flavor)
     kind = _checked_components(components)
@@ -183,7 +219,9 @@ def up(
     try:
         with _reported():
             # until the .env records it, the sandbox ends with this process, however that ends (SIGKILL too)
-            sandbox = control.start(chosen, sandbox_id, ready=recorded, components=kind, ends_with=ends_with or (os.getpid(), None))
+            sandbox = control.start(
+                chosen, sandbox_id, ready=recorded, components=kind, ends_with=ends_with or (os.getpid(), None), model=model
+            )
             if ends_with is None:
                 control.release(sandbox)
     except BaseException:
@@ -192,7 +230,8 @@ def up(
     environment.step_ok(
         "sandbox-up",
         f"{sandbox.flavor} gateway on 127.0.0.1:{sandbox.gateway_port}, Kubernetes API on :{sandbox.api_port}, "
-        f"MLServer on :{sandbox.model_port}{sandbox.real_summary}",
+        f"{'MLServer on' if sandbox.own_model else f'in front of model {sandbox.model_name} at'} :{sandbox.model_port}"
+        f"{sandbox.real_summary}",
     )
 
 
@@ -236,9 +275,11 @@ def sandbox_up(
     flavor: str | None = None,
     settings: str | None = None,
     components: str | None = None,
+    model_server: str | None = None,
+    model_name: str | None = None,
 ) -> None:
     """Start a sandbox and point the .env at it."""
-    up(env_file, environment, flavor, settings, components=components)
+    up(env_file, environment, flavor, settings, components=components, model=_checked_model(model_server, model_name))
 
 
 def sandbox_down(env_file: EnvFile, environment: Environment, _overrides: Mapping[str, str]) -> None:
@@ -253,6 +294,8 @@ def demo(
     flavor: str | None = None,
     token: bool = False,
     components: str | None = None,
+    model_server: str | None = None,
+    model_name: str | None = None,
 ) -> None:
     """Start a sandbox, run the seven steps (create-token instead of the Dex four with ``token``), always stop it.
 
@@ -267,6 +310,7 @@ def demo(
 
     chosen = _checked_flavor(flavor)
     kind = _checked_components(components)
+    model = _checked_model(model_server, model_name)
     if token and not _flavors.FLAVORS[chosen].accepts_bearer:  # nothing started for a demo that cannot work
         raise UsageError(f"--token: the {chosen} gateway takes no ServiceAccount tokens: leave out --token")
     require("sandbox", "the sandbox")
@@ -283,7 +327,7 @@ def demo(
         own.info(f"demo: state in {env_file.path}")
         with _kubectl_cache_in(made[0]):  # kubectl's discovery cache for the sandbox goes with it
             try:
-                up(env_file, own, chosen, sandbox_id=sandbox_id, components=kind, ends_with=(os.getpid(), made[0]))
+                up(env_file, own, chosen, sandbox_id=sandbox_id, components=kind, ends_with=(os.getpid(), made[0]), model=model)
                 run_step(resolve_ingress.STEP, env_file, own)
                 (login.token_login if token else login.dex_login)(env_file, own)
                 run_step(expose_nodeport.STEP, env_file, own)
@@ -317,6 +361,8 @@ SANDBOX_UP = Command(
         FLAVOR,
         Option("settings", "a JSON file of gateway settings and faults to start with (see README: Sandbox faults)", path=True),
         COMPONENT,
+        MODEL_SERVER,
+        MODEL_NAME,
     ),
 )
 SANDBOX_DOWN = Command("sandbox-down", sandbox_down, "Stop every sandbox process (by pid) and remove what sandbox-up wrote.")
@@ -329,6 +375,8 @@ DEMO = Command(
         Option("token", "log in with a ServiceAccount token instead of the Dex login", kind=bool, default=False, short="t"),
         VERBOSE,
         COMPONENT,
+        MODEL_SERVER,
+        MODEL_NAME,
     ),
 )
 
