@@ -155,10 +155,10 @@ def test_a_session_that_ends_early_says_to_log_in(resolved_env: Env, cluster: Sa
     assert infer.stderr.strip().splitlines()[-1].endswith("the session is expired or not valid here; run `invoke login`")
 
 
-def test_sandbox_up_takes_a_settings_file(env: Env, tmp_path) -> None:
+def test_sandbox_up_takes_a_settings_file(env: Env, tmp_path, shared_model: list[str]) -> None:
     settings = tmp_path / "faults.json"
     settings.write_text('{"flavor": "kf18", "faults": [{"path": "/v2/models/", "status": 503, "count": 2}]}')
-    up = env.process("sandbox-up", "--flavor", "kf15", "--settings", str(settings))
+    up = env.process("sandbox-up", "--flavor", "kf15", "--settings", str(settings), *shared_model)
     try:
         assert up.returncode == 0, up.stderr
         login = env.invoke("login")

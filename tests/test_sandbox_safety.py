@@ -57,10 +57,9 @@ USER_ENV = (
 )
 
 
-@pytest.mark.usefixtures("sandbox")  # shares the start-up cost with the session's sandbox (MLServer imports warm)
-def test_a_reboot_between_up_and_down_leaves_the_env_byte_identical(env: Env, private_tmp: Path) -> None:
+def test_a_reboot_between_up_and_down_leaves_the_env_byte_identical(env: Env, private_tmp: Path, shared_model: list[str]) -> None:
     env.path.write_bytes(USER_ENV)
-    up = env.process("sandbox-up")
+    up = env.process("sandbox-up", *shared_model)
     assert up.returncode == 0, up.stderr
     kept = env.path.read_bytes().decode()
     assert '#kfdex-saved "KUBECONFIG=/home/me/.kube/config  # the real one\\r\\n"\r\n' in kept  # the user's line, kept in place
@@ -77,11 +76,11 @@ def test_a_reboot_between_up_and_down_leaves_the_env_byte_identical(env: Env, pr
     assert list(private_tmp.iterdir()) == []
 
 
-@pytest.mark.usefixtures("sandbox", "private_tmp")
-def test_sandbox_down_removes_the_env_sandbox_up_created_even_after_a_reboot(tmp_path: Path) -> None:
+@pytest.mark.usefixtures("private_tmp")
+def test_sandbox_down_removes_the_env_sandbox_up_created_even_after_a_reboot(tmp_path: Path, shared_model: list[str]) -> None:
     (tmp_path / "fresh").mkdir()
     env = Env(EnvFile(tmp_path / "fresh" / ".env"))
-    up = env.process("sandbox-up")
+    up = env.process("sandbox-up", *shared_model)
     assert up.returncode == 0, up.stderr
     assert env.invoke("resolve-ingress").returncode == 0  # a step writes its keys meanwhile: they are the sandbox's too
     _reboot(Path(env.read()["SANDBOX_DIR"]))
@@ -248,7 +247,7 @@ def test_a_second_sandbox_is_refused_over_a_recorded_one(env: Env, monkeypatch: 
 
 @pytest.mark.usefixtures("private_tmp")
 def test_an_env_written_by_init_takes_a_sandbox_and_gets_back_byte_identical_with_the_kubectl_cache(
-    env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_model: list[str]
 ) -> None:
     """One whole round trip: the .env as init wrote it, and kubectl's discovery cache, are as they were after sandbox-down."""
     env.path.unlink()
@@ -261,7 +260,7 @@ def test_an_env_written_by_init_takes_a_sandbox_and_gets_back_byte_identical_wit
     other = cache / "discovery" / "cluster.example.com_6443"  # another cluster's discovery: never the sandbox's to remove
     other.mkdir(parents=True)
     monkeypatch.setenv("KUBECACHEDIR", str(cache))
-    up = env.process("sandbox-up")
+    up = env.process("sandbox-up", *shared_model)
     try:
         assert up.returncode == 0, up.stderr
         assert env.invoke("resolve-ingress").returncode == 0  # kubectl caches discovery for the sandbox's API port

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import requests
 
 from sandbox import control
 from sandbox.control import PIDS, Sandbox
@@ -132,6 +133,9 @@ MOMENTS: dict[str, Callable[[Run, Path], Callable[[], bool]]] = {
     "while logging in": lambda run, _tmp: run.said("✓ sandbox-up"),
     "while stopping": lambda run, _tmp: run.said("✓ infer"),
 }
+# the moments after the sandbox is up: there, a run in front of the session's MLServer (--model-server) ends the same
+# way, and the model process a sandbox starts is stopped by the tests of the earlier moments
+MODEL_READY = ("while logging in", "while stopping")
 
 
 @pytest.mark.usefixtures("sandbox")  # a warm machine: the session's sandbox is up already
@@ -146,9 +150,11 @@ MOMENTS: dict[str, Callable[[Run, Path], Callable[[], bool]]] = {
         (signal.SIGHUP, "while stopping"),
     ],
 )
-def test_a_signal_ends_the_demo_and_leaves_nothing_behind(env: Env, run_tmp: Path, sent: signal.Signals, moment: str) -> None:
+def test_a_signal_ends_the_demo_and_leaves_nothing_behind(
+    env: Env, run_tmp: Path, sent: signal.Signals, moment: str, shared_model: list[str]
+) -> None:
     before = env.path.read_bytes()
-    run = Run(env, run_tmp, "demo")
+    run = Run(env, run_tmp, "demo", *(shared_model if moment in MODEL_READY else []))
     reached = run.wait_for(MOMENTS[moment](run, run_tmp))
     if reached:
         run.process.send_signal(sent)
@@ -168,10 +174,14 @@ def test_a_signal_ends_the_demo_and_leaves_nothing_behind(env: Env, run_tmp: Pat
 @pytest.mark.parametrize(
     ("task", "moment"), [("demo", "while the sandbox starts"), ("demo", "while logging in"), ("sandbox-up", "while the sandbox starts")]
 )
-def test_a_killed_run_leaves_nothing_running_and_sandbox_down_restores_the_env(env: Env, run_tmp: Path, task: str, moment: str) -> None:
-    """SIGKILL reaches no cleanup: the sandbox's watchdog stops it; the .env's record lets sandbox-down restore the file."""
+def test_a_killed_run_leaves_nothing_running_and_sandbox_down_restores_the_env(
+    env: Env, run_tmp: Path, task: str, moment: str, shared_model: list[str]
+) -> None:
+    """SIGKILL reaches no cleanup: the sandbox's watchdog stops it (never the model server it was put in front of);
+    the .env's record lets sandbox-down restore the file."""
     before = env.path.read_bytes()
-    run = Run(env, run_tmp, task)
+    shared = shared_model if moment in MODEL_READY else []
+    run = Run(env, run_tmp, task, *shared)
     assert run.wait_for(MOMENTS[moment](run, run_tmp)), run.stderr
     run.process.send_signal(signal.SIGKILL)
     assert run.finish() == -signal.SIGKILL
@@ -179,6 +189,8 @@ def test_a_killed_run_leaves_nothing_running_and_sandbox_down_restores_the_env(e
     if env.path.read_bytes() != before:  # the demo had recorded its sandbox in the .env
         assert env.invoke("sandbox-down").returncode == 0
     assert env.path.read_bytes() == before
+    if shared:
+        assert requests.get(f"{shared[1]}/v2/health/ready", timeout=10).status_code == 200
 
 
 def test_the_watchdog_ends_a_process_the_kill_left_unrecorded_before_it_removes_the_folder(run_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -274,10 +286,9 @@ def test_a_signal_ends_a_locust_worker_as_an_interrupt(env: Env, run_tmp: Path, 
     assert _left_behind(run, run_tmp) == ([], [])
 
 
-@pytest.mark.usefixtures("sandbox")
-def test_a_sandbox_up_that_finished_keeps_its_sandbox_and_no_watchdog(env: Env, run_tmp: Path) -> None:
+def test_a_sandbox_up_that_finished_keeps_its_sandbox_and_no_watchdog(env: Env, run_tmp: Path, shared_model: list[str]) -> None:
     """Once the .env records the sandbox it outlives sandbox-up: the watchdog leaves instead of stopping it."""
-    run = Run(env, run_tmp, "sandbox-up")
+    run = Run(env, run_tmp, "sandbox-up", *shared_model)
     assert run.finish() == 0, run.stderr
     folder = Path(env.read()["SANDBOX_DIR"])
     try:
