@@ -74,10 +74,14 @@ def _private_kubectl_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator
         os.environ["KUBECACHEDIR"] = previous
 
 
+# a run SIGTERMed or killed reaches no fixture's teardown: the sandboxes it started stop when its process is gone
+ENDS_WITH_THIS_RUN = (os.getpid(), None)
+
+
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[control.Sandbox]:
-    """A running sandbox for the whole session, stopped at the end."""
-    running = control.start(NEWEST)
+    """A running sandbox for the whole session, stopped at the end (by its watchdog when the run is killed)."""
+    running = control.start(NEWEST, ends_with=ENDS_WITH_THIS_RUN)
     try:
         yield running
     finally:
@@ -107,7 +111,7 @@ def real_sandboxes() -> Iterator[dict[str, control.Sandbox]]:
 def real(request: pytest.FixtureRequest, real_sandboxes: dict[str, control.Sandbox]) -> control.Sandbox:
     """The sandbox running the flavor's real components (tests marked ``real``)."""
     if request.param not in real_sandboxes:
-        real_sandboxes[request.param] = control.start(request.param, components="real")
+        real_sandboxes[request.param] = control.start(request.param, components="real", ends_with=ENDS_WITH_THIS_RUN)
     return real_sandboxes[request.param]
 
 
