@@ -146,6 +146,26 @@ def test_the_credential_is_not_sent_to_another_ingress(ingress: Env) -> None:
     assert "belongs to http://127.0.0.1:" in called.stderr
 
 
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({}, "NODE_PORT_GRPC is not set in {path}: run `invoke expose-nodeport` first, or `invoke resolve-model`"),
+        ({"NODE_PORT": "30080"}, "NODE_PORT_GRPC is not set in {path}: expose-nodeport found no gRPC port on the predictor"),
+    ],
+)
+def test_a_missing_grpc_node_port_says_whether_expose_nodeport_ran(tmp_path, settings: dict[str, str], message: str) -> None:
+    """A predictor without a gRPC port (a model server the sandbox was put in front of) gets no NODE_PORT_GRPC."""
+    from scripts.core.errors import ConfigError
+    from scripts.core.state import EnvFile
+    from scripts.model.routing import route
+
+    env_file = EnvFile(tmp_path / ".env")
+    env_file.update({"INGRESS_HOST": "127.0.0.1", "INGRESS_PORT": "31380", **settings})
+    with pytest.raises(ConfigError) as refused:
+        route(env_file.read(), port_key="NODE_PORT_GRPC")
+    assert str(refused.value.message).startswith(message.format(path=env_file.path))
+
+
 def test_a_v1_payload_or_unknown_protocol_is_refused(ingress: Env) -> None:
     _login(ingress)
     v1 = _grpc(ingress, "--payload", "iris-v1")

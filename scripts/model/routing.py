@@ -41,6 +41,11 @@ def route(state: State, via: str | None = None, port_key: str = "NODE_PORT") -> 
         return Route(gateway_settings(state), host(state, "MODEL_HOST"), "ingress")
     if via == "ingress":
         raise ConfigError(f"MODEL_HOST is not set in {state.path}: set it to the host of the InferenceService's URL")
+    if port_key != "NODE_PORT" and state.value("NODE_PORT"):  # expose-nodeport ran: the predictor has no such port
+        raise ConfigError(
+            f"{port_key} is not set in {state.path}: expose-nodeport found no gRPC port on the predictor, only its HTTP "
+            "port; call the model over REST, or `invoke resolve-model` to call it through the ingress"
+        )
     raise ConfigError(
         f"{port_key} is not set in {state.path}: run `invoke expose-nodeport` first, "
         "or `invoke resolve-model` to call the model through the ingress"
