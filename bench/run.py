@@ -47,7 +47,8 @@ sys.path.insert(0, str(ROOT))
 import requests  # noqa: E402
 
 from sandbox import control  # noqa: E402
-from sandbox.kubeapi import MODEL_NAME, MODEL_NAMESPACE  # noqa: E402
+from sandbox.gateway import MODEL_NAME, MODEL_NAMESPACE  # noqa: E402
+from scripts.core.boundary import signals_as_interrupts  # noqa: E402
 from scripts.load.engine import LoadTarget, run_load  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -369,7 +370,9 @@ def client_sections(
 
 def measure(sections: set[str], options: argparse.Namespace) -> Results:
     results = Results()
-    sandbox = control.start("kf191") if sections & {"throughput", "rate", "login"} else None
+    # the sandbox ends with this process however it ends (its watchdog sees a SIGKILL too)
+    wanted = sections & {"throughput", "rate", "login"}
+    sandbox = control.start("kf191", ends_with=(os.getpid(), None)) if wanted else None
     try:
         with tempfile.TemporaryDirectory(prefix="kfdex-bench-") as temporary:
             folder = Path(temporary)
@@ -420,7 +423,12 @@ def main() -> None:
     if not sections <= set(SECTIONS):
         parser.error(f"--sections: give some of {','.join(SECTIONS)}")
     options.load_before = os.getloadavg()[0]  # a busy machine slows every client: said beside the figures
-    print_results(measure(sections, options), options)
+    try:
+        with signals_as_interrupts():  # SIGTERM and SIGHUP as Ctrl-C: the sandbox and the temporary folder go
+            results = measure(sections, options)
+    except KeyboardInterrupt as interrupt:
+        sys.exit(f"bench: interrupted ({interrupt}); the sandbox and temporary files are gone")
+    print_results(results, options)
 
 
 if __name__ == "__main__":
