@@ -58,11 +58,12 @@ class SandboxFailure(Exception):
 class ModelServer:
     """A V2 (Open Inference Protocol) server already listening on 127.0.0.1: its REST port and the model to serve.
 
-    The sandbox plays that model as its InferenceService (same name); gRPC is not forwarded to it.
+    The sandbox plays that model as its InferenceService (same name), and forwards gRPC to ``grpc_port`` (0: none).
     """
 
     port: int
     name: str = MODEL_NAME
+    grpc_port: int = 0
 
     @property
     def url(self) -> str:
@@ -96,6 +97,12 @@ class Sandbox:
     real: str = ""  # with --components real: which real programs run where
     model_name: str = MODEL_NAME
     own_model: bool = True  # False: in front of a ModelServer that was already running
+    model_grpc_port: int = 0  # the model server's gRPC port (0: none)
+
+    @property
+    def model(self) -> ModelServer:
+        """This sandbox's model server, for another sandbox to be put in front of."""
+        return ModelServer(self.model_port, self.model_name, self.model_grpc_port)
 
     @property
     def real_summary(self) -> str:
@@ -397,14 +404,13 @@ def _start(
         if model is None:
             _spawn(folder, "model", [f"{__package__}.model", str(folder / "models"), str(model_port), str(grpc_port)])
         else:
-            model_port, grpc_port = model.port, 0
+            model_port, grpc_port = model.port, model.grpc_port
         name = model.name if model else MODEL_NAME
         _spawn(folder, "cluster", [f"{__package__}.cluster", str(folder), str(model_port), flavor, str(grpc_port), name])
         real = _start_real(folder, plan) if plan else ""
         cluster = _wait_ready(folder, model_port)
-        sandbox = Sandbox(
-            folder, int(cluster["gateway_port"]), int(cluster["api_port"]), model_port, flavor, sandbox_id, real, name, model is None
-        )
+        gateway_port, api_port = int(cluster["gateway_port"]), int(cluster["api_port"])
+        sandbox = Sandbox(folder, gateway_port, api_port, model_port, flavor, sandbox_id, real, name, model is None, grpc_port)
         if ready is not None:
             ready(sandbox)
     except BaseException:

@@ -8,9 +8,13 @@ every .env the tests write, so no test sleeps for backoff.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import sys
 import tempfile
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,10 +82,66 @@ def _private_kubectl_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator
 ENDS_WITH_THIS_RUN = (os.getpid(), None)
 
 
+# With pytest-xdist's workers, one MLServer serves the whole run: the controller starts a sandbox of its own in the
+# background (its MLServer imports for seconds while the workers start and collect), writes where its model server
+# listens into the file this variable names, and stops it at the end; each worker's sandbox is put in front of it.
+# Run alone (-p no:xdist, -n 0), the session's sandbox starts its own MLServer.
+MODEL_HANDOFF = "KFDEX_TESTS_MODEL_SERVER"
+_run_model: dict[str, object] = {}  # the controller's: its thread, the sandbox once started, the handoff folder
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput") or not (config.getoption("numprocesses", None) or 0):
+        return
+    folder = Path(tempfile.mkdtemp(prefix="kfdex-tests-model-"))
+    handoff = folder / "model.json"
+    os.environ[MODEL_HANDOFF] = str(handoff)  # the workers, started after this, inherit it
+
+    def start() -> None:
+        try:
+            _run_model["sandbox"] = started = control.start(NEWEST, ends_with=ENDS_WITH_THIS_RUN)
+            told = {"port": started.model_port, "name": started.model_name, "grpc_port": started.model_grpc_port}
+            told["log"] = str(started.folder / "model.log")
+        except Exception as error:  # told to the workers, whose sandbox fixture fails with it
+            told = {"error": f"the run's model server did not start: {error}"}
+        (folder / "partial.json").write_text(json.dumps(told))
+        os.replace(folder / "partial.json", handoff)
+
+    _run_model.update(folder=folder, thread=threading.Thread(target=start, name="run-model-server", daemon=True))
+    _run_model["thread"].start()  # type: ignore[attr-defined]
+
+
+def pytest_unconfigure() -> None:
+    if "thread" not in _run_model:
+        return
+    _run_model["thread"].join(control.READY_TIMEOUT)  # type: ignore[attr-defined]
+    started = _run_model.get("sandbox")
+    if isinstance(started, control.Sandbox):
+        control.stop(started.folder, started.id)
+    shutil.rmtree(_run_model["folder"], ignore_errors=True)  # type: ignore[arg-type]
+    os.environ.pop(MODEL_HANDOFF, None)
+
+
+def _the_runs_model_server() -> control.ModelServer | None:
+    """The controller's model server (waiting until it is up), or None when this process runs the tests alone."""
+    handoff = os.environ.get(MODEL_HANDOFF)
+    if not handoff:
+        return None
+    deadline = time.monotonic() + control.READY_TIMEOUT
+    while not Path(handoff).exists():
+        if time.monotonic() > deadline:
+            pytest.fail(f"the run's model server was not up in {control.READY_TIMEOUT:.0f}s ({handoff})")
+        time.sleep(0.05)
+    told = json.loads(Path(handoff).read_text())
+    if "error" in told:
+        pytest.fail(told["error"])
+    return control.ModelServer(told["port"], told["name"], told["grpc_port"])
+
+
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[control.Sandbox]:
     """A running sandbox for the whole session, stopped at the end (by its watchdog when the run is killed)."""
-    running = control.start(NEWEST, ends_with=ENDS_WITH_THIS_RUN)
+    running = control.start(NEWEST, ends_with=ENDS_WITH_THIS_RUN, model=_the_runs_model_server())
     try:
         yield running
     finally:
@@ -116,8 +176,16 @@ def real(request: pytest.FixtureRequest, real_sandboxes: dict[str, control.Sandb
 
 
 @pytest.fixture
+def model_log(sandbox: control.Sandbox) -> Path:
+    """The log of the MLServer that the session's sandbox calls: its own, or the run's."""
+    if sandbox.own_model:
+        return sandbox.folder / "model.log"
+    return Path(json.loads(Path(os.environ[MODEL_HANDOFF]).read_text())["log"])
+
+
+@pytest.fixture
 def shared_model(sandbox: control.Sandbox) -> list[str]:
-    """Options that put a new sandbox in front of the session sandbox's MLServer (which stays running) instead of its own.
+    """Options that put a new sandbox in front of the run's MLServer (which stays running) instead of one of its own.
 
     For the tests of what a sandbox does around its login (the .env, signals, the watchdog); those about the
     sandbox's own model process, and the README's demo, start it as a user's sandbox-up does.

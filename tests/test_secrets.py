@@ -95,7 +95,7 @@ def test_the_insecure_switch_warns_every_time(env: Env, https_gateway: Listener,
     assert "InsecureRequestWarning" not in err
 
 
-def test_no_output_of_a_full_run_holds_a_secret(sandbox_env: Env, cluster: Sandbox) -> None:
+def test_no_output_of_a_full_run_holds_a_secret(sandbox_env: Env, cluster: Sandbox, model_log: Path) -> None:
     password = "Pw-" + secrets.token_urlsafe(16)
     cluster.configure(flavor="kf17", users={"user@example.com": password})
     sandbox_env.set(DEX_PASSWORD=password)
@@ -114,7 +114,7 @@ def test_no_output_of_a_full_run_holds_a_secret(sandbox_env: Env, cluster: Sandb
     token = state["AUTH_BEARER"]
     assert all(run.returncode == 0 for run in runs[:-1]), [run.stderr for run in runs]
     output = "".join(run.stdout + run.stderr for run in runs)
-    output += (cluster.folder / "cluster.log").read_text() + (cluster.folder / "model.log").read_text(errors="replace")
+    output += (cluster.folder / "cluster.log").read_text() + model_log.read_text(errors="replace")
     for secret in (password, cookie_value, token):
         assert secret not in output
         assert secret[:20] not in output
