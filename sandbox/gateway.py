@@ -208,13 +208,21 @@ class World:
 
     # the model server ------------------------------------------------------------
 
+    def before_inference(self) -> str | None:
+        """MLServer's refusal of an inference call while the model loads, or None once the call may go on.
+
+        Both fronts (REST here, gRPC in grpcfront) ask this, so the model's readiness and speed are one rule:
+        a loading model refuses with MLServer's own words; a ready one first takes `model_seconds`.
+        """
+        if time.time() < self.settings.model_not_ready_until:
+            return f"Model {self.model_name} is not ready yet."
+        time.sleep(self.settings.model_seconds)  # a model slower than iris
+        return None
+
     def forward(self, request: Request) -> Reply:
         """Pass a call to MLServer and its answer back."""
-        if time.time() < self.settings.model_not_ready_until and "/infer" in request.path:
-            error = b'{"error": "Model sklearn-irisv2 is not ready yet."}'
-            return Reply(400, error, [], "application/json")
-        if "/infer" in request.path:
-            time.sleep(self.settings.model_seconds)  # a model slower than iris
+        if "/infer" in request.path and (refusal := self.before_inference()) is not None:
+            return Reply(400, json.dumps({"error": refusal}).encode(), [], "application/json")
         headers = {"Content-Type": request.headers.get("content-type", "application/json")}
         try:
             answer = self.upstream.request(

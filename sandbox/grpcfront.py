@@ -110,11 +110,9 @@ class GrpcFront:
             outcome = self._http(conn, stream_id, Reply(404, b"", [], None))  # Envoy: no route for this host
         elif self.world.settings.rbac_deny:
             outcome = self._http(conn, stream_id, Reply(403, b"RBAC: access denied"))
-        elif time.time() < self.world.settings.model_not_ready_until and request.path.endswith("/ModelInfer"):
-            outcome = self._status(conn, stream_id, UNAVAILABLE, f"Model {self.world.model_name} is not ready yet.")
+        elif request.path.endswith("/ModelInfer") and (refusal := self.world.before_inference()) is not None:
+            outcome = self._status(conn, stream_id, UNAVAILABLE, refusal)
         else:
-            if request.path.endswith("/ModelInfer"):
-                time.sleep(self.world.settings.model_seconds)  # a model slower than iris
             outcome = self._forward(conn, stream_id, request.path, body)
         self.log(f"grpc {'ingress' if self.route else 'nodeport'} {request.path} {outcome} {1000 * (time.monotonic() - started):.1f}ms")
 

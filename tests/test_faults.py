@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 import requests
 
 from sandbox.control import Sandbox
+from sandbox.gateway import Settings, World
+from sandbox.httpserve import Request
 from scripts.core.errors import ExitCode
 from tests.helpers import SPACED, Env
 from tests.test_load import seen_by_gateway
@@ -76,6 +79,16 @@ def test_model_not_ready_is_retried_until_it_loads(resolved_env: Env, cluster: S
     assert infer.returncode == 0, infer.stderr
     assert infer.stdout.strip() == "predict = [1, 1]"
     assert "→ 400 model not ready yet; attempt 2 of 100000" in infer.stderr
+
+
+def test_a_loading_model_is_refused_in_its_own_name() -> None:
+    """A sandbox in front of model 'mnist' says mnist, not iris, is loading (the rule REST and gRPC both ask)."""
+    world = World(model_port=1, settings=Settings(model_not_ready_until=time.time() + 60), model_name="mnist")
+    assert world.before_inference() == "Model mnist is not ready yet."
+    reply = world.forward(Request("POST", "/v2/models/mnist/infer", {}, b"{}"))
+    assert (reply.status, json.loads(reply.body)) == (400, {"error": "Model mnist is not ready yet."})
+    world.settings.model_not_ready_until = 0.0
+    assert world.before_inference() is None
 
 
 def test_giving_up_at_the_deadline_says_so(resolved_env: Env, cluster: Sandbox) -> None:
