@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from .faults import BadSetting, Faulty
 from .gateway import MODEL_NAME, Settings, StandInGateway, World, check_settings
@@ -81,48 +81,72 @@ class Sidecar:
 
 
 class Control:
-    """``/sandbox/config`` (GET, POST); ``/sandbox/reset``, ``/expire-sessions``, ``/gateway``, ``/token`` (POST); all else to the API."""
+    """The test's handle on the sandbox: ``/sandbox/config`` (GET, POST), ``/sandbox/<name>`` (POST); all else to the API."""
 
     def __init__(self, world: World, api: KubeAPI, switch_gateway: Callable[[bool], None], drain: Callable[[], None]) -> None:
         self.world = world
         self.api = api
         self.switch_gateway = switch_gateway
         self.drain = drain  # waits for the calls still being answered (a slow model's, a client's that left)
+        self.posts: dict[str, Callable[[dict[str, Any]], Reply]] = {
+            "config": self._config,
+            "reset": self._reset,
+            "expire-sessions": lambda _asked: _json({"expired": self.world.expire_sessions()}),
+            "token": self._token,
+            "gateway": self._gateway,
+            "drain": self._drain,
+        }
 
     def __call__(self, request: Request) -> Reply:
         if not request.path.startswith("/sandbox/"):
             return self.api(request)
-        if request.path == "/sandbox/config" and request.method == "POST":
-            changes = json.loads(request.body or b"{}")
-            try:
-                check_settings(changes)
-            except BadSetting as error:
-                return Reply.json_text(400, json.dumps({"error": str(error)}))
-            if "model_not_ready_seconds" in changes:
-                changes["model_not_ready_until"] = time.time() + float(changes.pop("model_not_ready_seconds"))
-            with self.world.lock:
-                settings = asdict(self.world.settings)
-                settings.update(changes)
-                self.world.settings = Settings(**settings)
-        elif request.path == "/sandbox/expire-sessions" and request.method == "POST":
-            return Reply.json_text(200, json.dumps({"expired": self.world.expire_sessions()}))
-        elif request.path == "/sandbox/reset" and request.method == "POST":
-            with self.world.lock:
-                self.world.settings = Settings(flavor=json.loads(request.body or b"{}").get("flavor", self.world.settings.flavor))
-            self.switch_gateway(True)
-            self.drain()  # after a reset, the log holds every call made before it
-        elif request.path == "/sandbox/token" and request.method == "POST":
-            asked = json.loads(request.body or b"{}")
-            audiences = [str(asked["audience"])] if asked.get("audience") else None
-            token = self.world.issue_token(int(asked.get("seconds") or 3600), audiences)
-            return Reply.json_text(200, json.dumps({"token": token}))
-        elif request.path == "/sandbox/gateway" and request.method == "POST":
-            up = bool(json.loads(request.body or b"{}").get("up", True))
-            self.switch_gateway(up)
-            return Reply.json_text(200, json.dumps({"up": up}))
-        elif request.path != "/sandbox/config":
+        name = request.path.removeprefix("/sandbox/")
+        if name == "config" and request.method == "GET":
+            return self._settings()
+        handler = self.posts.get(name) if request.method == "POST" else None
+        if handler is None:
             return Reply.json_text(404, json.dumps({"error": "no such control"}))
-        return Reply.json_text(200, json.dumps(asdict(self.world.settings)))
+        return handler(json.loads(request.body or b"{}"))
+
+    def _settings(self) -> Reply:
+        return _json(asdict(self.world.settings))
+
+    def _config(self, changes: dict[str, Any]) -> Reply:
+        try:
+            check_settings(changes)
+        except BadSetting as error:
+            return Reply.json_text(400, json.dumps({"error": str(error)}))
+        if "model_not_ready_seconds" in changes:
+            changes["model_not_ready_until"] = time.time() + float(changes.pop("model_not_ready_seconds"))
+        with self.world.lock:
+            settings = asdict(self.world.settings)
+            settings.update(changes)
+            self.world.settings = Settings(**settings)
+        return self._settings()
+
+    def _reset(self, asked: dict[str, Any]) -> Reply:
+        with self.world.lock:
+            self.world.settings = Settings(flavor=asked.get("flavor", self.world.settings.flavor))
+        self.switch_gateway(True)
+        self.drain()  # after a reset, the log holds every call made before it
+        return self._settings()
+
+    def _token(self, asked: dict[str, Any]) -> Reply:
+        audiences = [str(asked["audience"])] if asked.get("audience") else None
+        return _json({"token": self.world.issue_token(int(asked.get("seconds") or 3600), audiences)})
+
+    def _gateway(self, asked: dict[str, Any]) -> Reply:
+        up = bool(asked.get("up", True))
+        self.switch_gateway(up)
+        return _json({"up": up})
+
+    def _drain(self, _asked: dict[str, Any]) -> Reply:
+        self.drain()  # every call made before this one has its line in the log
+        return _json({"drained": True})
+
+
+def _json(value: object) -> Reply:
+    return Reply.json_text(200, json.dumps(value))
 
 
 def _real_apps(world: World, plan: Plan) -> tuple[App, App, Callable[[Request], Reply | None]]:
@@ -140,12 +164,12 @@ def _real_apps(world: World, plan: Plan) -> tuple[App, App, Callable[[Request], 
 
 
 def _drain(listeners: list[Listener], lock: threading.Lock, control: Listener) -> None:
-    """Wait (DRAIN_SECONDS at most) until the gateway and the NodePorts answer nothing more."""
+    """Wait (DRAIN_SECONDS at most) until every listener answers nothing but the control call that asks for this."""
     with lock:
-        serving = [listener for listener in listeners if listener is not control]
+        serving = list(listeners)
     deadline = time.monotonic() + DRAIN_SECONDS
     for listener in serving:
-        listener.wait_idle(max(0.0, deadline - time.monotonic()))
+        listener.wait_idle(max(0.0, deadline - time.monotonic()), still_answering=1 if listener is control else 0)
 
 
 def serve(folder: Path, model_port: int, flavor: str, grpc_port: int = 0, model_name: str = MODEL_NAME) -> None:

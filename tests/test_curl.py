@@ -25,10 +25,6 @@ def no_session(sandbox_env: Env, cluster: Sandbox) -> Env:
     return sandbox_env
 
 
-def _requests_seen(cluster: Sandbox) -> int:
-    return len((cluster.folder / "cluster.log").read_text().splitlines())
-
-
 def _bash(*scripts: str, **extra: str) -> subprocess.CompletedProcess[str]:
     variables = {**extra, **{f"SCRIPT{index}": script for index, script in enumerate(scripts)}}
     evals = "; ".join(f'eval "$SCRIPT{index}"' for index in range(len(scripts)))
@@ -42,12 +38,12 @@ def test_the_printed_login_and_infer_get_the_prediction_from_an_empty_session(
     no_session: Env, cluster: Sandbox, flavor: str
 ) -> None:
     cluster.configure(flavor=flavor)
-    before, seen = no_session.path.read_bytes(), _requests_seen(cluster)
+    before, seen = no_session.path.read_bytes(), cluster.requests_logged()
     login = no_session.process("login", "--curl", "--show-secrets")
     infer = no_session.invoke("infer", "--payload", "iris", "--curl", "--show-secrets")
     assert login.returncode == infer.returncode == 0, login.stderr + infer.stderr
     assert no_session.path.read_bytes() == before  # nothing written
-    assert _requests_seen(cluster) == seen  # nothing sent while printing
+    assert cluster.requests_logged() == seen  # nothing sent while printing
     ran = _bash(login.stdout, infer.stdout)
     assert '"data":[1,1]' in ran.stdout.replace(" ", ""), ran.stderr
     assert no_session.path.read_bytes() == before
@@ -139,9 +135,9 @@ def test_masked_commands_send_nothing_when_evald(no_session: Env, cluster: Sandb
     no_session.set(DEX_NEXT_URL=f"{gateway}/dex/approval?req=r", DEX_CALLBACK_URL=f"{gateway}/authservice/oidc/callback?code=c")
     for task in (["login"], ["infer"], ["fetch-req"], ["authenticate"], ["approve"], ["extract-cookie"]):
         masked = no_session.invoke(*task, "--curl").stdout
-        seen = _requests_seen(cluster)
+        seen = cluster.requests_logged()
         ran = _bash(masked, CLEANED_UP)
-        assert _requests_seen(cluster) == seen, f"the masked {task[0]} sent a request"
+        assert cluster.requests_logged() == seen, f"the masked {task[0]} sent a request"
         assert ran.returncode != 0 and ran.stderr.splitlines()[0] == MASKED_LINE and ran.stderr.count("kfdex:") == 1, (task, ran.stderr)
         if task == ["login"]:
             assert "kfdex-cleaned-up" in ran.stdout
@@ -152,10 +148,10 @@ def test_a_previous_eval_does_not_decide_whether_a_script_is_masked(no_session: 
     ran = _bash(masked, shown)
     assert ran.returncode == 0 and "logged in" in ran.stderr, ran.stderr
     infer_shown, infer_masked = (no_session.invoke("infer", "--curl", *secrets).stdout for secrets in (["--show-secrets"], []))
-    seen = _requests_seen(cluster)
+    seen = cluster.requests_logged()
     ran = _bash(shown, infer_shown, infer_masked)
     assert '"data":[1,1]' in ran.stdout.replace(" ", "") and ran.returncode != 0 and MASKED_LINE in ran.stderr, ran.stderr
-    assert _requests_seen(cluster) > seen
+    assert cluster.requests_logged() > seen
 
 
 @pytest.mark.usefixtures("cluster")

@@ -20,10 +20,6 @@ def _accepted(cluster: Sandbox, cookie: str) -> bool:
     return answer.status_code == 200
 
 
-def _requests_seen(cluster: Sandbox) -> int:
-    return len((cluster.folder / "cluster.log").read_text().splitlines())
-
-
 @pytest.mark.parametrize("flavor", sorted(FLAVORS))
 def test_logout_ends_the_session_where_the_gateway_can(resolved_env: Env, cluster: Sandbox, flavor: str) -> None:
     cluster.configure(flavor=flavor)
@@ -45,10 +41,10 @@ def test_logout_ends_the_session_where_the_gateway_can(resolved_env: Env, cluste
 def test_logout_local_sends_nothing(resolved_env: Env, cluster: Sandbox) -> None:
     cluster.configure(flavor="kf18")
     assert resolved_env.invoke("login").returncode == 0
-    cookie, seen = resolved_env.read()["AUTH_COOKIE"], _requests_seen(cluster)
+    cookie, seen = resolved_env.read()["AUTH_COOKIE"], cluster.requests_logged()
     out = resolved_env.invoke("logout", "--local")
     assert out.returncode == 0 and "the gateway was not asked (--local)" in out.stderr and "AUTH_COOKIE" in out.stderr
-    assert _requests_seen(cluster) == seen
+    assert cluster.requests_logged() == seen
     assert _accepted(cluster, cookie)
 
 
@@ -57,10 +53,10 @@ def test_a_session_of_another_ingress_is_forgotten_not_sent(resolved_env: Env, c
     assert resolved_env.invoke("login").returncode == 0
     cookie = resolved_env.read()["AUTH_COOKIE"]
     resolved_env.set(AUTH_ORIGIN="https://other.example.com:443")
-    seen = _requests_seen(cluster)
+    seen = cluster.requests_logged()
     out = resolved_env.invoke("logout")
     assert out.returncode == 0 and "not sent to http://127.0.0.1" in out.stderr
-    assert _requests_seen(cluster) == seen and _accepted(cluster, cookie)
+    assert cluster.requests_logged() == seen and _accepted(cluster, cookie)
     assert "AUTH_COOKIE" not in resolved_env.read()
 
 
