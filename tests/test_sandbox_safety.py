@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -67,11 +68,14 @@ def test_a_reboot_between_up_and_down_leaves_the_env_byte_identical(env: Env, pr
     assert stat.S_IMODE(env.path.stat().st_mode) == 0o600
     folder = Path(env.read()["SANDBOX_DIR"])
     assert folder.parent == private_tmp
+    env.set(MODEL_NAME="mnist", DEX_PASSWORD="typed-by-hand")  # the sandbox's settings, changed by hand meanwhile
     _reboot(folder)
 
     down = env.process("sandbox-down")
     assert down.returncode == 0, down.stderr
     assert "is gone: nothing to stop" in down.stderr
+    assert "; DEX_PASSWORD, MODEL_NAME were changed after sandbox-up: those changes went with the sandbox's settings" in down.stderr
+    assert "typed-by-hand" not in down.stderr
     assert env.path.read_bytes() == USER_ENV
     assert list(private_tmp.iterdir()) == []
 
@@ -100,6 +104,17 @@ def test_the_record_round_trips_every_shape_of_env(text: str | None) -> None:
     assert sandbox_record.restore(kept + "INGRESS_HOST=127.0.0.1\n", OWNED) == text  # what a step wrote meanwhile goes too
     glue = "\n" if text and not text.endswith("\n") else ""
     assert sandbox_record.restore(kept + "MINE=1\n", OWNED) == f"{text or ''}{glue}MINE=1\n"  # a line of the user's own stays
+
+
+def test_the_record_tells_which_of_the_sandbox_settings_were_changed_by_hand() -> None:
+    kept = sandbox_record.keep("MODEL_NAME=mine\n", OWNED, {"MODEL_NAME": "sklearn-irisv2", "SANDBOX_DIR": "/tmp/s"}, "ab12")
+    assert "sklearn-irisv2" not in kept.splitlines()[1]  # the marker holds fingerprints, not values
+    assert sandbox_record.edited(kept + "INGRESS_HOST=127.0.0.1\n") == []  # a step's key is not a setting sandbox-up wrote
+    changed = kept.replace("MODEL_NAME=sklearn-irisv2", "MODEL_NAME=mnist")
+    assert sandbox_record.edited(changed) == ["MODEL_NAME"]
+    assert sandbox_record.restore(changed, OWNED) == "MODEL_NAME=mine\n"
+    older = re.sub(r" wrote=\S+:", ":", changed)  # a marker written before fingerprints: still found, nothing named
+    assert sandbox_record.find(older) is not None and sandbox_record.edited(older) == []
 
 
 def test_sandbox_down_does_not_delete_a_folder_the_env_merely_names(env: Env, tmp_path: Path) -> None:

@@ -16,10 +16,15 @@ those the steps wrote meanwhile), turns each ``#kfdex-saved`` line back into
 the text it holds, and drops the marker, so that without other edits the file
 is byte-identical to what it was before ``sandbox-up`` (or gone again, if
 ``sandbox-up`` created it), whatever happened to the temporary folder.
+
+The marker also holds a short fingerprint of each setting ``sandbox-up``
+wrote (never the value), so that ``edited`` can tell which of them a person
+changed afterwards: ``sandbox-down`` names those, as their edits go with it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -29,7 +34,10 @@ from dataclasses import dataclass
 from ..core.state import appended, encode_value, leading_whitespace, line_ending
 
 SAVED = "#kfdex-saved "
-_MARKER = re.compile(r"#kfdex-sandbox id=(?P<id>[0-9a-f]+) created=(?P<created>yes|no) joined=(?P<joined>yes|no)\b")
+_MARKER = re.compile(
+    r"#kfdex-sandbox id=(?P<id>[0-9a-f]+) created=(?P<created>yes|no) joined=(?P<joined>yes|no)"
+    r"(?: wrote=(?P<wrote>[A-Z0-9_]+:[0-9a-f]+(?:,[A-Z0-9_]+:[0-9a-f]+)*))?\b"  # absent from markers before 0.2
+)
 _EXPLANATION = "`kfdex sandbox-down` removes the sandbox's settings and restores each #kfdex-saved line"
 
 
@@ -40,10 +48,17 @@ class Record:
     id: str
     created: bool  # sandbox-up created the .env (sandbox-down removes it again when nothing else is left)
     joined: bool  # the file's last line had no line ending: sandbox-up added one before the marker
+    wrote: tuple[tuple[str, str], ...] = ()  # (key, fingerprint of the value) of each setting sandbox-up wrote
 
     def line(self, newline: str) -> str:
         yes = {True: "yes", False: "no"}
-        return f"#kfdex-sandbox id={self.id} created={yes[self.created]} joined={yes[self.joined]}: {_EXPLANATION}{newline}"
+        wrote = f" wrote={','.join(f'{key}:{print_}' for key, print_ in self.wrote)}" if self.wrote else ""
+        return f"#kfdex-sandbox id={self.id} created={yes[self.created]} joined={yes[self.joined]}{wrote}: {_EXPLANATION}{newline}"
+
+
+def _fingerprint(value: str) -> str:
+    """Eight hex digits that tell a changed value from the one written, and say nothing of it."""
+    return hashlib.blake2s(value.encode("utf-8", "surrogateescape"), digest_size=4).hexdigest()
 
 
 def _lines(text: str) -> list[tuple[str | None, str, str]]:
@@ -60,7 +75,10 @@ def _lines(text: str) -> list[tuple[str | None, str, str]]:
 
 def _marker(key: str | None, line: str) -> Record | None:
     matched = _MARKER.match(line) if key is None else None
-    return Record(matched["id"], matched["created"] == "yes", matched["joined"] == "yes") if matched else None
+    if matched is None:
+        return None
+    wrote = tuple(tuple(pair.split(":")) for pair in matched["wrote"].split(",")) if matched["wrote"] else ()
+    return Record(matched["id"], matched["created"] == "yes", matched["joined"] == "yes", wrote)  # type: ignore[arg-type]
 
 
 def find(text: str | None) -> Record | None:
@@ -90,9 +108,18 @@ def keep(text: str | None, owned: Collection[str], settings: Mapping[str, str], 
     for key, lead, rest in _lines(text or ""):
         out.append(f"{lead}{SAVED}{json.dumps(rest)}{newline}" if key in owned else lead + rest)
     body = "".join(out)
-    record = Record(sandbox_id, created=text is None, joined=bool(body) and not body.endswith(("\n", "\r")))
+    wrote = tuple((key, _fingerprint(value)) for key, value in settings.items())
+    record = Record(sandbox_id, created=text is None, joined=bool(body) and not body.endswith(("\n", "\r")), wrote=wrote)
     added = record.line(newline) + "".join(f"{key}={encode_value(value)}{newline}" for key, value in settings.items())
     return appended(body, added, newline)
+
+
+def edited(text: str) -> list[str]:
+    """The settings ``sandbox-up`` wrote that now hold another value (changed by hand since), in file order."""
+    record = find(text)
+    written = dict(record.wrote) if record else {}
+    changed = [key for key, _, rest in _lines(text) if key in written and _fingerprint(_value(rest)) != written[key]]
+    return list(dict.fromkeys(changed))
 
 
 def restore(text: str, owned: Collection[str]) -> str | None:

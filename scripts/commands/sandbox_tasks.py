@@ -145,21 +145,30 @@ def _refuse_a_second(env_file: EnvFile, text: str | None) -> None:
         raise SandboxError(f"{env_file.path} already records a sandbox (SANDBOX_DIR): run `invoke sandbox-down` first")
 
 
-def _forget(env_file: EnvFile, sandbox_id: str) -> None:
-    """Put back what the sandbox ``sandbox_id`` kept in the .env, if the .env records it."""
+def _forget(env_file: EnvFile, sandbox_id: str) -> list[str]:
+    """Put back what the sandbox ``sandbox_id`` kept in the .env, if the .env records it.
+
+    Returns the sandbox's settings that were changed by hand meanwhile: those changes went with it.
+    """
     owned = _owned()
+    edited: list[str] = []
 
     def restored(text: str | None) -> str | None:
         record = sandbox_record.find(text)
         if text is None or record is None or record.id != sandbox_id:
             return text
+        edited[:] = sandbox_record.edited(text)
         return sandbox_record.restore(text, owned)
 
     env_file.rewrite(restored)
+    return edited
 
 
 def _stop_and_forget(env_file: EnvFile, sandbox_id: str, folder_name: str) -> tuple[object, str]:
-    """Stop the sandbox in ``folder_name`` (if its folder is still there), then restore the .env; what was done, in words."""
+    """Stop the sandbox in ``folder_name`` (if its folder is still there), then restore the .env; what was done, in words.
+
+    The words end with the sandbox's settings changed by hand, whose changes were dropped with them.
+    """
     control = sandbox_module("control")
     folder = Path(folder_name) if folder_name else None
     if folder is None or not (folder.exists() or folder.is_symlink()):
@@ -175,7 +184,14 @@ def _stop_and_forget(env_file: EnvFile, sandbox_id: str, folder_name: str) -> tu
         stopped = control.stop(folder, sandbox_id)
         what = f"stopped pids {', '.join(str(pid) for pid in stopped.pids) or 'none were running'}"
     if not stopped.refused:  # a sandbox left running keeps its record: the next sandbox-down can still find it
-        _forget(env_file, sandbox_id)
+        edited = _forget(env_file, sandbox_id)
+        restored = ".env restored" if env_file.path.exists() else f"{env_file.path.name} removed (sandbox-up had created it)"
+        what += f"; {restored}"
+        if edited:
+            what += (
+                f"; {', '.join(edited)} {'was' if len(edited) == 1 else 'were'} changed after sandbox-up: "
+                f"{'that change' if len(edited) == 1 else 'those changes'} went with the sandbox's settings"
+            )
     return stopped, what
 
 
@@ -264,8 +280,7 @@ def _down(env_file: EnvFile, environment: Environment, sandbox_id: str | None) -
             f"{'; '.join(stopped.refused)}; the .env keeps the sandbox's record: fix SANDBOX_DIR (or stop what is named) "
             "and run `invoke sandbox-down` again"
         )
-    restored = ".env restored" if env_file.path.exists() else f"{env_file.path.name} removed (sandbox-up had created it)"
-    environment.step_ok("sandbox-down", f"{what}; {restored}")
+    environment.step_ok("sandbox-down", what)
 
 
 def sandbox_up(
