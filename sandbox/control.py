@@ -143,12 +143,16 @@ class Sandbox:
         """Stop the gateway listening (connections refused), or start it again on the same port."""
         self._control("gateway", {"up": up})
 
-    def requests_logged(self) -> int:
-        """How many requests the sandbox has answered, its control calls left out; first waits for each one's log line.
+    def drain(self) -> None:
+        """Wait until every request answered so far has its line in cluster.log.
 
         A listener writes a request's line just after its answer, so a client can see the answer first.
         """
         self._control("drain", {})
+
+    def requests_logged(self) -> int:
+        """How many requests the sandbox has answered, its control calls left out (after ``drain``)."""
+        self.drain()
         lines = (self.folder / "cluster.log").read_text(encoding="utf-8").splitlines()
         return sum(1 for line in lines if " /sandbox/" not in line)
 
