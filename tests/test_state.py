@@ -227,3 +227,32 @@ def test_a_killed_writer_never_leaves_a_half_file(tmp_path: Path) -> None:
         assert path.read_text().startswith("# mine\n")
     EnvFile(path).update({"AFTER": "1"})  # the next write clears what killed writers left
     assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]
+
+
+def test_files_of_yours_that_look_like_temporary_ones_are_never_removed(tmp_path: Path) -> None:
+    """Only what a killed writer of ours left (our exact name, our file) goes; a person's notes stay."""
+    path = tmp_path / "cluster.env"
+    yours = [".cluster.env.notes.tmp", ".cluster.env.kfdex-notes.tmp", ".cluster.env.kfdex-abcdefgh.tmp.bak"]
+    for name in yours:
+        (tmp_path / name).write_text("my notes\n")
+    (tmp_path / ".cluster.env.kfdex-0123abcd.tmp").symlink_to(tmp_path / yours[0])  # a link is not a file we wrote
+    left = tmp_path / ".cluster.env.kfdex-a1b2c3d4.tmp"  # as a killed writer leaves it
+    left.write_text("AUTH_COOKIE=secret\n")
+    EnvFile(path).update({"A": "1"})
+    assert not left.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["cluster.env", ".cluster.env.kfdex-0123abcd.tmp", *yours])
+    assert all((tmp_path / name).read_text() == "my notes\n" for name in yours)
+
+
+@pytest.mark.parametrize("change", ["update", "remove"])
+def test_a_read_only_env_file_is_refused_and_left_as_it_is(tmp_path: Path, change: str) -> None:
+    path = tmp_path / ".env"
+    path.write_text("HTTP_TIMEOUT=60\n")
+    path.chmod(0o400)
+    with pytest.raises(ConfigError, match=r"it is read-only: make it writable \(chmod u\+w\)") as raised:
+        if change == "update":
+            EnvFile(path).update({"A": "1"})
+        else:
+            EnvFile(path).rewrite(lambda _text: None)
+    assert raised.value.exit_code == 3
+    assert path.read_text() == "HTTP_TIMEOUT=60\n" and stat.S_IMODE(path.stat().st_mode) == 0o400

@@ -294,11 +294,15 @@ class EnvFile:
     def _replace(self, text: str) -> None:
         target = self._target()
         folder = target.parent
-        prefix = f".{target.name}."
-        # temporary files exist only under the lock we hold: any found now is left by a killed writer
+        prefix = f".{target.name}.kfdex-"
+        # our temporary files exist only under the lock we hold: one found now was left by a killed writer (it may
+        # hold a secret). Only a regular file of ours, named exactly as mkstemp names them here, is ever removed.
+        ours = re.compile(re.escape(prefix) + r"[a-z0-9_]{8}\.tmp")
         for stale in folder.glob(f"{glob.escape(prefix)}*.tmp"):
             with suppress(OSError):
-                stale.unlink()
+                found = stale.lstat()
+                if ours.fullmatch(stale.name) and stat.S_ISREG(found.st_mode) and found.st_uid == os.geteuid():
+                    stale.unlink()
         descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".tmp")
         try:
             with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
@@ -322,9 +326,13 @@ class EnvFile:
         """The file's folder; a ConfigError when it does not exist (a folder made here would be left behind), or when the
         file is not a regular one."""
         checked_state_path(self.path)
-        folder = self._target().parent
+        target = self._target()
+        folder = target.parent
         if not folder.is_dir():
             raise ConfigError(f"cannot write {self.path}: the folder {folder} does not exist; create it, or name another file")
+        with suppress(OSError):
+            if not target.stat().st_mode & stat.S_IWUSR:  # root could replace it anyway: the mode says whether to
+                raise ConfigError(f"cannot write {self.path}: it is read-only: make it writable (chmod u+w) to let kfdex change it")
         return folder
 
     @contextmanager
