@@ -74,6 +74,10 @@ class ModelServer:
         ready = f"{self.url}/v2/models/{self.name}/ready"
         try:
             status = requests.get(ready, timeout=5).status_code
+        except requests.Timeout:
+            raise SandboxFailure(
+                f"the server at {self.url} did not answer GET {ready} within 5 s: give the port of a V2 model server"
+            ) from None
         except requests.RequestException as error:
             reason = "connection refused" if isinstance(error, requests.ConnectionError) else type(error).__name__
             raise SandboxFailure(f"no model server answers at {self.url} ({reason}): start it first") from None

@@ -496,6 +496,8 @@ OPTION_CASES = [
     (["sandbox-up", "--model-server", "http://localhost:8080/v2"], r"--model-server 'http://localhost:8080/v2': give"),
     (["sandbox-up", "--model-server", "127.0.0.1:8080"], r"--model-server '127\.0\.0\.1:8080': give"),
     (["sandbox-up", "--model-server", "http://127.0.0.1:8080", "--model-name", "Iris_V2"], r"--model-name 'Iris_V2': give an InferenceService name"),
+    (["sandbox-up", "--model-server", "http://127.0.0.1:0"], r"--model-server 'http://127\.0\.0\.1:0': give"),
+    (["demo", "--model-server", "http://127.0.0.1:8080", "--model-name", "a" * 64], r"--model-name 'a+'…?: give an InferenceService name \(at most 63 "),
     (["demo", "--model-name", "iris"], r"--model-name: give it with --model-server \(the sandbox's own MLServer serves sklearn-irisv2\)$"),
     (["infer", "--protocol", "grpc\r"], r"--protocol 'grpc\\r': use one of rest, grpc"),
     (["load", "--via", "\nnodeport"], r"--via '\\nnodeport': use one of nodeport, ingress"),

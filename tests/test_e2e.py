@@ -189,6 +189,7 @@ def test_a_sandbox_in_front_of_a_running_model_server_logs_in_infers_and_leaves_
     assert requests.get(f"{model}/v2/models/sklearn-irisv2/ready", timeout=10).status_code == 200  # still running
 
 
+@pytest.mark.parametrize("task", ["sandbox-up", "demo"])
 @pytest.mark.parametrize(
     ("where", "message"),
     [
@@ -196,16 +197,34 @@ def test_a_sandbox_in_front_of_a_running_model_server_logs_in_infers_and_leaves_
         ("other name", "the model server at http://127.0.0.1:{port} has no ready model 'iris' (GET "),
     ],
 )
-def test_a_model_server_that_is_not_there_is_one_line_and_starts_nothing(env: Env, sandbox: Sandbox, where: str, message: str) -> None:
+def test_a_model_server_that_is_not_there_is_one_line_and_starts_nothing(
+    env: Env, sandbox: Sandbox, where: str, message: str, task: str
+) -> None:
+    """The demo checks the server before it makes its state folder or says where that is."""
     from sandbox.cluster import free_port
 
     port = free_port() if where == "unused port" else sandbox.model_port
     before = env.path.read_bytes()
-    ran = env.process("sandbox-up", "--model-server", f"http://127.0.0.1:{port}", *(["--model-name", "iris"] if where == "other name" else []))
+    ran = env.process(task, "--model-server", f"http://127.0.0.1:{port}", *(["--model-name", "iris"] if where == "other name" else []))
     assert ran.returncode == ExitCode.SANDBOX, ran.stderr
     lines = ran.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {message.format(port=port)}"), ran.stderr
     assert env.path.read_bytes() == before and _sandbox_processes(env) == set()
+
+
+def test_a_model_server_that_never_answers_is_told_apart_from_one_that_is_not_there(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sandbox import control
+
+    def silent(*_: object, **__: object) -> None:
+        raise requests.ReadTimeout("read timed out")
+
+    monkeypatch.setattr(control.requests, "get", silent)
+    with pytest.raises(control.SandboxFailure) as failed:
+        control.ModelServer(8080).check()
+    assert str(failed.value) == (
+        "the server at http://127.0.0.1:8080 did not answer GET http://127.0.0.1:8080/v2/models/sklearn-irisv2/ready "
+        "within 5 s: give the port of a V2 model server"
+    )
 
 
 @pytest.mark.usefixtures("cluster")

@@ -166,6 +166,7 @@ def test_a_signal_ends_the_demo_and_leaves_nothing_behind(
     else:
         assert reached and code == 128 + sent, run.stderr
         assert run.stderr[-1].startswith("error: interrupted"), run.stderr
+    assert not [line for line in run.stderr if "nothing to stop" in line], run.stderr  # what it started, it stopped
     assert _left_behind(run, run_tmp) == ([], [])
     assert env.path.read_bytes() == before
 

@@ -124,12 +124,15 @@ def _checked_model(server: str | None, name: str | None) -> object | None:
         port = parts.port
     except ValueError:
         port = None
-    if port is None or parts.scheme != "http" or parts.hostname not in ("127.0.0.1", "localhost") or parts.path.strip("/"):
+    if not port or parts.scheme != "http" or parts.hostname not in ("127.0.0.1", "localhost") or parts.path.strip("/"):
         raise UsageError(f"--model-server {shown(server)}: {wanted}")
     if parts.query or parts.fragment or parts.username or parts.password:
         raise UsageError(f"--model-server {shown(server)}: {wanted}")
     if name is not None and not _SERVICE_NAME.fullmatch(name):
-        raise UsageError(f"--model-name {shown(name)}: give an InferenceService name (lowercase letters, digits and -, a letter first)")
+        raise UsageError(
+            f"--model-name {shown(name)}: give an InferenceService name (at most 63 lowercase letters, digits and -, "
+            "a letter first and no - last)"
+        )
     control = sandbox_module("control")
     return control.ModelServer(port) if name is None else control.ModelServer(port, name)
 
@@ -330,6 +333,9 @@ def demo(
         raise UsageError(f"--token: the {chosen} gateway takes no ServiceAccount tokens: leave out --token")
     require("sandbox", "the sandbox")
     kubectl_binary()  # the demo's steps run kubectl: missing, nothing is started
+    if model is not None:
+        with _reported():
+            model.check()  # a model server that is not there: one line, nothing made or started
     control = sandbox_module("control")
     sandbox_id = control.new_id()
     named = environment.variables.get(ENV_FILE_VARIABLE)
@@ -348,7 +354,8 @@ def demo(
                 run_step(expose_nodeport.STEP, env_file, own)
                 run_step(infer.STEP, env_file, own, payload="iris", auth="token" if token else "cookie")
             finally:
-                down(env_file, own, sandbox_id)
+                if sandbox_record.find(env_file.text()) is not None:  # else up stopped what it had started itself
+                    down(env_file, own, sandbox_id)
     finally:
         for folder in made:
             shutil.rmtree(folder, ignore_errors=True)
