@@ -95,6 +95,10 @@ def _unknown_host(_env: Env, cluster: Sandbox) -> None:
     cluster.configure(model_domain="example.org")  # the cluster's domain changed: the saved MODEL_HOST is routed nowhere
 
 
+def _model_server_down(_env: Env, cluster: Sandbox) -> None:
+    cluster.configure(faults=[{"path": "/v2/health/live", "status": 503, "count": 1000}])  # Envoy: no healthy upstream
+
+
 def _no_kubectl_context(env: Env, _cluster: Sandbox) -> None:
     empty = env.path.parent / "empty-kubeconfig"
     empty.write_text("apiVersion: v1\nkind: Config\n")
@@ -110,6 +114,8 @@ FAULTS: list[tuple[str, Callable[[Env, Sandbox], None], bool, str, str, str, int
     ("node port deleted", _node_port_deleted, True, "NodePort", "sklearn-irisv2-nodeport not found", "run `invoke expose-nodeport`", 8),
     ("unknown host", _unknown_host, False, "InferenceService", "but .env has MODEL_HOST=sklearn-irisv2.", "run `invoke resolve-model`", 3),
     ("no kubectl context", _no_kubectl_context, False, "kubectl", "kubectl config view", "kubectl config use-context", 8),
+    # one attempt, not the retry policy's minutes: doctor reports what it finds now, model-info waits
+    ("model server down", _model_server_down, False, "model", "failing after 1 attempt(s) in 0s: 503", "try again later", 7),
 ]
 
 

@@ -30,9 +30,9 @@ class ModelInfo:
     summary: str
 
 
-def _get(gateway: Gateway, end: Endpoint, path: str, namespace: str) -> Any:
-    """One GET; its answer when 200, else the error that explains it."""
-    response = gateway.send("GET", end.prefix + path, headers=end.headers)
+def _get(gateway: Gateway, end: Endpoint, path: str, namespace: str, attempts: int | None) -> Any:
+    """One GET (retried by the policy, ``attempts`` at most); its answer when 200, else the error that explains it."""
+    response = gateway.send("GET", end.prefix + path, headers=end.headers, attempts=attempts)
     refused = refusal(response, end.model, namespace, path, end.credential.kind)
     if refused is not None:
         raise refused
@@ -52,20 +52,24 @@ def check_grpc(state: State, environment: Environment, auth: str = "auto") -> Mo
     return ModelInfo(found.metadata, f"{found.model} (gRPC, {found.via}, {found.kind}): server live and ready, model ready")
 
 
-def check(state: State, environment: Environment, auth: str = "auto", via: str | None = None) -> ModelInfo:
-    """Server live and ready, model ready, metadata read: a ModelError naming the first that is not."""
+def check(state: State, environment: Environment, auth: str = "auto", via: str | None = None, attempts: int | None = None) -> ModelInfo:
+    """Server live and ready, model ready, metadata read: a ModelError naming the first that is not.
+
+    ``attempts``: at most this many tries of each call (``doctor``: 1, it reports what it finds); else the retry policy's,
+    which waits for a model that is still starting.
+    """
     end = connect(state, environment, auth, via)
     gateway = Gateway(end.settings, environment)
     namespace = state.value("MODEL_NAMESPACE")
     name = quote(end.model, safe="")
     for path, what in (("/v2/health/live", "the model server is not live"), ("/v2/health/ready", "the model server is not ready")):
-        response = _get(gateway, end, path, namespace)
+        response = _get(gateway, end, path, namespace, attempts)
         if response.status_code != 200:
             raise ModelError(f"{what} (GET {path} answered {response.status_code}): check the predictor pod's logs")
-    response = _get(gateway, end, f"/v2/models/{name}/ready", namespace)
+    response = _get(gateway, end, f"/v2/models/{name}/ready", namespace, attempts)
     if response.status_code != 200:
         raise ModelError(f"model {end.model} is not ready (answered {response.status_code}): wait for it to load, then try again")
-    response = _get(gateway, end, f"/v2/models/{name}", namespace)
+    response = _get(gateway, end, f"/v2/models/{name}", namespace, attempts)
     try:
         metadata = dict(response.json())
     except (ValueError, TypeError):

@@ -299,16 +299,18 @@ class Gateway:
             )
         except RetriesExhausted as gave_up:
             spent = f"{gave_up.tries} attempt(s) in {gave_up.seconds:.0f}s"
-            raise GatewayExhausted(self._gave_up(method, path, spent, gave_up.error), gave_up.error.response) from None
+            capped = attempts is not None and attempts < self.policy.attempts  # RETRY_ATTEMPTS does not govern this call
+            raise GatewayExhausted(self._gave_up(method, path, spent, gave_up.error, capped), gave_up.error.response) from None
         return Sent(response, retries, seconds)
 
-    def _gave_up(self, method: str, path: str, spent: str, error: TransientError) -> str:
+    def _gave_up(self, method: str, path: str, spent: str, error: TransientError, capped: bool) -> str:
         if error.unreachable:
             return (
                 f"cannot connect to {self.origin}: {error.reason} after {spent}; "
                 f"check {self.settings.address} and that the gateway is up"
             )
-        return f"{method} {path} still failing after {spent}: {error.description}; try again later, or raise RETRY_ATTEMPTS / RETRY_DEADLINE"
+        settings = "" if capped else ", or raise RETRY_ATTEMPTS / RETRY_DEADLINE"
+        return f"{method} {path} still failing after {spent}: {error.description}; try again later{settings}"
 
 
 def _cookie_names(headers: Any) -> list[str]:
