@@ -73,6 +73,13 @@ def test_init_never_overwrites_a_file(tmp_path: Path, existing: str) -> None:
     assert env_file.read_text() == existing
 
 
+def test_init_in_a_folder_that_does_not_exist_asks_nothing(tmp_path: Path) -> None:
+    made = _run(tmp_path / "missing" / ".env", "init", answers="alice@example.com\nteam-a\nmy-model\n")
+    assert made.returncode == ExitCode.CONFIG and made.stderr.count("\n") == 1, made.stderr  # the error alone: no question
+    assert f"the folder {tmp_path / 'missing'} does not exist" in made.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize(
     ("answers", "said"),
     [

@@ -76,12 +76,20 @@ def _only_model(state: State, environment: Environment, namespace: str) -> str |
     return str(items[0]["metadata"]["name"]) if len(items) == 1 else None
 
 
+def _check_folder(env_file: EnvFile, environment: Environment) -> bool:
+    """Whether the file's folder is the profiles' folder, which ``_create`` makes; any other must exist (ConfigError)."""
+    if env_file.path.parent == profiles_folder(environment.variables):
+        return True
+    env_file.check_folder()  # any other folder is the person's to make
+    return False
+
+
 def _create(env_file: EnvFile, environment: Environment, header: str) -> None:
     """The example written to a new file, 0600; refused when anything is at that path already."""
     path = env_file.path
-    if path.parent == profiles_folder(environment.variables):
+    if _check_folder(env_file, environment):
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # the profiles' folder, the first time
-    env_file.check_folder()  # any other folder is the person's to make
+        env_file.check_folder()
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -102,6 +110,7 @@ def init(
 
     if env_file.path.exists() or env_file.path.is_symlink():
         raise UsageError(f"{env_file.path} exists already: edit it (`invoke status` shows it), or name another file with ENV_FILE")
+    _check_folder(env_file, environment)  # before any question: answers typed for a file that cannot be written are lost
     state = State(env_file.path, {}, exists=False, environment=env_file.environment)
     read = sys.stdin.readline
     context = _found(lambda: kubectl(state, "config", "current-context", environment=environment).strip())
