@@ -86,7 +86,7 @@ def test_real_components_not_built_start_nothing(env: Env, task: str, tmp_path: 
 
 def test_an_unknown_components_kind_is_bad_input(env: Env) -> None:
     ran = env.invoke("sandbox-up", "--components", "both")
-    assert ran.returncode == ExitCode.USAGE and ran.stderr.strip() == "error: --components both: use stand-in or real"
+    assert ran.returncode == ExitCode.USAGE and ran.stderr.strip() == "error: --components 'both': use stand-in or real"
 
 
 

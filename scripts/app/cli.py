@@ -94,7 +94,7 @@ def env_file_of(c: Context, environment: Environment, task: str = "") -> EnvFile
     ``.env`` beside tasks.py for ``invoke`` in a checkout, else in the current folder)."""
     settings = c.config.get("kfdex", {})
     profile = settings.get("profile")
-    if profile:
+    if profile is not None:  # `--profile ''` is a bad name, refused as any other: not the same as no --profile
         path = profile_path(profile, environment.variables)
         if not path.exists() and task != "init":
             environment.warn(f"no profile named {profile} yet ({path}): `kfdex profiles` lists them, `kfdex --profile {profile} init` writes it")
@@ -235,7 +235,7 @@ class KfDexProgram(Program):
         try:
             super().update_config(merge=False)
             given = {"verbose": self.args.verbose.value, "show_secrets": self.args["show-secrets"].value, "profile": self.args.profile.value}
-            self.config.load_overrides({"kfdex": {key: value for key, value in given.items() if value}}, merge=False)
+            self.config.load_overrides({"kfdex": {key: value for key, value in given.items() if value not in (None, False)}}, merge=False)
             if merge:
                 self.config.merge()
         except Exception as error:  # the file is the person's input: yaml, json or Python, so any error

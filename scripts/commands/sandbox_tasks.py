@@ -91,7 +91,10 @@ def _read_settings(path: str) -> dict[str, object]:
     try:
         settings = json.loads(Path(path).read_text())
     except OSError as error:
-        raise UsageError(f"cannot read sandbox settings {path}: {error.strerror}") from None
+        raise UsageError(
+            f"--settings {shown(path)}: cannot read it ({error.strerror}): give a JSON file of gateway settings "
+            "(README: Sandbox faults)"
+        ) from None
     except ValueError as error:
         raise UsageError(f"sandbox settings {path} are not JSON: {error}") from None
     gateway = sandbox_module("gateway")
@@ -105,7 +108,7 @@ def _read_settings(path: str) -> dict[str, object]:
 def _checked_components(components: str | None) -> str:
     """``stand-in`` or ``real``; a UsageError otherwise."""
     if components not in (None, *COMPONENTS):
-        raise UsageError(f"--components {components}: use stand-in or real")
+        raise UsageError(f"--components {shown(components)}: use stand-in or real")
     return components or "stand-in"
 
 
