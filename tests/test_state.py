@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import multiprocessing
 import os
+import re
 import signal
 import stat
 import time
@@ -93,6 +94,15 @@ def test_malformed_line_is_reported_by_number(tmp_path: Path) -> None:
     path = tmp_path / ".env"
     path.write_text("A=1\n\n# fine\nthis is not an assignment\n")
     with pytest.raises(ConfigError, match=r"line 4 is not KEY=VALUE"):
+        EnvFile(path).read()
+
+
+@pytest.mark.parametrize(("text", "said"), [('A=1\nBAR="unterminated\n', 'line 2: the value of BAR opens a " quote that is never closed'),
+                                            ("export  K = 'x\nY=1\n", "line 1: the value of K opens a ' quote that is never closed")])
+def test_an_unclosed_quote_is_named_as_such(tmp_path: Path, text: str, said: str) -> None:
+    path = tmp_path / ".env"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(said) + ": close it, or fix or delete that line$"):
         EnvFile(path).read()
 
 

@@ -69,6 +69,8 @@ def default_env_path(variables: Mapping[str, str] | None = None, folder: Path | 
     return (folder or Path.cwd()) / ".env"
 
 
+# a line that python-dotenv could not read although it starts KEY=" or KEY=': the quote is never closed
+_OPENS_A_QUOTE = re.compile(r"\s*(?:export\s+)?(?P<key>[A-Za-z_][A-Za-z0-9_.]*)\s*=\s*(?P<quote>['\"])")
 _KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
 
 
@@ -230,6 +232,11 @@ class EnvFile:
         for binding in bindings:
             if binding.error:
                 line = binding.original.line + _leading_blank_lines(binding.original.string)
+                if opened := _OPENS_A_QUOTE.match(binding.original.string):
+                    raise ConfigError(
+                        f"{self.path} line {line}: the value of {opened['key']} opens a {opened['quote']} quote that is never "
+                        "closed: close it, or fix or delete that line"
+                    )
                 raise ConfigError(f"{self.path} line {line} is not KEY=VALUE: fix or delete that line")
         return bindings
 
