@@ -31,10 +31,7 @@ def credentials(state: State, environment: Environment) -> tuple[str, str]:
         return login, password
     if not environment.interactive:
         missing = [key for key, value in (("DEX_LOGIN", login), ("DEX_PASSWORD", password)) if not value]
-        them = "them" if len(missing) > 1 else "it"
-        raise ConfigError(
-            f"{' and '.join(missing)} not set: put {them} in {state.path} (`invoke init` writes a commented one) or the environment"
-        )
+        raise ConfigError(f"{' and '.join(missing)} not set: {state.where_to_set(missing)}")
     try:
         login = login or input("Dex login: ").strip()
     except EOFError:

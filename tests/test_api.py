@@ -20,7 +20,7 @@ from sandbox.control import Sandbox
 from sandbox.flavors import FLAVORS
 from sandbox.httpserve import Reply, Request
 from scripts.api import Kubeflow, KubeflowAuth
-from scripts.core.errors import ExitCode, SessionError, UsageError
+from scripts.core.errors import ConfigError, ExitCode, SessionError, UsageError
 from tests.helpers import NO_BACKOFF, ROOT, Env, Stub, here
 
 PREDICTION = [1, 1]
@@ -56,6 +56,16 @@ def test_settings_given_in_code_need_no_env_file_and_leave_none(tmp_path: Path, 
     kubeflow = Kubeflow.from_env(environment=environment, **settings, **NO_BACKOFF).login()
     assert _prediction(kubeflow.infer({"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP32", "data": [6.8, 2.8, 4.8, 1.4]}]})) == [1]
     assert not missing.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_a_setting_missing_in_code_says_to_pass_it_to_from_env(tmp_path: Path, cluster: Sandbox) -> None:
+    settings = {key: value for key, value in cluster.settings().items() if key not in ("SANDBOX_DIR", "DEX_LOGIN", "DEX_PASSWORD")}
+    environment = here(variables={**os.environ, "ENV_FILE": str(tmp_path / "none.env")})
+    kubeflow = Kubeflow.from_env(environment=environment, **settings, **NO_BACKOFF)
+    with pytest.raises(ConfigError) as raised:
+        kubeflow.login(password=lambda: "x")
+    assert raised.value.message == "DEX_LOGIN not set: pass DEX_LOGIN=… to Kubeflow.from_env, or set it in the environment"
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_persist_false_keeps_the_env_file_as_it_was(resolved_env: Env) -> None:

@@ -41,7 +41,7 @@ from ..core.environment import Environment, verbose_requested
 from ..core.errors import GatewayError, KfDexError, SessionError, SessionOver, UsageError
 from ..core.extras import require
 from ..core.keys import KEYS
-from ..core.state import EnvFile, MemoryEnvFile, State, default_env_path
+from ..core.state import IN_CODE, EnvFile, MemoryEnvFile, State, default_env_path
 from ..core.step import run_step
 from ..model import grpcv2, modelcheck
 from ..transport.gateway import Gateway, GatewaySettings, origin_of
@@ -49,7 +49,6 @@ from ..transport.settings import gateway_settings, ingress_origin
 
 Password = str | Callable[[], str]
 T = TypeVar("T")
-IN_CODE = Path("<the settings given to Kubeflow.from_env>")  # names the state in messages when there is no .env
 
 
 def _settings(given: dict[str, Any]) -> dict[str, str]:

@@ -102,6 +102,9 @@ def from_environment(variables: Mapping[str, str]) -> dict[str, str]:
     return found
 
 
+IN_CODE = Path("<the settings given to Kubeflow.from_env>")  # the library's state when no .env backs it (messages name it)
+
+
 class State(Mapping[str, str]):
     """What one command sees: the .env file's values under the environment's and the command line's.
 
@@ -123,6 +126,13 @@ class State(Mapping[str, str]):
         self.exists = exists
         self._environment = dict(environment or {})
         self._overrides = dict(overrides or {})
+
+    def where_to_set(self, keys: list[str]) -> str:
+        """Where a person puts missing ``keys``: the .env (or the environment), or, in code, ``Kubeflow.from_env``'s arguments."""
+        them = "them" if len(keys) > 1 else "it"
+        if self.path == IN_CODE:
+            return f"pass {', '.join(f'{key}=…' for key in keys)} to Kubeflow.from_env, or set {them} in the environment"
+        return f"put {them} in {self.path} (`invoke init` writes a commented one) or the environment"
 
     def __getitem__(self, key: str) -> str:
         return self._values[key]
