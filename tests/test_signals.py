@@ -360,3 +360,21 @@ def test_an_interrupt_that_code_dropped_still_ends_the_command_as_interrupted() 
             pass  # as a careless library might
 
     assert _guarded_run(drops_it) == (128 + signal.SIGHUP, "error: interrupted by SIGHUP\n")
+
+
+def test_a_signal_just_before_the_demo_stops_its_sandbox_still_lets_it_stop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The signal lands before ``down`` defers signals (at the top of the demo's finally): it is run again, then the signal goes on."""
+    from scripts.commands import sandbox_tasks
+    from scripts.core.boundary import Interrupted
+
+    runs: list[bool] = []
+
+    def down(*_: object, quiet: bool = False) -> None:
+        runs.append(quiet)
+        if len(runs) == 1:
+            raise Interrupted(signal.SIGTERM)  # before it did anything
+
+    monkeypatch.setattr(sandbox_tasks, "down", down)
+    with pytest.raises(Interrupted):
+        sandbox_tasks._down_however_interrupted(None, None, "id")  # type: ignore[arg-type]
+    assert runs == [True, True]

@@ -29,6 +29,7 @@ from pathlib import Path
 from types import ModuleType
 from urllib.parse import urlsplit
 
+from ..core.boundary import Interrupted
 from ..core.environment import Environment
 from ..core.errors import SandboxError, UsageError
 from ..core.extras import require
@@ -257,15 +258,27 @@ def up(
     )
 
 
-def down(env_file: EnvFile, environment: Environment, sandbox_id: str | None = None) -> None:
+def down(env_file: EnvFile, environment: Environment, sandbox_id: str | None = None, quiet: bool = False) -> None:
     """Stop the sandbox ``env_file`` records and put back what ``up`` kept (only sandbox ``sandbox_id`` when given).
 
-    An interrupt meanwhile waits until all of it is done.
+    An interrupt meanwhile waits until all of it is done.  ``quiet``: no line when the .env records no sandbox.
     """
-    sandbox_module("control").whole(lambda: _down(env_file, environment, sandbox_id))
+    sandbox_module("control").whole(lambda: _down(env_file, environment, sandbox_id, quiet))
 
 
-def _down(env_file: EnvFile, environment: Environment, sandbox_id: str | None) -> None:
+def _down_however_interrupted(env_file: EnvFile, environment: Environment, sandbox_id: str) -> None:
+    """``down``, also when a signal lands just before it could defer signals: then it runs again, and the signal follows.
+
+    Only a command's first signal raises, so the second run is not cut short; after a whole first run it finds nothing.
+    """
+    try:
+        down(env_file, environment, sandbox_id, quiet=True)
+    except Interrupted:
+        down(env_file, environment, sandbox_id, quiet=True)
+        raise
+
+
+def _down(env_file: EnvFile, environment: Environment, sandbox_id: str | None, quiet: bool = False) -> None:
     text = env_file.text()
     record = sandbox_record.find(text)
     folder_name = env_file.read().get("SANDBOX_DIR", "")
@@ -275,7 +288,8 @@ def _down(env_file: EnvFile, environment: Environment, sandbox_id: str | None) -
             "refused to stop or remove anything there (delete the SANDBOX_DIR line if that sandbox is gone)"
         )
     if record is None:
-        environment.step_skipped("sandbox-down", f"no sandbox recorded in {env_file.path}: nothing to stop")
+        if not quiet:
+            environment.step_skipped("sandbox-down", f"no sandbox recorded in {env_file.path}: nothing to stop")
         return
     if sandbox_id and record.id != sandbox_id:
         environment.step_skipped("sandbox-down", f"the sandbox recorded in {env_file.path} is not the one started here: left alone")
@@ -356,9 +370,8 @@ def demo(
                 (login.token_login if token else login.dex_login)(env_file, own)
                 run_step(expose_nodeport.STEP, env_file, own)
                 run_step(infer.STEP, env_file, own, payload="iris", auth="token" if token else "cookie")
-            finally:
-                if sandbox_record.find(env_file.text()) is not None:  # else up stopped what it had started itself
-                    down(env_file, own, sandbox_id)
+            finally:  # quiet when up recorded no sandbox: it stopped what it had started itself
+                _down_however_interrupted(env_file, own, sandbox_id)
     finally:
         for folder in made:
             shutil.rmtree(folder, ignore_errors=True)
