@@ -36,7 +36,7 @@ from ..core.state import appended, encode_value, leading_whitespace, line_ending
 SAVED = "#kfdex-saved "
 _MARKER = re.compile(
     r"#kfdex-sandbox id=(?P<id>[0-9a-f]+) created=(?P<created>yes|no) joined=(?P<joined>yes|no)"
-    r"(?: wrote=(?P<wrote>[A-Z0-9_]+:[0-9a-f]+(?:,[A-Z0-9_]+:[0-9a-f]+)*))?\b"  # absent from markers before 0.2
+    r"(?: wrote=(?P<wrote>[A-Z0-9_]+:[0-9a-f]+(?:,[A-Z0-9_]+:[0-9a-f]+)*))?\b"  # absent from markers written before it named edits
 )
 _EXPLANATION = "`kfdex sandbox-down` removes the sandbox's settings and restores each #kfdex-saved line"
 
