@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.control import Sandbox
-from scripts.core.errors import ExitCode
+from scripts.core.errors import ExitCode, UsageError
 from tests.helpers import ROOT, Env, locust_processes
 from tests.test_load import PATH, seen_by_gateway, seen_since
 
@@ -177,3 +177,30 @@ def test_a_sweep_whose_lowest_rate_already_fails_exits_9(load_ready: Env, cluste
         assert re.match(r"error: (\d+) of \1 requests failed at the sweep's lowest rate, 20 req/s \(503 ×\1\)", last), last
     else:
         assert re.match(r"error: all (\d+) requests failed at the sweep's lowest rate, 20 req/s \(503 ×\1\)", last), last
+
+
+@pytest.mark.parametrize(("task", "flag", "name"), [("load", "--html", "mine.html"), ("locust", "--html", "mine.html"), ("locust", "--csv", "res")])
+def test_a_report_is_never_written_over_a_file_kfdex_did_not_write(env: Env, task: str, flag: str, name: str) -> None:
+    """Nothing starts and nothing is sent: the file of yours, the .env and the payload stay as they are."""
+    folder = env.path.parent
+    yours = folder / (name + ("_stats.csv" if flag == "--csv" else ""))
+    yours.write_text("my precious\n")
+    before = env.path.read_bytes()
+    for target in (str(folder / name), *([str(env.path)] if flag == "--html" else [])):  # --csv names a prefix, not a file
+        ran = env.invoke(task, flag, target)
+        assert ran.returncode == ExitCode.USAGE, ran.stderr
+        assert "exists and is not a report kfdex wrote: name another file, or move that one away" in ran.stderr
+    assert yours.read_text() == "my precious\n" and env.path.read_bytes() == before
+
+
+def test_a_report_of_an_earlier_run_may_be_written_over(tmp_path: Path) -> None:
+    from scripts.commands.load_tasks import _check_folders
+    from scripts.load.page import GENERATOR
+
+    page = tmp_path / "report.html"
+    page.write_text(f"<!DOCTYPE html><html><head><meta charset='utf-8'>{GENERATOR}<title>kfdex load</title>")
+    (tmp_path / "run_stats.csv").write_text("Type,Name,Request Count,Failure Count\n")
+    _check_folders(("--html", str(page)), ("--csv", str(tmp_path / "run")))  # refuses nothing
+    (tmp_path / "link.html").symlink_to(page)
+    with pytest.raises(UsageError, match=r"link\.html exists and is not a report"):
+        _check_folders(("--html", str(tmp_path / "link.html")))  # written through, a link could land anywhere

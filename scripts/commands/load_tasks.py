@@ -113,13 +113,45 @@ class Tolerance:
         return f"{self.limit:g}%" if self.percent else f"{self.limit:g}"
 
 
+# how each file a run writes begins, when kfdex (or Locust for it) wrote it: only such a file is ever written over
+_REPORT_STARTS = {
+    "--html": (b"<meta name='generator' content='kfdex'>", b"<title>Locust</title>"),  # anywhere in the first 4 KB
+    "--csv": (b"Type,Name,Request Count", b"Method,Name,Error", b"Count,Message,Traceback", b"Timestamp,User Count"),
+}
+_LOCUST_CSV = ("_stats.csv", "_failures.csv", "_exceptions.csv", "_stats_history.csv")  # Locust's files for --csv PREFIX
+
+
 def _check_folders(*given: tuple[str, str | None]) -> None:
-    """A report written at the end of a run goes to a folder that exists: checked before the run, not after it."""
+    """A report written at the end of a run goes to a folder that exists, and never over a file that is not a report:
+    checked before the run, not after it."""
     for flag, path in given:
-        if path and not Path(path).expanduser().parent.is_dir():
+        if path is None:
+            continue
+        if not path or path.endswith("/") or Path(path).expanduser().is_dir():
+            raise UsageError(f"{flag} {shown(path)} is not a file name: give one (its folder must exist)")
+        if not Path(path).expanduser().parent.is_dir():
             raise UsageError(f"{flag} {shown(path)}: its folder does not exist; create it or give another path")
-        if path and Path(path).expanduser().is_dir():
-            raise UsageError(f"{flag} {shown(path)} is a folder: give a file name in it")
+        written = [Path(path + suffix) for suffix in _LOCUST_CSV] if flag == "--csv" else [Path(path)]
+        for file in (file.expanduser() for file in written):
+            if (file.exists() or file.is_symlink()) and not _a_report(flag, file):
+                raise UsageError(
+                    f"{flag} {shown(path)}: {file} exists and is not a report kfdex wrote: name another file, "
+                    "or move that one away"
+                )
+
+
+def _a_report(flag: str, file: Path) -> bool:
+    """Whether ``file`` is a regular file a run of kfdex (or Locust for it) wrote, judged by how it begins."""
+    try:
+        if not file.is_file() or file.is_symlink():
+            return False
+        with file.open("rb") as opened:
+            head = opened.read(4096)
+    except OSError:
+        return False
+    if flag == "--csv":
+        return head.startswith(_REPORT_STARTS["--csv"])
+    return any(mark in head for mark in _REPORT_STARTS["--html"])
 
 
 def _senders(

@@ -57,10 +57,13 @@ def shape(report: LoadReport, measured: Mapping[str, str]) -> dict[str, str]:
     return rows
 
 
+GENERATOR = "<meta name='generator' content='kfdex'>"  # marks a page as ours: a later run may write over it
+
+
 def _head(title: str, rows: Mapping[str, str], figures: str) -> str:
     cells = "".join(f"<tr><td>{html.escape(name)}</td><td>{html.escape(value)}</td></tr>" for name, value in rows.items())
     return (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{STYLE}</style></head>"
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'>{GENERATOR}<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
         f"<body><h1>{html.escape(title)}</h1><table>{cells}</table><p class='figures'>{html.escape(figures)}</p>"
     )
 
