@@ -259,8 +259,19 @@ def test_single_steps_end_with_their_outcome(no_session: Env) -> None:
     no_session.set(DEX_PASSWORD="not-the-password")
     wrong = _bash(no_session.invoke("authenticate", "--curl", "--show-secrets").stdout, CLEANED_UP)
     assert wrong.returncode == 22 and "kfdex-cleaned-up" in wrong.stdout, wrong.stdout + wrong.stderr
-    no_session.set(INGRESS_PORT=str(free_port()))
+    closed = free_port()
+    no_session.set(INGRESS_PORT=str(closed))
     assert _bash(no_session.invoke("fetch-req", "--curl", "--show-secrets").stdout).returncode != 0
-    for step in ("approve", "extract-cookie"):  # one hop each, to a URL nothing listens at
-        no_session.set(DEX_NEXT_URL=f"http://127.0.0.1:{free_port()}/dex/approval", DEX_CALLBACK_URL=f"http://127.0.0.1:{free_port()}/cb")
+    for step in ("approve", "extract-cookie"):  # one hop each, to a URL on the ingress where nothing listens
+        no_session.set(DEX_NEXT_URL=f"http://127.0.0.1:{closed}/dex/approval", DEX_CALLBACK_URL=f"http://127.0.0.1:{closed}/cb")
         assert _bash(no_session.invoke(step, "--curl", "--show-secrets").stdout).returncode == 7
+
+
+@pytest.mark.parametrize(("step", "key"), [("authenticate", "DEX_LOGIN_URL"), ("approve", "DEX_NEXT_URL"), ("extract-cookie", "DEX_CALLBACK_URL")])
+def test_a_printed_step_never_sends_the_login_to_another_host(no_session: Env, step: str, key: str) -> None:
+    """As the step itself refuses: the .env's URL must be on the ingress, or nothing is printed."""
+    no_session.set(**{key: "http://127.0.0.2:18081/dex/auth/local/login?state=abc", "DEX_PASSWORD": "pw"})
+    printed = no_session.invoke(step, "--curl", "--show-secrets")
+    assert printed.returncode == 7 and printed.stdout == "", printed.stdout
+    assert f"{key} in {no_session.path} names it: run `invoke fetch-req` again" in printed.stderr
+    assert "is not on the ingress http://127.0.0.1:" in printed.stderr

@@ -140,7 +140,7 @@ def test_a_redirect_to_another_host_is_refused(env: Env, stub: Stub) -> None:
     stub.answer(lambda request: Reply.redirect(request.method, 302, "http://login.example.org/dex/auth"), env)
     with pytest.raises(
         GatewayError,
-        match=r"redirected to http://login.example.org:80, not http://127.0.0.1:\d+: refusing to send credentials",
+        match=r"http://login\.example\.org/dex/auth is not on the ingress http://127\.0\.0\.1:\d+: refusing to send credentials",
     ):
         run_step(fetch_req.STEP, env.file, here())
 

@@ -241,8 +241,10 @@ def fetch_req(state: State, environment: Environment) -> str:
 
 def _one_hop(state: State, environment: Environment, what: str, url_key: str, extra: list[str], password: str | None = None) -> str:
     """One curl with the login's cookies, its answer's headers shown; an HTTP error answer is a failure (curl's 22)."""
-    _base(state)
+    from ..transport.gateway import refuse_foreign
+
     url = state.require(url_key)
+    refuse_foreign(url, _origin(state), f"{url_key} in {state.path} names it: run `invoke fetch-req` again")
     cookies = state.value("LOGIN_COOKIES")
     shown_cookies = environment.mask_cookie_header(cookies)
     lines = _header(environment, what, state)

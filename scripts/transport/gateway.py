@@ -203,11 +203,7 @@ class Gateway:
     def url(self, target: str) -> str:
         """An absolute URL for a path or URL, refused when it leaves the ingress origin."""
         absolute = urljoin(self.base + "/", target)
-        if origin_of(absolute) != self.origin:
-            raise GatewayError(
-                f"the gateway redirected to {origin_of(absolute)}, not {self.origin}: "
-                f"refusing to send credentials there (check {self.settings.address})"
-            )
+        refuse_foreign(absolute, self.origin, f"check {self.settings.address}")
         return absolute
 
     def _attempt(
@@ -311,6 +307,12 @@ class Gateway:
             )
         settings = "" if capped else ", or raise RETRY_ATTEMPTS / RETRY_DEADLINE"
         return f"{method} {path} still failing after {spent}: {error.description}; try again later{settings}"
+
+
+def refuse_foreign(url: str, origin: str, what_to_check: str) -> None:
+    """A GatewayError when ``url`` (a redirect's, or one the .env holds) is not on ``origin``, where credentials may go."""
+    if origin_of(url) != origin:
+        raise GatewayError(f"{url} is not on the ingress {origin}: refusing to send credentials there ({what_to_check})")
 
 
 def _cookie_names(headers: Any) -> list[str]:
