@@ -228,3 +228,22 @@ def test_an_origin_is_scheme_host_and_port(url: str, origin: str) -> None:
     from scripts.transport.gateway import origin_of
 
     assert origin_of(url) == origin
+
+
+def test_an_endless_payload_stops_at_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`kfdex infer -p - < /dev/zero` once read until the machine ran out of memory."""
+    from scripts.model import payloads
+
+    class Endless(io.StringIO):
+        served = 0
+
+        def read(self, size: int | None = -1) -> str:
+            assert size is not None and 0 < size <= 1024 * 1024, "an unbounded read"
+            self.served += size
+            return "0" * size
+
+    monkeypatch.setattr(payloads, "MAX_PAYLOAD_CHARACTERS", 3 * 1024 * 1024)
+    endless = Endless()
+    with pytest.raises(UsageError, match=r"^the payload from standard input is larger than 3 MiB: give a smaller one$"):
+        load("-", endless)
+    assert endless.served <= 4 * 1024 * 1024

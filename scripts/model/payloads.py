@@ -66,7 +66,7 @@ def load(source: str, stdin: TextIO | None = None) -> Payload:
     if source == "-":
         where, name = "<stdin>", "stdin"
         try:
-            text = (stdin or sys.stdin).read()
+            text = _bounded(stdin or sys.stdin, "standard input")
         except (OSError, UnicodeDecodeError) as error:
             raise UsageError(f"cannot read the payload from standard input: {error}") from None
     elif source.lstrip().startswith("{"):
@@ -79,10 +79,27 @@ def load(source: str, stdin: TextIO | None = None) -> Payload:
             raise
         where, name = str(path), path.stem
         try:
-            text = path.read_text(encoding="utf-8")
+            with path.open(encoding="utf-8") as opened:
+                text = _bounded(opened, str(path))
         except (OSError, UnicodeDecodeError) as error:
             raise UsageError(f"cannot read payload {path}: {getattr(error, 'strerror', None) or error}") from None
     return Payload(name, (body := parse(text, where)), check(body, where))
+
+
+MAX_PAYLOAD_CHARACTERS = 256 * 1024 * 1024  # a model call's body this large is a mistake (`-p - < /dev/zero`), not a payload
+_CHUNK = 1024 * 1024  # read in pieces: a signal is handled between them, and memory stops at the bound
+
+
+def _bounded(stream: TextIO, where: str) -> str:
+    """All of ``stream``'s text, or a UsageError once it passes MAX_PAYLOAD_CHARACTERS."""
+    pieces: list[str] = []
+    total = 0
+    while piece := stream.read(_CHUNK):
+        total += len(piece)
+        if total > MAX_PAYLOAD_CHARACTERS:
+            raise UsageError(f"the payload from {where} is larger than {MAX_PAYLOAD_CHARACTERS // 2**20} MiB: give a smaller one")
+        pieces.append(piece)
+    return "".join(pieces)
 
 
 _JSON_KINDS = {list: "an array", str: "a string", bool: "true or false", int: "a number", float: "a number", type(None): "null"}
