@@ -482,6 +482,7 @@ OPTION_CASES = [
     (["locust", "--users", "0"], r"--users 0: give 1 or more"),
     (["load", "--html", "/no/such/folder/report.html"], r"--html '/no/such/folder/report\.html': its folder does not exist"),
     (["load", "--html", "/tmp"], r"--html '/tmp' is not a file name: give one \(its folder must exist\)"),
+    (["locust", "--run-time", "99999999999h"], r"--run-time '99999999999h': give at most 720h \(30 days\)$"),
     (["load", "--html", ""], r"--html '' is not a file name: give one"),
     (["locust", "--csv", "/no/such/folder/"], r"--csv '/no/such/folder/' is not a file name: give one"),
     (["locust", "--csv", "/no/such/folder/run"], r"--csv '/no/such/folder/run': its folder does not exist"),

@@ -135,7 +135,12 @@ def timespan(text: str, label: str) -> int:
         raise UsageError(f"{label} {shown(text)}: give a time span such as 30s, 5m, 1h or 1h30m")
     if seconds <= 0:
         raise UsageError(f"{label} {shown(text)}: give more than 0 seconds, such as 30s")
+    if seconds > MAX_TIMESPAN:  # Locust's own parsing fails past C's int, after its processes started
+        raise UsageError(f"{label} {shown(text)}: give at most {MAX_TIMESPAN // 3600}h (30 days)")
     return seconds
+
+
+MAX_TIMESPAN = 30 * 86400  # seconds: a run longer than a month is a typo
 
 
 def _is_ip(text: str) -> bool:
