@@ -9,6 +9,7 @@ import pytest
 from sandbox.control import Sandbox
 from scripts.core.errors import ExitCode
 from tests.helpers import Env, locust_processes
+from tests.test_load import seen_by_gateway
 
 
 @pytest.fixture
@@ -30,11 +31,18 @@ def test_load_renew_survives_three_session_lifetimes(short: Env) -> None:
     assert "renewing it" in ran.stderr
 
 
-def test_load_renew_without_a_password_ends_as_the_session_does(short: Env) -> None:
+@pytest.mark.parametrize("task", [["load", "--duration", "3"], ["locust", "--run-time", "3s"]])
+def test_renew_without_a_password_is_refused_before_the_run(short: Env, cluster: Sandbox, task: list[str]) -> None:
+    """Found at the start, not when the session ends in the middle of the run."""
     short.set(DEX_PASSWORD=None)
-    ran = short.invoke("load", "--renew", "--duration", "3", "--json")
-    assert ran.returncode == ExitCode.SESSION, ran.stderr
-    assert "no password to renew it" in ran.stderr and ran.stderr.count("error:") == 1
+    before = seen_by_gateway(cluster)
+    ran = short.invoke(*task, "--renew")
+    assert ran.returncode == ExitCode.CONFIG, ran.stderr
+    assert ran.stderr.strip().splitlines() == [
+        "error: --renew needs DEX_LOGIN and DEX_PASSWORD (in the .env or the environment) or a token login "
+        "(`invoke login --token`): set them, or leave out --renew"
+    ]
+    assert seen_by_gateway(cluster) == before
 
 
 def test_renew_is_refused_for_grpc_load(short: Env) -> None:

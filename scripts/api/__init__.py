@@ -187,6 +187,12 @@ class Kubeflow:
             return self._token
         return saved(state, COOKIE_KEYS) is None and saved(state, TOKEN_KEYS) is not None
 
+    def can_renew(self) -> bool:
+        """Whether a renewal would find what it needs: a token login, or DEX_LOGIN with a password."""
+        state = self.state
+        token = self._renews_with_token(state)
+        return token or bool(state.value("DEX_LOGIN") and (self._password is not None or state.value("DEX_PASSWORD")))
+
     def renew(self, seen: int | None = None) -> None:
         """Log in again without asking anyone (``seen``: the login a failed request used; skipped if already renewed)."""
         with self._lock:
@@ -197,7 +203,7 @@ class Kubeflow:
             state = self.state
             if self._token is None:
                 self._token = self._renews_with_token(state)
-            if not self._token and not (state.value("DEX_LOGIN") and (self._password is not None or state.value("DEX_PASSWORD"))):
+            if not self.can_renew():
                 raise SessionError(
                     "the session is over and kfdex has no password to renew it: call .login(password=...) "
                     "(a string or a callable), or set DEX_LOGIN and DEX_PASSWORD in the environment or the .env"

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..core.environment import Environment
-from ..core.errors import GatewayError, ModelError, SessionError, UsageError
+from ..core.errors import ConfigError, GatewayError, ModelError, SessionError, UsageError
 from ..core.state import EnvFile, State
 from ..core.step import AUTH, PAYLOAD, PROTOCOLS, ROUTES, Command, Option
 from ..core.values import (
@@ -182,6 +182,11 @@ def renewal(
     from ..load.renewal import Renewal
 
     kubeflow = Kubeflow.for_command(env_file, environment, overrides)
+    if not kubeflow.can_renew():  # found now, before the run, not when the session ends in the middle of it
+        raise ConfigError(
+            "--renew needs DEX_LOGIN and DEX_PASSWORD (in the .env or the environment) or a token login (`invoke login "
+            "--token`): set them, or leave out --renew"
+        )
 
     def target(state: State) -> LoadTarget:
         return _target_of(prepare(state, environment, payload, auth, via))
