@@ -120,6 +120,15 @@ def test_load_without_a_session_sends_nothing(sandbox_env: Env, cluster: Sandbox
     assert seen_by_gateway(cluster) == before
 
 
+def test_a_session_refused_from_the_start_is_not_called_expired_mid_run(load_ready: Env, cluster: Sandbox) -> None:
+    cluster.expire_sessions()  # the saved cookie looks valid, the gateway no longer takes it
+    ran = load_ready.invoke("load", "--requests", "20", "--json")
+    assert ran.returncode == ExitCode.SESSION, ran.stderr
+    last = ran.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: the gateway refused the session from the first request (the gateway answered "), last
+    assert last.endswith("asking for a login): run `invoke login`"), last
+
+
 def test_load_refuses_both_bounds(load_ready: Env) -> None:
     ran = load_ready.invoke("load", "--requests", "10", "--duration", "1")
     assert ran.returncode == ExitCode.USAGE and "give --requests or --duration, not both" in ran.stderr

@@ -312,9 +312,13 @@ def _written(environment: Environment, html: str, write: Callable[[Path], Path])
 
 
 def _ended(report: LoadReport) -> None:
-    """End as the run ended: exit 5 when the session was refused mid-run, 130 when interrupted."""
+    """End as the run ended: exit 5 when the session was refused (from the start, or mid-run), 130 when interrupted."""
     if report.session_expired:
-        raise SessionError(f"the gateway stopped accepting the session during the run ({report.note}): run `invoke login`")
+        from ..load.basics import succeeded
+
+        answered = any(succeeded(status) for status in report.statuses)
+        when = "stopped accepting the session during the run" if answered else "refused the session from the first request"
+        raise SessionError(f"the gateway {when} ({report.note}): run `invoke login`")
     if report.interrupted:
         raise KeyboardInterrupt
 

@@ -40,9 +40,9 @@ def succeeded(status: str) -> bool:
 
 
 def refused_mid_run(run: Any, status: str) -> None:
-    """End the run: the gateway asked for a login (status ``status``), so the session expired meanwhile."""
+    """End the run: the gateway asked for a login (status ``status``): the session is over, or was never taken."""
     run.session_expired = True
-    run.note = f"the gateway answered {status} asking for a login: the session expired mid-run"
+    run.note = f"the gateway answered {status} asking for a login"
     run.stop.set()
 
 

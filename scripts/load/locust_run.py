@@ -206,7 +206,7 @@ def read_report(path: Path) -> LoadReport:
         latencies.extend([max(1, round(float(milliseconds) * 1000))] * int(count))
     statuses = {str(status): int(count) for status, count in figures["statuses"].items()}
     duration = max(0.0, float(figures["ended"]) - float(figures["started"]))
-    note = "the gateway asked for a login: the session expired mid-run" if figures["session_expired"] else ""
+    note = "the gateway asked for a login" if figures["session_expired"] else ""
     return LoadReport(
         requests=int(figures["requests"]),
         statuses=statuses,
