@@ -424,9 +424,10 @@ CASES = [
 ]
 
 
-def _sent(log: Path) -> int:
-    """Requests the sandbox's gateway and nodePort have answered so far."""
-    return len(re.findall(r"\b(?:gateway|nodeport) [A-Z]+ /", log.read_text()))
+def _sent(cluster: Sandbox) -> int:
+    """Requests the sandbox's gateway and nodePort have answered so far, each one's log line written (``drain``)."""
+    cluster.drain()
+    return len(re.findall(r"\b(?:gateway|nodeport) [A-Z]+ /", (cluster.folder / "cluster.log").read_text()))
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
@@ -434,8 +435,7 @@ def test_bad_input(case: Case, resolved_env: Env, cluster: Sandbox, tmp_path: Pa
     """Each case starts from the sandbox's .env after resolve-ingress (a case sets the ingress keys itself to test them)."""
     args = case.setup(resolved_env, cluster, tmp_path)
     before = resolved_env.path.read_bytes() if resolved_env.path.is_file() else None
-    log = cluster.folder / "cluster.log"
-    sent_before = _sent(log)
+    sent_before = _sent(cluster)
     ran = resolved_env.invoke(*args)
     assert ran.returncode == case.code, ran.stderr
     assert "Traceback" not in ran.stderr
@@ -447,7 +447,7 @@ def test_bad_input(case: Case, resolved_env: Env, cluster: Sandbox, tmp_path: Pa
     assert after == before
     assert "s3cr" not in ran.stderr + ran.stdout  # a value that is not text is named, never shown
     if case.sends_nothing:
-        assert _sent(log) == sent_before
+        assert _sent(cluster) == sent_before
 
 
 @pytest.mark.parametrize("task", ["demo", "sandbox-up"])

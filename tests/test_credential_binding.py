@@ -154,8 +154,8 @@ def test_a_saved_cookie_that_cannot_be_a_header_is_refused_unseen_and_unsent(
 ) -> None:
     assert resolved_env.invoke("login").returncode == 0
     resolved_env.set(AUTH_COOKIE=cookie, MODEL_HOST="sklearn-irisv2.kubeflow-user-example-com.example.com")
-    seen = len((cluster.folder / "cluster.log").read_text().splitlines())
+    seen = cluster.requests_logged()
     ran = resolved_env.invoke(*task)
     assert ran.returncode == ExitCode.CONFIG, ran.stderr
     assert "AUTH_COOKIE in the state is not name=value pairs" in ran.stderr and "SECRETVALUE" not in ran.stderr + ran.stdout
-    assert len((cluster.folder / "cluster.log").read_text().splitlines()) == seen
+    assert cluster.requests_logged() == seen
