@@ -127,12 +127,13 @@ def _check_folders(*given: tuple[str, str | None]) -> None:
     for flag, path in given:
         if path is None:
             continue
-        if not path or path.endswith("/") or Path(path).expanduser().is_dir():
+        target = Path(path).expanduser()
+        if not path or path.endswith("/") or target.is_dir():
             raise UsageError(f"{flag} {shown(path)} is not a file name: give one (its folder must exist)")
-        if not Path(path).expanduser().parent.is_dir():
+        if not target.parent.is_dir():
             raise UsageError(f"{flag} {shown(path)}: its folder does not exist; create it or give another path")
-        written = [Path(path + suffix) for suffix in _LOCUST_CSV] if flag == "--csv" else [Path(path)]
-        for file in (file.expanduser() for file in written):
+        written = [Path(f"{target}{suffix}") for suffix in _LOCUST_CSV] if flag == "--csv" else [target]
+        for file in written:
             if (file.exists() or file.is_symlink()) and not _a_report(flag, file):
                 raise UsageError(
                     f"{flag} {shown(path)}: {file} exists and is not a report kfdex wrote: name another file, "

@@ -122,6 +122,9 @@ LATENCY_MS = Number(float, above=0, unit=" ms")  # load's --slo-p99
 _TIMESPAN = re.compile(r"(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?")
 
 
+MAX_TIMESPAN = 30 * 86400  # seconds: a run longer than a month is a typo
+
+
 def timespan(text: str, label: str) -> int:
     """Seconds in a Locust time span (``30s``, ``5m``, ``1h30m``, or whole seconds), more than 0; else a UsageError."""
     cleaned = text.strip().lower()
@@ -138,9 +141,6 @@ def timespan(text: str, label: str) -> int:
     if seconds > MAX_TIMESPAN:  # Locust's own parsing fails past C's int, after its processes started
         raise UsageError(f"{label} {shown(text)}: give at most {MAX_TIMESPAN // 3600}h (30 days)")
     return seconds
-
-
-MAX_TIMESPAN = 30 * 86400  # seconds: a run longer than a month is a typo
 
 
 def _is_ip(text: str) -> bool:
